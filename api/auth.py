@@ -1,0 +1,50 @@
+"""Authentication: the token endpoint, and the bearer check every other endpoint passes."""
+
+from __future__ import annotations
+
+from flask import current_app, g, request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api.schemas import TokenRequestSchema, TokenSchema
+from autocrm.errors import NotAuthenticated
+from autocrm.extensions import limiter
+from autocrm.models import User
+from autocrm.services import users
+
+blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Obtain a bearer token.")
+
+
+def current_actor() -> User:
+    return g.actor
+
+
+def require_bearer() -> None:
+    """``before_request`` of every protected blueprint: resolve the caller or answer 401."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("Send Authorization: Bearer <token> (from POST /api/auth/token).")
+    g.actor = users.user_for_token(token.strip())
+
+
+def _login_limit() -> str:
+    return current_app.config["AUTOCRM_LOGIN_RATE_LIMIT"]
+
+
+@blp.route("/token")
+class Token(MethodView):
+    @limiter.limit(_login_limit)
+    @blp.doc(security=[])
+    @blp.arguments(TokenRequestSchema)
+    @blp.response(200, TokenSchema)
+    @blp.alt_response(401, description="Wrong email or password, or a deactivated account.")
+    @blp.alt_response(429, description="Too many login attempts; wait and retry.")
+    def post(self, credentials: dict[str, str]) -> dict[str, object]:
+        """Exchange email and password for a bearer token."""
+        _, token = users.authenticate(credentials["email"], credentials["password"])
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": current_app.config["AUTOCRM_TOKEN_TTL"],
+        }

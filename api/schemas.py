@@ -1,0 +1,286 @@
+"""Request and response schemas of the REST API (the OpenAPI spec is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from autocrm.models import Priority, Role
+
+PRIORITIES = [p.label for p in Priority]
+
+
+class PriorityField(fields.Field):
+    """``low|normal|high|urgent`` on the wire, ``Priority`` inside."""
+
+    default_error_messages = {"invalid": f"Must be one of: {', '.join(PRIORITIES)}."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})["enum"] = PRIORITIES
+        super().__init__(**kwargs)
+
+    def _serialize(self, value: Priority | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else Priority(value).label
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Priority:
+        if not isinstance(value, str) or value.lower() not in PRIORITIES:
+            raise self.make_error("invalid")
+        return Priority.from_label(value)
+
+
+class StrictSchema(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+# -- auth ----------------------------------------------------------------------------------------
+
+
+class TokenRequestSchema(StrictSchema):
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+
+
+class TokenSchema(ma.Schema):
+    access_token = fields.String()
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_in = fields.Integer(metadata={"description": "Seconds until the token expires."})
+
+
+# -- users and teams -----------------------------------------------------------------------------
+
+
+class UserSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    email = fields.Email()
+    name = fields.String()
+    role = fields.Enum(Role, by_value=True)
+    active = fields.Boolean()
+    team_ids = fields.List(fields.Integer(), dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class UserCreateSchema(StrictSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    role = fields.Enum(Role, by_value=True, required=True)
+    name = fields.String(validate=validate.Length(min=1, max=120))
+
+
+class UserUpdateSchema(StrictSchema):
+    email = fields.Email(validate=validate.Length(max=254))
+    password = fields.String(load_only=True, validate=validate.Length(max=1024))
+    role = fields.Enum(Role, by_value=True)
+    name = fields.String(validate=validate.Length(min=1, max=120))
+    active = fields.Boolean()
+
+
+class UserListArgsSchema(StrictSchema):
+    role = fields.Enum(Role, by_value=True)
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String()
+
+
+class TeamSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String()
+    description = fields.String()
+    lead_id = fields.Integer(allow_none=True)
+    member_ids = fields.List(fields.Integer(), dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class TeamCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    lead_id = fields.Integer(allow_none=True, load_default=None)
+
+
+class TeamUpdateSchema(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+    description = fields.String(validate=validate.Length(max=5000))
+    lead_id = fields.Integer(allow_none=True)
+
+
+class UserPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(UserSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class TeamPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(TeamSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class MemberSchema(StrictSchema):
+    user_id = fields.Integer(required=True, strict=True)
+
+
+class PageArgsSchema(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String()
+
+
+# -- tickets -------------------------------------------------------------------------------------
+
+SUBJECT = validate.Length(min=1, max=200)
+DESCRIPTION = validate.Length(min=1, max=50_000)
+
+
+class TicketSchema(ma.Schema):
+    id = fields.Integer()
+    subject = fields.String()
+    description = fields.String()
+    status = fields.String()
+    priority = PriorityField()
+    channel = fields.String()
+    requester_id = fields.Integer()
+    assignee_id = fields.Integer(allow_none=True)
+    team_id = fields.Integer(allow_none=True)
+    tags = fields.List(fields.String())
+    version = fields.Integer()
+    workflow_version_id = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    first_responded_at = fields.DateTime(allow_none=True)
+    solved_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class TicketCreateSchema(StrictSchema):
+    subject = fields.String(required=True, validate=SUBJECT)
+    description = fields.String(required=True, validate=DESCRIPTION)
+    priority = PriorityField(load_default=Priority.NORMAL)
+    requester_id = fields.Integer(strict=True, metadata={"description": "Staff only."})
+    team_id = fields.Integer(strict=True, allow_none=True, metadata={"description": "Staff only."})
+    assignee_id = fields.Integer(strict=True, allow_none=True,
+                                 metadata={"description": "Staff only."})
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
+                       validate=validate.Length(max=20), metadata={"description": "Staff only."})
+
+
+class TicketUpdateSchema(StrictSchema):
+    priority = PriorityField()
+    assignee_id = fields.Integer(strict=True, allow_none=True)
+    team_id = fields.Integer(strict=True, allow_none=True)
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
+                       validate=validate.Length(max=20))
+    version = fields.Integer(strict=True, metadata={
+        "description": "The version you edited; a stale one gets 409. Or send If-Match."})
+
+
+SORT_CHOICES = [f"{d}{k}" for k in ("created_at", "updated_at", "priority") for d in ("", "-")]
+
+
+class TicketListArgsSchema(StrictSchema):
+    status = fields.List(fields.String(validate=validate.Length(min=1, max=50)))
+    priority = fields.List(PriorityField())
+    assignee_id = fields.Integer()
+    unassigned = fields.Boolean(load_default=False)
+    team_id = fields.Integer()
+    requester_id = fields.Integer()
+    tag = fields.String(validate=validate.Length(min=1, max=50))
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String()
+
+
+class TicketPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(TicketSchema))
+    next_cursor = fields.String(allow_none=True, metadata={
+        "description": "Pass as `cursor` for the next page; null on the last page."})
+
+
+class TransitionRequestSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=50))
+    version = fields.Integer(strict=True)
+
+
+class TransitionSchema(ma.Schema):
+    name = fields.String()
+    label = fields.String()
+    to = fields.String(attribute="dest")
+
+
+class TicketEventSchema(ma.Schema):
+    id = fields.Integer()
+    kind = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    data = fields.Dict()
+    created_at = fields.DateTime()
+
+
+class MessageSchema(ma.Schema):
+    id = fields.Integer()
+    ticket_id = fields.Integer()
+    author_id = fields.Integer()
+    body = fields.String()
+    internal = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class MessageCreateSchema(StrictSchema):
+    body = fields.String(required=True, validate=validate.Length(min=1, max=50_000))
+    internal = fields.Boolean(load_default=False)
+
+
+class MessageListArgsSchema(StrictSchema):
+    after = fields.Integer(metadata={"description": "Only messages with a larger id."})
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=200))
+
+
+class MessagePageSchema(ma.Schema):
+    items = fields.List(fields.Nested(MessageSchema))
+    has_more = fields.Boolean()
+
+
+class FeedbackCreateSchema(StrictSchema):
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(load_default="", validate=validate.Length(max=5000))
+
+
+class FeedbackSchema(ma.Schema):
+    id = fields.Integer()
+    ticket_id = fields.Integer()
+    rating = fields.Integer()
+    comment = fields.String()
+    created_at = fields.DateTime()
+
+
+# Each bulk action and the request field carrying its value.
+BULK_VALUE_FIELD = {"assign": "assignee_id", "set_priority": "priority", "transition": "transition"}
+
+
+class BulkRequestSchema(StrictSchema):
+    ticket_ids = fields.List(fields.Integer(strict=True), required=True,
+                             validate=validate.Length(min=1, max=500))
+    action = fields.String(required=True, validate=validate.OneOf(BULK_VALUE_FIELD))
+    assignee_id = fields.Integer(strict=True, allow_none=True)
+    priority = PriorityField()
+    transition = fields.String(validate=validate.Length(min=1, max=50))
+
+    @ma.validates_schema
+    def check_action_value(self, data: dict[str, Any], **_: Any) -> None:
+        needed = BULK_VALUE_FIELD[data["action"]]
+        if needed not in data:
+            raise ma.ValidationError(f"Required for action {data['action']!r}.", needed)
+
+
+class BulkResultSchema(ma.Schema):
+    ticket_id = fields.Integer()
+    ok = fields.Boolean()
+    status = fields.Integer()
+    message = fields.String()
+    ticket = fields.Nested(TicketSchema, allow_none=True)
+
+
+class BulkResponseSchema(ma.Schema):
+    results = fields.List(fields.Nested(BulkResultSchema))
+    succeeded = fields.Integer()
+    failed = fields.Integer()

@@ -1,0 +1,146 @@
+"""Ticket endpoints: CRUD, workflow transitions, conversation, feedback, audit trail, bulk."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from api import schemas
+from api.auth import current_actor, require_bearer
+from autocrm.errors import PreconditionFailed
+from autocrm.services import conversation, tickets
+from autocrm.services.listing import PageRequest
+
+blp = Blueprint("tickets", __name__, url_prefix="/api/tickets", description="Tickets.")
+blp.before_request(require_bearer)
+
+NOT_FOUND = {"description": "No such ticket, or not one you may see."}
+
+
+def _expected_version(body: dict[str, Any]) -> int | None:
+    """The version the client edited: ``If-Match`` (an ETag like ``"3"``) or ``version``."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return body.pop("version", None)
+    body.pop("version", None)
+    try:
+        return int(header.strip().removeprefix("W/").strip('"'))
+    except ValueError as exc:
+        raise PreconditionFailed("If-Match must be a ticket version, e.g. \"3\".",
+                                 {"If-Match": ["Not a version."]}) from exc
+
+
+def _with_etag(ticket: Any) -> tuple[Any, dict[str, str]]:
+    return ticket, {"ETag": f'"{ticket.version}"'}
+
+
+@blp.route("")
+class TicketCollection(MethodView):
+    @blp.arguments(schemas.TicketListArgsSchema, location="query")
+    @blp.response(200, schemas.TicketPageSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """List the tickets you may see, newest first by default; keyset-paginated."""
+        page = PageRequest(limit=args.pop("limit"), cursor=args.pop("cursor", None),
+                           sort=args.pop("sort"))
+        return tickets.list_tickets(current_actor(), tickets.TicketFilters(**args), page)
+
+    @blp.arguments(schemas.TicketCreateSchema)
+    @blp.response(201, schemas.TicketSchema)
+    @blp.alt_response(422, description="Invalid fields, or staff-only fields from a customer.")
+    def post(self, body: dict[str, Any]) -> Any:
+        """Open a ticket. Customers open their own; staff may set requester, team, assignee."""
+        return _with_etag(tickets.do_create_ticket(current_actor(), **body))
+
+
+@blp.route("/<int:ticket_id>")
+class TicketItem(MethodView):
+    @blp.response(200, schemas.TicketSchema)
+    @blp.alt_response(404, description=NOT_FOUND["description"])
+    def get(self, ticket_id: int) -> Any:
+        """One ticket; its ETag is its version."""
+        return _with_etag(tickets.access_ticket_by_id(current_actor(), ticket_id))
+
+    @blp.arguments(schemas.TicketUpdateSchema)
+    @blp.response(200, schemas.TicketSchema)
+    @blp.alt_response(404, description=NOT_FOUND["description"])
+    @blp.alt_response(409, description="Stale version: someone changed the ticket meanwhile.")
+    def patch(self, body: dict[str, Any], ticket_id: int) -> Any:
+        """Change priority, assignee, team or tags (staff)."""
+        expected = _expected_version(body)
+        return _with_etag(tickets.do_update_ticket(current_actor(), ticket_id, body, expected))
+
+
+@blp.route("/<int:ticket_id>/transitions")
+class TicketTransitions(MethodView):
+    @blp.response(200, schemas.TransitionSchema(many=True))
+    @blp.alt_response(404, description=NOT_FOUND["description"])
+    def get(self, ticket_id: int) -> Any:
+        """The workflow transitions you may fire on this ticket now."""
+        actor = current_actor()
+        return tickets.allowed_transitions(actor, tickets.access_ticket_by_id(actor, ticket_id))
+
+    @blp.arguments(schemas.TransitionRequestSchema)
+    @blp.response(200, schemas.TicketSchema)
+    @blp.alt_response(404, description=NOT_FOUND["description"])
+    @blp.alt_response(409, description="Not allowed now; the body lists allowed_transitions.")
+    def post(self, body: dict[str, Any], ticket_id: int) -> Any:
+        """Fire a named workflow transition (e.g. ``solve``)."""
+        expected = _expected_version(body)
+        ticket = tickets.do_transition(current_actor(), ticket_id, body["name"], expected)
+        return _with_etag(ticket)
+
+
+@blp.route("/<int:ticket_id>/messages")
+class TicketMessages(MethodView):
+    @blp.arguments(schemas.MessageListArgsSchema, location="query")
+    @blp.response(200, schemas.MessagePageSchema)
+    @blp.alt_response(404, description=NOT_FOUND["description"])
+    def get(self, args: dict[str, Any], ticket_id: int) -> Any:
+        """The conversation, oldest first; ``after`` fetches what a client missed."""
+        items, more = conversation.list_messages(current_actor(), ticket_id, **args)
+        return {"items": items, "has_more": more}
+
+    @blp.arguments(schemas.MessageCreateSchema)
+    @blp.response(201, schemas.MessageSchema)
+    @blp.alt_response(404, description=NOT_FOUND["description"])
+    @blp.alt_response(409, description="The ticket is closed.")
+    def post(self, body: dict[str, Any], ticket_id: int) -> Any:
+        """Reply publicly, or (staff) add an internal note."""
+        return conversation.do_add_message(current_actor(), ticket_id, **body)
+
+
+@blp.route("/<int:ticket_id>/events")
+class TicketEvents(MethodView):
+    @blp.response(200, schemas.TicketEventSchema(many=True))
+    @blp.alt_response(404, description=NOT_FOUND["description"])
+    def get(self, ticket_id: int) -> Any:
+        """The audit trail (customers see creation and status changes)."""
+        return tickets.list_events(current_actor(), ticket_id)
+
+
+@blp.route("/<int:ticket_id>/feedback")
+class TicketFeedback(MethodView):
+    @blp.arguments(schemas.FeedbackCreateSchema)
+    @blp.response(201, schemas.FeedbackSchema)
+    @blp.alt_response(403, description="Only the requester may rate.")
+    @blp.alt_response(404, description=NOT_FOUND["description"])
+    @blp.alt_response(409, description="Not solved yet, or rated already.")
+    def post(self, body: dict[str, Any], ticket_id: int) -> Any:
+        """Rate the help you got (1-5), once the ticket is solved."""
+        return conversation.do_give_feedback(current_actor(), ticket_id, **body)
+
+
+@blp.route("/bulk")
+class TicketBulk(MethodView):
+    @blp.arguments(schemas.BulkRequestSchema)
+    @blp.response(200, schemas.BulkResponseSchema)
+    def post(self, body: dict[str, Any]) -> Any:
+        """Assign, set priority or transition many tickets; each one succeeds or fails whole."""
+        action = body["action"]
+        value = body[schemas.BULK_VALUE_FIELD[action]]
+        results = tickets.do_bulk(current_actor(), body["ticket_ids"], action, value)
+        succeeded = sum(r.ok for r in results)
+        return {"results": results, "succeeded": succeeded, "failed": len(results) - succeeded}

@@ -1,0 +1,43 @@
+"""The application factory. Building an app opens no connection and starts nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+import api
+import web
+from autocrm import cli, database, outbox
+from autocrm.config import Settings
+from autocrm.extensions import db, limiter, migrate
+from autocrm.taskqueue import init_celery
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from ``AUTOCRM_*`` settings; ``config`` overrides Flask config keys."""
+    settings = Settings()
+    app = Flask(
+        "autocrm",
+        instance_path=str(settings.instance_path),
+        static_folder=str(Path(web.__file__).parent / "static"),
+    )
+    app.config.from_mapping(settings.as_flask_config())
+    if config:
+        app.config.from_mapping(config)
+
+    db.init_app(app)
+    with app.app_context():
+        database.tune(db.engine)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
+                     compare_type=True)
+    limiter.init_app(app)
+    outbox.install(app)
+    init_celery(app)
+    api.init_app(app)
+    cli.register(app)
+    return app

@@ -1,0 +1,56 @@
+"""Command-line tools: ``flask --app wsgi create-user`` and ``flask --app wsgi seed-demo``."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask
+from sqlalchemy import func, select
+
+from autocrm.errors import DomainError
+from autocrm.extensions import db
+from autocrm.models import Role, Team, User
+from autocrm.services import seed, teams, users
+
+
+@click.command("create-user")
+@click.option("--email", required=True)
+@click.option("--password", required=True)
+@click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
+@click.option("--name", default=None)
+@click.option("--team", "team_name", default=None, help="Add the user to this team (by name).")
+def create_user_command(email: str, password: str, role: str, name: str | None,
+                        team_name: str | None) -> None:
+    """Create a user, optionally as a member of a team."""
+    try:
+        user = users.create_user(email, password, Role(role), name)
+        if team_name:
+            team = db.session.scalar(select(Team).where(Team.name == team_name))
+            if team is None:
+                raise click.BadParameter(f"no team named {team_name!r}", param_hint="--team")
+            if not user.role.is_staff:
+                raise click.BadParameter("customers cannot join teams", param_hint="--team")
+            teams.add_member(team, user)
+        db.session.commit()
+    except DomainError as exc:
+        db.session.rollback()
+        details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())
+        raise click.ClickException(f"{exc.message} {details}".strip()) from exc
+    click.echo(f"Created {user.role.value} {user.email} (id {user.id}).")
+
+
+@click.command("seed-demo")
+def seed_demo_command() -> None:
+    """Load demo teams, agents, customers and tickets (once), and print the demo logins."""
+    if db.session.scalar(select(func.count(User.id))):
+        click.echo("Database already has users; not seeding again.")
+    else:
+        seed.seed_demo()
+        click.echo("Seeded demo data.")
+    click.echo("Demo logins (email / password):")
+    for login in seed.DEMO_LOGINS:
+        click.echo(f"  {login.role:<9} {login.email:<28} {login.password}")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(create_user_command)
+    app.cli.add_command(seed_demo_command)

@@ -1,0 +1,113 @@
+"""Configuration: every setting comes from an ``AUTOCRM_*`` environment variable.
+
+The defaults give the embedded, one-machine setup (SQLite in the instance folder and an
+embedded Redis reached through a unix socket there); setting ``AUTOCRM_DATABASE_URL`` and
+``AUTOCRM_REDIS_URL`` switches to real servers with no other change.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from celeryconfig import settings as celery_settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PREFIX = "AUTOCRM_"
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(PREFIX + name, default)
+
+
+def default_instance_path() -> Path:
+    return Path(_env("INSTANCE_PATH") or REPO_ROOT / "instance").resolve()
+
+
+def embedded_redis_socket(instance_path: Path) -> Path:
+    """Where the embedded Redis started by ``make run`` listens."""
+    return instance_path / "redis.sock"
+
+
+def _persistent_secret_key(instance_path: Path) -> str:
+    """A random key kept in the instance folder, so tokens survive a restart in development."""
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+@dataclass
+class Settings:
+    """The settings AutoCRM reads; ``as_flask_config`` maps them onto Flask's config keys."""
+
+    instance_path: Path = field(default_factory=default_instance_path)
+    database_url: str | None = field(default_factory=lambda: _env("DATABASE_URL"))
+    redis_url: str | None = field(default_factory=lambda: _env("REDIS_URL"))
+    secret_key: str | None = field(default_factory=lambda: _env("SECRET_KEY"))
+    token_ttl_seconds: int = field(default_factory=lambda: int(_env("TOKEN_TTL", "43200") or 0))
+    login_rate_limit: str = field(
+        default_factory=lambda: _env("LOGIN_RATE_LIMIT", "10 per minute") or ""
+    )
+    ratelimit_storage_url: str | None = field(
+        default_factory=lambda: _env("RATELIMIT_STORAGE_URL")
+    )
+    outbox_relay_enabled: bool = field(
+        default_factory=lambda: (_env("OUTBOX_RELAY", "on") or "").lower() not in {"off", "0"}
+    )
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.instance_path / 'autocrm.db'}"
+
+    def resolved_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"unix://{embedded_redis_socket(self.instance_path)}"
+
+    def as_flask_config(self) -> dict[str, Any]:
+        redis_url = self.resolved_redis_url()
+        return {
+            "SECRET_KEY": self.secret_key or _persistent_secret_key(self.instance_path),
+            "SQLALCHEMY_DATABASE_URI": self.resolved_database_url(),
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            "AUTOCRM_REDIS_URL": redis_url,
+            "AUTOCRM_TOKEN_TTL": self.token_ttl_seconds,
+            "AUTOCRM_LOGIN_RATE_LIMIT": self.login_rate_limit,
+            "AUTOCRM_OUTBOX_RELAY": self.outbox_relay_enabled,
+            "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url or limits_storage_url(redis_url),
+            "RATELIMIT_HEADERS_ENABLED": True,
+            "CELERY": celery_config(redis_url),
+            "API_TITLE": "AutoCRM API",
+            "API_VERSION": "v1",
+            "OPENAPI_VERSION": "3.0.3",
+            "OPENAPI_URL_PREFIX": "/api",
+            "OPENAPI_JSON_PATH": "openapi.json",
+            "OPENAPI_SWAGGER_UI_PATH": "/docs",
+            "OPENAPI_SWAGGER_UI_URL": "/static/vendor/swagger-ui/",
+            "JSON_SORT_KEYS": False,
+        }
+
+
+def celery_broker_url(redis_url: str) -> str:
+    """Kombu spells a unix-socket Redis URL differently from redis-py."""
+    if redis_url.startswith("unix://"):
+        return "redis+socket://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def limits_storage_url(redis_url: str) -> str:
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url.removeprefix("unix://")
+    return redis_url
+
+
+def celery_config(redis_url: str) -> dict[str, Any]:
+    broker = celery_broker_url(redis_url)
+    return {**celery_settings, "broker_url": broker, "result_backend": None}

@@ -1,0 +1,40 @@
+"""Stored workflow definitions: a workflow has immutable, numbered versions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from autocrm.extensions import db
+from autocrm.models.types import JSONType, UTCDateTime, utcnow
+
+
+class Workflow(db.Model):
+    __tablename__ = "workflows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    versions: Mapped[list[WorkflowVersion]] = relationship(
+        back_populates="workflow", order_by="WorkflowVersion.number"
+    )
+
+
+class WorkflowVersion(db.Model):
+    """A published definition. Never updated: a change is a new number."""
+
+    __tablename__ = "workflow_versions"
+    __table_args__ = (UniqueConstraint("workflow_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id"))
+    number: Mapped[int]
+    definition: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    workflow: Mapped[Workflow] = relationship(back_populates="versions")

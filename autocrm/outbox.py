@@ -1,0 +1,103 @@
+"""Recording domain events and relaying them to Celery after the transaction commits.
+
+``record_event`` adds an ``OutboxEvent`` row to the current session: the event exists if and
+only if the change that caused it committed. An ``after_commit`` hook then hands the new event
+ids to Celery; a rollback drops them. If the broker is unreachable the request still succeeds:
+the rows wait, and the beat task ``workers.tasks.relay_pending_outbox`` publishes them later.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import event, or_, select, update
+from sqlalchemy.orm import Session
+
+from autocrm.extensions import db
+from autocrm.models import OutboxEvent, utcnow
+
+log = logging.getLogger(__name__)
+
+HANDLE_EVENT_TASK = "workers.tasks.handle_event"
+_PENDING_KEY = "autocrm.outbox.pending"
+# How long an unprocessed event may wait before the sweep publishes it again.
+REPUBLISH_AFTER = timedelta(seconds=30)
+
+
+def record_event(kind: str, payload: dict[str, Any], ticket_id: int | None = None) -> OutboxEvent:
+    """Add a domain event to the current transaction; it is published after commit."""
+    row = OutboxEvent(kind=kind, payload=payload, ticket_id=ticket_id)
+    db.session.add(row)
+    db.session.flush([row])
+    db.session.info.setdefault(_PENDING_KEY, []).append(row.id)
+    return row
+
+
+def pending_mark() -> int:
+    """A mark to pass to ``discard_since`` when a savepoint that recorded events rolls back."""
+    return len(db.session.info.get(_PENDING_KEY, []))
+
+
+def discard_since(mark: int) -> None:
+    del db.session.info.get(_PENDING_KEY, [])[mark:]
+
+
+def publish(event_ids: list[str]) -> int:
+    """Hand events to the broker; returns how many went. Never raises: what fails is retried."""
+    if not event_ids or not current_app.config["AUTOCRM_OUTBOX_RELAY"]:
+        return 0
+    celery = current_app.extensions["celery"]
+    sent = 0
+    try:
+        for event_id in event_ids:
+            celery.send_task(HANDLE_EVENT_TASK, args=[event_id], retry=False)
+            sent += 1
+    except Exception as exc:  # the broker's errors vary by transport; all mean "try again later"
+        log.warning("broker unavailable (%s): %d event(s) left for the outbox sweep",
+                    exc, len(event_ids) - sent)
+    return sent
+
+
+def _after_commit(session: Session) -> None:
+    publish(session.info.pop(_PENDING_KEY, []))
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def install(app: Flask) -> None:
+    """Hook the relay onto the app's session (idempotent: tests build many apps)."""
+    if not event.contains(db.session, "after_commit", _after_commit):
+        event.listen(db.session, "after_commit", _after_commit)
+        event.listen(db.session, "after_rollback", _after_rollback)
+
+
+def relay_pending(limit: int = 500) -> int:
+    """Re-publish events nobody has processed within the grace period. Returns how many."""
+    cutoff = utcnow() - REPUBLISH_AFTER
+    ids = list(
+        db.session.scalars(
+            select(OutboxEvent.id)
+            .where(
+                OutboxEvent.processed_at.is_(None),
+                OutboxEvent.created_at < cutoff,
+                or_(OutboxEvent.last_published_at.is_(None),
+                    OutboxEvent.last_published_at < cutoff),
+            )
+            .order_by(OutboxEvent.created_at)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return 0
+    db.session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id.in_(ids))
+        .values(last_published_at=utcnow(), publish_attempts=OutboxEvent.publish_attempts + 1)
+    )
+    db.session.commit()
+    return publish(ids)

@@ -1,0 +1,80 @@
+"""Who may see and do what. Every service asks here; nothing else decides access.
+
+Visibility rules:
+- a customer sees only the tickets they requested, never internal notes, only their own user;
+- an agent sees tickets of their teams and tickets with no team yet (the triage queue);
+- an admin sees everything.
+Resources a caller may not see are reported as missing (404) by the services, not forbidden.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import ColumnElement, false, or_, true
+
+from autocrm.models import Role, Ticket, User
+
+# Fields of a ticket only staff may set (at creation or later).
+STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags"})
+# Fields of a ticket anyone allowed to change it may PATCH, by role.
+PATCHABLE_TICKET_FIELDS = {
+    Role.CUSTOMER: frozenset(),
+    Role.AGENT: frozenset({"priority", "assignee_id", "team_id", "tags"}),
+    Role.ADMIN: frozenset({"priority", "assignee_id", "team_id", "tags"}),
+}
+
+
+def is_staff(actor: User) -> bool:
+    return actor.role.is_staff
+
+
+def is_admin(actor: User) -> bool:
+    return actor.role is Role.ADMIN
+
+
+def visible_tickets(actor: User) -> ColumnElement[bool]:
+    """A WHERE clause selecting exactly the tickets ``actor`` may see."""
+    if actor.role is Role.ADMIN:
+        return true()
+    if actor.role is Role.AGENT:
+        teams = actor.team_ids
+        return or_(Ticket.team_id.is_(None), Ticket.team_id.in_(teams)) if teams else (
+            Ticket.team_id.is_(None)
+        )
+    if actor.role is Role.CUSTOMER:
+        return Ticket.requester_id == actor.id
+    return false()
+
+
+def can_view_ticket(actor: User, ticket: Ticket) -> bool:
+    if actor.role is Role.ADMIN:
+        return True
+    if actor.role is Role.AGENT:
+        return ticket.team_id is None or ticket.team_id in actor.team_ids
+    return ticket.requester_id == actor.id
+
+
+def can_see_internal_notes(actor: User) -> bool:
+    return is_staff(actor)
+
+
+def forbidden_ticket_fields(actor: User, fields: set[str], *, creating: bool) -> set[str]:
+    """The fields among ``fields`` that ``actor`` may not set."""
+    if creating:
+        return set() if is_staff(actor) else fields & STAFF_TICKET_FIELDS
+    return fields - PATCHABLE_TICKET_FIELDS[actor.role]
+
+
+def can_give_feedback(actor: User, ticket: Ticket) -> bool:
+    return ticket.requester_id == actor.id
+
+
+def can_view_user(actor: User, user: User) -> bool:
+    return is_staff(actor) or actor.id == user.id
+
+
+def can_manage_users_and_teams(actor: User) -> bool:
+    return is_admin(actor)
+
+
+def can_list_teams(actor: User) -> bool:
+    return is_staff(actor)

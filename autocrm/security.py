@@ -1,0 +1,50 @@
+"""Password hashing (argon2) and signed, expiring bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+_hasher = PasswordHasher()
+# Verifying against this when the email is unknown keeps login time the same either way.
+_DUMMY_HASH = _hasher.hash("not a password anyone has")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        _hasher.verify(password_hash or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return password_hash is not None
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="autocrm.api-token")
+
+
+def password_fingerprint(password_hash: str) -> str:
+    """Part of every token: changing the password invalidates the tokens issued before."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()[:16]
+
+
+def issue_token(user_id: int, password_hash: str) -> str:
+    return _serializer().dumps({"uid": user_id, "pw": password_fingerprint(password_hash)})
+
+
+def read_token(token: str) -> tuple[int, str] | None:
+    """``(user id, password fingerprint)``, or None for a forged, malformed or expired token."""
+    try:
+        data = _serializer().loads(token, max_age=current_app.config["AUTOCRM_TOKEN_TTL"])
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
+        return None
+    return data["uid"], str(data.get("pw", ""))

@@ -1,0 +1,312 @@
+"""Tickets: create, find, change fields, fire workflow transitions, and bulk changes.
+
+Every change writes a ``TicketEvent`` (the audit trail) and an outbox event in the same
+transaction, and bumps the ticket's version; a change made against a stale version, or losing
+a race with another writer, raises ``Conflict`` (409).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm.exc import StaleDataError
+
+from autocrm import outbox, policies
+from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
+from autocrm.extensions import db
+from autocrm.models import Priority, Team, Ticket, TicketEvent, TicketTag, User, utcnow
+from autocrm.services.listing import Page, PageRequest, contains, keyset_page
+from autocrm.services.workflows import current_version, engine_for, engine_for_version
+from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
+
+SORTS = {
+    "created_at": Ticket.created_at,
+    "updated_at": Ticket.updated_at,
+    "priority": Ticket.priority,
+}
+TAG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,49}$")
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def access_ticket_by_id(actor: User, ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or not policies.can_view_ticket(actor, ticket):
+        raise NotFound(f"Ticket {ticket_id} not found.")
+    return ticket
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    status: list[str] = field(default_factory=list)
+    priority: list[Priority] = field(default_factory=list)
+    assignee_id: int | None = None
+    unassigned: bool = False
+    team_id: int | None = None
+    requester_id: int | None = None
+    tag: str | None = None
+    q: str | None = None
+
+
+def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page[Ticket]:
+    stmt = select(Ticket).where(policies.visible_tickets(actor))
+    if filters.status:
+        stmt = stmt.where(Ticket.status.in_(filters.status))
+    if filters.priority:
+        stmt = stmt.where(Ticket.priority.in_(filters.priority))
+    if filters.unassigned:
+        stmt = stmt.where(Ticket.assignee_id.is_(None))
+    elif filters.assignee_id is not None:
+        stmt = stmt.where(Ticket.assignee_id == filters.assignee_id)
+    if filters.team_id is not None:
+        stmt = stmt.where(Ticket.team_id == filters.team_id)
+    if filters.requester_id is not None:
+        stmt = stmt.where(Ticket.requester_id == filters.requester_id)
+    if filters.tag:
+        stmt = stmt.where(
+            exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.tag == filters.tag.lower())
+        )
+    if filters.q:
+        stmt = stmt.where(contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q))
+    return keyset_page(stmt, page, SORTS, Ticket.id)
+
+
+def allowed_transitions(actor: User, ticket: Ticket) -> list[TransitionSpec]:
+    return engine_for(ticket).allowed(ticket, actor.role.value, actor)
+
+
+def list_events(actor: User, ticket_id: int) -> list[TicketEvent]:
+    ticket = access_ticket_by_id(actor, ticket_id)
+    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    if not policies.is_staff(actor):
+        stmt = stmt.where(TicketEvent.kind.in_(PUBLIC_EVENT_KINDS))
+    return list(db.session.scalars(stmt))
+
+
+# -- shared checks and the audit trail ----------------------------------------------------------
+
+PUBLIC_EVENT_KINDS = ("ticket.created", "ticket.transitioned")
+
+
+def check_fields_allowed(actor: User, fields: Iterable[str], *, creating: bool) -> None:
+    forbidden = policies.forbidden_ticket_fields(actor, set(fields), creating=creating)
+    if forbidden:
+        raise InvalidInput(
+            "Only staff may set " + ", ".join(sorted(forbidden)) + ".",
+            {name: ["Only staff may set this field."] for name in sorted(forbidden)},
+        )
+
+
+def _check_team(team_id: int | None) -> None:
+    if team_id is not None and db.session.get(Team, team_id) is None:
+        raise InvalidInput("Unknown team.", {"team_id": [f"No team {team_id}."]})
+
+
+def _check_assignee(assignee_id: int | None, team_id: int | None) -> None:
+    if assignee_id is None:
+        return
+    user = db.session.get(User, assignee_id)
+    if user is None or not user.active or not user.role.is_staff:
+        raise InvalidInput("Invalid assignee.", {"assignee_id": ["Must be an active agent or admin."]})
+    if team_id is not None and team_id not in user.team_ids:
+        raise InvalidInput(
+            "Assignee is not in the ticket's team.",
+            {"assignee_id": [f"User {assignee_id} is not a member of team {team_id}."]},
+        )
+
+
+def normalize_tags(tags: Iterable[str]) -> list[str]:
+    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
+    bad = [t for t in cleaned if not TAG.match(t)]
+    if bad:
+        raise InvalidInput(
+            "Invalid tag.",
+            {"tags": [f"{t!r}: use letters, digits, - and _ (at most 50)." for t in bad]},
+        )
+    return cleaned
+
+
+def record(
+    ticket: Ticket, actor: User | None, kind: str, *, from_state: str | None = None,
+    to_state: str | None = None, **data: Any,
+) -> None:
+    """Append to the audit trail and emit the matching domain event, in this transaction."""
+    db.session.add(TicketEvent(ticket_id=ticket.id, actor_id=actor.id if actor else None,
+                               kind=kind, from_state=from_state, to_state=to_state, data=data))
+    outbox.record_event(kind, {"ticket_id": ticket.id, "actor_id": actor.id if actor else None,
+                               "from_state": from_state, "to_state": to_state, **data},
+                        ticket_id=ticket.id)
+
+
+def _check_version(ticket: Ticket, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(
+            f"Ticket {ticket.id} is at version {ticket.version}, not {expected_version}; "
+            "reload it and try again.",
+            {"version": [f"Stale; current version is {ticket.version}."]},
+            current_version=ticket.version,
+        )
+
+
+def _commit() -> None:
+    """Commit, turning a lost optimistic-locking race into a 409."""
+    try:
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise Conflict("The ticket was changed by someone else; reload it and try again.") from exc
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+def do_create_ticket(actor: User, *, subject: str, description: str,
+                     priority: Priority = Priority.NORMAL, channel: str = "api",
+                     **staff_fields: Any) -> Ticket:
+    check_fields_allowed(actor, [k for k, v in staff_fields.items() if v is not None],
+                         creating=True)
+    requester_id = staff_fields.get("requester_id") or actor.id
+    requester = db.session.get(User, requester_id)
+    if requester is None or not requester.active:
+        raise InvalidInput("Unknown requester.", {"requester_id": [f"No active user {requester_id}."]})
+    team_id, assignee_id = staff_fields.get("team_id"), staff_fields.get("assignee_id")
+    _check_team(team_id)
+    _check_assignee(assignee_id, team_id)
+    version = current_version()
+    ticket = Ticket(
+        subject=subject.strip(), description=description, priority=priority, channel=channel,
+        requester_id=requester.id, team_id=team_id, assignee_id=assignee_id,
+        workflow_version_id=version.id, status=engine_for_version(version.id).initial,
+    )
+    ticket.tags = normalize_tags(staff_fields.get("tags") or [])
+    db.session.add(ticket)
+    db.session.flush()
+    record(ticket, actor, "ticket.created", to_state=ticket.status,
+           team_id=team_id, assignee_id=assignee_id, priority=priority.label)
+    db.session.commit()
+    return ticket
+
+
+def apply_changes(actor: User, ticket: Ticket, changes: dict[str, Any]) -> dict[str, list[Any]]:
+    """Set ticket fields (already authorized); returns ``{field: [old, new]}`` of real changes."""
+    team_id = changes.get("team_id", ticket.team_id)
+    if "team_id" in changes:
+        _check_team(team_id)
+        if "assignee_id" not in changes and ticket.assignee_id is not None:
+            assignee = db.session.get(User, ticket.assignee_id)
+            if team_id is not None and assignee and team_id not in assignee.team_ids:
+                changes = {**changes, "assignee_id": None}  # moving teams drops a foreign assignee
+    if "assignee_id" in changes:
+        _check_assignee(changes["assignee_id"], team_id)
+    if "tags" in changes:
+        changes = {**changes, "tags": normalize_tags(changes["tags"])}
+    diff: dict[str, list[Any]] = {}
+    for name, new in changes.items():
+        old = list(ticket.tags) if name == "tags" else getattr(ticket, name)
+        if old != new:
+            diff[name] = [_plain(old), _plain(new)]
+            setattr(ticket, name, new)
+    if diff:
+        record(ticket, actor, "ticket.updated", changes=diff)
+        if "assignee_id" in diff:
+            record(ticket, actor, "ticket.assigned", assignee_id=diff["assignee_id"][1])
+    return diff
+
+
+def _plain(value: Any) -> Any:
+    return value.label if isinstance(value, Priority) else value
+
+
+def do_update_ticket(actor: User, ticket_id: int, changes: dict[str, Any],
+                     expected_version: int | None = None) -> Ticket:
+    ticket = access_ticket_by_id(actor, ticket_id)
+    check_fields_allowed(actor, changes, creating=False)
+    _check_version(ticket, expected_version)
+    apply_changes(actor, ticket, changes)
+    _commit()
+    return ticket
+
+
+def fire_transition(actor: User, ticket: Ticket, name: str) -> None:
+    """Move the ticket by a named workflow transition (the ticket is already visible to actor)."""
+    engine = engine_for(ticket)
+    try:
+        outcome = engine.fire(ticket, name, actor.role.value, actor)
+    except UnknownTransition as exc:
+        raise InvalidInput(str(exc), {"name": [str(exc)]},
+                           allowed_transitions=exc.allowed) from exc
+    except TransitionNotAllowed as exc:
+        raise Conflict(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
+    now = utcnow()
+    if outcome.to_category == "solved":
+        ticket.solved_at = now
+    elif outcome.to_category == "closed":
+        ticket.closed_at = now
+    elif outcome.from_category in {"solved", "closed"}:
+        ticket.solved_at = ticket.closed_at = None
+    record(ticket, actor, "ticket.transitioned", from_state=outcome.from_state,
+           to_state=outcome.to_state, transition=name, to_category=outcome.to_category)
+
+
+def do_transition(actor: User, ticket_id: int, name: str,
+                  expected_version: int | None = None) -> Ticket:
+    ticket = access_ticket_by_id(actor, ticket_id)
+    _check_version(ticket, expected_version)
+    fire_transition(actor, ticket, name)
+    _commit()
+    return ticket
+
+
+# -- bulk --------------------------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    ticket_id: int
+    ok: bool
+    status: int = 200
+    message: str = ""
+    ticket: Ticket | None = None
+
+
+@contextmanager
+def _one_ticket() -> Iterator[None]:
+    """A savepoint per ticket: its change lands whole or not at all; outbox rows likewise."""
+    mark = outbox.pending_mark()
+    try:
+        with db.session.begin_nested():
+            yield
+    except Exception:
+        outbox.discard_since(mark)
+        raise
+
+
+def do_bulk(actor: User, ticket_ids: list[int], action: str, value: Any) -> list[BulkResult]:
+    """Apply one action to many tickets; each succeeds or fails on its own."""
+    results = []
+    for ticket_id in dict.fromkeys(ticket_ids):
+        try:
+            with _one_ticket():
+                ticket = access_ticket_by_id(actor, ticket_id)
+                if action == "transition":
+                    fire_transition(actor, ticket, value)
+                else:
+                    changes = {"assignee_id" if action == "assign" else "priority": value}
+                    check_fields_allowed(actor, changes, creating=False)
+                    apply_changes(actor, ticket, changes)
+                db.session.flush()
+            results.append(BulkResult(ticket_id, ok=True, ticket=ticket))
+        except DomainError as exc:
+            results.append(BulkResult(ticket_id, ok=False, status=exc.status_code,
+                                      message=exc.message))
+        except StaleDataError:
+            results.append(BulkResult(ticket_id, ok=False, status=409,
+                                      message="Changed by someone else meanwhile."))
+    _commit()
+    return results

@@ -1,0 +1,122 @@
+"""Users and authentication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from autocrm import policies
+from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from autocrm.extensions import db
+from autocrm.models import Role, User
+from autocrm.security import hash_password, issue_token, password_fingerprint, read_token
+from autocrm.security import verify_password as _verify
+from autocrm.services.listing import Page, PageRequest, contains, keyset_page
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def authenticate(email: str, password: str) -> tuple[User, str]:
+    """The user and a fresh token for valid credentials of an active account."""
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if not _verify(user.password_hash if user else None, password) or user is None:
+        raise NotAuthenticated("Invalid email or password.")
+    if not user.active:
+        raise NotAuthenticated("This account is deactivated.")
+    return user, issue_token(user.id, user.password_hash)
+
+
+def user_for_token(token: str) -> User:
+    claims = read_token(token)
+    if claims is None:
+        raise NotAuthenticated("Invalid or expired token.")
+    user_id, fingerprint = claims
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or password_fingerprint(user.password_hash) != fingerprint:
+        raise NotAuthenticated("Invalid or expired token.")
+    return user
+
+
+def access_user_by_id(actor: User, user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or not policies.can_view_user(actor, user):
+        raise NotFound(f"User {user_id} not found.")
+    return user
+
+
+def _require_admin(actor: User) -> None:
+    if not policies.can_manage_users_and_teams(actor):
+        raise Forbidden("Only administrators may manage users and teams.")
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            "Password too short.",
+            {"password": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]},
+        )
+
+
+def check_email_free(email: str, *, except_id: int | None = None) -> None:
+    existing = db.session.scalar(select(User.id).where(User.email == email))
+    if existing is not None and existing != except_id:
+        raise InvalidInput("Email already in use.", {"email": ["A user with this email exists."]})
+
+
+def create_user(email: str, password: str, role: Role, name: str | None = None) -> User:
+    """Add a user to the session without committing (shared by the API and the CLI)."""
+    email = normalize_email(email)
+    check_email_free(email)
+    check_password(password)
+    user = User(
+        email=email,
+        name=(name or email.split("@")[0]).strip(),
+        role=role,
+        password_hash=hash_password(password),
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def do_create_user(actor: User, **fields: Any) -> User:
+    _require_admin(actor)
+    user = create_user(**fields)
+    db.session.commit()
+    return user
+
+
+def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
+    _require_admin(actor)
+    user = access_user_by_id(actor, user_id)
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+        check_email_free(changes["email"], except_id=user.id)
+    if "password" in changes:
+        password = changes.pop("password")
+        check_password(password)
+        user.password_hash = hash_password(password)
+    if user.id == actor.id and (changes.get("active") is False or changes.get("role", Role.ADMIN)
+                                is not Role.ADMIN):
+        raise InvalidInput("You cannot demote or deactivate yourself.",
+                           {"role" if "role" in changes else "active": ["Not on your own account."]})
+    for field, value in changes.items():
+        setattr(user, field, value)
+    db.session.commit()
+    return user
+
+
+def list_users(actor: User, page: PageRequest, *, role: Role | None = None,
+               q: str | None = None) -> Page[User]:
+    _require_admin(actor)
+    stmt = select(User)
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    if q:
+        stmt = stmt.where(contains(User.email, q) | contains(User.name, q))
+    return keyset_page(stmt, page, {"id": User.id}, User.id)

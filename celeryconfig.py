@@ -1,0 +1,30 @@
+"""Celery settings shared by the web processes (which only publish) and the workers.
+
+The broker URL is filled in from ``AUTOCRM_REDIS_URL`` by ``autocrm.config``. The reliability
+settings follow the pitfalls listed in ARCHITECTURE.md: late acks plus reject-on-worker-lost so
+a killed worker's task runs again, prefetch of one, and deadlines kept in the database (the beat
+sweep re-publishes outbox rows), never in long ETA messages.
+"""
+
+from datetime import timedelta
+
+settings = {
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "worker_prefetch_multiplier": 1,
+    "task_ignore_result": True,
+    "task_serializer": "json",
+    "accept_content": ["json"],
+    "timezone": "UTC",
+    "broker_connection_retry_on_startup": True,
+    # A publish from a web request must fail fast when Redis is down: the row stays in the
+    # outbox and the beat sweep delivers it later.
+    "broker_transport_options": {"visibility_timeout": 3600, "socket_connect_timeout": 2},
+    "task_publish_retry": False,
+    "beat_schedule": {
+        "relay-pending-outbox": {
+            "task": "workers.tasks.relay_pending_outbox",
+            "schedule": timedelta(seconds=15),
+        },
+    },
+}

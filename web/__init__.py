@@ -1,0 +1,1 @@
+"""Web pages (dashboard, portal, admin) and their static assets."""

@@ -1,0 +1,20 @@
+"""Celery tasks. Thin: take an id, call a service, done; each is idempotent."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from autocrm import outbox
+from autocrm.services import events
+
+
+@shared_task(name="workers.tasks.handle_event")
+def handle_event(event_id: str) -> bool:
+    """Run the handlers of one outbox event (at most once, however often delivered)."""
+    return events.do_handle_event(event_id)
+
+
+@shared_task(name="workers.tasks.relay_pending_outbox")
+def relay_pending_outbox() -> int:
+    """Beat: re-publish events nobody processed (broker was down, a process was killed)."""
+    return outbox.relay_pending()
