@@ -36,7 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
                      compare_type=True)
     limiter.init_app(app)
-    outbox.install(app)
+    outbox.install()
     init_celery(app)
     api.init_app(app)
     cli.register(app)

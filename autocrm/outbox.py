@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from flask import Flask, current_app
+from flask import current_app
 from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -31,7 +31,7 @@ def record_event(kind: str, payload: dict[str, Any], ticket_id: int | None = Non
     """Add a domain event to the current transaction; it is published after commit."""
     row = OutboxEvent(kind=kind, payload=payload, ticket_id=ticket_id)
     db.session.add(row)
-    db.session.flush([row])
+    db.session.flush()
     db.session.info.setdefault(_PENDING_KEY, []).append(row.id)
     return row
 
@@ -69,11 +69,12 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
 
 
-def install(app: Flask) -> None:
-    """Hook the relay onto the app's session (idempotent: tests build many apps)."""
-    if not event.contains(db.session, "after_commit", _after_commit):
-        event.listen(db.session, "after_commit", _after_commit)
-        event.listen(db.session, "after_rollback", _after_rollback)
+def install() -> None:
+    """Hook the relay onto every ORM session (idempotent). Only sessions in which
+    ``record_event`` ran have anything to publish."""
+    if not event.contains(Session, "after_commit", _after_commit):
+        event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_rollback", _after_rollback)
 
 
 def relay_pending(limit: int = 500) -> int:

@@ -5,6 +5,6 @@ The worker module is one line over ``create_app()``; tasks live in ``workers.tas
 
 from autocrm import create_app
 
-app = create_app()
-celery = app.extensions["celery"]
+flask_app = create_app()
+celery = flask_app.extensions["celery"]
 celery.autodiscover_tasks(["workers"], related_name="tasks", force=True)

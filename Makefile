@@ -1,0 +1,74 @@
+# AutoCRM developer tasks. `make run` starts everything locally; `make test` is what CI runs.
+# Only the system python3 and npm are needed; everything else lands in .venv/ and node_modules/.
+
+PYTHON      ?= python3
+VENV        := .venv
+BIN         := $(VENV)/bin
+VENV_STAMP  := $(VENV)/.installed
+NPM_STAMP   := node_modules/.installed
+SWAGGER_DIR := web/static/vendor/swagger-ui
+SWAGGER_SRC := node_modules/swagger-ui-dist
+SWAGGER_FILES := swagger-ui.css swagger-ui-bundle.js swagger-ui-standalone-preset.js LICENSE NOTICE
+SWAGGER_ASSETS := $(addprefix $(SWAGGER_DIR)/,$(SWAGGER_FILES))
+
+COV_ARGS := --cov=autocrm --cov=workflows --cov=workers --cov=api --cov-branch --cov-report=term
+PYTEST_ARGS ?=
+
+# The second suite run (CI): PostgreSQL and the machine's Redis instead of SQLite + embedded Redis.
+TEST_PG_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+TEST_PG_REDIS_URL    ?= redis://127.0.0.1:6379/13
+
+.PHONY: venv run test test-pg lint format migrate clean distclean
+
+venv: $(VENV_STAMP) $(SWAGGER_ASSETS)
+
+# Reinstalls only when pyproject.toml changes.
+$(VENV_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $@
+
+# --ignore-scripts: the assets need no build step, and it skips install-time telemetry hooks.
+$(NPM_STAMP): package.json $(wildcard package-lock.json)
+	if [ -f package-lock.json ]; then \
+		npm ci --ignore-scripts --no-audit --no-fund; \
+	else \
+		npm install --ignore-scripts --no-audit --no-fund; \
+	fi
+	touch $@
+
+$(SWAGGER_DIR)/%: $(NPM_STAMP)
+	mkdir -p $(SWAGGER_DIR)
+	cp $(SWAGGER_SRC)/$* $@
+
+run: venv
+	$(BIN)/python -m autocrm.devserver
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest $(COV_ARGS) $(PYTEST_ARGS)
+
+# The whole suite again on PostgreSQL + a real Redis server (no lint: `make test` did that).
+test-pg: venv
+	AUTOCRM_TEST_DATABASE_URL='$(TEST_PG_DATABASE_URL)' \
+	AUTOCRM_TEST_REDIS_URL='$(TEST_PG_REDIS_URL)' \
+	$(BIN)/pytest $(COV_ARGS) $(PYTEST_ARGS)
+
+migrate: venv
+	$(BIN)/flask --app wsgi db upgrade
+
+# Caches, coverage data and copied assets; `distclean` also drops the installed dependencies.
+clean:
+	rm -rf web/static/vendor .coverage .coverage.* .pytest_cache .ruff_cache test-artifacts
+	find . -path ./.git -prune -o -path ./$(VENV) -prune -o -path ./node_modules -prune \
+		-o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) node_modules *.egg-info

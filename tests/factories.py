@@ -1,0 +1,81 @@
+"""Test data built through the service layer, so it is shaped exactly like real data."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from autocrm.models import Priority, Role, Team, Ticket, User
+from autocrm.security import issue_token
+from autocrm.services import teams, tickets, users
+
+PASSWORD = "correct horse battery"
+_seq = itertools.count(1)
+
+
+class Factory:
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def user(self, role: Role | str = Role.CUSTOMER, *, teams_: list[Team] = (),  # type: ignore[assignment]
+             email: str | None = None, name: str | None = None, active: bool = True) -> User:
+        n = next(_seq)
+        user = users.create_user(email or f"user{n}@example.test", PASSWORD, Role(role), name)
+        user.active = active
+        for team in teams_:
+            teams.add_member(team, user)
+        self.session.commit()
+        return user
+
+    def customer(self, **kw: Any) -> User:
+        return self.user(Role.CUSTOMER, **kw)
+
+    def agent(self, *team_list: Team, **kw: Any) -> User:
+        return self.user(Role.AGENT, teams_=list(team_list), **kw)
+
+    def admin(self, **kw: Any) -> User:
+        return self.user(Role.ADMIN, **kw)
+
+    def team(self, name: str | None = None, lead: User | None = None) -> Team:
+        team = teams.create_team(name or f"Team {next(_seq)}", lead_id=lead.id if lead else None)
+        self.session.commit()
+        return team
+
+    def ticket(self, requester: User, *, by: User | None = None, team: Team | None = None,
+               subject: str = "Printer on fire", priority: Priority = Priority.NORMAL,
+               **kw: Any) -> Ticket:
+        """A ticket opened by ``by`` (an admin by default, so any field may be set)."""
+        creator = by or self.admin()
+        staff_fields = {"requester_id": requester.id, "team_id": team.id if team else None, **kw}
+        if not creator.role.is_staff:
+            staff_fields = {}
+        return tickets.do_create_ticket(creator, subject=subject, description="It is on fire.",
+                                        priority=priority, **staff_fields)
+
+
+class ApiClient:
+    """The Flask test client with a bearer token for one user."""
+
+    def __init__(self, client: FlaskClient, user: User) -> None:
+        self.client = client
+        self.user = user
+        self.headers = {"Authorization": f"Bearer {issue_token(user.id, user.password_hash)}"}
+
+    def _call(self, method: str, url: str, headers: dict[str, str] | None = None,
+              **kw: Any) -> TestResponse:
+        return getattr(self.client, method)(url, headers={**self.headers, **(headers or {})}, **kw)
+
+    def get(self, url: str, **kw: Any) -> TestResponse:
+        return self._call("get", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> TestResponse:
+        return self._call("post", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> TestResponse:
+        return self._call("patch", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> TestResponse:
+        return self._call("delete", url, **kw)
