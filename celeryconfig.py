@@ -19,7 +19,12 @@ settings = {
     "broker_connection_retry_on_startup": True,
     # A publish from a web request must fail fast when Redis is down: the row stays in the
     # outbox and the beat sweep delivers it later.
-    "broker_transport_options": {"visibility_timeout": 3600, "socket_connect_timeout": 2},
+    # max_retries=0: a publish fails at once instead of retrying for broker_connection_timeout.
+    "broker_transport_options": {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 2,
+        "max_retries": 0,
+    },
     "task_publish_retry": False,
     "beat_schedule": {
         "relay-pending-outbox": {

@@ -156,20 +156,27 @@ class TicketCreateSchema(StrictSchema):
     priority = PriorityField(load_default=Priority.NORMAL)
     requester_id = fields.Integer(strict=True, metadata={"description": "Staff only."})
     team_id = fields.Integer(strict=True, allow_none=True, metadata={"description": "Staff only."})
-    assignee_id = fields.Integer(strict=True, allow_none=True,
-                                 metadata={"description": "Staff only."})
-    tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
-                       validate=validate.Length(max=20), metadata={"description": "Staff only."})
+    assignee_id = fields.Integer(
+        strict=True, allow_none=True, metadata={"description": "Staff only."}
+    )
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=50)),
+        validate=validate.Length(max=20),
+        metadata={"description": "Staff only."},
+    )
 
 
 class TicketUpdateSchema(StrictSchema):
     priority = PriorityField()
     assignee_id = fields.Integer(strict=True, allow_none=True)
     team_id = fields.Integer(strict=True, allow_none=True)
-    tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
-                       validate=validate.Length(max=20))
-    version = fields.Integer(strict=True, metadata={
-        "description": "The version you edited; a stale one gets 409. Or send If-Match."})
+    tags = fields.List(
+        fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=20)
+    )
+    version = fields.Integer(
+        strict=True,
+        metadata={"description": "The version you edited; a stale one gets 409. Or send If-Match."},
+    )
 
 
 SORT_CHOICES = [f"{d}{k}" for k in ("created_at", "updated_at", "priority") for d in ("", "-")]
@@ -191,8 +198,10 @@ class TicketListArgsSchema(StrictSchema):
 
 class TicketPageSchema(ma.Schema):
     items = fields.List(fields.Nested(TicketSchema))
-    next_cursor = fields.String(allow_none=True, metadata={
-        "description": "Pass as `cursor` for the next page; null on the last page."})
+    next_cursor = fields.String(
+        allow_none=True,
+        metadata={"description": "Pass as `cursor` for the next page; null on the last page."},
+    )
 
 
 class TransitionRequestSchema(StrictSchema):
@@ -258,8 +267,9 @@ BULK_VALUE_FIELD = {"assign": "assignee_id", "set_priority": "priority", "transi
 
 
 class BulkRequestSchema(StrictSchema):
-    ticket_ids = fields.List(fields.Integer(strict=True), required=True,
-                             validate=validate.Length(min=1, max=500))
+    ticket_ids = fields.List(
+        fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=500)
+    )
     action = fields.String(required=True, validate=validate.OneOf(BULK_VALUE_FIELD))
     assignee_id = fields.Integer(strict=True, allow_none=True)
     priority = PriorityField()

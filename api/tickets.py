@@ -29,8 +29,9 @@ def _expected_version(body: dict[str, Any]) -> int | None:
     try:
         return int(header.strip().removeprefix("W/").strip('"'))
     except ValueError as exc:
-        raise PreconditionFailed("If-Match must be a ticket version, e.g. \"3\".",
-                                 {"If-Match": ["Not a version."]}) from exc
+        raise PreconditionFailed(
+            'If-Match must be a ticket version, e.g. "3".', {"If-Match": ["Not a version."]}
+        ) from exc
 
 
 def _with_etag(ticket: Any) -> tuple[Any, dict[str, str]]:
@@ -43,8 +44,9 @@ class TicketCollection(MethodView):
     @blp.response(200, schemas.TicketPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """List the tickets you may see, newest first by default; keyset-paginated."""
-        page = PageRequest(limit=args.pop("limit"), cursor=args.pop("cursor", None),
-                           sort=args.pop("sort"))
+        page = PageRequest(
+            limit=args.pop("limit"), cursor=args.pop("cursor", None), sort=args.pop("sort")
+        )
         return tickets.list_tickets(current_actor(), tickets.TicketFilters(**args), page)
 
     @blp.arguments(schemas.TicketCreateSchema)

@@ -18,8 +18,9 @@ from autocrm.services import seed, teams, users
 @click.option("--role", type=click.Choice([r.value for r in Role]), required=True)
 @click.option("--name", default=None)
 @click.option("--team", "team_name", default=None, help="Add the user to this team (by name).")
-def create_user_command(email: str, password: str, role: str, name: str | None,
-                        team_name: str | None) -> None:
+def create_user_command(
+    email: str, password: str, role: str, name: str | None, team_name: str | None
+) -> None:
     """Create a user, optionally as a member of a team."""
     try:
         user = users.create_user(email, password, Role(role), name)

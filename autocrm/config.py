@@ -54,9 +54,7 @@ class Settings:
     login_rate_limit: str = field(
         default_factory=lambda: _env("LOGIN_RATE_LIMIT", "10 per minute") or ""
     )
-    ratelimit_storage_url: str | None = field(
-        default_factory=lambda: _env("RATELIMIT_STORAGE_URL")
-    )
+    ratelimit_storage_url: str | None = field(default_factory=lambda: _env("RATELIMIT_STORAGE_URL"))
     outbox_relay_enabled: bool = field(
         default_factory=lambda: (_env("OUTBOX_RELAY", "on") or "").lower() not in {"off", "0"}
     )

@@ -153,8 +153,10 @@ def run() -> int:
             try:
                 redis_process, env["AUTOCRM_REDIS_URL"] = embedded_redis.start(instance)
             except embedded_redis.EmbeddedRedisError as exc:
-                raise DevServerError(f"{exc}; is another devserver using this instance folder? "
-                                     "Or set AUTOCRM_REDIS_URL to a running Redis.") from exc
+                raise DevServerError(
+                    f"{exc}; is another devserver using this instance folder? "
+                    "Or set AUTOCRM_REDIS_URL to a running Redis."
+                ) from exc
         flask = ("flask", "--app", "wsgi")
         _run_setup_step("migrating the database", _python_module(*flask, "db", "upgrade"), env)
         seed_output = _run_setup_step("seeding demo data", _python_module(*flask, "seed-demo"), env)

@@ -9,6 +9,7 @@ the rows wait, and the beat task ``workers.tasks.relay_pending_outbox`` publishe
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +26,10 @@ HANDLE_EVENT_TASK = "workers.tasks.handle_event"
 _PENDING_KEY = "autocrm.outbox.pending"
 # How long an unprocessed event may wait before the sweep publishes it again.
 REPUBLISH_AFTER = timedelta(seconds=30)
+# After a failed publish this process leaves events to the sweep for a while, so that a dead
+# broker costs one failed connection attempt, not one per request.
+BACKOFF_SECONDS = 10.0
+_backoff_until = 0.0
 
 
 def record_event(kind: str, payload: dict[str, Any], ticket_id: int | None = None) -> OutboxEvent:
@@ -47,7 +52,10 @@ def discard_since(mark: int) -> None:
 
 def publish(event_ids: list[str]) -> int:
     """Hand events to the broker; returns how many went. Never raises: what fails is retried."""
+    global _backoff_until
     if not event_ids or not current_app.config["AUTOCRM_OUTBOX_RELAY"]:
+        return 0
+    if time.monotonic() < _backoff_until:
         return 0
     celery = current_app.extensions["celery"]
     sent = 0
@@ -56,8 +64,11 @@ def publish(event_ids: list[str]) -> int:
             celery.send_task(HANDLE_EVENT_TASK, args=[event_id], retry=False)
             sent += 1
     except Exception as exc:  # the broker's errors vary by transport; all mean "try again later"
-        log.warning("broker unavailable (%s): %d event(s) left for the outbox sweep",
-                    exc, len(event_ids) - sent)
+        log.warning(
+            "broker unavailable (%s): %d event(s) left for the outbox sweep",
+            exc,
+            len(event_ids) - sent,
+        )
     return sent
 
 
@@ -86,8 +97,9 @@ def relay_pending(limit: int = 500) -> int:
             .where(
                 OutboxEvent.processed_at.is_(None),
                 OutboxEvent.created_at < cutoff,
-                or_(OutboxEvent.last_published_at.is_(None),
-                    OutboxEvent.last_published_at < cutoff),
+                or_(
+                    OutboxEvent.last_published_at.is_(None), OutboxEvent.last_published_at < cutoff
+                ),
             )
             .order_by(OutboxEvent.created_at)
             .limit(limit)

@@ -37,8 +37,10 @@ def visible_tickets(actor: User) -> ColumnElement[bool]:
         return true()
     if actor.role is Role.AGENT:
         teams = actor.team_ids
-        return or_(Ticket.team_id.is_(None), Ticket.team_id.in_(teams)) if teams else (
-            Ticket.team_id.is_(None)
+        return (
+            or_(Ticket.team_id.is_(None), Ticket.team_id.in_(teams))
+            if teams
+            else (Ticket.team_id.is_(None))
         )
     if actor.role is Role.CUSTOMER:
         return Ticket.requester_id == actor.id

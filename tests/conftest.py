@@ -27,9 +27,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from autocrm import create_app
+from autocrm import create_app, embedded_redis
 from autocrm.config import celery_broker_url
-from autocrm import embedded_redis
 from autocrm.extensions import db
 from tests.factories import Factory
 
@@ -80,17 +79,20 @@ def key_prefix() -> str:
 @pytest.fixture(scope="session")
 def app(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Flask:
     os.environ["AUTOCRM_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
-    application = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "SQLALCHEMY_DATABASE_URI": database_url,
-        "AUTOCRM_REDIS_URL": redis_url,
-        "RATELIMIT_STORAGE_URI": "memory://",
-    })
+    application = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "AUTOCRM_REDIS_URL": redis_url,
+            "RATELIMIT_STORAGE_URI": "memory://",
+        }
+    )
     celery = application.extensions["celery"]
     celery.conf.broker_url = celery_broker_url(redis_url)
     celery.conf.broker_transport_options = {
-        **celery.conf.broker_transport_options, "global_keyprefix": key_prefix(),
+        **celery.conf.broker_transport_options,
+        "global_keyprefix": key_prefix(),
     }
     with application.app_context():
         upgrade()
@@ -140,4 +142,3 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) ->
             return True
         time.sleep(interval)
     return bool(predicate())
-

@@ -20,8 +20,15 @@ class Factory:
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    def user(self, role: Role | str = Role.CUSTOMER, *, teams_: list[Team] = (),  # type: ignore[assignment]
-             email: str | None = None, name: str | None = None, active: bool = True) -> User:
+    def user(
+        self,
+        role: Role | str = Role.CUSTOMER,
+        *,
+        teams_: list[Team] = (),  # type: ignore[assignment]
+        email: str | None = None,
+        name: str | None = None,
+        active: bool = True,
+    ) -> User:
         n = next(_seq)
         user = users.create_user(email or f"user{n}@example.test", PASSWORD, Role(role), name)
         user.active = active
@@ -44,16 +51,28 @@ class Factory:
         self.session.commit()
         return team
 
-    def ticket(self, requester: User, *, by: User | None = None, team: Team | None = None,
-               subject: str = "Printer on fire", priority: Priority = Priority.NORMAL,
-               **kw: Any) -> Ticket:
+    def ticket(
+        self,
+        requester: User,
+        *,
+        by: User | None = None,
+        team: Team | None = None,
+        subject: str = "Printer on fire",
+        priority: Priority = Priority.NORMAL,
+        **kw: Any,
+    ) -> Ticket:
         """A ticket opened by ``by`` (an admin by default, so any field may be set)."""
         creator = by or self.admin()
         staff_fields = {"requester_id": requester.id, "team_id": team.id if team else None, **kw}
         if not creator.role.is_staff:
             staff_fields = {}
-        return tickets.do_create_ticket(creator, subject=subject, description="It is on fire.",
-                                        priority=priority, **staff_fields)
+        return tickets.do_create_ticket(
+            creator,
+            subject=subject,
+            description="It is on fire.",
+            priority=priority,
+            **staff_fields,
+        )
 
 
 class ApiClient:
@@ -64,8 +83,9 @@ class ApiClient:
         self.user = user
         self.headers = {"Authorization": f"Bearer {issue_token(user.id, user.password_hash)}"}
 
-    def _call(self, method: str, url: str, headers: dict[str, str] | None = None,
-              **kw: Any) -> TestResponse:
+    def _call(
+        self, method: str, url: str, headers: dict[str, str] | None = None, **kw: Any
+    ) -> TestResponse:
         return getattr(self.client, method)(url, headers={**self.headers, **(headers or {})}, **kw)
 
     def get(self, url: str, **kw: Any) -> TestResponse:

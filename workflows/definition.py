@@ -105,7 +105,10 @@ def graph_errors(data: dict[str, Any]) -> dict[str, list[str]]:
             queue.append(nxt)
     for i, state in enumerate(data["states"]):
         if state["name"] not in reached:
-            add(f"states.{i}.name", f"State {state['name']!r} cannot be reached from the initial state.")
+            add(
+                f"states.{i}.name",
+                f"State {state['name']!r} cannot be reached from the initial state.",
+            )
         elif not state["terminal"] and not outgoing[state["name"]]:
             add(f"states.{i}.name", f"State {state['name']!r} has no way out and is not terminal.")
     return errors

@@ -15,8 +15,9 @@ from autocrm.services.workflows import engine_for
 MAX_MESSAGES_PAGE = 200
 
 
-def list_messages(actor: User, ticket_id: int, *, after: int | None = None,
-                  limit: int = 100) -> tuple[list[Message], bool]:
+def list_messages(
+    actor: User, ticket_id: int, *, after: int | None = None, limit: int = 100
+) -> tuple[list[Message], bool]:
     """Messages in order, those after message id ``after``; and whether more follow."""
     ticket = access_ticket_by_id(actor, ticket_id)
     stmt = select(Message).where(Message.ticket_id == ticket.id)
@@ -32,11 +33,15 @@ def list_messages(actor: User, ticket_id: int, *, after: int | None = None,
 def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = False) -> Message:
     ticket = access_ticket_by_id(actor, ticket_id)
     if internal and not policies.can_see_internal_notes(actor):
-        raise InvalidInput("Customers cannot write internal notes.",
-                           {"internal": ["Only staff may write internal notes."]})
+        raise InvalidInput(
+            "Customers cannot write internal notes.",
+            {"internal": ["Only staff may write internal notes."]},
+        )
     if engine_for(ticket).categories[ticket.status] == "closed":
-        raise Conflict("This ticket is closed; reopen it to reply.",
-                       {"ticket": ["Closed tickets take no new messages."]})
+        raise Conflict(
+            "This ticket is closed; reopen it to reply.",
+            {"ticket": ["Closed tickets take no new messages."]},
+        )
     message = Message(ticket_id=ticket.id, author_id=actor.id, body=body, internal=internal)
     db.session.add(message)
     db.session.flush()
@@ -51,8 +56,13 @@ def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = F
     )
     outbox.record_event(
         "message.created",
-        {"ticket_id": ticket.id, "message_id": message.id, "author_id": actor.id,
-         "internal": internal, "author_role": actor.role.value},
+        {
+            "ticket_id": ticket.id,
+            "message_id": message.id,
+            "author_id": actor.id,
+            "internal": internal,
+            "author_role": actor.role.value,
+        },
         ticket_id=ticket.id,
     )
     db.session.commit()
@@ -64,8 +74,10 @@ def do_give_feedback(actor: User, ticket_id: int, rating: int, comment: str = ""
     if not policies.can_give_feedback(actor, ticket):
         raise Forbidden("Only the requester may rate a ticket.")
     if engine_for(ticket).categories[ticket.status] not in {"solved", "closed"}:
-        raise Conflict("Feedback is possible once the ticket is solved.",
-                       {"ticket": [f"Ticket is {ticket.status}."]})
+        raise Conflict(
+            "Feedback is possible once the ticket is solved.",
+            {"ticket": [f"Ticket is {ticket.status}."]},
+        )
     if db.session.scalar(select(Feedback.id).where(Feedback.ticket_id == ticket.id)):
         raise Conflict("This ticket has been rated already.", {"ticket": ["Already rated."]})
     feedback = Feedback(ticket_id=ticket.id, author_id=actor.id, rating=rating, comment=comment)
@@ -73,7 +85,9 @@ def do_give_feedback(actor: User, ticket_id: int, rating: int, comment: str = ""
         with db.session.begin_nested():
             db.session.add(feedback)
     except IntegrityError as exc:  # a concurrent rating won the unique constraint
-        raise Conflict("This ticket has been rated already.", {"ticket": ["Already rated."]}) from exc
+        raise Conflict(
+            "This ticket has been rated already.", {"ticket": ["Already rated."]}
+        ) from exc
     record(ticket, actor, "feedback.created", rating=rating)
     db.session.commit()
     return feedback

@@ -32,9 +32,7 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
 
 def do_handle_event(event_id: str) -> bool:
     """Handle one event; False when it is unknown or was handled before."""
-    row = db.session.scalar(
-        select(OutboxEvent).where(OutboxEvent.id == event_id).with_for_update()
-    )
+    row = db.session.scalar(select(OutboxEvent).where(OutboxEvent.id == event_id).with_for_update())
     if row is None:
         log.info("event %s vanished (its transaction rolled back?)", event_id)
         return False

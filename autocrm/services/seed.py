@@ -32,25 +32,51 @@ DEMO_LOGINS = (
 DEMO_TICKETS = (
     # (customer index, team, subject, priority, transitions, agent reply)
     (0, "Support", "Cannot log in to my account", Priority.HIGH, [], None),
-    (0, "Support", "App crashes when exporting a report", Priority.URGENT, ["start"],
-     "Thanks for the report: which version of the app are you on?"),
-    (1, "Billing", "Invoice shows the wrong VAT number", Priority.NORMAL,
-     ["start", "wait_on_customer"], "Could you send us the correct VAT number?"),
+    (
+        0,
+        "Support",
+        "App crashes when exporting a report",
+        Priority.URGENT,
+        ["start"],
+        "Thanks for the report: which version of the app are you on?",
+    ),
+    (
+        1,
+        "Billing",
+        "Invoice shows the wrong VAT number",
+        Priority.NORMAL,
+        ["start", "wait_on_customer"],
+        "Could you send us the correct VAT number?",
+    ),
     (1, None, "How do I add a colleague to my plan?", Priority.LOW, [], None),
-    (0, "Support", "Password reset email never arrives", Priority.NORMAL, ["start", "solve"],
-     "We fixed a mail delivery problem; please try again."),
-    (1, "Billing", "Refund for a duplicate charge", Priority.HIGH, ["start", "solve", "close"],
-     "The refund is on its way."),
+    (
+        0,
+        "Support",
+        "Password reset email never arrives",
+        Priority.NORMAL,
+        ["start", "solve"],
+        "We fixed a mail delivery problem; please try again.",
+    ),
+    (
+        1,
+        "Billing",
+        "Refund for a duplicate charge",
+        Priority.HIGH,
+        ["start", "solve", "close"],
+        "The refund is on its way.",
+    ),
 )
 
 
 def seed_demo() -> None:
     people: dict[str, User] = {}
     for login in DEMO_LOGINS:
-        people[login.email] = users.create_user(login.email, login.password, Role(login.role),
-                                                login.name)
-    admin, agent, billing_agent = (people[e] for e in (
-        "admin@example.com", "agent@example.com", "billing.agent@example.com"))
+        people[login.email] = users.create_user(
+            login.email, login.password, Role(login.role), login.name
+        )
+    admin, agent, billing_agent = (
+        people[e] for e in ("admin@example.com", "agent@example.com", "billing.agent@example.com")
+    )
     support = teams.create_team("Support", "Product questions and problems", lead_id=agent.id)
     billing = teams.create_team("Billing", "Invoices, refunds and plans", lead_id=billing_agent.id)
     teams.add_member(support, admin)
@@ -63,14 +89,19 @@ def seed_demo() -> None:
         team = team_by_name.get(team_name) if team_name else None
         staff = billing_agent if team is billing else agent
         ticket = tickets.do_create_ticket(
-            admin, subject=subject, priority=priority, channel="web",
+            admin,
+            subject=subject,
+            priority=priority,
+            channel="web",
             description=f"{subject}. Details from {customer.name}.",
-            requester_id=customer.id, team_id=team.id if team else None,
+            requester_id=customer.id,
+            team_id=team.id if team else None,
             assignee_id=staff.id if team else None,
         )
         if reply:
             conversation.do_add_message(staff, ticket.id, reply)
-            conversation.do_add_message(staff, ticket.id, "Checked the logs; nothing unusual.",
-                                        internal=True)
+            conversation.do_add_message(
+                staff, ticket.id, "Checked the logs; nothing unusual.", internal=True
+            )
         for name in steps:
             tickets.do_transition(staff, ticket.id, name)

@@ -73,7 +73,9 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
             exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.tag == filters.tag.lower())
         )
     if filters.q:
-        stmt = stmt.where(contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q))
+        stmt = stmt.where(
+            contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
+        )
     return keyset_page(stmt, page, SORTS, Ticket.id)
 
 
@@ -113,7 +115,9 @@ def _check_assignee(assignee_id: int | None, team_id: int | None) -> None:
         return
     user = db.session.get(User, assignee_id)
     if user is None or not user.active or not user.role.is_staff:
-        raise InvalidInput("Invalid assignee.", {"assignee_id": ["Must be an active agent or admin."]})
+        raise InvalidInput(
+            "Invalid assignee.", {"assignee_id": ["Must be an active agent or admin."]}
+        )
     if team_id is not None and team_id not in user.team_ids:
         raise InvalidInput(
             "Assignee is not in the ticket's team.",
@@ -133,15 +137,36 @@ def normalize_tags(tags: Iterable[str]) -> list[str]:
 
 
 def record(
-    ticket: Ticket, actor: User | None, kind: str, *, from_state: str | None = None,
-    to_state: str | None = None, **data: Any,
+    ticket: Ticket,
+    actor: User | None,
+    kind: str,
+    *,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    **data: Any,
 ) -> None:
     """Append to the audit trail and emit the matching domain event, in this transaction."""
-    db.session.add(TicketEvent(ticket_id=ticket.id, actor_id=actor.id if actor else None,
-                               kind=kind, from_state=from_state, to_state=to_state, data=data))
-    outbox.record_event(kind, {"ticket_id": ticket.id, "actor_id": actor.id if actor else None,
-                               "from_state": from_state, "to_state": to_state, **data},
-                        ticket_id=ticket.id)
+    db.session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            actor_id=actor.id if actor else None,
+            kind=kind,
+            from_state=from_state,
+            to_state=to_state,
+            data=data,
+        )
+    )
+    outbox.record_event(
+        kind,
+        {
+            "ticket_id": ticket.id,
+            "actor_id": actor.id if actor else None,
+            "from_state": from_state,
+            "to_state": to_state,
+            **data,
+        },
+        ticket_id=ticket.id,
+    )
 
 
 def _check_version(ticket: Ticket, expected_version: int | None) -> None:
@@ -154,9 +179,12 @@ def _check_version(ticket: Ticket, expected_version: int | None) -> None:
         )
 
 
-def _commit() -> None:
-    """Commit, turning a lost optimistic-locking race into a 409."""
+@contextmanager
+def _one_change() -> Iterator[None]:
+    """The body makes one change and it is committed; losing an optimistic-locking race (at
+    any flush inside, or at commit) becomes a 409 and nothing of the change is kept."""
     try:
+        yield
         db.session.commit()
     except StaleDataError as exc:
         db.session.rollback()
@@ -166,29 +194,51 @@ def _commit() -> None:
 # -- writing -----------------------------------------------------------------------------------
 
 
-def do_create_ticket(actor: User, *, subject: str, description: str,
-                     priority: Priority = Priority.NORMAL, channel: str = "api",
-                     **staff_fields: Any) -> Ticket:
-    check_fields_allowed(actor, [k for k, v in staff_fields.items() if v is not None],
-                         creating=True)
+def do_create_ticket(
+    actor: User,
+    *,
+    subject: str,
+    description: str,
+    priority: Priority = Priority.NORMAL,
+    channel: str = "api",
+    **staff_fields: Any,
+) -> Ticket:
+    check_fields_allowed(
+        actor, [k for k, v in staff_fields.items() if v is not None], creating=True
+    )
     requester_id = staff_fields.get("requester_id") or actor.id
     requester = db.session.get(User, requester_id)
     if requester is None or not requester.active:
-        raise InvalidInput("Unknown requester.", {"requester_id": [f"No active user {requester_id}."]})
+        raise InvalidInput(
+            "Unknown requester.", {"requester_id": [f"No active user {requester_id}."]}
+        )
     team_id, assignee_id = staff_fields.get("team_id"), staff_fields.get("assignee_id")
     _check_team(team_id)
     _check_assignee(assignee_id, team_id)
     version = current_version()
     ticket = Ticket(
-        subject=subject.strip(), description=description, priority=priority, channel=channel,
-        requester_id=requester.id, team_id=team_id, assignee_id=assignee_id,
-        workflow_version_id=version.id, status=engine_for_version(version.id).initial,
+        subject=subject.strip(),
+        description=description,
+        priority=priority,
+        channel=channel,
+        requester_id=requester.id,
+        team_id=team_id,
+        assignee_id=assignee_id,
+        workflow_version_id=version.id,
+        status=engine_for_version(version.id).initial,
     )
     ticket.tags = normalize_tags(staff_fields.get("tags") or [])
     db.session.add(ticket)
     db.session.flush()
-    record(ticket, actor, "ticket.created", to_state=ticket.status,
-           team_id=team_id, assignee_id=assignee_id, priority=priority.label)
+    record(
+        ticket,
+        actor,
+        "ticket.created",
+        to_state=ticket.status,
+        team_id=team_id,
+        assignee_id=assignee_id,
+        priority=priority.label,
+    )
     db.session.commit()
     return ticket
 
@@ -223,13 +273,14 @@ def _plain(value: Any) -> Any:
     return value.label if isinstance(value, Priority) else value
 
 
-def do_update_ticket(actor: User, ticket_id: int, changes: dict[str, Any],
-                     expected_version: int | None = None) -> Ticket:
+def do_update_ticket(
+    actor: User, ticket_id: int, changes: dict[str, Any], expected_version: int | None = None
+) -> Ticket:
     ticket = access_ticket_by_id(actor, ticket_id)
     check_fields_allowed(actor, changes, creating=False)
     _check_version(ticket, expected_version)
-    apply_changes(actor, ticket, changes)
-    _commit()
+    with _one_change():
+        apply_changes(actor, ticket, changes)
     return ticket
 
 
@@ -239,8 +290,7 @@ def fire_transition(actor: User, ticket: Ticket, name: str) -> None:
     try:
         outcome = engine.fire(ticket, name, actor.role.value, actor)
     except UnknownTransition as exc:
-        raise InvalidInput(str(exc), {"name": [str(exc)]},
-                           allowed_transitions=exc.allowed) from exc
+        raise InvalidInput(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
     except TransitionNotAllowed as exc:
         raise Conflict(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
     now = utcnow()
@@ -250,16 +300,24 @@ def fire_transition(actor: User, ticket: Ticket, name: str) -> None:
         ticket.closed_at = now
     elif outcome.from_category in {"solved", "closed"}:
         ticket.solved_at = ticket.closed_at = None
-    record(ticket, actor, "ticket.transitioned", from_state=outcome.from_state,
-           to_state=outcome.to_state, transition=name, to_category=outcome.to_category)
+    record(
+        ticket,
+        actor,
+        "ticket.transitioned",
+        from_state=outcome.from_state,
+        to_state=outcome.to_state,
+        transition=name,
+        to_category=outcome.to_category,
+    )
 
 
-def do_transition(actor: User, ticket_id: int, name: str,
-                  expected_version: int | None = None) -> Ticket:
+def do_transition(
+    actor: User, ticket_id: int, name: str, expected_version: int | None = None
+) -> Ticket:
     ticket = access_ticket_by_id(actor, ticket_id)
     _check_version(ticket, expected_version)
-    fire_transition(actor, ticket, name)
-    _commit()
+    with _one_change():
+        fire_transition(actor, ticket, name)
     return ticket
 
 
@@ -303,10 +361,14 @@ def do_bulk(actor: User, ticket_ids: list[int], action: str, value: Any) -> list
                 db.session.flush()
             results.append(BulkResult(ticket_id, ok=True, ticket=ticket))
         except DomainError as exc:
-            results.append(BulkResult(ticket_id, ok=False, status=exc.status_code,
-                                      message=exc.message))
+            results.append(
+                BulkResult(ticket_id, ok=False, status=exc.status_code, message=exc.message)
+            )
         except StaleDataError:
-            results.append(BulkResult(ticket_id, ok=False, status=409,
-                                      message="Changed by someone else meanwhile."))
+            results.append(
+                BulkResult(
+                    ticket_id, ok=False, status=409, message="Changed by someone else meanwhile."
+                )
+            )
     _commit()
     return results

@@ -101,18 +101,22 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
         password = changes.pop("password")
         check_password(password)
         user.password_hash = hash_password(password)
-    if user.id == actor.id and (changes.get("active") is False or changes.get("role", Role.ADMIN)
-                                is not Role.ADMIN):
-        raise InvalidInput("You cannot demote or deactivate yourself.",
-                           {"role" if "role" in changes else "active": ["Not on your own account."]})
+    if user.id == actor.id and (
+        changes.get("active") is False or changes.get("role", Role.ADMIN) is not Role.ADMIN
+    ):
+        raise InvalidInput(
+            "You cannot demote or deactivate yourself.",
+            {"role" if "role" in changes else "active": ["Not on your own account."]},
+        )
     for field, value in changes.items():
         setattr(user, field, value)
     db.session.commit()
     return user
 
 
-def list_users(actor: User, page: PageRequest, *, role: Role | None = None,
-               q: str | None = None) -> Page[User]:
+def list_users(
+    actor: User, page: PageRequest, *, role: Role | None = None, q: str | None = None
+) -> Page[User]:
     _require_admin(actor)
     stmt = select(User)
     if role is not None:

@@ -59,4 +59,3 @@ def engine_for_version(version_id: int) -> CompiledWorkflow:
 
 def engine_for(ticket: Ticket) -> CompiledWorkflow:
     return engine_for_version(ticket.workflow_version_id)
-

@@ -1,0 +1,135 @@
+"""The transactional outbox: events exist iff their change committed, are published after
+commit to the real broker, survive a broker outage, and are handled at most once."""
+
+import base64
+import json
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from autocrm import create_app, outbox
+from autocrm.config import celery_config
+from autocrm.models import OutboxEvent, Ticket, TicketEvent, utcnow
+from autocrm.services import events, tickets
+from tests.conftest import key_prefix
+
+QUEUE = "celery"
+
+
+def queued_event_ids(broker) -> list[str]:
+    """Event ids of the handle_event tasks waiting in the test broker's queue."""
+    ids = []
+    for raw in broker.lrange(key_prefix() + QUEUE, 0, -1):
+        message = json.loads(raw)
+        if message["headers"]["task"] == outbox.HANDLE_EVENT_TASK:
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            ids.append(args[0])
+    return ids
+
+
+def events_for(db_session, ticket_id: int) -> list[OutboxEvent]:
+    stmt = select(OutboxEvent).where(OutboxEvent.ticket_id == ticket_id)
+    return list(db_session.scalars(stmt.order_by(OutboxEvent.created_at)))
+
+
+def test_a_change_writes_its_audit_and_outbox_rows_and_publishes_after_commit(
+    factory, db_session, broker
+):
+    customer = factory.customer()
+    ticket = factory.ticket(customer)
+    rows = events_for(db_session, ticket.id)
+    assert [r.kind for r in rows] == ["ticket.created"]
+    assert rows[0].payload["ticket_id"] == ticket.id
+    assert rows[0].processed_at is None
+    assert rows[0].id in queued_event_ids(broker)
+    trail = db_session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket.id))
+    assert [e.kind for e in trail] == ["ticket.created"]
+
+
+def test_a_rolled_back_change_leaves_no_event_and_publishes_nothing(factory, db_session, broker):
+    customer = factory.customer()
+    ticket = factory.ticket(customer)
+    before = set(queued_event_ids(broker))
+    loaded = db_session.get(Ticket, ticket.id)
+    tickets.fire_transition(factory.admin(), loaded, "start")  # records, does not commit
+    pending = [r.id for r in events_for(db_session, ticket.id) if r.kind == "ticket.transitioned"]
+    assert len(pending) == 1
+    db_session.rollback()
+    assert [r.kind for r in events_for(db_session, ticket.id)] == ["ticket.created"]
+    db_session.commit()  # a later commit must not publish the rolled-back event
+    assert pending[0] not in queued_event_ids(broker)
+    assert set(queued_event_ids(broker)) == before
+
+
+def test_broker_down_the_request_succeeds_and_the_sweep_delivers_later(
+    app, factory, db_session, broker, monkeypatch
+):
+    down = create_app({**app.config, "CELERY": celery_config("redis://127.0.0.1:1/0")})
+    customer = factory.customer()
+    admin = factory.admin()
+    with down.app_context():
+        started = time.monotonic()
+        ticket_id = tickets.do_create_ticket(
+            admin, subject="Broker down", description="x", requester_id=customer.id
+        ).id
+        assert time.monotonic() - started < 2, "a dead broker must not stall the request"
+        started = time.monotonic()
+        tickets.do_transition(admin, ticket_id, "start")
+        assert time.monotonic() - started < 0.5, "after one failure, publishing backs off"
+    monkeypatch.setattr(outbox, "_backoff_until", 0.0)  # the broker is back
+    rows = events_for(db_session, ticket_id)
+    assert [r.kind for r in rows] == ["ticket.created", "ticket.transitioned"]
+    row = rows[0]
+    assert row.id not in queued_event_ids(broker)
+
+    assert outbox.relay_pending() == 0, "too young: the first publish may still be in flight"
+    db_session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.ticket_id == ticket_id)
+        .values(created_at=utcnow() - timedelta(minutes=5))
+    )
+    assert outbox.relay_pending() >= 2
+    assert {r.id for r in rows} <= set(queued_event_ids(broker))
+    db_session.refresh(row)
+    assert row.publish_attempts == 1
+    assert row.last_published_at is not None
+
+
+def test_handling_an_event_is_idempotent(factory, db_session):
+    seen = []
+    events.HANDLERS["ticket.created"].append(seen.append)
+    try:
+        ticket = factory.ticket(factory.customer())
+        [row] = events_for(db_session, ticket.id)
+        assert events.do_handle_event(row.id) is True
+        assert events.do_handle_event(row.id) is False  # redelivered: nothing happens
+        assert [e.id for e in seen] == [row.id]
+        db_session.refresh(row)
+        assert row.processed_at is not None
+        row.created_at = utcnow() - timedelta(hours=1)
+        db_session.commit()
+        assert outbox.relay_pending() == 0, "a processed event is never published again"
+    finally:
+        events.HANDLERS["ticket.created"].remove(seen.append)
+
+
+def test_a_vanished_event_is_ignored(db_session):
+    assert events.do_handle_event("00000000-0000-0000-0000-000000000000") is False
+
+
+def test_a_failing_handler_leaves_the_event_unprocessed_for_a_retry(factory, db_session):
+    def explode(event):
+        raise RuntimeError("handler failed")
+
+    events.HANDLERS["ticket.created"].append(explode)
+    try:
+        ticket = factory.ticket(factory.customer())
+        [row] = events_for(db_session, ticket.id)
+        with pytest.raises(RuntimeError):
+            events.do_handle_event(row.id)
+        db_session.rollback()
+        assert db_session.get(OutboxEvent, row.id).processed_at is None
+    finally:
+        events.HANDLERS["ticket.created"].remove(explode)
