@@ -47,13 +47,18 @@ def configure_args():
 
 
 if context.is_offline_mode():
-    context.configure(url=engine.url.render_as_string(hide_password=False),
-                      target_metadata=target_metadata, literal_binds=True, **configure_args())
+    context.configure(
+        url=engine.url.render_as_string(hide_password=False),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        **configure_args(),
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          **configure_args())
+        context.configure(
+            connection=connection, target_metadata=target_metadata, **configure_args()
+        )
         with context.begin_transaction():
             context.run_migrations()

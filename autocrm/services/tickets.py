@@ -370,5 +370,5 @@ def do_bulk(actor: User, ticket_ids: list[int], action: str, value: Any) -> list
                     ticket_id, ok=False, status=409, message="Changed by someone else meanwhile."
                 )
             )
-    _commit()
+    db.session.commit()
     return results
