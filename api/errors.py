@@ -32,6 +32,8 @@ class ApiWithErrors(Api):
 
     def handle_http_exception(self, error: HTTPException) -> tuple[dict[str, Any], int, Any]:
         payload, code, headers = super().handle_http_exception(error)
+        if "errors" in payload:  # request parsing failed: say where to look
+            payload.setdefault("message", "Invalid request; `errors` names each wrong field.")
         payload.setdefault("message", error.description or error.name)
         payload.setdefault("errors", {})
         return payload, code, headers

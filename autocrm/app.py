@@ -29,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.as_flask_config())
     if config:
         app.config.from_mapping(config)
+    app.json.sort_keys = False  # keep the schemas' field order (id first) in responses
 
     db.init_app(app)
     with app.app_context():

@@ -89,7 +89,6 @@ class Settings:
             "OPENAPI_JSON_PATH": "openapi.json",
             "OPENAPI_SWAGGER_UI_PATH": "/docs",
             "OPENAPI_SWAGGER_UI_URL": "/static/vendor/swagger-ui/",
-            "JSON_SORT_KEYS": False,
         }
 
 
