@@ -54,6 +54,7 @@ class Settings:
     login_rate_limit: str = field(
         default_factory=lambda: _env("LOGIN_RATE_LIMIT", "10 per minute") or ""
     )
+    redis_key_prefix: str = field(default_factory=lambda: _env("REDIS_KEY_PREFIX", "") or "")
     ratelimit_storage_url: str | None = field(default_factory=lambda: _env("RATELIMIT_STORAGE_URL"))
     outbox_relay_enabled: bool = field(
         default_factory=lambda: (_env("OUTBOX_RELAY", "on") or "").lower() not in {"off", "0"}
@@ -81,7 +82,7 @@ class Settings:
             "AUTOCRM_OUTBOX_RELAY": self.outbox_relay_enabled,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url or limits_storage_url(redis_url),
             "RATELIMIT_HEADERS_ENABLED": True,
-            "CELERY": celery_config(redis_url),
+            "CELERY": celery_config(redis_url, self.redis_key_prefix),
             "API_TITLE": "AutoCRM API",
             "API_VERSION": "v1",
             "OPENAPI_VERSION": "3.0.3",
@@ -105,6 +106,14 @@ def limits_storage_url(redis_url: str) -> str:
     return redis_url
 
 
-def celery_config(redis_url: str) -> dict[str, Any]:
-    broker = celery_broker_url(redis_url)
-    return {**celery_settings, "broker_url": broker, "result_backend": None}
+def celery_config(redis_url: str, key_prefix: str = "") -> dict[str, Any]:
+    """Celery's settings for this Redis; ``key_prefix`` lets installations share one Redis."""
+    transport = dict(celery_settings["broker_transport_options"])
+    if key_prefix:
+        transport["global_keyprefix"] = key_prefix
+    return {
+        **celery_settings,
+        "broker_url": celery_broker_url(redis_url),
+        "broker_transport_options": transport,
+        "result_backend": None,
+    }

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from autocrm import create_app, embedded_redis
-from autocrm.config import celery_broker_url
+from autocrm.config import celery_config
 from autocrm.extensions import db
 from tests.factories import Factory
 
@@ -58,10 +58,10 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     configured = os.environ.get("AUTOCRM_TEST_REDIS_URL")
     if configured:
         yield configured
-        client = redis.Redis.from_url(configured)
-        keys = list(client.scan_iter(match=f"{key_prefix()}*", count=1000))
-        if keys:
-            client.delete(*keys)
+        with redis.Redis.from_url(configured) as client:
+            keys = list(client.scan_iter(match=f"{key_prefix()}*", count=1000))
+            if keys:
+                client.delete(*keys)
         return
     directory = tmp_path_factory.mktemp("redis")
     process, url = embedded_redis.start(Path(directory))
@@ -76,24 +76,32 @@ def key_prefix() -> str:
     return f"autocrm-test-{RUN_ID}:"
 
 
+def app_config(database_url: str, redis_url: str) -> dict[str, Any]:
+    """The test app's settings; ``worker_env`` gives a worker process the same ones."""
+    return {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "AUTOCRM_REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "CELERY": celery_config(redis_url, key_prefix()),
+    }
+
+
+def worker_env(database_url: str, redis_url: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AUTOCRM_DATABASE_URL": database_url,
+        "AUTOCRM_REDIS_URL": redis_url,
+        "AUTOCRM_REDIS_KEY_PREFIX": key_prefix(),
+        "AUTOCRM_SECRET_KEY": "test-secret",
+    }
+
+
 @pytest.fixture(scope="session")
 def app(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Flask:
     os.environ["AUTOCRM_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
-    application = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "AUTOCRM_REDIS_URL": redis_url,
-            "RATELIMIT_STORAGE_URI": "memory://",
-        }
-    )
-    celery = application.extensions["celery"]
-    celery.conf.broker_url = celery_broker_url(redis_url)
-    celery.conf.broker_transport_options = {
-        **celery.conf.broker_transport_options,
-        "global_keyprefix": key_prefix(),
-    }
+    application = create_app(app_config(database_url, redis_url))
     with application.app_context():
         upgrade()
     return application
@@ -130,9 +138,11 @@ def client(app: Flask, db_session: Any) -> FlaskClient:
 
 
 @pytest.fixture
-def broker(redis_url: str) -> redis.Redis:
+def broker(redis_url: str) -> Iterator[redis.Redis]:
     """A client of the test Redis, for looking at what was published."""
-    return redis.Redis.from_url(redis_url)
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> bool:

@@ -1,0 +1,76 @@
+"""A real Celery worker process consumes what the outbox relay publishes.
+
+This test commits for real (a worker in another process cannot see a rolled-back test
+transaction) and deletes what it made afterwards.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, select
+
+from autocrm.extensions import db
+from autocrm.models import OutboxEvent, Ticket, TicketEvent, User
+from autocrm.services import tickets, users
+from tests.conftest import wait_until, worker_env
+from tests.factories import PASSWORD
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def worker(database_url: str, redis_url: str, tmp_path: Path) -> Iterator[subprocess.Popen]:
+    log = tmp_path / "worker.log"
+    output = log.open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo",
+         "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
+        cwd=REPO, env=worker_env(database_url, redis_url),
+        stdout=output, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert wait_until(lambda: b"ready." in log.read_bytes(), timeout=30), log.read_text()
+        yield process
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+        output.close()
+
+
+@pytest.fixture
+def committed(app) -> Iterator[list]:
+    """Objects this test commits; deleted (with their events) afterwards."""
+    made: list = []
+    with app.app_context():
+        yield made
+        ticket_ids = [o.id for o in made if isinstance(o, Ticket)]
+        db.session.execute(delete(OutboxEvent).where(OutboxEvent.ticket_id.in_(ticket_ids)))
+        db.session.execute(delete(TicketEvent).where(TicketEvent.ticket_id.in_(ticket_ids)))
+        db.session.execute(delete(Ticket).where(Ticket.id.in_(ticket_ids)))
+        user_ids = [o.id for o in made if isinstance(o, User)]
+        db.session.execute(delete(User).where(User.id.in_(user_ids)))
+        db.session.commit()
+
+
+def test_worker_handles_each_published_event_once(worker, committed):
+    admin = users.create_user("worker-test-admin@example.test", PASSWORD, "admin")
+    customer = users.create_user("worker-test-customer@example.test", PASSWORD, "customer")
+    db.session.commit()
+    committed.extend([admin, customer])
+    ticket = tickets.do_create_ticket(
+        admin, subject="Worker", description="x", requester_id=customer.id
+    )
+    committed.append(ticket)
+    tickets.do_transition(admin, ticket.id, "start")
+
+    def all_processed() -> bool:
+        db.session.rollback()  # see what the worker committed
+        rows = db.session.scalars(select(OutboxEvent).where(OutboxEvent.ticket_id == ticket.id))
+        return [r.processed_at is not None for r in rows] == [True, True]
+
+    assert wait_until(all_processed, timeout=30)
