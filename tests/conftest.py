@@ -84,6 +84,7 @@ def app_config(database_url: str, redis_url: str) -> dict[str, Any]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "AUTOCRM_REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": "memory://",
+        "AUTOCRM_FAST_PASSWORD_HASHING": True,
         "CELERY": celery_config(redis_url, key_prefix()),
     }
 

@@ -19,6 +19,7 @@ _seq = itertools.count(1)
 class Factory:
     def __init__(self, session: Any) -> None:
         self.session = session
+        self._creator: User | None = None
 
     def user(
         self,
@@ -62,7 +63,9 @@ class Factory:
         **kw: Any,
     ) -> Ticket:
         """A ticket opened by ``by`` (an admin by default, so any field may be set)."""
-        creator = by or self.admin()
+        if by is None and self._creator is None:
+            self._creator = self.admin()
+        creator = by or self._creator
         staff_fields = {"requester_id": requester.id, "team_id": team.id if team else None, **kw}
         if not creator.role.is_staff:
             staff_fields = {}
