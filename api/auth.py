@@ -6,6 +6,7 @@ from flask import current_app, g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from api.errors import ErrorSchema
 from api.schemas import TokenRequestSchema, TokenSchema
 from autocrm.errors import NotAuthenticated
 from autocrm.extensions import limiter
@@ -38,8 +39,12 @@ class Token(MethodView):
     @blp.doc(security=[])
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenSchema)
-    @blp.alt_response(401, description="Wrong email or password, or a deactivated account.")
-    @blp.alt_response(429, description="Too many login attempts; wait and retry.")
+    @blp.alt_response(
+        401, schema=ErrorSchema, description="Wrong email or password, or a deactivated account."
+    )
+    @blp.alt_response(
+        429, schema=ErrorSchema, description="Too many login attempts; wait and retry."
+    )
     def post(self, credentials: dict[str, str]) -> dict[str, object]:
         """Exchange email and password for a bearer token."""
         _, token = users.authenticate(credentials["email"], credentials["password"])

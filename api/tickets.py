@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from api import schemas
 from api.auth import current_actor, require_bearer
+from api.errors import ErrorSchema
 from autocrm.errors import PreconditionFailed
 from autocrm.services import conversation, tickets
 from autocrm.services.listing import PageRequest
@@ -51,7 +52,9 @@ class TicketCollection(MethodView):
 
     @blp.arguments(schemas.TicketCreateSchema)
     @blp.response(201, schemas.TicketSchema)
-    @blp.alt_response(422, description="Invalid fields, or staff-only fields from a customer.")
+    @blp.alt_response(
+        422, schema=ErrorSchema, description="Invalid fields, or staff-only fields from a customer."
+    )
     def post(self, body: dict[str, Any]) -> Any:
         """Open a ticket. Customers open their own; staff may set requester, team, assignee."""
         return _with_etag(tickets.do_create_ticket(current_actor(), **body))
@@ -60,15 +63,17 @@ class TicketCollection(MethodView):
 @blp.route("/<int:ticket_id>")
 class TicketItem(MethodView):
     @blp.response(200, schemas.TicketSchema)
-    @blp.alt_response(404, description=NOT_FOUND["description"])
+    @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     def get(self, ticket_id: int) -> Any:
         """One ticket; its ETag is its version."""
         return _with_etag(tickets.access_ticket_by_id(current_actor(), ticket_id))
 
     @blp.arguments(schemas.TicketUpdateSchema)
     @blp.response(200, schemas.TicketSchema)
-    @blp.alt_response(404, description=NOT_FOUND["description"])
-    @blp.alt_response(409, description="Stale version: someone changed the ticket meanwhile.")
+    @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
+    @blp.alt_response(
+        409, schema=ErrorSchema, description="Stale version: someone changed the ticket meanwhile."
+    )
     def patch(self, body: dict[str, Any], ticket_id: int) -> Any:
         """Change priority, assignee, team or tags (staff)."""
         expected = _expected_version(body)
@@ -78,7 +83,7 @@ class TicketItem(MethodView):
 @blp.route("/<int:ticket_id>/transitions")
 class TicketTransitions(MethodView):
     @blp.response(200, schemas.TransitionSchema(many=True))
-    @blp.alt_response(404, description=NOT_FOUND["description"])
+    @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     def get(self, ticket_id: int) -> Any:
         """The workflow transitions you may fire on this ticket now."""
         actor = current_actor()
@@ -86,8 +91,10 @@ class TicketTransitions(MethodView):
 
     @blp.arguments(schemas.TransitionRequestSchema)
     @blp.response(200, schemas.TicketSchema)
-    @blp.alt_response(404, description=NOT_FOUND["description"])
-    @blp.alt_response(409, description="Not allowed now; the body lists allowed_transitions.")
+    @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
+    @blp.alt_response(
+        409, schema=ErrorSchema, description="Not allowed now; the body lists allowed_transitions."
+    )
     def post(self, body: dict[str, Any], ticket_id: int) -> Any:
         """Fire a named workflow transition (e.g. ``solve``)."""
         expected = _expected_version(body)
@@ -99,7 +106,7 @@ class TicketTransitions(MethodView):
 class TicketMessages(MethodView):
     @blp.arguments(schemas.MessageListArgsSchema, location="query")
     @blp.response(200, schemas.MessagePageSchema)
-    @blp.alt_response(404, description=NOT_FOUND["description"])
+    @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     def get(self, args: dict[str, Any], ticket_id: int) -> Any:
         """The conversation, oldest first; ``after`` fetches what a client missed."""
         items, more = conversation.list_messages(current_actor(), ticket_id, **args)
@@ -107,8 +114,8 @@ class TicketMessages(MethodView):
 
     @blp.arguments(schemas.MessageCreateSchema)
     @blp.response(201, schemas.MessageSchema)
-    @blp.alt_response(404, description=NOT_FOUND["description"])
-    @blp.alt_response(409, description="The ticket is closed.")
+    @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
+    @blp.alt_response(409, schema=ErrorSchema, description="The ticket is closed.")
     def post(self, body: dict[str, Any], ticket_id: int) -> Any:
         """Reply publicly, or (staff) add an internal note."""
         return conversation.do_add_message(current_actor(), ticket_id, **body)
@@ -117,7 +124,7 @@ class TicketMessages(MethodView):
 @blp.route("/<int:ticket_id>/events")
 class TicketEvents(MethodView):
     @blp.response(200, schemas.TicketEventSchema(many=True))
-    @blp.alt_response(404, description=NOT_FOUND["description"])
+    @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     def get(self, ticket_id: int) -> Any:
         """The audit trail (customers see creation and status changes)."""
         return tickets.list_events(current_actor(), ticket_id)
@@ -127,9 +134,9 @@ class TicketEvents(MethodView):
 class TicketFeedback(MethodView):
     @blp.arguments(schemas.FeedbackCreateSchema)
     @blp.response(201, schemas.FeedbackSchema)
-    @blp.alt_response(403, description="Only the requester may rate.")
-    @blp.alt_response(404, description=NOT_FOUND["description"])
-    @blp.alt_response(409, description="Not solved yet, or rated already.")
+    @blp.alt_response(403, schema=ErrorSchema, description="Only the requester may rate.")
+    @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
+    @blp.alt_response(409, schema=ErrorSchema, description="Not solved yet, or rated already.")
     def post(self, body: dict[str, Any], ticket_id: int) -> Any:
         """Rate the help you got (1-5), once the ticket is solved."""
         return conversation.do_give_feedback(current_actor(), ticket_id, **body)

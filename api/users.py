@@ -9,6 +9,7 @@ from flask_smorest import Blueprint
 
 from api import schemas
 from api.auth import current_actor, require_bearer
+from api.errors import ErrorSchema
 from autocrm.services import teams, users
 from autocrm.services.listing import PageRequest
 
@@ -30,7 +31,7 @@ class Me(MethodView):
 class UserCollection(MethodView):
     @users_blp.arguments(schemas.UserListArgsSchema, location="query")
     @users_blp.response(200, schemas.UserPageSchema)
-    @users_blp.alt_response(403, description="Admins only.")
+    @users_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def get(self, args: dict[str, Any]) -> Any:
         """List users (admin)."""
         page = PageRequest(limit=args.pop("limit"), cursor=args.pop("cursor", None), sort="id")
@@ -38,7 +39,7 @@ class UserCollection(MethodView):
 
     @users_blp.arguments(schemas.UserCreateSchema)
     @users_blp.response(201, schemas.UserSchema)
-    @users_blp.alt_response(403, description="Admins only.")
+    @users_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a user (admin)."""
         return users.do_create_user(current_actor(), **body)
@@ -47,14 +48,16 @@ class UserCollection(MethodView):
 @users_blp.route("/<int:user_id>")
 class UserItem(MethodView):
     @users_blp.response(200, schemas.UserSchema)
-    @users_blp.alt_response(404, description="No such user, or not one you may see.")
+    @users_blp.alt_response(
+        404, schema=ErrorSchema, description="No such user, or not one you may see."
+    )
     def get(self, user_id: int) -> Any:
         """One user (customers: only themselves)."""
         return users.access_user_by_id(current_actor(), user_id)
 
     @users_blp.arguments(schemas.UserUpdateSchema)
     @users_blp.response(200, schemas.UserSchema)
-    @users_blp.alt_response(403, description="Admins only.")
+    @users_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def patch(self, body: dict[str, Any], user_id: int) -> Any:
         """Change a user's name, email, role, password or active flag (admin)."""
         return users.do_update_user(current_actor(), user_id, body)
@@ -64,14 +67,14 @@ class UserItem(MethodView):
 class TeamCollection(MethodView):
     @teams_blp.arguments(schemas.PageArgsSchema, location="query")
     @teams_blp.response(200, schemas.TeamPageSchema)
-    @teams_blp.alt_response(403, description="Staff only.")
+    @teams_blp.alt_response(403, schema=ErrorSchema, description="Staff only.")
     def get(self, args: dict[str, Any]) -> Any:
         """List teams (staff)."""
         return teams.list_teams(current_actor(), PageRequest(sort="id", **args))
 
     @teams_blp.arguments(schemas.TeamCreateSchema)
     @teams_blp.response(201, schemas.TeamSchema)
-    @teams_blp.alt_response(403, description="Admins only.")
+    @teams_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a team (admin)."""
         return teams.do_create_team(current_actor(), **body)
@@ -80,14 +83,14 @@ class TeamCollection(MethodView):
 @teams_blp.route("/<int:team_id>")
 class TeamItem(MethodView):
     @teams_blp.response(200, schemas.TeamSchema)
-    @teams_blp.alt_response(404, description="No such team.")
+    @teams_blp.alt_response(404, schema=ErrorSchema, description="No such team.")
     def get(self, team_id: int) -> Any:
         """One team (staff)."""
         return teams.access_team_by_id(current_actor(), team_id)
 
     @teams_blp.arguments(schemas.TeamUpdateSchema)
     @teams_blp.response(200, schemas.TeamSchema)
-    @teams_blp.alt_response(403, description="Admins only.")
+    @teams_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def patch(self, body: dict[str, Any], team_id: int) -> Any:
         """Rename a team, or change its description or lead (admin)."""
         return teams.do_update_team(current_actor(), team_id, body)
@@ -97,7 +100,7 @@ class TeamItem(MethodView):
 class TeamMembers(MethodView):
     @teams_blp.arguments(schemas.MemberSchema)
     @teams_blp.response(201, schemas.TeamSchema)
-    @teams_blp.alt_response(403, description="Admins only.")
+    @teams_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def post(self, body: dict[str, Any], team_id: int) -> Any:
         """Add a staff member to the team (admin)."""
         return teams.do_add_member(current_actor(), team_id, body["user_id"])
@@ -106,8 +109,8 @@ class TeamMembers(MethodView):
 @teams_blp.route("/<int:team_id>/members/<int:user_id>")
 class TeamMember(MethodView):
     @teams_blp.response(200, schemas.TeamSchema)
-    @teams_blp.alt_response(403, description="Admins only.")
-    @teams_blp.alt_response(404, description="Not a member.")
+    @teams_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
+    @teams_blp.alt_response(404, schema=ErrorSchema, description="Not a member.")
     def delete(self, team_id: int, user_id: int) -> Any:
         """Remove a member from the team (admin)."""
         return teams.do_remove_member(current_actor(), team_id, user_id)

@@ -22,14 +22,16 @@ def create_user_command(
     email: str, password: str, role: str, name: str | None, team_name: str | None
 ) -> None:
     """Create a user, optionally as a member of a team."""
+    team = None
+    if team_name:
+        team = db.session.scalar(select(Team).where(Team.name == team_name))
+        if team is None:
+            raise click.BadParameter(f"no team named {team_name!r}", param_hint="--team")
+        if not Role(role).is_staff:
+            raise click.BadParameter("customers cannot join teams", param_hint="--team")
     try:
         user = users.create_user(email, password, Role(role), name)
-        if team_name:
-            team = db.session.scalar(select(Team).where(Team.name == team_name))
-            if team is None:
-                raise click.BadParameter(f"no team named {team_name!r}", param_hint="--team")
-            if not user.role.is_staff:
-                raise click.BadParameter("customers cannot join teams", param_hint="--team")
+        if team is not None:
             teams.add_member(team, user)
         db.session.commit()
     except DomainError as exc:
@@ -42,8 +44,17 @@ def create_user_command(
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Load demo teams, agents, customers and tickets (once), and print the demo logins."""
-    if db.session.scalar(select(func.count(User.id))):
-        click.echo("Database already has users; not seeding again.")
+    demo_emails = [login.email for login in seed.DEMO_LOGINS]
+    present = db.session.scalar(select(func.count(User.id)).where(User.email.in_(demo_emails)))
+    if present == len(demo_emails):
+        click.echo("Demo data already loaded.")
+    elif present:
+        raise click.ClickException(
+            "Some demo accounts exist, others do not; not seeding over them."
+        )
+    elif db.session.scalar(select(func.count(User.id))):
+        click.echo("This database already has (non-demo) users; not seeding demo data.")
+        return
     else:
         seed.seed_demo()
         click.echo("Seeded demo data.")

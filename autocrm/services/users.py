@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from autocrm import policies
 from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from autocrm.extensions import db
-from autocrm.models import Role, User
+from autocrm.models import Role, Team, User
 from autocrm.security import hash_password, issue_token, password_fingerprint, read_token
 from autocrm.security import verify_password as _verify
 from autocrm.services.listing import Page, PageRequest, contains, keyset_page
@@ -108,6 +108,10 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
             "You cannot demote or deactivate yourself.",
             {"role" if "role" in changes else "active": ["Not on your own account."]},
         )
+    if changes.get("role") is Role.CUSTOMER and user.role.is_staff:
+        # Customers belong to no team: leave every team and stop leading any.
+        user.memberships.clear()
+        db.session.execute(update(Team).where(Team.lead_id == user.id).values(lead_id=None))
     for field, value in changes.items():
         setattr(user, field, value)
     db.session.commit()

@@ -1,0 +1,212 @@
+"""The OpenAPI document and the Swagger UI page, served from local files only."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import web
+from autocrm.extensions import limiter
+
+SPEC_URL = "/api/openapi.json"
+HTTP_METHODS = {"get", "put", "post", "patch", "delete", "head", "options", "trace"}
+SWAGGER_DIR = Path(web.__file__).parent / "static" / "vendor" / "swagger-ui"
+
+EXPECTED_OPERATIONS = {
+    ("post", "/api/auth/token"),
+    ("get", "/api/tickets"),
+    ("post", "/api/tickets"),
+    ("get", "/api/tickets/{ticket_id}"),
+    ("patch", "/api/tickets/{ticket_id}"),
+    ("get", "/api/tickets/{ticket_id}/transitions"),
+    ("post", "/api/tickets/{ticket_id}/transitions"),
+    ("get", "/api/tickets/{ticket_id}/messages"),
+    ("post", "/api/tickets/{ticket_id}/messages"),
+    ("get", "/api/tickets/{ticket_id}/events"),
+    ("post", "/api/tickets/{ticket_id}/feedback"),
+    ("post", "/api/tickets/bulk"),
+    ("get", "/api/users"),
+    ("post", "/api/users"),
+    ("get", "/api/users/me"),
+    ("get", "/api/users/{user_id}"),
+    ("patch", "/api/users/{user_id}"),
+    ("get", "/api/teams"),
+    ("post", "/api/teams"),
+    ("get", "/api/teams/{team_id}"),
+    ("patch", "/api/teams/{team_id}"),
+    ("post", "/api/teams/{team_id}/members"),
+    ("delete", "/api/teams/{team_id}/members/{user_id}"),
+}
+# Operations that take a JSON body.
+WITH_BODY = {(m, p) for m, p in EXPECTED_OPERATIONS if m in {"post", "patch"}}
+PUBLIC_OPERATIONS = {("post", "/api/auth/token")}
+
+
+@pytest.fixture
+def spec(client) -> dict:
+    response = client.get(SPEC_URL)  # no Authorization header: the spec is public
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.is_json
+    return response.json
+
+
+def operations(spec: dict) -> dict[tuple[str, str], dict]:
+    return {
+        (method, path): op
+        for path, item in spec["paths"].items()
+        for method, op in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def json_schema(content_holder: dict) -> dict | None:
+    return content_holder.get("content", {}).get("application/json", {}).get("schema")
+
+
+def resolve(spec: dict, node: dict) -> dict:
+    while "$ref" in node:
+        _, _, section, name = node["$ref"].split("/")
+        node = spec["components"][section][name]
+    return node
+
+
+def test_spec_lists_every_endpoint(spec):
+    assert spec["openapi"].startswith("3.")
+    assert spec["info"]["title"]
+    assert set(operations(spec)) == EXPECTED_OPERATIONS
+
+
+def test_operations_with_a_body_document_its_schema(spec):
+    for key, op in operations(spec).items():
+        if key in WITH_BODY:
+            assert "requestBody" in op, key
+            schema = json_schema(op["requestBody"])
+            assert schema is not None, key
+            assert resolve(spec, schema).get("properties"), key
+        else:
+            assert "requestBody" not in op, key
+
+
+def test_every_operation_documents_its_success_response(spec):
+    for key, op in operations(spec).items():
+        success = {code: r for code, r in op["responses"].items() if code.startswith("2")}
+        assert len(success) == 1, (key, sorted(op["responses"]))
+        ((code, response),) = success.items()
+        expected_code = (
+            "201"
+            if key[0] == "post"
+            and key[1]
+            in {
+                "/api/tickets",
+                "/api/users",
+                "/api/teams",
+                "/api/teams/{team_id}/members",
+                "/api/tickets/{ticket_id}/messages",
+                "/api/tickets/{ticket_id}/feedback",
+            }
+            else "200"
+        )
+        assert code == expected_code, key
+        assert json_schema(resolve(spec, response)) is not None, key
+
+
+def test_error_responses_fall_back_to_the_error_shape(spec):
+    for key, op in operations(spec).items():
+        default = resolve(spec, op["responses"]["default"])
+        schema = resolve(spec, json_schema(default))
+        assert {"code", "status", "message", "errors"} <= set(schema["properties"]), key
+
+
+def test_documented_error_responses_describe_the_error_body(spec):
+    missing = []
+    for key, op in operations(spec).items():
+        for code, response in op["responses"].items():
+            if code[0] in "45" and json_schema(resolve(spec, response)) is None:
+                missing.append((*key, code))
+    assert missing == []
+
+
+def test_bearer_scheme_is_declared_and_only_the_token_endpoint_is_exempt(spec):
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert spec["security"] == [{"bearerAuth": []}]
+    for key, op in operations(spec).items():
+        effective = op.get("security", spec["security"])
+        if key in PUBLIC_OPERATIONS:
+            assert effective == [], key
+        else:
+            assert effective == [{"bearerAuth": []}], key
+
+
+def test_operations_the_spec_protects_refuse_anonymous_calls(client, spec):
+    for (method, path), op in operations(spec).items():
+        if op.get("security", spec["security"]) == []:
+            continue
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        response = getattr(client, method)(url, json={})
+        assert response.status_code == 401, (method, path, response.get_data(as_text=True))
+        assert response.json["code"] == 401
+
+
+def test_token_endpoint_needs_no_token(client, spec):
+    limiter.reset()
+    try:
+        response = client.post(
+            "/api/auth/token", json={"email": "nobody@example.test", "password": "x"}
+        )
+    finally:
+        limiter.reset()
+    # Reaching the credential check (not the bearer check) is what "exempt" means.
+    assert response.status_code == 401
+    assert response.json["message"] == "Invalid email or password."
+
+
+# -- Swagger UI -----------------------------------------------------------------------------------
+
+
+class _AssetCollector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        wanted = {"script": "src", "link": "href", "img": "src"}.get(tag)
+        for name, value in attrs:
+            if name == wanted and value:
+                self.urls.append(value)
+
+
+def docs_asset_urls(client) -> list[str]:
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    html = response.get_data(as_text=True)
+    assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", html, re.IGNORECASE), (
+        "the docs page must not load anything from another host"
+    )
+    collector = _AssetCollector()
+    collector.feed(html)
+    return collector.urls
+
+
+def test_docs_page_loads_assets_only_from_our_static_files(client):
+    urls = docs_asset_urls(client)
+
+    assert any(u.endswith(".js") for u in urls), urls
+    assert any(u.endswith(".css") for u in urls), urls
+    for url in urls:
+        assert url.startswith("/static/"), url
+
+
+def test_docs_assets_are_served(client):
+    if not SWAGGER_DIR.is_dir():
+        pytest.fail(f"{SWAGGER_DIR} is missing: run `make venv` to install the Swagger UI assets")
+
+    for url in docs_asset_urls(client):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.content_length or response.get_data(), url
+        response.close()
