@@ -2,15 +2,25 @@
 
 Several processes (web, worker, beat) share one SQLite file. WAL lets readers run beside a
 writer, ``busy_timeout`` makes a writer wait for the lock instead of failing, and ``BEGIN
-IMMEDIATE`` takes the write lock at the start of a transaction, so two transactions never both
-read and then deadlock upgrading to write ("database is locked").
+IMMEDIATE`` takes the write lock at the start of a transaction that may write, so two
+transactions never both read and then fail upgrading to write ("database is locked").
+
+Transactions are writers unless marked otherwise: requests with a safe HTTP method (GET, HEAD,
+OPTIONS) run inside ``read_only()`` and begin a plain deferred transaction, so reads never queue
+behind the write lock. A safe-method handler must therefore never write.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+from flask import Flask, g, request
 from sqlalchemy import Engine, event
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -25,8 +35,35 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+_read_only: ContextVar[bool] = ContextVar("autocrm_sqlite_read_only", default=False)
+
+
+@contextmanager
+def read_only() -> Iterator[None]:
+    """Transactions begun inside only read (SQLite begins them deferred)."""
+    token = _read_only.set(True)
+    try:
+        yield
+    finally:
+        _read_only.reset(token)
+
+
 def _on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    connection.exec_driver_sql("BEGIN" if _read_only.get() else "BEGIN IMMEDIATE")
+
+
+def mark_safe_requests_read_only(app: Flask) -> None:
+    @app.before_request
+    def _enter() -> None:
+        if request.method in SAFE_METHODS:
+            g.autocrm_read_only = read_only()
+            g.autocrm_read_only.__enter__()
+
+    @app.teardown_request
+    def _leave(_exc: BaseException | None) -> None:
+        scope = g.pop("autocrm_read_only", None)
+        if scope is not None:
+            scope.__exit__(None, None, None)
 
 
 def tune(engine: Engine) -> None:
