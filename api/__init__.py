@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 from api import auth, errors, tickets, users
+from api.schemas import MAX_ID
 
 BLUEPRINTS = (auth.blp, tickets.blp, users.users_blp, users.teams_blp)
 
 
+class IdConverter(IntegerConverter):
+    """``<id:...>`` in routes: only ids that can exist match; anything else is a plain 404."""
+
+    def __init__(self, url_map: Map) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+
 def init_app(app: Flask) -> errors.ApiWithErrors:
     """Mount the API on ``app`` (one Api object per app, so tests can build many apps)."""
+    app.url_map.converters["id"] = IdConverter
     api = errors.ApiWithErrors()
     api.init_app(
         app,
@@ -23,6 +33,9 @@ def init_app(app: Flask) -> errors.ApiWithErrors:
         },
     )
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    api.register_converter(
+        IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    )
     errors.register(app)
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)

@@ -30,6 +30,17 @@ class PriorityField(fields.Field):
         return Priority.from_label(value)
 
 
+# Ids are 32-bit on PostgreSQL; a larger number is invalid input, not a database error.
+MAX_ID = 2**31 - 1
+
+
+class Id(fields.Integer):
+    """A row id in a request: a whole number from 1 to MAX_ID (strict in JSON bodies)."""
+
+    def __init__(self, *, strict: bool = True, minimum: int = 1, **kwargs: Any) -> None:
+        super().__init__(strict=strict, validate=validate.Range(min=minimum, max=MAX_ID), **kwargs)
+
+
 class StrictSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
@@ -96,13 +107,13 @@ class TeamSchema(ma.Schema):
 class TeamCreateSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     description = fields.String(load_default="", validate=validate.Length(max=5000))
-    lead_id = fields.Integer(allow_none=True, load_default=None)
+    lead_id = Id(allow_none=True, load_default=None)
 
 
 class TeamUpdateSchema(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=120))
     description = fields.String(validate=validate.Length(max=5000))
-    lead_id = fields.Integer(allow_none=True)
+    lead_id = Id(allow_none=True)
 
 
 class UserPageSchema(ma.Schema):
@@ -116,7 +127,7 @@ class TeamPageSchema(ma.Schema):
 
 
 class MemberSchema(StrictSchema):
-    user_id = fields.Integer(required=True, strict=True)
+    user_id = Id(required=True)
 
 
 class PageArgsSchema(StrictSchema):
@@ -126,7 +137,10 @@ class PageArgsSchema(StrictSchema):
 
 # -- tickets -------------------------------------------------------------------------------------
 
-SUBJECT = validate.Length(min=1, max=200)
+SUBJECT = [
+    validate.Length(min=1, max=200),
+    validate.Regexp(r"\s*\S", error="Must not be blank."),
+]
 DESCRIPTION = validate.Length(min=1, max=50_000)
 
 
@@ -154,11 +168,9 @@ class TicketCreateSchema(StrictSchema):
     subject = fields.String(required=True, validate=SUBJECT)
     description = fields.String(required=True, validate=DESCRIPTION)
     priority = PriorityField(load_default=Priority.NORMAL)
-    requester_id = fields.Integer(strict=True, metadata={"description": "Staff only."})
-    team_id = fields.Integer(strict=True, allow_none=True, metadata={"description": "Staff only."})
-    assignee_id = fields.Integer(
-        strict=True, allow_none=True, metadata={"description": "Staff only."}
-    )
+    requester_id = Id(metadata={"description": "Staff only."})
+    team_id = Id(allow_none=True, metadata={"description": "Staff only."})
+    assignee_id = Id(allow_none=True, metadata={"description": "Staff only."})
     tags = fields.List(
         fields.String(validate=validate.Length(min=1, max=50)),
         validate=validate.Length(max=20),
@@ -168,14 +180,13 @@ class TicketCreateSchema(StrictSchema):
 
 class TicketUpdateSchema(StrictSchema):
     priority = PriorityField()
-    assignee_id = fields.Integer(strict=True, allow_none=True)
-    team_id = fields.Integer(strict=True, allow_none=True)
+    assignee_id = Id(allow_none=True)
+    team_id = Id(allow_none=True)
     tags = fields.List(
         fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=20)
     )
-    version = fields.Integer(
-        strict=True,
-        metadata={"description": "The version you edited; a stale one gets 409. Or send If-Match."},
+    version = Id(
+        metadata={"description": "The version you edited; a stale one gets 409. Or send If-Match."}
     )
 
 
@@ -185,10 +196,10 @@ SORT_CHOICES = [f"{d}{k}" for k in ("created_at", "updated_at", "priority") for 
 class TicketListArgsSchema(StrictSchema):
     status = fields.List(fields.String(validate=validate.Length(min=1, max=50)))
     priority = fields.List(PriorityField())
-    assignee_id = fields.Integer()
+    assignee_id = Id(strict=False)
     unassigned = fields.Boolean(load_default=False)
-    team_id = fields.Integer()
-    requester_id = fields.Integer()
+    team_id = Id(strict=False)
+    requester_id = Id(strict=False)
     tag = fields.String(validate=validate.Length(min=1, max=50))
     q = fields.String(validate=validate.Length(min=1, max=200))
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))
@@ -206,7 +217,7 @@ class TicketPageSchema(ma.Schema):
 
 class TransitionRequestSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=50))
-    version = fields.Integer(strict=True)
+    version = Id()
 
 
 class TransitionSchema(ma.Schema):
@@ -240,7 +251,7 @@ class MessageCreateSchema(StrictSchema):
 
 
 class MessageListArgsSchema(StrictSchema):
-    after = fields.Integer(metadata={"description": "Only messages with a larger id."})
+    after = Id(strict=False, minimum=0, metadata={"description": "Only messages with a larger id."})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=200))
 
 
@@ -267,11 +278,9 @@ BULK_VALUE_FIELD = {"assign": "assignee_id", "set_priority": "priority", "transi
 
 
 class BulkRequestSchema(StrictSchema):
-    ticket_ids = fields.List(
-        fields.Integer(strict=True), required=True, validate=validate.Length(min=1, max=500)
-    )
+    ticket_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=500))
     action = fields.String(required=True, validate=validate.OneOf(BULK_VALUE_FIELD))
-    assignee_id = fields.Integer(strict=True, allow_none=True)
+    assignee_id = Id(allow_none=True)
     priority = PriorityField()
     transition = fields.String(validate=validate.Length(min=1, max=50))
 

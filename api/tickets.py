@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -41,7 +42,7 @@ def _with_etag(ticket: Any) -> tuple[Any, dict[str, str]]:
 
 @blp.route("")
 class TicketCollection(MethodView):
-    @blp.arguments(schemas.TicketListArgsSchema, location="query")
+    @blp.arguments(schemas.TicketListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, schemas.TicketPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """List the tickets you may see, newest first by default; keyset-paginated."""
@@ -60,7 +61,7 @@ class TicketCollection(MethodView):
         return _with_etag(tickets.do_create_ticket(current_actor(), **body))
 
 
-@blp.route("/<int:ticket_id>")
+@blp.route("/<id:ticket_id>")
 class TicketItem(MethodView):
     @blp.response(200, schemas.TicketSchema)
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
@@ -80,7 +81,7 @@ class TicketItem(MethodView):
         return _with_etag(tickets.do_update_ticket(current_actor(), ticket_id, body, expected))
 
 
-@blp.route("/<int:ticket_id>/transitions")
+@blp.route("/<id:ticket_id>/transitions")
 class TicketTransitions(MethodView):
     @blp.response(200, schemas.TransitionSchema(many=True))
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
@@ -102,9 +103,9 @@ class TicketTransitions(MethodView):
         return _with_etag(ticket)
 
 
-@blp.route("/<int:ticket_id>/messages")
+@blp.route("/<id:ticket_id>/messages")
 class TicketMessages(MethodView):
-    @blp.arguments(schemas.MessageListArgsSchema, location="query")
+    @blp.arguments(schemas.MessageListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, schemas.MessagePageSchema)
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     def get(self, args: dict[str, Any], ticket_id: int) -> Any:
@@ -121,7 +122,7 @@ class TicketMessages(MethodView):
         return conversation.do_add_message(current_actor(), ticket_id, **body)
 
 
-@blp.route("/<int:ticket_id>/events")
+@blp.route("/<id:ticket_id>/events")
 class TicketEvents(MethodView):
     @blp.response(200, schemas.TicketEventSchema(many=True))
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
@@ -130,7 +131,7 @@ class TicketEvents(MethodView):
         return tickets.list_events(current_actor(), ticket_id)
 
 
-@blp.route("/<int:ticket_id>/feedback")
+@blp.route("/<id:ticket_id>/feedback")
 class TicketFeedback(MethodView):
     @blp.arguments(schemas.FeedbackCreateSchema)
     @blp.response(201, schemas.FeedbackSchema)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -29,7 +30,7 @@ class Me(MethodView):
 
 @users_blp.route("")
 class UserCollection(MethodView):
-    @users_blp.arguments(schemas.UserListArgsSchema, location="query")
+    @users_blp.arguments(schemas.UserListArgsSchema, location="query", unknown=ma.RAISE)
     @users_blp.response(200, schemas.UserPageSchema)
     @users_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def get(self, args: dict[str, Any]) -> Any:
@@ -45,7 +46,7 @@ class UserCollection(MethodView):
         return users.do_create_user(current_actor(), **body)
 
 
-@users_blp.route("/<int:user_id>")
+@users_blp.route("/<id:user_id>")
 class UserItem(MethodView):
     @users_blp.response(200, schemas.UserSchema)
     @users_blp.alt_response(
@@ -65,7 +66,7 @@ class UserItem(MethodView):
 
 @teams_blp.route("")
 class TeamCollection(MethodView):
-    @teams_blp.arguments(schemas.PageArgsSchema, location="query")
+    @teams_blp.arguments(schemas.PageArgsSchema, location="query", unknown=ma.RAISE)
     @teams_blp.response(200, schemas.TeamPageSchema)
     @teams_blp.alt_response(403, schema=ErrorSchema, description="Staff only.")
     def get(self, args: dict[str, Any]) -> Any:
@@ -80,7 +81,7 @@ class TeamCollection(MethodView):
         return teams.do_create_team(current_actor(), **body)
 
 
-@teams_blp.route("/<int:team_id>")
+@teams_blp.route("/<id:team_id>")
 class TeamItem(MethodView):
     @teams_blp.response(200, schemas.TeamSchema)
     @teams_blp.alt_response(404, schema=ErrorSchema, description="No such team.")
@@ -96,7 +97,7 @@ class TeamItem(MethodView):
         return teams.do_update_team(current_actor(), team_id, body)
 
 
-@teams_blp.route("/<int:team_id>/members")
+@teams_blp.route("/<id:team_id>/members")
 class TeamMembers(MethodView):
     @teams_blp.arguments(schemas.MemberSchema)
     @teams_blp.response(201, schemas.TeamSchema)
@@ -106,7 +107,7 @@ class TeamMembers(MethodView):
         return teams.do_add_member(current_actor(), team_id, body["user_id"])
 
 
-@teams_blp.route("/<int:team_id>/members/<int:user_id>")
+@teams_blp.route("/<id:team_id>/members/<id:user_id>")
 class TeamMember(MethodView):
     @teams_blp.response(200, schemas.TeamSchema)
     @teams_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")

@@ -27,6 +27,10 @@ class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[datetime]:
+        return datetime
+
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
@@ -49,6 +53,10 @@ class IntEnumType(TypeDecorator[enum.IntEnum]):
     def __init__(self, enum_cls: type[enum.IntEnum]) -> None:
         super().__init__()
         self.enum_cls = enum_cls
+
+    @property
+    def python_type(self) -> type[int]:
+        return int
 
     def process_bind_param(self, value: Any, dialect: Any) -> int | None:
         return None if value is None else int(self.enum_cls(value))

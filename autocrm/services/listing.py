@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.types import TypeDecorator
 
 from autocrm.errors import InvalidInput
 from autocrm.extensions import db
@@ -63,9 +64,22 @@ def _decode(cursor: str, sort: str) -> tuple[Any, int]:
             value = datetime.fromisoformat(value["dt"])
     except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError) as exc:
         raise bad from exc
-    if cursor_sort != sort or not isinstance(row_id, int) or isinstance(value, bool):
+    if cursor_sort != sort or not isinstance(row_id, int) or isinstance(row_id, bool):
         raise bad
     return value, row_id
+
+
+def _check_cursor_value(column: InstrumentedAttribute[Any], value: Any) -> None:
+    """A forged cursor must fail as a 422, not as a database error."""
+    column_type = column.type
+    ok = isinstance(value, column_type.python_type) and not isinstance(value, bool)
+    if ok and isinstance(column_type, TypeDecorator):
+        try:
+            column_type.process_bind_param(value, None)
+        except (TypeError, ValueError):
+            ok = False
+    if not ok:
+        raise InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
 
 
 def keyset_page(
@@ -79,6 +93,8 @@ def keyset_page(
     keys = (column, id_column) if column is not id_column else (id_column,)
     if page.cursor:
         value, last_id = _decode(page.cursor, page.sort)
+        _check_cursor_value(column, value)
+        _check_cursor_value(id_column, last_id)
         lhs = tuple_(column, id_column) if len(keys) == 2 else id_column
         # Typed literals, so the column types' bind processing (UTC timestamps) applies.
         typed_id = literal(last_id, id_column.type)

@@ -206,6 +206,8 @@ def do_create_ticket(
     check_fields_allowed(
         actor, [k for k, v in staff_fields.items() if v is not None], creating=True
     )
+    if not subject.strip():
+        raise InvalidInput("Subject is blank.", {"subject": ["Must not be blank."]})
     requester_id = staff_fields.get("requester_id") or actor.id
     requester = db.session.get(User, requester_id)
     if requester is None or not requester.active:
@@ -263,6 +265,7 @@ def apply_changes(actor: User, ticket: Ticket, changes: dict[str, Any]) -> dict[
             diff[name] = [_plain(old), _plain(new)]
             setattr(ticket, name, new)
     if diff:
+        ticket.updated_at = utcnow()  # also makes a tags-only change UPDATE the row: new version
         record(ticket, actor, "ticket.updated", changes=diff)
         if "assignee_id" in diff:
             record(ticket, actor, "ticket.assigned", assignee_id=diff["assignee_id"][1])
