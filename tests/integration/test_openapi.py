@@ -210,3 +210,8 @@ def test_docs_assets_are_served(client):
         assert response.status_code == 200, url
         assert response.content_length or response.get_data(), url
         response.close()
+
+
+def test_docs_page_never_calls_the_online_validator(client):
+    page = client.get("/api/docs").get_data(as_text=True)
+    assert '"validatorUrl": null' in page
