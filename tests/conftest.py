@@ -29,7 +29,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from autocrm import create_app, embedded_redis
 from autocrm.config import celery_config
-from autocrm.extensions import db
+from autocrm.extensions import db, limiter
 from tests.factories import Factory
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -136,6 +136,16 @@ def factory(db_session: Any) -> Factory:
 @pytest.fixture
 def client(app: Flask, db_session: Any) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def fresh_login_limit() -> Iterator[None]:
+    """The limiter's memory storage lives as long as the app: start and end with no counts."""
+    limiter.reset()
+    try:
+        yield
+    finally:
+        limiter.reset()
 
 
 @pytest.fixture

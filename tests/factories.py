@@ -102,3 +102,16 @@ class ApiClient:
 
     def delete(self, url: str, **kw: Any) -> TestResponse:
         return self._call("delete", url, **kw)
+
+
+def assert_error(response: TestResponse, status: int) -> dict[str, Any]:
+    """``response`` is the documented error: that status and the one JSON error shape
+    ``{code, status, message, errors}``."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body is not None, "errors are JSON"
+    assert body["code"] == status
+    assert isinstance(body["status"], str) and body["status"]
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["errors"], dict)
+    return body

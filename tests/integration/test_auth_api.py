@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from limits import parse as parse_limit
 
-from autocrm.extensions import limiter
 from autocrm.security import password_fingerprint
-from tests.factories import PASSWORD, ApiClient
+from tests.factories import PASSWORD, ApiClient, assert_error
 
 TOKEN_URL = "/api/auth/token"
 ME_URL = "/api/users/me"
@@ -24,28 +22,6 @@ def login(client, email: str, password: str = PASSWORD):
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def assert_error(response, status: int) -> dict:
-    """The one error shape: ``{code, status, message, errors}``."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.is_json
-    body = response.json
-    assert body["code"] == status
-    assert isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["errors"], dict)
-    return body
-
-
-@pytest.fixture
-def fresh_login_limit() -> Iterator[None]:
-    """The limiter's memory storage lives as long as the app: start and end with no counts."""
-    limiter.reset()
-    try:
-        yield
-    finally:
-        limiter.reset()
 
 
 # -- issuing tokens -------------------------------------------------------------------------------

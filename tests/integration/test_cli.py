@@ -7,12 +7,10 @@ that is rolled back, so nothing here leaks into other tests.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 
-from autocrm.extensions import limiter
 from autocrm.models import Role, Team, Ticket, User
 from autocrm.security import verify_password
 from autocrm.services.seed import DEMO_LOGINS
@@ -28,15 +26,6 @@ def cli(app, db_session):
         return runner.invoke(args=list(args))
 
     return invoke
-
-
-@pytest.fixture
-def fresh_login_limit() -> Iterator[None]:
-    limiter.reset()
-    try:
-        yield
-    finally:
-        limiter.reset()
 
 
 def user_by_email(session, email: str) -> User | None:

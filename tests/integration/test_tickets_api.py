@@ -14,25 +14,13 @@ from typing import Any
 
 import pytest
 
-from tests.factories import ApiClient
+from tests.factories import ApiClient, assert_error
 
 ON_POSTGRES = os.environ.get("AUTOCRM_TEST_DATABASE_URL", "").startswith("postgresql")
 PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
 
 
 # -- helpers -----------------------------------------------------------------------------------
-
-
-def assert_error(resp: Any, status: int) -> dict[str, Any]:
-    """``resp`` is the documented error: that status and the one JSON error shape."""
-    assert resp.status_code == status, resp.get_data(as_text=True)
-    body = resp.get_json()
-    assert body is not None, "errors are JSON"
-    assert body["code"] == status
-    assert isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["errors"], dict)
-    return body
 
 
 def ok(resp: Any, status: int = 200) -> Any:

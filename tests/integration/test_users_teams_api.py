@@ -5,18 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autocrm.models import Role
-from tests.factories import ApiClient
-
-
-def assert_error(response, status: int) -> dict:
-    """The one error shape: ``{code, status, message, errors}``."""
-    assert response.status_code == status, response.get_data(as_text=True)
-    body = response.json
-    assert body["code"] == status
-    assert isinstance(body["status"], str) and body["status"]
-    assert isinstance(body["message"], str) and body["message"]
-    assert isinstance(body["errors"], dict)
-    return body
+from tests.factories import ApiClient, assert_error
 
 
 def collect_pages(api: ApiClient, url: str, **params) -> list[dict]:
