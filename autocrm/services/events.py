@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select
 
@@ -43,7 +42,3 @@ def do_handle_event(event_id: str) -> bool:
     row.processed_at = utcnow()
     db.session.commit()
     return True
-
-
-def handler_kinds() -> dict[str, Any]:
-    return {kind: [h.__name__ for h in hs] for kind, hs in HANDLERS.items()}

@@ -11,7 +11,7 @@ from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Team, TeamMembership, User
 from autocrm.services.listing import Page, PageRequest, keyset_page
-from autocrm.services.users import _require_admin
+from autocrm.services.users import require_admin
 
 
 def access_team_by_id(actor: User, team_id: int) -> Team:
@@ -56,14 +56,14 @@ def create_team(name: str, description: str = "", lead_id: int | None = None) ->
 
 
 def do_create_team(actor: User, **fields: Any) -> Team:
-    _require_admin(actor)
+    require_admin(actor)
     team = create_team(**fields)
     db.session.commit()
     return team
 
 
 def do_update_team(actor: User, team_id: int, changes: dict[str, Any]) -> Team:
-    _require_admin(actor)
+    require_admin(actor)
     team = access_team_by_id(actor, team_id)
     if "name" in changes:
         _check_name_free(changes["name"], except_id=team.id)
@@ -82,7 +82,7 @@ def add_member(team: Team, user: User) -> None:
 
 
 def do_add_member(actor: User, team_id: int, user_id: int) -> Team:
-    _require_admin(actor)
+    require_admin(actor)
     team = access_team_by_id(actor, team_id)
     user = db.session.get(User, user_id)
     if user is None:
@@ -95,7 +95,7 @@ def do_add_member(actor: User, team_id: int, user_id: int) -> Team:
 
 
 def do_remove_member(actor: User, team_id: int, user_id: int) -> Team:
-    _require_admin(actor)
+    require_admin(actor)
     team = access_team_by_id(actor, team_id)
     membership = db.session.get(TeamMembership, (team_id, user_id))
     if membership is None:

@@ -10,8 +10,13 @@ from autocrm import policies
 from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from autocrm.extensions import db
 from autocrm.models import Role, Team, User
-from autocrm.security import hash_password, issue_token, password_fingerprint, read_token
-from autocrm.security import verify_password as _verify
+from autocrm.security import (
+    hash_password,
+    issue_token,
+    password_fingerprint,
+    read_token,
+    verify_password,
+)
 from autocrm.services.listing import Page, PageRequest, contains, keyset_page
 
 MIN_PASSWORD_LENGTH = 8
@@ -24,7 +29,7 @@ def normalize_email(email: str) -> str:
 def authenticate(email: str, password: str) -> tuple[User, str]:
     """The user and a fresh token for valid credentials of an active account."""
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
-    if not _verify(user.password_hash if user else None, password) or user is None:
+    if not verify_password(user.password_hash if user else None, password) or user is None:
         raise NotAuthenticated("Invalid email or password.")
     if not user.active:
         raise NotAuthenticated("This account is deactivated.")
@@ -49,7 +54,7 @@ def access_user_by_id(actor: User, user_id: int) -> User:
     return user
 
 
-def _require_admin(actor: User) -> None:
+def require_admin(actor: User) -> None:
     if not policies.can_manage_users_and_teams(actor):
         raise Forbidden("Only administrators may manage users and teams.")
 
@@ -85,14 +90,14 @@ def create_user(email: str, password: str, role: Role, name: str | None = None) 
 
 
 def do_create_user(actor: User, **fields: Any) -> User:
-    _require_admin(actor)
+    require_admin(actor)
     user = create_user(**fields)
     db.session.commit()
     return user
 
 
 def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
-    _require_admin(actor)
+    require_admin(actor)
     user = access_user_by_id(actor, user_id)
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
@@ -121,7 +126,7 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
 def list_users(
     actor: User, page: PageRequest, *, role: Role | None = None, q: str | None = None
 ) -> Page[User]:
-    _require_admin(actor)
+    require_admin(actor)
     stmt = select(User)
     if role is not None:
         stmt = stmt.where(User.role == role)
