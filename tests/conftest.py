@@ -100,12 +100,17 @@ def worker_env(database_url: str, redis_url: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def app(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Flask:
+def app(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Flask]:
     os.environ["AUTOCRM_INSTANCE_PATH"] = str(tmp_path_factory.mktemp("instance"))
     application = create_app(app_config(database_url, redis_url))
     with application.app_context():
         upgrade()
-    return application
+    yield application
+    application.extensions["celery"].close()  # its broker connections, before GC finds them
+    with application.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture

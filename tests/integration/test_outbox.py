@@ -64,9 +64,10 @@ def test_a_rolled_back_change_leaves_no_event_and_publishes_nothing(factory, db_
 
 
 def test_broker_down_the_request_succeeds_and_the_sweep_delivers_later(
-    app, factory, db_session, broker, monkeypatch
+    app, factory, db_session, broker, monkeypatch, request
 ):
     down = create_app({**app.config, "CELERY": celery_config("redis://127.0.0.1:1/0")})
+    request.addfinalizer(down.extensions["celery"].close)
     customer = factory.customer()
     admin = factory.admin()
     with down.app_context():
