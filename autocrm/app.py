@@ -13,6 +13,7 @@ import web
 from autocrm import cli, database, outbox
 from autocrm.config import Settings
 from autocrm.extensions import db, limiter, migrate
+from autocrm.services import automation
 from autocrm.taskqueue import init_celery
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -41,6 +42,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limiter.init_app(app)
     outbox.install()
     init_celery(app)
+    automation.install()
     api.init_app(app)
     cli.register(app)
     return app

@@ -56,6 +56,7 @@ class Settings:
     )
     redis_key_prefix: str = field(default_factory=lambda: _env("REDIS_KEY_PREFIX", "") or "")
     ratelimit_storage_url: str | None = field(default_factory=lambda: _env("RATELIMIT_STORAGE_URL"))
+    base_url: str = field(default_factory=lambda: _env("BASE_URL", "http://127.0.0.1:5000") or "")
     outbox_relay_enabled: bool = field(
         default_factory=lambda: (_env("OUTBOX_RELAY", "on") or "").lower() not in {"off", "0"}
     )
@@ -80,6 +81,7 @@ class Settings:
             "AUTOCRM_TOKEN_TTL": self.token_ttl_seconds,
             "AUTOCRM_LOGIN_RATE_LIMIT": self.login_rate_limit,
             "AUTOCRM_OUTBOX_RELAY": self.outbox_relay_enabled,
+            "AUTOCRM_BASE_URL": self.base_url,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url or limits_storage_url(redis_url),
             "RATELIMIT_HEADERS_ENABLED": True,
             "CELERY": celery_config(redis_url, self.redis_key_prefix),

@@ -51,3 +51,26 @@ def read_token(token: str) -> tuple[int, str] | None:
     if not isinstance(data, dict) or not isinstance(data.get("uid"), int):
         return None
     return data["uid"], str(data.get("pw", ""))
+
+
+FEEDBACK_LINK_MAX_AGE = 60 * 60 * 24 * 30  # a month to answer
+
+
+def _feedback_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="autocrm.feedback-link")
+
+
+def issue_feedback_token(ticket_id: int, requester_id: int) -> str:
+    """The capability in a feedback email's link: rate this one ticket, as its requester."""
+    return _feedback_serializer().dumps({"t": ticket_id, "u": requester_id})
+
+
+def read_feedback_token(token: str) -> tuple[int, int] | None:
+    """``(ticket id, requester id)`` or None for a forged, malformed or expired link."""
+    try:
+        data = _feedback_serializer().loads(token, max_age=FEEDBACK_LINK_MAX_AGE)
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict) or not all(isinstance(data.get(k), int) for k in "tu"):
+        return None
+    return data["t"], data["u"]

@@ -111,18 +111,22 @@ class CompiledWorkflow:
             model_attribute="status",
         )
 
-    def allowed(self, ticket: Any, role: str, actor: Any = None) -> list[TransitionSpec]:
-        """Transitions this role may fire on the ticket now (source, role and guards all hold)."""
+    def allowed(self, ticket: Any, role: str | None, actor: Any = None) -> list[TransitionSpec]:
+        """Transitions this role may fire on the ticket now (source, role and guards all hold).
+        ``role`` None is the automation (rules), which no role list restricts."""
         return [
             spec
             for spec in self.transitions.values()
             if ticket.status in spec.sources
-            and role in spec.roles
+            and (role is None or role in spec.roles)
             and all(GUARDS[g](ticket, actor) for g in spec.guards)
         ]
 
-    def fire(self, ticket: Any, name: str, role: str, actor: Any = None) -> TransitionOutcome:
-        """Check and run a transition; sets ``ticket.status`` and returns what happened."""
+    def fire(
+        self, ticket: Any, name: str, role: str | None, actor: Any = None
+    ) -> TransitionOutcome:
+        """Check and run a transition; sets ``ticket.status`` and returns what happened.
+        ``role`` None: fired by a rule, so only source state and guards are checked."""
         allowed = [spec.name for spec in self.allowed(ticket, role, actor)]
         spec = self.transitions.get(name)
         if spec is None:
@@ -130,7 +134,7 @@ class CompiledWorkflow:
         state = ticket.status
         if state not in spec.sources:
             raise TransitionNotAllowed(name, state, "not from this state", allowed)
-        if role not in spec.roles:
+        if role is not None and role not in spec.roles:
             raise TransitionNotAllowed(name, state, f"not for role {role!r}", allowed)
         subject = _Subject(ticket, actor)
         if not self._machine.events[name].trigger(subject):

@@ -1,17 +1,31 @@
 """The data model, one module per domain area; import models from here."""
 
+from autocrm.models.automation import RuleFiring, SlaClock
+from autocrm.models.notifications import (
+    NOTIFICATION_KINDS,
+    EmailMessage,
+    Notification,
+    NotificationPreference,
+)
 from autocrm.models.outbox import OutboxEvent
 from autocrm.models.tickets import Feedback, Message, Priority, Ticket, TicketEvent, TicketTag
 from autocrm.models.types import utcnow
-from autocrm.models.users import Role, Team, TeamMembership, User
+from autocrm.models.users import AssignmentPolicy, Role, Team, TeamMembership, User
 from autocrm.models.workflows import Workflow, WorkflowVersion
 
 __all__ = [
+    "NOTIFICATION_KINDS",
+    "AssignmentPolicy",
+    "EmailMessage",
     "Feedback",
     "Message",
+    "Notification",
+    "NotificationPreference",
     "OutboxEvent",
     "Priority",
     "Role",
+    "RuleFiring",
+    "SlaClock",
     "Team",
     "TeamMembership",
     "Ticket",

@@ -43,12 +43,21 @@ class Ticket(db.Model):
         Index("ix_tickets_requester_created", "requester_id", "created_at", "id"),
         Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
         Index("ix_tickets_team_created", "team_id", "created_at", "id"),
+        # Workload (open tickets per agent) and the team queue (unassigned, not done).
+        Index("ix_tickets_assignee_category", "assignee_id", "category"),
+        Index("ix_tickets_team_category_assignee", "team_id", "category", "assignee_id"),
+        # Time-based rules count from these.
+        Index("ix_tickets_solved_at", "solved_at"),
+        Index("ix_tickets_status_changed_at", "status_changed_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(50))
+    # The workflow category of ``status`` (new/open/pending/solved/closed), kept with it so
+    # SLA pausing, workloads and reports need not consult each ticket's workflow version.
+    category: Mapped[str] = mapped_column(String(20))
     priority: Mapped[Priority] = mapped_column(IntEnumType(Priority), default=Priority.NORMAL)
     channel: Mapped[str] = mapped_column(String(20), default="web")
     requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -57,6 +66,7 @@ class Ticket(db.Model):
     workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -51,6 +51,14 @@ class User(db.Model):
         return f"<User {self.id} {self.email} {self.role.value}>"
 
 
+class AssignmentPolicy(enum.StrEnum):
+    """How a worker picks an agent for a ticket entering the team without an assignee."""
+
+    MANUAL = "manual"
+    ROUND_ROBIN = "round_robin"
+    LEAST_OPEN = "least_open"
+
+
 class Team(db.Model):
     __tablename__ = "teams"
 
@@ -60,9 +68,19 @@ class Team(db.Model):
     lead_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
+    assignment_policy: Mapped[AssignmentPolicy] = mapped_column(
+        Enum(AssignmentPolicy, native_enum=False, length=20, values_callable=enum_values),
+        default=AssignmentPolicy.ROUND_ROBIN,
+    )
+    # Open tickets an agent may hold before auto-assignment skips them (None: no cap).
+    max_open_per_agent: Mapped[int | None]
+    # Round-robin position: the agent who got the team's last automatic assignment.
+    last_assigned_user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    lead: Mapped[User | None] = relationship()
+    lead: Mapped[User | None] = relationship(foreign_keys=[lead_id])
     memberships: Mapped[list[TeamMembership]] = relationship(
         back_populates="team", cascade="all, delete-orphan"
     )

@@ -18,6 +18,11 @@ class Workflow(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80), unique=True)
     description: Mapped[str] = mapped_column(Text, default="")
+    # New tickets pin the newest version of the default workflow.
+    is_default: Mapped[bool] = mapped_column(default=False)
+    # The admin's work in progress: kept as entered, valid or not, until published.
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    draft_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     versions: Mapped[list[WorkflowVersion]] = relationship(
@@ -35,6 +40,8 @@ class WorkflowVersion(db.Model):
     workflow_id: Mapped[int] = mapped_column(ForeignKey("workflows.id"))
     number: Mapped[int]
     definition: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    note: Mapped[str] = mapped_column(Text, default="")
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     workflow: Mapped[Workflow] = relationship(back_populates="versions")

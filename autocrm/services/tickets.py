@@ -20,6 +20,7 @@ from autocrm import outbox, policies
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Priority, Team, Ticket, TicketEvent, TicketTag, User, utcnow
+from autocrm.services import causes
 from autocrm.services.listing import Page, PageRequest, contains, keyset_page
 from autocrm.services.workflows import current_version, engine_for, engine_for_version
 from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
@@ -145,28 +146,31 @@ def record(
     to_state: str | None = None,
     **data: Any,
 ) -> None:
-    """Append to the audit trail and emit the matching domain event, in this transaction."""
+    """Append to the audit trail and emit the matching domain event, in this transaction.
+    Inside an automated action the rule that caused it is recorded too."""
+    cause = causes.current()
+    if cause is not None:
+        data = {**data, "cause": cause}
+    actor_id = actor.id if actor else None
     db.session.add(
         TicketEvent(
             ticket_id=ticket.id,
-            actor_id=actor.id if actor else None,
+            actor_id=actor_id,
             kind=kind,
             from_state=from_state,
             to_state=to_state,
             data=data,
         )
     )
-    outbox.record_event(
-        kind,
-        {
-            "ticket_id": ticket.id,
-            "actor_id": actor.id if actor else None,
-            "from_state": from_state,
-            "to_state": to_state,
-            **data,
-        },
-        ticket_id=ticket.id,
-    )
+    payload = {
+        "ticket_id": ticket.id,
+        "actor_id": actor_id,
+        "actor_role": actor.role.value if actor else None,
+        "from_state": from_state,
+        "to_state": to_state,
+        **data,
+    }
+    outbox.record_event(kind, payload, ticket_id=ticket.id)
 
 
 def _check_version(ticket: Ticket, expected_version: int | None) -> None:
@@ -218,6 +222,7 @@ def do_create_ticket(
     _check_team(team_id)
     _check_assignee(assignee_id, team_id)
     version = current_version()
+    engine = engine_for_version(version.id)
     ticket = Ticket(
         subject=subject.strip(),
         description=description,
@@ -227,7 +232,8 @@ def do_create_ticket(
         team_id=team_id,
         assignee_id=assignee_id,
         workflow_version_id=version.id,
-        status=engine_for_version(version.id).initial,
+        status=engine.initial,
+        category=engine.categories[engine.initial],
     )
     ticket.tags = normalize_tags(staff_fields.get("tags") or [])
     db.session.add(ticket)
@@ -245,7 +251,9 @@ def do_create_ticket(
     return ticket
 
 
-def apply_changes(actor: User, ticket: Ticket, changes: dict[str, Any]) -> dict[str, list[Any]]:
+def apply_changes(
+    actor: User | None, ticket: Ticket, changes: dict[str, Any]
+) -> dict[str, list[Any]]:
     """Set ticket fields (already authorized); returns ``{field: [old, new]}`` of real changes."""
     team_id = changes.get("team_id", ticket.team_id)
     if "team_id" in changes:
@@ -287,16 +295,19 @@ def do_update_ticket(
     return ticket
 
 
-def fire_transition(actor: User, ticket: Ticket, name: str) -> None:
-    """Move the ticket by a named workflow transition (the ticket is already visible to actor)."""
+def fire_transition(actor: User | None, ticket: Ticket, name: str) -> None:
+    """Move the ticket by a named workflow transition (the ticket is already visible to actor;
+    no actor: the automation, which any transition's role list admits)."""
     engine = engine_for(ticket)
     try:
-        outcome = engine.fire(ticket, name, actor.role.value, actor)
+        outcome = engine.fire(ticket, name, actor.role.value if actor else None, actor)
     except UnknownTransition as exc:
         raise InvalidInput(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
     except TransitionNotAllowed as exc:
         raise Conflict(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
     now = utcnow()
+    ticket.category = outcome.to_category
+    ticket.status_changed_at = now
     if outcome.to_category == "solved":
         ticket.solved_at = now
     elif outcome.to_category == "closed":

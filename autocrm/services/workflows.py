@@ -13,20 +13,17 @@ from workflows import load_definition as validate_definition
 DEFAULT_WORKFLOW = "default"
 
 
-def current_version(workflow_name: str = DEFAULT_WORKFLOW) -> WorkflowVersion:
-    """The newest published version new tickets pin; installs the bundled default if absent."""
+def current_version() -> WorkflowVersion:
+    """The version new tickets pin: the newest of the default workflow. Installs the bundled
+    default workflow on first use."""
     version = db.session.scalar(
         select(WorkflowVersion)
         .join(Workflow)
-        .where(Workflow.name == workflow_name)
+        .where(Workflow.is_default.is_(True))
         .order_by(WorkflowVersion.number.desc())
         .limit(1)
     )
-    if version is None and workflow_name == DEFAULT_WORKFLOW:
-        version = _install_default()
-    if version is None:
-        raise LookupError(f"no workflow named {workflow_name!r}")
-    return version
+    return version if version is not None else _install_default()
 
 
 def _install_default() -> WorkflowVersion:
@@ -34,7 +31,9 @@ def _install_default() -> WorkflowVersion:
     # A savepoint: if another process installs it at the same moment, use theirs.
     try:
         with db.session.begin_nested():
-            workflow = Workflow(name=DEFAULT_WORKFLOW, description=definition["description"])
+            workflow = Workflow(
+                name=DEFAULT_WORKFLOW, description=definition["description"], is_default=True
+            )
             version = WorkflowVersion(workflow=workflow, number=1, definition=definition)
             db.session.add(version)
     except IntegrityError:

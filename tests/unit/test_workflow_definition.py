@@ -95,5 +95,20 @@ def test_unknown_guard_and_category_and_role_are_reported():
 
 def test_a_transition_nobody_may_fire_is_rejected():
     definition = draft()
-    definition["transitions"][0]["roles"] = []
-    assert "nobody" in errors_of(definition)["transitions"][0]["roles"][0]
+    hold = next(i for i, t in enumerate(definition["transitions"]) if t["name"] == "hold")
+    definition["transitions"][hold]["roles"] = []
+    assert "dead" in errors_of(definition)[f"transitions.{hold}.roles"][0]
+
+
+def test_a_transition_only_rules_fire_needs_no_role():
+    definition = draft()
+    start = next(i for i, t in enumerate(definition["transitions"]) if t["name"] == "start")
+    definition["transitions"][start]["roles"] = []  # the start_on_first_agent_reply rule fires it
+    load_definition(definition)
+
+
+def test_guard_that_the_allowed_roles_can_never_meet_is_rejected():
+    definition = draft()
+    reopen = next(i for i, t in enumerate(definition["transitions"]) if t["name"] == "reopen")
+    definition["transitions"][reopen].update(roles=["customer"], guards=["actor_is_assignee"])
+    assert "assignee" in errors_of(definition)[f"transitions.{reopen}.roles"][0]
