@@ -7,7 +7,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from autocrm.models import Priority, Role
+from autocrm.models import AssignmentPolicy, Priority, Role
 
 PRIORITIES = [p.label for p in Priority]
 
@@ -95,11 +95,31 @@ class UserListArgsSchema(StrictSchema):
     cursor = fields.String()
 
 
+ASSIGNMENT = {
+    "assignment_policy": fields.Enum(
+        AssignmentPolicy,
+        by_value=True,
+        metadata={"description": "How new tickets of the team get an agent automatically."},
+    ),
+    "max_open_per_agent": fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=10_000),
+        metadata={
+            "description": "Open tickets an agent may hold before auto-assignment "
+            "skips them; null for no cap."
+        },
+    ),
+}
+
+
 class TeamSchema(ma.Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String()
     description = fields.String()
     lead_id = fields.Integer(allow_none=True)
+    assignment_policy = ASSIGNMENT["assignment_policy"]
+    max_open_per_agent = ASSIGNMENT["max_open_per_agent"]
     member_ids = fields.List(fields.Integer(), dump_only=True)
     created_at = fields.DateTime(dump_only=True)
 
@@ -108,12 +128,16 @@ class TeamCreateSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=120))
     description = fields.String(load_default="", validate=validate.Length(max=5000))
     lead_id = Id(allow_none=True, load_default=None)
+    assignment_policy = ASSIGNMENT["assignment_policy"]
+    max_open_per_agent = ASSIGNMENT["max_open_per_agent"]
 
 
 class TeamUpdateSchema(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=120))
     description = fields.String(validate=validate.Length(max=5000))
     lead_id = Id(allow_none=True)
+    assignment_policy = ASSIGNMENT["assignment_policy"]
+    max_open_per_agent = ASSIGNMENT["max_open_per_agent"]
 
 
 class UserPageSchema(ma.Schema):

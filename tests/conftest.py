@@ -30,7 +30,9 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 from autocrm import create_app, embedded_redis
 from autocrm.config import celery_config
 from autocrm.extensions import db, limiter
+from autocrm.services import sla
 from tests.factories import Factory
+from workflows.engine import forget_compiled
 
 RUN_ID = uuid.uuid4().hex[:10]
 
@@ -131,6 +133,9 @@ def db_session(app: Flask) -> Iterator[Any]:
             db.session = original
             outer.rollback()
             connection.close()
+            # Rolled-back ids are reused by the next test: drop what was cached by id.
+            forget_compiled()
+            sla.calendar_of.cache_clear()
 
 
 @pytest.fixture

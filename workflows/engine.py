@@ -154,6 +154,13 @@ _cache: dict[int, CompiledWorkflow] = {}
 _cache_lock = threading.Lock()
 
 
+def forget_compiled() -> None:
+    """Drop every compiled machine. Only for test harnesses that roll back and so reuse
+    version ids; in production a version id always means the same definition."""
+    with _cache_lock:
+        _cache.clear()
+
+
 def compiled(version_id: int, definition: Callable[[], dict[str, Any]]) -> CompiledWorkflow:
     """The Machine for a stored version, built on first use from ``definition()``. Versions are
     immutable, so the cache never needs invalidating."""

@@ -43,11 +43,14 @@ def _check_lead(lead_id: int | None) -> None:
         raise InvalidInput("Invalid team lead.", {"lead_id": ["Must be an active agent or admin."]})
 
 
-def create_team(name: str, description: str = "", lead_id: int | None = None) -> Team:
-    """Add a team to the session without committing (shared by the API and the CLI)."""
+def create_team(
+    name: str, description: str = "", lead_id: int | None = None, **settings: Any
+) -> Team:
+    """Add a team to the session without committing (shared by the API and the CLI).
+    ``settings``: ``assignment_policy``, ``max_open_per_agent``."""
     _check_name_free(name)
     _check_lead(lead_id)
-    team = Team(name=name, description=description, lead_id=lead_id)
+    team = Team(name=name, description=description, lead_id=lead_id, **settings)
     db.session.add(team)
     db.session.flush()
     if lead_id is not None:
