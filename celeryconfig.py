@@ -31,5 +31,11 @@ settings = {
             "task": "workers.tasks.relay_pending_outbox",
             "schedule": timedelta(seconds=15),
         },
+        # SLA warnings and breaches, time-based rules and waiting assignments: deadlines live
+        # in the database, so their precision is this period.
+        "automation-sweep": {
+            "task": "workers.tasks.sweep",
+            "schedule": timedelta(seconds=2),
+        },
     },
 }

@@ -5,10 +5,17 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-from api import auth, errors, tickets, users
+from api import auth, errors, notifications, tickets, users, workflows
 from api.schemas import MAX_ID
 
-BLUEPRINTS = (auth.blp, tickets.blp, users.users_blp, users.teams_blp)
+BLUEPRINTS = (
+    auth.blp,
+    tickets.blp,
+    users.users_blp,
+    users.teams_blp,
+    notifications.blp,
+    workflows.blp,
+)
 
 
 class IdConverter(IntegerConverter):

@@ -10,11 +10,12 @@ from flask import Flask
 
 import api
 import web
-from autocrm import cli, database, outbox
+from autocrm import cli, database, mail, outbox
 from autocrm.config import Settings
 from autocrm.extensions import db, limiter, migrate
-from autocrm.services import automation
+from autocrm.services import automation, email_delivery
 from autocrm.taskqueue import init_celery
+from web import feedback
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -43,6 +44,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     outbox.install()
     init_celery(app)
     automation.install()
+    email_delivery.install()
+    # Chosen here, connected only when an email is sent.
+    app.extensions["mailer"] = mail.mailer_from_config(app.config)
     api.init_app(app)
+    app.register_blueprint(feedback.bp)
     cli.register(app)
     return app

@@ -23,6 +23,11 @@ def _env(name: str, default: str | None = None) -> str | None:
     return os.environ.get(PREFIX + name, default)
 
 
+def _flag(name: str) -> bool:
+    """An on/off setting, off unless set to on, 1, true or yes."""
+    return (_env(name, "") or "").strip().lower() in {"on", "1", "true", "yes"}
+
+
 def default_instance_path() -> Path:
     return Path(_env("INSTANCE_PATH") or REPO_ROOT / "instance").resolve()
 
@@ -60,6 +65,17 @@ class Settings:
     outbox_relay_enabled: bool = field(
         default_factory=lambda: (_env("OUTBOX_RELAY", "on") or "").lower() not in {"off", "0"}
     )
+    # Outgoing email: no SMTP host means emails are logged (the console mailer), not sent.
+    smtp_host: str | None = field(default_factory=lambda: _env("SMTP_HOST") or None)
+    smtp_port: int = field(default_factory=lambda: int(_env("SMTP_PORT", "25") or 25))
+    smtp_username: str | None = field(default_factory=lambda: _env("SMTP_USERNAME") or None)
+    smtp_password: str | None = field(default_factory=lambda: _env("SMTP_PASSWORD") or None)
+    smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS"))
+    smtp_ssl: bool = field(default_factory=lambda: _flag("SMTP_SSL"))
+    smtp_timeout: float = field(default_factory=lambda: float(_env("SMTP_TIMEOUT", "10") or 10))
+    mail_from: str = field(
+        default_factory=lambda: _env("MAIL_FROM", "AutoCRM <support@localhost>") or ""
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -82,6 +98,14 @@ class Settings:
             "AUTOCRM_LOGIN_RATE_LIMIT": self.login_rate_limit,
             "AUTOCRM_OUTBOX_RELAY": self.outbox_relay_enabled,
             "AUTOCRM_BASE_URL": self.base_url,
+            "AUTOCRM_SMTP_HOST": self.smtp_host,
+            "AUTOCRM_SMTP_PORT": self.smtp_port,
+            "AUTOCRM_SMTP_USERNAME": self.smtp_username,
+            "AUTOCRM_SMTP_PASSWORD": self.smtp_password,
+            "AUTOCRM_SMTP_STARTTLS": self.smtp_starttls,
+            "AUTOCRM_SMTP_SSL": self.smtp_ssl,
+            "AUTOCRM_SMTP_TIMEOUT": self.smtp_timeout,
+            "AUTOCRM_MAIL_FROM": self.mail_from,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url or limits_storage_url(redis_url),
             "RATELIMIT_HEADERS_ENABLED": True,
             "CELERY": celery_config(redis_url, self.redis_key_prefix),

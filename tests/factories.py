@@ -100,6 +100,9 @@ class ApiClient:
     def patch(self, url: str, **kw: Any) -> TestResponse:
         return self._call("patch", url, **kw)
 
+    def put(self, url: str, **kw: Any) -> TestResponse:
+        return self._call("put", url, **kw)
+
     def delete(self, url: str, **kw: Any) -> TestResponse:
         return self._call("delete", url, **kw)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from autocrm import outbox
-from autocrm.services import events
+from autocrm.services import automation, events
 
 
 @shared_task(name="workers.tasks.handle_event")
@@ -18,3 +18,10 @@ def handle_event(event_id: str) -> bool:
 def relay_pending_outbox() -> int:
     """Beat: re-publish events nobody processed (broker was down, a process was killed)."""
     return outbox.relay_pending()
+
+
+@shared_task(name="workers.tasks.sweep")
+def sweep() -> dict[str, int]:
+    """Beat: fire SLA warnings and breaches and time-based rules that fell due, and retry
+    waiting assignments."""
+    return automation.do_sweep()

@@ -1,12 +1,12 @@
 """The workflow definition format: a marshmallow schema plus the checks a schema cannot express.
 
 A definition is plain data (YAML/JSON): states with a category; named transitions with the
-roles allowed to fire them and optional guard conditions by name; rules (an ``event`` or an ``after`` delay,
-conditions, actions); and an SLA policy (targets per priority against a business-hours
-calendar, a warning threshold, escalation actions). ``load_definition`` returns the validated
-definition or raises ``marshmallow.ValidationError`` whose messages are keyed by location
-(``transitions.2.to``, ``rules.0.then.1``), so an editor can show each error at the field that
-is wrong. The words rules use are listed in ``workflows.vocabulary``.
+roles allowed to fire them and optional guard conditions by name; rules (an ``event`` or an
+``after`` delay, conditions, actions); and an SLA policy (targets per priority against a
+business-hours calendar, a warning threshold, escalation actions). ``load_definition``
+returns the validated definition or raises ``marshmallow.ValidationError`` whose messages are
+keyed by location (``transitions.2.to``, ``rules.0.then.1``), so an editor can show each error
+at the field that is wrong. The words rules use are listed in ``workflows.vocabulary``.
 """
 
 from __future__ import annotations
@@ -73,7 +73,11 @@ class RuleSchema(Schema):
     enabled = fields.Boolean(load_default=True)
 
 
-MINUTES = {"validate": validate.Range(min=0, min_inclusive=False), "load_default": None}
+# At most a year of business minutes: deadlines are computed day by day.
+MINUTES = {
+    "validate": validate.Range(min=0, max=525_600, min_inclusive=False),
+    "load_default": None,
+}
 
 
 class SlaTargetSchema(Schema):
@@ -215,7 +219,12 @@ def _actions_errors(
     for j, action in enumerate(actions):
         for message in vocabulary.action_errors(action):
             add(f"{where}.{j}", message)
-        if action.get("action") == "transition" and action.get("name") not in transitions:
+        name = action.get("name")
+        if (
+            action.get("action") == "transition"
+            and isinstance(name, str)
+            and (name not in transitions)
+        ):
             add(f"{where}.{j}", f"Unknown transition {action.get('name')!r}.")
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows.vocabulary import PRIORITY_ORDER
+from workflows.vocabulary import EVENT_FIELDS, PRIORITY_ORDER, TICKET_FIELDS
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,19 @@ class RuleMatch:
         return [
             f"{c['field']} {c['op']} {c['value']!r} (was {c['actual']!r})" for c in self.because
         ]
+
+
+def ticket_facts(ticket: Any) -> dict[str, Any]:
+    """The ``ticket.*`` facts from a mapping with the field names without prefix (status,
+    priority as its label, tags as a list, has_feedback, ...)."""
+    facts = {field: ticket[field.removeprefix("ticket.")] for field in TICKET_FIELDS}
+    facts["ticket.tags"] = list(facts["ticket.tags"])
+    return facts
+
+
+def event_facts(payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``event.*`` facts from a domain event's payload (absent ones are None)."""
+    return {field: payload.get(field.removeprefix("event.")) for field in EVENT_FIELDS}
 
 
 def _rank(value: Any) -> Any:

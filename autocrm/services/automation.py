@@ -43,30 +43,20 @@ BATCH = 200
 
 
 def ticket_facts(ticket: Ticket) -> dict[str, Any]:
-    return {
-        "ticket.status": ticket.status,
-        "ticket.category": ticket.category,
-        "ticket.priority": Priority(ticket.priority).label,
-        "ticket.team_id": ticket.team_id,
-        "ticket.assignee_id": ticket.assignee_id,
-        "ticket.requester_id": ticket.requester_id,
-        "ticket.tags": list(ticket.tags),
-        "ticket.channel": ticket.channel,
-        "ticket.has_feedback": db.session.scalar(
-            select(exists().where(Feedback.ticket_id == ticket.id))
-        ),
-    }
-
-
-def event_facts(payload: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "event.actor_role": payload.get("actor_role"),
-        "event.author_role": payload.get("author_role"),
-        "event.internal": payload.get("internal"),
-        "event.transition": payload.get("transition"),
-        "event.from_state": payload.get("from_state"),
-        "event.to_state": payload.get("to_state"),
-    }
+    has_feedback = db.session.scalar(select(exists().where(Feedback.ticket_id == ticket.id)))
+    return rules.ticket_facts(
+        {
+            "status": ticket.status,
+            "category": ticket.category,
+            "priority": Priority(ticket.priority).label,
+            "team_id": ticket.team_id,
+            "assignee_id": ticket.assignee_id,
+            "requester_id": ticket.requester_id,
+            "tags": ticket.tags,
+            "channel": ticket.channel,
+            "has_feedback": has_feedback,
+        }
+    )
 
 
 # -- actions ------------------------------------------------------------------------------------
@@ -150,7 +140,7 @@ def handle_ticket_event(event: OutboxEvent) -> None:
     depth = (payload.get("cause") or {}).get("depth", 0) + 1
     _keep_sla(ticket, event.kind, payload, now)
     if depth <= causes.MAX_DEPTH:
-        facts = {**ticket_facts(ticket), **event_facts(payload)}
+        facts = {**ticket_facts(ticket), **rules.event_facts(payload)}
         engine = engine_for(ticket)
         for match in rules.event_matches(engine.definition, event.kind, facts):
             run_actions(

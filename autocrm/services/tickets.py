@@ -246,6 +246,7 @@ def do_create_ticket(
         team_id=team_id,
         assignee_id=assignee_id,
         priority=priority.label,
+        tags=list(ticket.tags),
     )
     db.session.commit()
     return ticket
