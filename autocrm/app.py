@@ -10,7 +10,7 @@ from flask import Flask
 
 import api
 import web
-from autocrm import cli, database, mail, outbox
+from autocrm import aftercommit, cli, database, mail, outbox
 from autocrm.config import Settings
 from autocrm.extensions import db, limiter, migrate
 from autocrm.services import automation, email_delivery
@@ -41,6 +41,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True
     )
     limiter.init_app(app)
+    aftercommit.install()
     outbox.install()
     init_celery(app)
     automation.install()

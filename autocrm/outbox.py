@@ -1,7 +1,7 @@
 """Recording domain events and relaying them to Celery after the transaction commits.
 
 ``record_event`` adds an ``OutboxEvent`` row to the current session: the event exists if and
-only if the change that caused it committed. An ``after_commit`` hook then hands the new event
+only if the change that caused it committed. ``autocrm.aftercommit`` then hands the new event
 ids to Celery; a rollback drops them. If the broker is unreachable the request still succeeds:
 the rows wait, and the beat task ``workers.tasks.relay_pending_outbox`` publishes them later.
 """
@@ -14,16 +14,15 @@ from datetime import timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import event, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select, update
 
+from autocrm import aftercommit
 from autocrm.extensions import db
 from autocrm.models import OutboxEvent, utcnow
 
 log = logging.getLogger(__name__)
 
 HANDLE_EVENT_TASK = "workers.tasks.handle_event"
-_PENDING_KEY = "autocrm.outbox.pending"
 # How long an unprocessed event may wait before the sweep publishes it again.
 REPUBLISH_AFTER = timedelta(seconds=30)
 # After a failed publish this process leaves events to the sweep for a while, so that a dead
@@ -37,17 +36,8 @@ def record_event(kind: str, payload: dict[str, Any], ticket_id: int | None = Non
     row = OutboxEvent(kind=kind, payload=payload, ticket_id=ticket_id)
     db.session.add(row)
     db.session.flush()
-    db.session.info.setdefault(_PENDING_KEY, []).append(row.id)
+    aftercommit.add("outbox", row.id)
     return row
-
-
-def pending_mark() -> int:
-    """A mark to pass to ``discard_since`` when a savepoint that recorded events rolls back."""
-    return len(db.session.info.get(_PENDING_KEY, []))
-
-
-def discard_since(mark: int) -> None:
-    del db.session.info.get(_PENDING_KEY, [])[mark:]
 
 
 def publish(event_ids: list[str]) -> int:
@@ -72,20 +62,8 @@ def publish(event_ids: list[str]) -> int:
     return sent
 
 
-def _after_commit(session: Session) -> None:
-    publish(session.info.pop(_PENDING_KEY, []))
-
-
-def _after_rollback(session: Session) -> None:
-    session.info.pop(_PENDING_KEY, None)
-
-
 def install() -> None:
-    """Hook the relay onto every ORM session (idempotent). Only sessions in which
-    ``record_event`` ran have anything to publish."""
-    if not event.contains(Session, "after_commit", _after_commit):
-        event.listen(Session, "after_commit", _after_commit)
-        event.listen(Session, "after_rollback", _after_rollback)
+    aftercommit.register("outbox", publish)
 
 
 def relay_pending(limit: int = 500) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from autocrm import outbox, policies
+from autocrm import aftercommit, outbox, policies
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Priority, Team, Ticket, TicketEvent, TicketTag, User, utcnow
@@ -351,12 +351,12 @@ class BulkResult:
 @contextmanager
 def _one_ticket() -> Iterator[None]:
     """A savepoint per ticket: its change lands whole or not at all; outbox rows likewise."""
-    mark = outbox.pending_mark()
+    mark = aftercommit.mark()
     try:
         with db.session.begin_nested():
             yield
     except Exception:
-        outbox.discard_since(mark)
+        aftercommit.discard_since(mark)
         raise
 
 

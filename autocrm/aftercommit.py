@@ -1,0 +1,63 @@
+"""Work that must happen only after the current transaction commits.
+
+Services queue items here during a transaction (outbox event ids for Celery, Socket.IO emits);
+an ``after_commit`` hook on every ORM session hands each kind's items, in order, to the
+consumer registered for it, and a rollback drops them. A savepoint that rolls back drops
+what was queued inside it (``mark`` / ``discard_since``). Consumers must not raise: a
+failure there cannot undo the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from autocrm.extensions import db
+
+log = logging.getLogger(__name__)
+_KEY = "autocrm.aftercommit"
+Consumer = Callable[[list[Any]], None]
+_consumers: dict[str, Consumer] = {}
+
+
+def register(kind: str, consumer: Consumer) -> None:
+    _consumers[kind] = consumer
+
+
+def add(kind: str, item: Any) -> None:
+    db.session.info.setdefault(_KEY, []).append((kind, item))
+
+
+def mark() -> int:
+    return len(db.session.info.get(_KEY, []))
+
+
+def discard_since(position: int) -> None:
+    del db.session.info.get(_KEY, [])[position:]
+
+
+def _after_commit(session: Session) -> None:
+    pending = session.info.pop(_KEY, [])
+    by_kind: dict[str, list[Any]] = {}
+    for kind, item in pending:
+        by_kind.setdefault(kind, []).append(item)
+    for kind, items in by_kind.items():
+        try:
+            _consumers[kind](items)
+        except Exception:  # the commit stands; each consumer has its own way to catch up
+            log.exception("after-commit consumer %s failed", kind)
+
+
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_KEY, None)
+
+
+def install() -> None:
+    """Hook onto every ORM session (idempotent)."""
+    if not event.contains(Session, "after_commit", _after_commit):
+        event.listen(Session, "after_commit", _after_commit)
+        event.listen(Session, "after_rollback", _after_rollback)
