@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import redis
 from flask import Flask
 
 import api
 import web
-from autocrm import aftercommit, cli, database, mail, outbox
+from autocrm import aftercommit, cli, database, mail, outbox, realtime, sockets
 from autocrm.config import Settings
 from autocrm.extensions import db, limiter, migrate
 from autocrm.services import automation, email_delivery
@@ -48,6 +49,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     email_delivery.install()
     # Chosen here, connected only when an email is sent.
     app.extensions["mailer"] = mail.mailer_from_config(app.config)
+    app.extensions["autocrm.redis"] = redis.Redis.from_url(app.config["AUTOCRM_REDIS_URL"])
+    realtime.install()
+    sockets.init_app(app, server=app.config["AUTOCRM_SOCKET_SERVER"])
     api.init_app(app)
     app.register_blueprint(feedback.bp)
     cli.register(app)

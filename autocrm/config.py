@@ -61,6 +61,7 @@ class Settings:
     )
     redis_key_prefix: str = field(default_factory=lambda: _env("REDIS_KEY_PREFIX", "") or "")
     ratelimit_storage_url: str | None = field(default_factory=lambda: _env("RATELIMIT_STORAGE_URL"))
+    async_mode: str = field(default_factory=lambda: _env("ASYNC_MODE", "threading") or "")
     base_url: str = field(default_factory=lambda: _env("BASE_URL", "http://127.0.0.1:5000") or "")
     outbox_relay_enabled: bool = field(
         default_factory=lambda: (_env("OUTBOX_RELAY", "on") or "").lower() not in {"off", "0"}
@@ -98,6 +99,13 @@ class Settings:
             "AUTOCRM_LOGIN_RATE_LIMIT": self.login_rate_limit,
             "AUTOCRM_OUTBOX_RELAY": self.outbox_relay_enabled,
             "AUTOCRM_BASE_URL": self.base_url,
+            "AUTOCRM_ASYNC_MODE": self.async_mode,
+            # Socket.IO rooms shared by every web process and the workers (None: this process
+            # only, as in the in-process tests).
+            "AUTOCRM_SOCKETIO_MESSAGE_QUEUE": redis_url,
+            "AUTOCRM_REDIS_KEY_PREFIX": self.redis_key_prefix,
+            # Web processes serve Socket.IO; workers only emit (see workers/__init__.py).
+            "AUTOCRM_SOCKET_SERVER": True,
             "AUTOCRM_SMTP_HOST": self.smtp_host,
             "AUTOCRM_SMTP_PORT": self.smtp_port,
             "AUTOCRM_SMTP_USERNAME": self.smtp_username,

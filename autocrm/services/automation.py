@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
+from autocrm import realtime
 from autocrm.errors import DomainError
 from autocrm.extensions import db
 from autocrm.models import (
@@ -148,6 +149,8 @@ def handle_ticket_event(event: OutboxEvent) -> None:
             )
     _assign(ticket, event.kind, payload, depth)
     notifications.route_event(ticket, event)
+    if event.kind == "ticket.created":
+        realtime.publish_ticket(ticket)  # now with its SLA deadlines
 
 
 def _keep_sla(ticket: Ticket, kind: str, payload: dict[str, Any], now: datetime) -> None:

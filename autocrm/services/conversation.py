@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from autocrm import outbox, policies
+from autocrm import outbox, policies, realtime
 from autocrm.errors import Conflict, Forbidden, InvalidInput
 from autocrm.extensions import db
 from autocrm.models import Feedback, Message, Ticket, User, utcnow
@@ -54,6 +54,7 @@ def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = F
         update(Ticket).where(Ticket.id == ticket.id).values(**touch),
         execution_options={"synchronize_session": False},
     )
+    realtime.publish_message(message, ticket)
     outbox.record_event(
         "message.created",
         {

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import exists, select
 from sqlalchemy.orm.exc import StaleDataError
 
-from autocrm import aftercommit, outbox, policies
+from autocrm import aftercommit, outbox, policies, realtime
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Priority, Team, Ticket, TicketEvent, TicketTag, User, utcnow
@@ -95,6 +95,8 @@ def list_events(actor: User, ticket_id: int) -> list[TicketEvent]:
 # -- shared checks and the audit trail ----------------------------------------------------------
 
 PUBLIC_EVENT_KINDS = ("ticket.created", "ticket.transitioned")
+# Events that change the ticket row itself: clients watching it or its queue redraw it.
+TICKET_ROW_EVENTS = ("ticket.created", "ticket.updated", "ticket.assigned", "ticket.transitioned")
 
 
 def check_fields_allowed(actor: User, fields: Iterable[str], *, creating: bool) -> None:
@@ -171,6 +173,8 @@ def record(
         **data,
     }
     outbox.record_event(kind, payload, ticket_id=ticket.id)
+    if kind in TICKET_ROW_EVENTS:
+        realtime.publish_ticket(ticket)
 
 
 def _check_version(ticket: Ticket, expected_version: int | None) -> None:

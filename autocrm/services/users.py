@@ -47,6 +47,15 @@ def user_for_token(token: str) -> User:
     return user
 
 
+def user_for_session(user_id: Any, fingerprint: Any) -> User:
+    """The user of a web session: it names the user and the password fingerprint at login, so
+    a password change or a deactivation ends every session."""
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.active or password_fingerprint(user.password_hash) != fingerprint:
+        raise NotAuthenticated("Not logged in.")
+    return user
+
+
 def access_user_by_id(actor: User, user_id: int) -> User:
     user = db.session.get(User, user_id)
     if user is None or not policies.can_view_user(actor, user):
