@@ -17,7 +17,7 @@ from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room, leave_room
 from marshmallow import Schema, ValidationError, fields, validate
 
-from autocrm import database
+from autocrm import database, policies
 from autocrm.errors import DomainError
 from autocrm.extensions import db
 from autocrm.models import User
@@ -160,11 +160,13 @@ def typing(actor: User, ticket_id: int, typing: bool) -> dict[str, Any]:
 
 
 def join_queue(actor: User, team_id: int | None) -> dict[str, Any]:
-    if not actor.role.is_staff:
+    """A team's queue (None: the triage queue of tickets without a team): the tickets an
+    agent may see, as policies.visible_tickets defines them."""
+    if not policies.is_staff(actor):
         raise DomainError("Only staff have queues.")
     if team_id is not None:
         team = teams.access_team_by_id(actor, team_id)
-        if not (actor.role.value == "admin" or team.id in actor.team_ids):
+        if not (policies.is_admin(actor) or team.id in actor.team_ids):
             raise DomainError("Not a member of this team.")
     join_room(team_room(team_id))
     return {}
