@@ -2,15 +2,17 @@
 
 Services queue items here during a transaction (outbox event ids for Celery, Socket.IO emits);
 an ``after_commit`` hook on every ORM session hands each kind's items, in order, to the
-consumer registered for it, and a rollback drops them. A savepoint that rolls back drops
-what was queued inside it (``mark`` / ``discard_since``). Consumers must not raise: a
-failure there cannot undo the commit.
+consumer registered for it, and a rollback drops them. SQLAlchemy also fires these hooks when
+a SAVEPOINT is released or rolled back; those are ignored here, and code that opens a
+savepoint uses ``savepoint()`` so that what it queued is dropped if it rolls back. Consumers
+must not raise: a failure there cannot undo the commit.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -40,7 +42,21 @@ def discard_since(position: int) -> None:
     del db.session.info.get(_KEY, [])[position:]
 
 
+@contextmanager
+def savepoint() -> Iterator[None]:
+    """``db.session.begin_nested()`` whose queued work is dropped if it rolls back."""
+    position = mark()
+    try:
+        with db.session.begin_nested():
+            yield
+    except BaseException:
+        discard_since(position)
+        raise
+
+
 def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT was released; the commit comes later
+        return
     pending = session.info.pop(_KEY, [])
     by_kind: dict[str, list[Any]] = {}
     for kind, item in pending:
@@ -53,6 +69,8 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_rollback(session: Session) -> None:
+    if session.in_nested_transaction():  # a SAVEPOINT rolled back: savepoint() saw to it
+        return
     session.info.pop(_KEY, None)
 
 

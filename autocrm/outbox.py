@@ -54,6 +54,7 @@ def publish(event_ids: list[str]) -> int:
             celery.send_task(HANDLE_EVENT_TASK, args=[event_id], retry=False)
             sent += 1
     except Exception as exc:  # the broker's errors vary by transport; all mean "try again later"
+        _backoff_until = time.monotonic() + BACKOFF_SECONDS
         log.warning(
             "broker unavailable (%s): %d event(s) left for the outbox sweep",
             exc,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 
-from autocrm import realtime
+from autocrm import aftercommit, realtime
 from autocrm.errors import DomainError
 from autocrm.extensions import db
 from autocrm.models import (
@@ -122,7 +122,7 @@ def run_actions(
     with causes.caused_by(match.rule, workflow_version=version, because=match.because, depth=depth):
         for i, action in enumerate(match.actions):
             try:
-                with db.session.begin_nested():
+                with aftercommit.savepoint():
                     apply_action(ticket, action, f"{dedupe}:{match.rule}:{i}")
             except DomainError as exc:
                 log.warning("rule %s on ticket %s: %s", match.rule, ticket.id, exc.message)

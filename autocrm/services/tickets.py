@@ -352,24 +352,12 @@ class BulkResult:
     ticket: Ticket | None = None
 
 
-@contextmanager
-def _one_ticket() -> Iterator[None]:
-    """A savepoint per ticket: its change lands whole or not at all; outbox rows likewise."""
-    mark = aftercommit.mark()
-    try:
-        with db.session.begin_nested():
-            yield
-    except Exception:
-        aftercommit.discard_since(mark)
-        raise
-
-
 def do_bulk(actor: User, ticket_ids: list[int], action: str, value: Any) -> list[BulkResult]:
     """Apply one action to many tickets; each succeeds or fails on its own."""
     results = []
     for ticket_id in dict.fromkeys(ticket_ids):
         try:
-            with _one_ticket():
+            with aftercommit.savepoint():  # each ticket's change lands whole or not at all
                 ticket = access_ticket_by_id(actor, ticket_id)
                 if action == "transition":
                     fire_transition(actor, ticket, value)
