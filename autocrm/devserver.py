@@ -7,8 +7,11 @@ Ctrl-C or SIGTERM stops them all; if one of them dies, everything stops and the 
 non-zero. Development only: production runs each process on its own (docker-compose.yml).
 
 Environment: ``AUTOCRM_INSTANCE_PATH`` (default ``<repo>/instance``), ``AUTOCRM_REDIS_URL``
-(unset -> embedded Redis), ``AUTOCRM_PORT`` (default 5000); the rest (``AUTOCRM_DATABASE_URL``,
-``AUTOCRM_SECRET_KEY``) is passed through to the application untouched.
+(unset -> embedded Redis), ``AUTOCRM_PORT`` (default 5000), ``AUTOCRM_ASYNC_MODE`` (the web
+server's only, default eventlet: ``python -m autocrm.server`` as in production; threading runs
+gunicorn's threaded worker; setup commands, the worker and beat always run threading); the
+rest (``AUTOCRM_DATABASE_URL``, ``AUTOCRM_SECRET_KEY``) is passed through to the application
+untouched.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 STARTUP_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
+# The web server runs the production way (autocrm.server) unless AUTOCRM_ASYNC_MODE says else.
+DEFAULT_WEB_ASYNC_MODE = "eventlet"
 
 log = logging.getLogger("autocrm.devserver")
 
@@ -71,9 +76,10 @@ def _run_setup_step(name: str, command: list[str], env: dict[str, str]) -> str:
     return result.stdout
 
 
-def _child_commands(instance: Path, port: str) -> dict[str, list[str]]:
-    return {
-        "web": _python_module(
+def _web_command(port: str, async_mode: str) -> list[str]:
+    """The production web server for eventlet/gevent; gunicorn's threads for threading."""
+    if async_mode == "threading":
+        return _python_module(
             "gunicorn",
             "-w", "1",
             "-k", "gthread",
@@ -81,13 +87,29 @@ def _child_commands(instance: Path, port: str) -> dict[str, list[str]]:
             "-b", f"{HOST}:{port}",
             "--access-logfile", "-",
             "wsgi:app",
+        )  # fmt: skip
+    return _python_module("autocrm.server", "--host", HOST, "--port", port)
+
+
+def _child_commands(
+    instance: Path, port: str, async_mode: str
+) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """Each child's argv and the settings it gets on top of the shared environment."""
+    return {
+        "web": (_web_command(port, async_mode), {"AUTOCRM_ASYNC_MODE": async_mode}),
+        # The worker and beat only emit through Redis: threading (the shared env), no eventlet.
+        "worker": (
+            _python_module(
+                "celery", "-A", "workers", "worker", "--loglevel=INFO", "--concurrency", "2"
+            ),
+            {},
         ),
-        "worker": _python_module(
-            "celery", "-A", "workers", "worker", "--loglevel=INFO", "--concurrency", "2"
-        ),
-        "beat": _python_module(
-            "celery", "-A", "workers", "beat", "--loglevel=INFO",
-            "--schedule", str(instance / "celerybeat-schedule"),
+        "beat": (
+            _python_module(
+                "celery", "-A", "workers", "beat", "--loglevel=INFO",
+                "--schedule", str(instance / "celerybeat-schedule"),
+            ),
+            {},
         ),
     }  # fmt: skip
 
@@ -144,7 +166,13 @@ def run() -> int:
     """Start everything, supervise the children, and return the process exit status."""
     instance = _instance_path()
     port = os.environ.get("AUTOCRM_PORT", "5000")
-    env = dict(os.environ, AUTOCRM_INSTANCE_PATH=str(instance), PYTHONUNBUFFERED="1")
+    async_mode = os.environ.get("AUTOCRM_ASYNC_MODE") or DEFAULT_WEB_ASYNC_MODE
+    env = dict(
+        os.environ,
+        AUTOCRM_INSTANCE_PATH=str(instance),
+        PYTHONUNBUFFERED="1",
+        AUTOCRM_ASYNC_MODE="threading",  # all but the web server (see _child_commands)
+    )
     redis_process: subprocess.Popen[bytes] | None = None
     children: dict[str, subprocess.Popen[bytes]] = {}
     status = 0
@@ -160,12 +188,12 @@ def run() -> int:
         flask = ("flask", "--app", "wsgi")
         _run_setup_step("migrating the database", _python_module(*flask, "db", "upgrade"), env)
         seed_output = _run_setup_step("seeding demo data", _python_module(*flask, "seed-demo"), env)
-        for name, command in _child_commands(instance, port).items():
+        for name, (command, settings) in _child_commands(instance, port, async_mode).items():
             log.info("starting %s", name)
             # Own process group: the terminal's Ctrl-C reaches only us, and we stop each child
             # once, in order (a second SIGINT would make Celery cold-stop its tasks).
             children[name] = subprocess.Popen(  # noqa: S603 (fixed argv)
-                command, cwd=REPO_ROOT, env=env, process_group=0
+                command, cwd=REPO_ROOT, env={**env, **settings}, process_group=0
             )
         _wait_for_port(int(port), children)
         sys.stdout.write(_banner(port, seed_output))

@@ -112,13 +112,17 @@ def publish_message(message: Message, ticket: Ticket) -> None:
     publish("message", data, rooms)
 
 
-def publish_ticket(ticket: Ticket) -> None:
-    """``ticket_updated`` to the ticket's rooms and its team's queue."""
+def publish_ticket(ticket: Ticket, previous_team_id: int | None = None) -> None:
+    """``ticket_updated`` to the ticket's rooms and its team's queue (and the queue it just
+    left, when it moved, so that queue drops it)."""
     db.session.flush()  # the version and updated_at the client will see are set at flush
     clocks = db.session.query(SlaClock).filter(SlaClock.ticket_id == ticket.id)
     sla_due = {c.metric: c.due_at for c in clocks if c.stopped_at is None}
     data = TicketUpdatedSchema().dump({**_ticket_fields(ticket), "sla_due": sla_due})
-    publish("ticket_updated", data, [ticket_room(ticket.id), team_room(ticket.team_id)])
+    rooms = [ticket_room(ticket.id), team_room(ticket.team_id)]
+    if previous_team_id != ticket.team_id and previous_team_id is not None:
+        rooms.append(team_room(previous_team_id))
+    publish("ticket_updated", data, rooms)
 
 
 def _ticket_fields(ticket: Ticket) -> dict[str, Any]:
@@ -138,6 +142,31 @@ def _ticket_fields(ticket: Ticket) -> dict[str, Any]:
     return {**fields_, "priority": Priority(ticket.priority).label, "tags": list(ticket.tags)}
 
 
+def redis_key(name: str) -> str:
+    """A Redis key of this installation (``AUTOCRM_REDIS_KEY_PREFIX``)."""
+    return f"{current_app.config['AUTOCRM_REDIS_KEY_PREFIX']}autocrm:{name}"
+
+
+def user_sockets_key(user_id: int) -> str:
+    return redis_key(f"sockets:user:{user_id}")
+
+
+def disconnect_user(user_id: int) -> None:
+    """After commit, close every socket of the user, in any web process: their rooms were
+    granted to who they were before (deactivation, new role, new password, team left)."""
+    aftercommit.add("socketio_disconnect", user_id)
+
+
+def _disconnect_queued(user_ids: list[int]) -> None:
+    server = current_app.extensions.get("socketio")
+    if server is None:
+        return
+    store = current_app.extensions["autocrm.redis"]
+    for user_id in dict.fromkeys(user_ids):
+        for sid in store.smembers(user_sockets_key(user_id)):
+            server.server.disconnect(sid.decode(), namespace="/")
+
+
 def publish_notification(notification: Any) -> None:
     publish(
         "notification",
@@ -148,3 +177,4 @@ def publish_notification(notification: Any) -> None:
 
 def install() -> None:
     aftercommit.register("socketio", _emit_queued)
+    aftercommit.register("socketio_disconnect", _disconnect_queued)

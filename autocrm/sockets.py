@@ -24,10 +24,12 @@ from autocrm.models import User
 from autocrm.realtime import (
     MessageEventSchema,
     emit_now,
+    redis_key,
     staff_room,
     team_room,
     ticket_room,
     user_room,
+    user_sockets_key,
 )
 from autocrm.services import conversation, teams, tickets, users
 
@@ -97,6 +99,7 @@ def _connect(auth: Any = None) -> bool:
     except DomainError:
         return False  # refused: the client sees a connect_error
     _actors[request.sid] = user.id  # type: ignore[attr-defined]
+    _sockets_of(user.id, add=request.sid)  # type: ignore[attr-defined]
     join_room(user_room(user.id))
     return True
 
@@ -104,12 +107,25 @@ def _connect(auth: Any = None) -> bool:
 def _disconnect(*_: Any) -> None:
     sid = request.sid  # type: ignore[attr-defined]
     user_id = _actors.pop(sid, None)
+    if user_id is not None:
+        _sockets_of(user_id, remove=sid)
     for ticket_id in _viewing.pop(sid, set()):
         _presence_changed(ticket_id, user_id, viewing=False)
 
 
+def _sockets_of(user_id: int, *, add: str | None = None, remove: str | None = None) -> None:
+    """Each user's socket ids, in Redis, so any process can disconnect them all."""
+    store = current_app.extensions["autocrm.redis"]
+    key = user_sockets_key(user_id)
+    if add:
+        store.sadd(key, add)
+        store.expire(key, 86400)
+    if remove:
+        store.srem(key, remove)
+
+
 def _presence_key(ticket_id: int) -> str:
-    return f"autocrm:presence:ticket:{ticket_id}"
+    return redis_key(f"presence:ticket:{ticket_id}")
 
 
 def _presence_changed(ticket_id: int, user_id: int | None, *, viewing: bool) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from autocrm import outbox
+from autocrm import outbox, realtime
 from autocrm.extensions import db
 from autocrm.models import (
     NOTIFICATION_KINDS,
@@ -64,6 +64,7 @@ def notify(
     if wants_email(user, kind):
         queue_email(user.email, title, body, dedupe_key=key)
     db.session.flush()
+    realtime.publish_notification(note)
     outbox.record_event(
         "notification.created",
         {"notification_id": note.id, "user_id": user.id, "kind": kind},

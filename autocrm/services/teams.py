@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from autocrm import policies
+from autocrm import policies, realtime
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Team, TeamMembership, User
@@ -106,6 +106,7 @@ def do_remove_member(actor: User, team_id: int, user_id: int) -> Team:
     if team.lead_id == user_id:
         team.lead_id = None
     db.session.delete(membership)
+    realtime.disconnect_user(user_id)  # its sockets may sit in the team's rooms
     db.session.commit()
     db.session.refresh(team)
     return team

@@ -174,7 +174,8 @@ def record(
     }
     outbox.record_event(kind, payload, ticket_id=ticket.id)
     if kind in TICKET_ROW_EVENTS:
-        realtime.publish_ticket(ticket)
+        moved_from = data.get("changes", {}).get("team_id", [None])[0]
+        realtime.publish_ticket(ticket, previous_team_id=moved_from)
 
 
 def _check_version(ticket: Ticket, expected_version: int | None) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from autocrm import policies
+from autocrm import policies, realtime
 from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from autocrm.extensions import db
 from autocrm.models import Role, Team, User
@@ -111,6 +111,12 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
     if "email" in changes:
         changes["email"] = normalize_email(changes["email"])
         check_email_free(changes["email"], except_id=user.id)
+    # Sockets were authorized for who the user was: these changes end them.
+    access_changed = (
+        "password" in changes
+        or changes.get("active") is False
+        or ("role" in changes and changes["role"] is not user.role)
+    )
     if "password" in changes:
         password = changes.pop("password")
         check_password(password)
@@ -128,6 +134,8 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
         db.session.execute(update(Team).where(Team.lead_id == user.id).values(lead_id=None))
     for field, value in changes.items():
         setattr(user, field, value)
+    if access_changed:
+        realtime.disconnect_user(user.id)
     db.session.commit()
     return user
 
