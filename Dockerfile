@@ -33,4 +33,5 @@ RUN pip install . \
  && chown autocrm:autocrm /app/instance
 USER autocrm
 EXPOSE 8000
-CMD ["gunicorn", "-w", "2", "-k", "gthread", "--threads", "8", "-b", "0.0.0.0:8000", "wsgi:app"]
+# The web server (eventlet unless AUTOCRM_ASYNC_MODE says gevent); see autocrm/server.py.
+CMD ["python", "-m", "autocrm.server", "--host", "0.0.0.0", "--port", "8000"]

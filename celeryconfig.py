@@ -36,6 +36,8 @@ settings = {
         "automation-sweep": {
             "task": "workers.tasks.sweep",
             "schedule": timedelta(seconds=2),
+            # A tick still queued when the next is due is dropped: no pile-up behind a backlog.
+            "options": {"expires": 2},
         },
     },
 }

@@ -49,7 +49,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     email_delivery.install()
     # Chosen here, connected only when an email is sent.
     app.extensions["mailer"] = mail.mailer_from_config(app.config)
-    app.extensions["autocrm.redis"] = redis.Redis.from_url(app.config["AUTOCRM_REDIS_URL"])
+    # Presence and socket bookkeeping: a blocking pool, so that a burst of disconnects under
+    # eventlet waits for a connection instead of failing (redis-py's default pool raises).
+    app.extensions["autocrm.redis"] = redis.Redis(
+        connection_pool=redis.BlockingConnectionPool.from_url(
+            app.config["AUTOCRM_REDIS_URL"], max_connections=200, timeout=10
+        )
+    )
     realtime.install()
     sockets.init_app(app, server=app.config["AUTOCRM_SOCKET_SERVER"])
     api.init_app(app)

@@ -40,12 +40,14 @@ def record_event(kind: str, payload: dict[str, Any], ticket_id: int | None = Non
     return row
 
 
-def publish(event_ids: list[str]) -> int:
-    """Hand events to the broker; returns how many went. Never raises: what fails is retried."""
+def publish(event_ids: list[str], *, sweeping: bool = False) -> int:
+    """Hand events to the broker; returns how many went. Never raises: what fails is retried.
+    After a failure, requests leave their events to the sweep for a while (the back-off); the
+    sweep itself (``sweeping``) always tries, and its success ends the back-off."""
     global _backoff_until
     if not event_ids or not current_app.config["AUTOCRM_OUTBOX_RELAY"]:
         return 0
-    if time.monotonic() < _backoff_until:
+    if not sweeping and time.monotonic() < _backoff_until:
         return 0
     celery = current_app.extensions["celery"]
     sent = 0
@@ -53,6 +55,7 @@ def publish(event_ids: list[str]) -> int:
         for event_id in event_ids:
             celery.send_task(HANDLE_EVENT_TASK, args=[event_id], retry=False)
             sent += 1
+        _backoff_until = 0.0
     except Exception as exc:  # the broker's errors vary by transport; all mean "try again later"
         _backoff_until = time.monotonic() + BACKOFF_SECONDS
         log.warning(
@@ -92,4 +95,4 @@ def relay_pending(limit: int = 500) -> int:
         .values(last_published_at=utcnow(), publish_attempts=OutboxEvent.publish_attempts + 1)
     )
     db.session.commit()
-    return publish(ids)
+    return publish(ids, sweeping=True)

@@ -9,9 +9,11 @@ Redis message queue, in threading mode, so they never import eventlet.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
+import redis
 import socketio as python_socketio
 from flask import Flask, current_app, request, session
 from flask_socketio import SocketIO, join_room, leave_room
@@ -107,10 +109,14 @@ def _connect(auth: Any = None) -> bool:
 def _disconnect(*_: Any) -> None:
     sid = request.sid  # type: ignore[attr-defined]
     user_id = _actors.pop(sid, None)
-    if user_id is not None:
-        _sockets_of(user_id, remove=sid)
-    for ticket_id in _viewing.pop(sid, set()):
-        _presence_changed(ticket_id, user_id, viewing=False)
+    viewed = _viewing.pop(sid, set())
+    # Each step on its own: one Redis hiccup must not leave the others undone.
+    with contextlib.suppress(redis.RedisError):
+        if user_id is not None:
+            _sockets_of(user_id, remove=sid)
+    for ticket_id in viewed:
+        with contextlib.suppress(redis.RedisError):
+            _presence_changed(ticket_id, user_id, viewing=False)
 
 
 def _sockets_of(user_id: int, *, add: str | None = None, remove: str | None = None) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from celery import shared_task
+from flask import current_app
 
-from autocrm import outbox
+from autocrm import outbox, realtime
 from autocrm.services import automation, events
 
 
@@ -23,5 +24,13 @@ def relay_pending_outbox() -> int:
 @shared_task(name="workers.tasks.sweep")
 def sweep() -> dict[str, int]:
     """Beat: fire SLA warnings and breaches and time-based rules that fell due, and retry
-    waiting assignments."""
-    return automation.do_sweep()
+    waiting assignments. One sweep at a time: a tick that finds one running leaves it be."""
+    lock = current_app.extensions["autocrm.redis"].lock(
+        realtime.redis_key("sweep-lock"), timeout=120, blocking=False
+    )
+    if not lock.acquire():
+        return {"skipped": 1}
+    try:
+        return automation.do_sweep()
+    finally:
+        lock.release()

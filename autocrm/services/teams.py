@@ -80,7 +80,7 @@ def do_update_team(actor: User, team_id: int, changes: dict[str, Any]) -> Team:
 
 
 def add_member(team: Team, user: User) -> None:
-    if user.id not in team.member_ids:
+    if not any(m.user is user or m.user_id == user.id for m in team.memberships):
         team.memberships.append(TeamMembership(user=user))
 
 

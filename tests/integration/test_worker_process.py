@@ -6,8 +6,6 @@ transaction) and deletes what it made afterwards.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,30 +16,20 @@ from autocrm import database
 from autocrm.extensions import db
 from autocrm.models import EmailMessage, OutboxEvent, Ticket, TicketEvent, User, utcnow
 from autocrm.services import tickets, users
-from tests.conftest import key_prefix, wait_until, worker_env
+from tests import processes
+from tests.conftest import wait_until
 from tests.factories import PASSWORD
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.processes import Process
 
 
 @pytest.fixture
-def worker(database_url: str, redis_url: str, broker, tmp_path: Path) -> Iterator[subprocess.Popen]:
-    broker.delete(key_prefix() + "celery")  # earlier tests' messages, for rolled-back rows
-    log = tmp_path / "worker.log"
-    output = log.open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo",
-         "--loglevel", "INFO", "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=REPO, env=worker_env(database_url, redis_url),
-        stdout=output, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+def worker(database_url: str, redis_url: str, broker, tmp_path: Path) -> Iterator[Process]:
+    processes.drop_queued_messages(broker)
+    process = processes.start_worker("worker", database_url, redis_url, tmp_path)
     try:
-        assert wait_until(lambda: b"ready." in log.read_bytes(), timeout=30), log.read_text()
         yield process
     finally:
-        process.terminate()
-        process.wait(timeout=20)
-        output.close()
+        process.stop()
 
 
 @pytest.fixture
@@ -88,4 +76,4 @@ def test_worker_handles_each_published_event_once(worker, committed, tmp_path):
         kinds = {kind for kind, _ in rows}
         return {"ticket.created", "ticket.transitioned"} <= kinds and all(p for _, p in rows)
 
-    assert wait_until(all_processed, timeout=30), (tmp_path / "worker.log").read_text()
+    assert wait_until(all_processed, timeout=30), worker.log_text()

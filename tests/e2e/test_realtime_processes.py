@@ -1,0 +1,182 @@
+"""Realtime across real processes, for eventlet and for gevent.
+
+Two web servers (``python -m autocrm.server``) share the test Redis as their Socket.IO message
+queue, under the run's key prefix so the channel is private; one Celery worker; the test
+database. Clients are ``socketio.Client`` over WebSocket, each on a chosen process. Data is
+committed for real (other processes must see it) and deleted afterwards
+(``processes.committed_data``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import requests
+from flask import Flask
+
+from autocrm.extensions import db
+from autocrm.models import AssignmentPolicy, User
+from autocrm.security import issue_token
+from tests import processes
+from tests.e2e import servers
+from tests.e2e.servers import LATE_PATCH_COMPLAINTS, WebServer
+from tests.processes import Desk
+
+MODES = ("eventlet", "gevent")
+
+
+@pytest.fixture(scope="module")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e-logs")
+
+
+@pytest.fixture(scope="module")
+def child_env(database_url: str, redis_url: str, app: Flask) -> dict[str, str]:
+    """The test app's settings (same database, Redis, key prefix and secret); ``app`` has
+    migrated the database before any process starts."""
+    return processes.test_env(database_url, redis_url)
+
+
+@pytest.fixture(scope="module")
+def worker(
+    database_url: str, redis_url: str, log_dir: Path, child_env: dict[str, str]
+) -> Iterator[processes.Process]:
+    with redis.Redis.from_url(redis_url) as client:
+        processes.drop_queued_messages(client)
+    process = processes.start_worker("e2e-worker", database_url, redis_url, log_dir)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.fixture(scope="module", params=MODES)
+def web(
+    request: pytest.FixtureRequest, child_env: dict[str, str], log_dir: Path
+) -> Iterator[list[WebServer]]:
+    """Two web processes in one async mode."""
+    with servers.running(request.param, child_env, log_dir, count=2) as started:
+        yield started
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    with app.app_context(), processes.committed_data():
+        yield
+
+
+def token_for(user_id: int) -> str:
+    def read() -> str:
+        user = db.session.get_one(User, user_id)
+        return issue_token(user.id, user.password_hash)
+
+    return processes.snapshot(read)
+
+
+def messages_after(server: WebServer, token: str, ticket_id: int, after: int) -> list[dict]:
+    response = requests.get(
+        f"{server.url}/api/tickets/{ticket_id}/messages",
+        params={"after": after},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert not page["has_more"]
+    return page["items"]
+
+
+def desk_with_ticket(**team_options: Any) -> tuple[Desk, int]:
+    desk = processes.staffed_team(agents=1, **team_options)
+    return desk, processes.open_ticket(desk)
+
+
+def test_servers_patch_before_importing_the_app(web: list[WebServer]) -> None:
+    """The entry point monkey-patches before socket, ssl, threading or redis are imported:
+    eventlet and gevent say so at start-up when it did not."""
+    for server in web:
+        complaints = [c for c in LATE_PATCH_COMPLAINTS if c in server.log_text()]
+        assert not complaints, (
+            f"{server.name} patched too late ({complaints}); `import autocrm` must not import "
+            f"the application (autocrm/__init__.py):\n{server.log_text()}"
+        )
+
+
+def test_message_sent_on_one_process_reaches_a_client_on_another(
+    web: list[WebServer], worker: processes.Process, ctx: None
+) -> None:
+    desk, ticket_id = desk_with_ticket(policy=AssignmentPolicy.MANUAL)
+    agent_token = token_for(desk.agent_ids[0])
+    customer_token = token_for(desk.customer_id)
+    with (
+        servers.connected(web[0], agent_token) as agent,
+        servers.connected(web[1], customer_token) as customer,
+    ):
+        agent.call("join_ticket", {"ticket_id": ticket_id})
+        customer.call("join_ticket", {"ticket_id": ticket_id})
+
+        ack = agent.call("send_message", {"ticket_id": ticket_id, "body": "Across processes"})
+
+        sent_id = ack["message"]["id"]
+        received = customer.recorder.wait_for("message", lambda m: m["id"] == sent_id)
+        assert received["body"] == "Across processes"
+        assert received["author_id"] == desk.agent_ids[0]
+        assert len(customer.recorder.received("message")) == 1
+
+
+def test_assignment_by_the_worker_reaches_the_team_queue(
+    web: list[WebServer], worker: processes.Process, ctx: None
+) -> None:
+    desk = processes.staffed_team(agents=1, policy=AssignmentPolicy.ROUND_ROBIN)
+    with servers.connected(web[1], token_for(desk.lead_id)) as lead:
+        lead.call("join_queue", {"team_id": desk.team_id})
+
+        ticket_id = processes.open_ticket(desk)  # the worker assigns it after the commit
+
+        update = lead.recorder.wait_for(
+            "ticket_updated",
+            lambda t: t["id"] == ticket_id and t["assignee_id"] is not None,
+            timeout=30,
+        )
+        assert update["assignee_id"] == desk.agent_ids[0], worker.log_text()
+        assert update["team_id"] == desk.team_id
+
+
+def test_reconnecting_client_catches_up_with_nothing_lost(
+    web: list[WebServer], worker: processes.Process, ctx: None
+) -> None:
+    desk, ticket_id = desk_with_ticket(policy=AssignmentPolicy.MANUAL)
+    customer_token = token_for(desk.customer_id)
+    with servers.connected(web[0], token_for(desk.agent_ids[0])) as agent:
+        agent.call("join_ticket", {"ticket_id": ticket_id})
+
+        def send(body: str) -> int:
+            return agent.call("send_message", {"ticket_id": ticket_id, "body": body})["message"][
+                "id"
+            ]
+
+        seen: list[int] = []
+        with servers.connected(web[1], customer_token) as customer:
+            customer.call("join_ticket", {"ticket_id": ticket_id})
+            first = send("before the drop")
+            customer.recorder.wait_for("message", lambda m: m["id"] == first)
+            seen += [m["id"] for m in customer.recorder.received("message")]
+        last_seen = seen[-1]
+
+        missed = [send(f"while away {n}") for n in range(3)]
+
+        # Back, on the other process (as after a proxy picks another one): rejoin, then fetch.
+        with servers.connected(web[0], customer_token) as customer:
+            customer.call("join_ticket", {"ticket_id": ticket_id})
+            fetched = messages_after(web[0], customer_token, ticket_id, last_seen)
+            seen += [m["id"] for m in fetched]
+            after = send("after the return")
+            customer.recorder.wait_for("message", lambda m: m["id"] == after)
+            seen += [m["id"] for m in customer.recorder.received("message")]
+
+    assert [m["id"] for m in fetched] == missed
+    assert seen == [first, *missed, after]
