@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from autocrm import create_app, embedded_redis
+from autocrm import create_app, embedded_redis, outbox
 from autocrm.config import celery_config
 from autocrm.extensions import db, limiter
 from autocrm.services import sla
@@ -136,6 +136,15 @@ def db_session(app: Flask) -> Iterator[Any]:
             # Rolled-back ids are reused by the next test: drop what was cached by id.
             forget_compiled()
             sla.calendar_of.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def broker_reachable_again() -> Iterator[None]:
+    """The outbox's per-process back-off after a failed publish must not leak from a test that
+    took the broker away into the next ones."""
+    outbox._backoff_until = 0.0
+    yield
+    outbox._backoff_until = 0.0
 
 
 @pytest.fixture
