@@ -10,6 +10,9 @@ SWAGGER_DIR := web/static/vendor/swagger-ui
 SWAGGER_SRC := node_modules/swagger-ui-dist
 SWAGGER_FILES := swagger-ui.css swagger-ui-bundle.js swagger-ui-standalone-preset.js LICENSE NOTICE
 SWAGGER_ASSETS := $(addprefix $(SWAGGER_DIR)/,$(SWAGGER_FILES))
+# Web page assets, copied from node_modules (pinned by package-lock.json) into web/static/vendor.
+VENDOR_DIR  := web/static/vendor
+VENDOR_ASSETS := $(VENDOR_DIR)/pico/pico.min.css $(VENDOR_DIR)/socket.io/socket.io.min.js
 
 COV_ARGS := --cov=autocrm --cov=workflows --cov=workers --cov=api --cov-branch --cov-report=term
 PYTEST_ARGS ?=
@@ -20,7 +23,7 @@ TEST_PG_REDIS_URL    ?= redis://127.0.0.1:6379/13
 
 .PHONY: venv run test test-pg lint format migrate clean distclean
 
-venv: $(VENV_STAMP) $(SWAGGER_ASSETS)
+venv: $(VENV_STAMP) $(SWAGGER_ASSETS) $(VENDOR_ASSETS)
 
 # Reinstalls only when pyproject.toml changes.
 $(VENV_STAMP): pyproject.toml
@@ -41,6 +44,14 @@ $(NPM_STAMP): package.json $(wildcard package-lock.json)
 $(SWAGGER_DIR)/%: $(NPM_STAMP)
 	mkdir -p $(SWAGGER_DIR)
 	cp $(SWAGGER_SRC)/$* $@
+
+$(VENDOR_DIR)/pico/pico.min.css: $(NPM_STAMP)
+	mkdir -p $(@D)
+	cp node_modules/@picocss/pico/css/pico.min.css node_modules/@picocss/pico/LICENSE.md $(@D)/
+
+$(VENDOR_DIR)/socket.io/socket.io.min.js: $(NPM_STAMP)
+	mkdir -p $(@D)
+	cp node_modules/socket.io-client/dist/socket.io.min.js node_modules/socket.io-client/LICENSE $(@D)/
 
 run: venv
 	$(BIN)/python -m autocrm.devserver

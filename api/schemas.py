@@ -8,6 +8,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from autocrm.models import AssignmentPolicy, Priority, Role
+from autocrm.realtime import MessageEventSchema
 
 PRIORITIES = [p.label for p in Priority]
 
@@ -260,13 +261,8 @@ class TicketEventSchema(ma.Schema):
     created_at = fields.DateTime()
 
 
-class MessageSchema(ma.Schema):
-    id = fields.Integer()
-    ticket_id = fields.Integer()
-    author_id = fields.Integer()
-    body = fields.String()
-    internal = fields.Boolean()
-    created_at = fields.DateTime()
+# A message as the API and the realtime `message` event both send it.
+MessageSchema = MessageEventSchema
 
 
 class MessageCreateSchema(StrictSchema):

@@ -16,7 +16,6 @@ from autocrm.config import Settings
 from autocrm.extensions import db, limiter, migrate
 from autocrm.services import automation, email_delivery
 from autocrm.taskqueue import init_celery
-from web import feedback
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -59,6 +58,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     realtime.install()
     sockets.init_app(app, server=app.config["AUTOCRM_SOCKET_SERVER"])
     api.init_app(app)
-    app.register_blueprint(feedback.bp)
+    web.init_app(app, api.BLUEPRINTS)
     cli.register(app)
     return app

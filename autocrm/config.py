@@ -62,6 +62,9 @@ class Settings:
     redis_key_prefix: str = field(default_factory=lambda: _env("REDIS_KEY_PREFIX", "") or "")
     ratelimit_storage_url: str | None = field(default_factory=lambda: _env("RATELIMIT_STORAGE_URL"))
     async_mode: str = field(default_factory=lambda: _env("ASYNC_MODE", "threading") or "")
+    secure_cookies: bool = field(
+        default_factory=lambda: (_env("SECURE_COOKIES", "off") or "").lower() in {"on", "1"}
+    )
     base_url: str = field(default_factory=lambda: _env("BASE_URL", "http://127.0.0.1:5000") or "")
     outbox_relay_enabled: bool = field(
         default_factory=lambda: (_env("OUTBOX_RELAY", "on") or "").lower() not in {"off", "0"}
@@ -99,6 +102,7 @@ class Settings:
             "AUTOCRM_LOGIN_RATE_LIMIT": self.login_rate_limit,
             "AUTOCRM_OUTBOX_RELAY": self.outbox_relay_enabled,
             "AUTOCRM_BASE_URL": self.base_url,
+            "AUTOCRM_SECURE_COOKIES": self.secure_cookies,
             "AUTOCRM_ASYNC_MODE": self.async_mode,
             # Socket.IO rooms shared by every web process and the workers (None: this process
             # only, as in the in-process tests).

@@ -17,7 +17,7 @@ from typing import Any
 from flask import current_app
 from marshmallow import Schema, fields
 
-from autocrm import aftercommit
+from autocrm import aftercommit, markdown
 from autocrm.extensions import db
 from autocrm.models import Message, Priority, SlaClock, Ticket
 
@@ -48,6 +48,7 @@ class MessageEventSchema(Schema):
     ticket_id = fields.Integer()
     author_id = fields.Integer()
     body = fields.String()
+    body_html = fields.Function(lambda message: markdown.render(message.body), deserialize=str)
     internal = fields.Boolean()
     created_at = fields.DateTime()
 

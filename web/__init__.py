@@ -1,1 +1,57 @@
-"""Web pages (dashboard, portal, admin) and their static assets."""
+"""The web pages: agent workspace, customer portal, login; server-rendered with small JS.
+
+Every form carries a CSRF token (Flask-WTF); the REST API, which authenticates with bearer
+tokens, is exempt. Pages send a Content-Security-Policy without inline scripts, deny framing,
+and use HttpOnly, SameSite session cookies (Secure when ``AUTOCRM_SECURE_COOKIES`` is on).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, render_template, request
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.wrappers import Response
+
+from api.errors import domain_error_response
+from autocrm import markdown
+from autocrm.errors import NotFound
+from web import agent, auth, feedback, portal, workspace
+from web.session import current_user
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+csrf = CSRFProtect()
+
+
+def _security_headers(response: Response) -> Response:
+    if request.path.startswith("/api/"):  # JSON, and Swagger UI brings its own scripts
+        return response
+    response.headers.setdefault("Content-Security-Policy", CSP)
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _not_found(error: NotFound) -> tuple[object, int]:
+    """A page for web users; the API and sockets keep the JSON error shape."""
+    if not request.path.startswith(("/agent", "/portal", "/notifications", "/tickets")):
+        return domain_error_response(error)
+    return render_template("error.html", user=current_user(), message=error.message), 404
+
+
+def init_app(app: Flask, api_blueprints: tuple) -> None:
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config["SESSION_COOKIE_SECURE"] = app.config.get("AUTOCRM_SECURE_COOKIES", False)
+    app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
+    csrf.init_app(app)
+    for blueprint in (*api_blueprints, feedback.bp):  # bearer tokens / their own CSRF token
+        csrf.exempt(blueprint)
+    for blueprint in (auth.bp, agent.bp, workspace.bp, portal.bp, feedback.bp):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(NotFound, _not_found)
+    app.after_request(_security_headers)
+    app.add_template_filter(markdown.render, "markdown")

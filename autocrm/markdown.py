@@ -1,0 +1,32 @@
+"""Messages are Markdown; this turns them into HTML that is safe to put in a page.
+
+markdown-it (CommonMark) with raw HTML disabled renders; nh3 (ammonia) then keeps only an
+allow-list of tags and attributes, drops every event handler and script, keeps links to
+http(s) and mailto only, and makes them open safely. A message such as
+``<img src=x onerror=alert(1)>`` comes out as text.
+"""
+
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+
+_renderer = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol", "li", "a",
+    "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
+
+
+def render(text: str) -> str:
+    """Sanitized HTML for a Markdown message."""
+    html = _renderer.render(text)
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+    )

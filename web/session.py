@@ -1,0 +1,53 @@
+"""Who is logged in to the web pages, and the guards views use."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import g, redirect, request, session, url_for
+
+from autocrm.errors import NotAuthenticated
+from autocrm.models import User
+from autocrm.security import password_fingerprint
+from autocrm.services import users
+
+
+def log_in(user: User) -> None:
+    session.clear()
+    session["user_id"] = user.id
+    # Sockets and pages check it: a password change or deactivation ends the session.
+    session["auth"] = password_fingerprint(user.password_hash)
+    session.permanent = True
+
+
+def log_out() -> None:
+    session.clear()
+
+
+def current_user() -> User | None:
+    if "web_user" not in g:
+        try:
+            g.web_user = users.user_for_session(session.get("user_id"), session.get("auth"))
+        except NotAuthenticated:
+            g.web_user = None
+    return g.web_user
+
+
+def login_required(*, staff: bool | None = None) -> Callable:
+    """Views for logged-in users; ``staff`` True: agents and admins, False: customers."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            user = current_user()
+            if user is None:
+                return redirect(url_for("web_auth.login", next=request.full_path))
+            if staff is not None and user.role.is_staff != staff:
+                return redirect(url_for("web_auth.home"))
+            return view(user, *args, **kwargs)
+
+        return guarded
+
+    return decorate
