@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 import redis
-from flask import Flask
+from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy import create_engine, text
@@ -152,8 +152,21 @@ def factory(db_session: Any) -> Factory:
     return Factory(db_session)
 
 
+class FreshRequestClient(FlaskClient):
+    """Each request starts with an empty ``g``, as in production. The ``db_session`` fixture
+    keeps one app context open for the whole test, and Flask reuses it for every test-client
+    request, so ``g`` (the logged-in user, the CSRF token) would leak between requests."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        if has_app_context():
+            for name in list(g):
+                g.pop(name)
+        return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app: Flask, db_session: Any) -> FlaskClient:
+    app.test_client_class = FreshRequestClient
     return app.test_client()
 
 

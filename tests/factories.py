@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -118,3 +119,21 @@ def assert_error(response: TestResponse, status: int) -> dict[str, Any]:
     assert isinstance(body["message"], str) and body["message"]
     assert isinstance(body["errors"], dict)
     return body
+
+
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient, url: str = "/login") -> str:
+    """The CSRF token a page's form carries (web tests post it back like a browser)."""
+    match = CSRF_FIELD.search(client.get(url).get_data(as_text=True))
+    assert match, f"no CSRF field on {url}"
+    return match.group(1)
+
+
+def web_login(client: FlaskClient, user: User, password: str = PASSWORD) -> None:
+    """Log in to the web pages with the session cookie, as a browser does."""
+    response = client.post(
+        "/login", data={"email": user.email, "password": password, "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)

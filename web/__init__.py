@@ -43,8 +43,9 @@ def _not_found(error: NotFound) -> tuple[object, int]:
 
 
 def init_app(app: Flask, api_blueprints: tuple) -> None:
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    # Flask's own defaults exist for these keys, so set them (setdefault would do nothing).
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = app.config.get("SESSION_COOKIE_SAMESITE") or "Lax"
     app.config["SESSION_COOKIE_SECURE"] = app.config.get("AUTOCRM_SECURE_COOKIES", False)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # tied to the session instead
     csrf.init_app(app)

@@ -1,16 +1,387 @@
-"""The agent's live ticket queue: filters, sorting, saved views, bulk actions."""
+"""The agent's live ticket queue: filters, sorting, saved views, bulk actions.
+
+The page is the list ``tickets.list_tickets`` gives for the GET form's query parameters (the
+same filters as the REST API); queue.js keeps it live from ``ticket_updated`` socket events by
+re-fetching changed rows from ``/agent/rows`` with the same parameters, so a row is drawn by
+one template whichever way it arrives.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
 
-from autocrm.models import User
+from flask import Blueprint, jsonify, render_template, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from autocrm import policies
+from autocrm.errors import DomainError, NotFound
+from autocrm.models import Priority, Ticket, User, utcnow
+from autocrm.services import queue, teams, tickets
+from autocrm.services.listing import PageRequest
 from web.session import login_required
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 
+VIEWS = {"all": "All I can see", "mine": "My tickets", "unassigned": "Unassigned"}
+SORT_OPTIONS = {
+    "-updated_at": "Recently updated",
+    "updated_at": "Least recently updated",
+    "-created_at": "Newest",
+    "created_at": "Oldest",
+    "-priority": "Highest priority",
+    "priority": "Lowest priority",
+}
+SLA_LABELS = {
+    "breached": "Overdue",
+    "due_soon": "Due soon",
+    "on_track": "On track",
+    "none": "No running SLA",
+}
+BULK_ACTIONS = {"assign": "Assign to", "set_priority": "Set priority", "transition": "Transition"}
+FILTER_KEYS = ("view", "q", "status", "priority", "assignee_id", "team_id", "tag", "sla", "sort")
+PAGE_SIZE = 50
+SLA_SCAN_PAGES = 10  # the SLA filter reads at most this many pages to fill one
+MAX_ROW_IDS = 50
+MAX_BULK = 500
+MAX_ID = 2**31 - 1
 
-@bp.get("/")
+
+@dataclass
+class QueueQuery:
+    """The GET form's parameters: what the user typed (to refill the form), what was wrong
+    with it, and the filters it means."""
+
+    values: dict[str, str]
+    errors: dict[str, str] = field(default_factory=dict)
+    filters: tickets.TicketFilters = field(default_factory=tickets.TicketFilters)
+    sla: str | None = None
+    sort: str = "-updated_at"
+    cursor: str | None = None
+
+    @property
+    def query_string(self) -> str:
+        """The filters as a query string (no cursor): saved views and row fetches use it."""
+        return urlencode([(k, v) for k, v in self.values.items() if v and k in FILTER_KEYS])
+
+
+def _id(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
+
+
+def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> QueueQuery:
+    """Map the form's parameters onto ``TicketFilters``; bad values become messages."""
+    values = {key: str(args.get(key, "")).strip() for key in (*FILTER_KEYS, "cursor")}
+    query = QueueQuery(values=values)
+    errors = query.errors
+    view = values["view"] or "all"
+    if view not in VIEWS:
+        errors["view"] = "Choose one of the views."
+    filters: dict[str, Any] = {}
+    if view == "mine":
+        filters["assignee_id"] = user.id
+    elif view == "unassigned":
+        filters["unassigned"] = True
+    states = {name for name, _, _ in queue.workflow_states()}
+    if values["status"]:
+        if values["status"] in states:
+            filters["status"] = [values["status"]]
+        else:
+            errors["status"] = f"Unknown status {values['status']!r}."
+    if values["priority"]:
+        try:
+            filters["priority"] = [Priority.from_label(values["priority"])]
+        except KeyError:
+            errors["priority"] = "Priority must be low, normal, high or urgent."
+    if values["assignee_id"] and view == "all":
+        if values["assignee_id"] == "none":
+            filters["unassigned"] = True
+        elif (assignee := _id(values["assignee_id"])) is not None:
+            filters["assignee_id"] = assignee
+        else:
+            errors["assignee_id"] = "Choose an assignee from the list."
+    if values["team_id"]:
+        team_id = _id(values["team_id"])
+        if team_id is None or team_id not in team_ids:
+            errors["team_id"] = "Choose one of your teams."
+        else:
+            filters["team_id"] = team_id
+    if values["tag"]:
+        tag = values["tag"].lower()
+        if tickets.TAG.match(tag):
+            filters["tag"] = tag
+        else:
+            errors["tag"] = "A tag is letters, digits, - and _ (at most 50)."
+    if values["q"]:
+        if len(values["q"]) > 200:
+            errors["q"] = "Search for at most 200 characters."
+        else:
+            filters["q"] = values["q"]
+    if values["sla"]:
+        if values["sla"] in SLA_LABELS:
+            query.sla = values["sla"]
+        else:
+            errors["sla"] = "Choose an SLA state from the list."
+    if values["sort"]:
+        if values["sort"] in SORT_OPTIONS:
+            query.sort = values["sort"]
+        else:
+            errors["sort"] = "Choose a sort order from the list."
+    query.cursor = values["cursor"] or None
+    query.filters = tickets.TicketFilters(**filters)
+    return query
+
+
+def _team_choices(user: User) -> dict[int, str]:
+    """Every team's name (agents see tickets of any team only as names); the filter offers
+    the user's own teams, or all of them to an admin."""
+    return {team.id: team.name for team in teams.list_teams(user, PageRequest(limit=200)).items}
+
+
+def _filter_team_ids(user: User, names: dict[int, str]) -> list[int]:
+    return list(names) if policies.is_admin(user) else user.team_ids
+
+
+def _load(user: User, query: QueueQuery) -> tuple[list[Ticket], str | None]:
+    """One page of the queue; with an SLA filter, pages are read until some match (at most
+    SLA_SCAN_PAGES of them), since SLA state is computed here, not filtered in SQL."""
+    cursor = query.cursor
+    found: list[Ticket] = []
+    for _ in range(SLA_SCAN_PAGES if query.sla else 1):
+        page = tickets.list_tickets(
+            user, query.filters, PageRequest(limit=PAGE_SIZE, cursor=cursor, sort=query.sort)
+        )
+        found.extend(_sla_matching(page.items, query.sla))
+        cursor = page.next_cursor
+        if cursor is None or len(found) >= PAGE_SIZE:
+            break
+    return found, cursor
+
+
+def _sla_matching(items: list[Ticket], sla: str | None) -> list[Ticket]:
+    if sla is None:
+        return items
+    due, now = queue.sla_due(t.id for t in items), utcnow()
+    return [t for t in items if queue.sla_state(due.get(t.id), now) == sla]
+
+
+def _matches(ticket: Ticket, filters: tickets.TicketFilters) -> bool:
+    """Whether ``list_tickets`` with ``filters`` would list the (visible) ticket."""
+    f = filters
+    checks = (
+        not f.status or ticket.status in f.status,
+        not f.priority or ticket.priority in f.priority,
+        not f.unassigned or ticket.assignee_id is None,
+        f.unassigned or f.assignee_id is None or ticket.assignee_id == f.assignee_id,
+        f.team_id is None or ticket.team_id == f.team_id,
+        f.requester_id is None or ticket.requester_id == f.requester_id,
+        not f.tag or f.tag.lower() in ticket.tags,
+        not f.q or f.q.lower() in f"{ticket.subject}\n{ticket.description}".lower(),
+    )
+    return all(checks)
+
+
+def countdown(due: datetime, now: datetime) -> str:
+    """The SLA badge's text before queue.js takes over: "2h 5m left" or "3m overdue"."""
+    seconds = int((due - now).total_seconds())
+    span = abs(seconds)
+    days, hours, minutes = span // 86400, span % 86400 // 3600, span % 3600 // 60
+    if days:
+        text = f"{days}d {hours}h"
+    elif hours:
+        text = f"{hours}h {minutes}m"
+    else:
+        text = f"{minutes}m {span % 60}s"
+    return f"{text} overdue" if seconds < 0 else f"{text} left"
+
+
+def _row_context(items: list[Ticket], team_names: dict[int, str]) -> dict[str, Any]:
+    """What _rows.html needs to draw rows, read in one query each."""
+    return {
+        "tickets": items,
+        "sla": queue.sla_due(t.id for t in items),
+        "names": queue.names_of(t.assignee_id for t in items),
+        "team_names": team_names,
+        "status_labels": {t.id: queue.status_label(t) for t in items},
+        "now": utcnow(),
+        "countdown": countdown,
+    }
+
+
+def _render_queue(
+    user: User,
+    args: Mapping[str, Any],
+    *,
+    bulk_results: list[tickets.BulkResult] | None = None,
+    bulk_errors: dict[str, str] | None = None,
+    bulk_values: dict[str, Any] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    team_names = _team_choices(user)
+    filter_team_ids = _filter_team_ids(user, team_names)
+    query = parse_query(user, args, filter_team_ids)
+    items: list[Ticket] = []
+    next_cursor = None
+    if not query.errors:
+        try:
+            items, next_cursor = _load(user, query)
+        except DomainError as exc:  # a forged or stale cursor
+            query.errors["cursor"] = exc.message
+    if query.errors and status == 200:
+        status = 422
+    view = query.values["view"] or "all"
+    # The socket rooms whose events may concern this page: the team filtered on, or all of the
+    # user's teams and the triage queue (tickets without a team).
+    rooms: list[int | None] = (
+        [query.filters.team_id] if query.filters.team_id else [*filter_team_ids, None]
+    )
+    checked = {r.ticket_id for r in bulk_results or [] if not r.ok}
+    if bulk_values:
+        checked |= set(bulk_values.get("ticket_ids", []))
+    older = None
+    if next_cursor:
+        older = f"?{urlencode({**_nonempty(query.values), 'cursor': next_cursor})}"
+    html = render_template(
+        "agent/queue.html",
+        user=user,
+        query=query,
+        view=view,
+        views=VIEWS,
+        sort_options=SORT_OPTIONS,
+        sla_labels=SLA_LABELS,
+        states=queue.workflow_states(),
+        priorities=[p.label for p in Priority],
+        agents=queue.assignable_agents(user),
+        filter_teams=[(i, team_names[i]) for i in filter_team_ids if i in team_names],
+        transitions=queue.workflow_transitions(),
+        bulk_actions=BULK_ACTIONS,
+        bulk_results=bulk_results,
+        bulk_errors=bulk_errors or {},
+        bulk_values=bulk_values or {},
+        checked=checked,
+        older_url=older,
+        rooms_json=json.dumps(rooms),
+        **_row_context(items, team_names),
+    )
+    return html, status
+
+
+def _nonempty(values: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in values.items() if v and k in FILTER_KEYS}
+
+
+@bp.get("/", endpoint="queue")
 @login_required(staff=True)
-def queue(user: User) -> str:
-    return render_template("agent/queue.html", user=user)
+def queue_page(user: User) -> tuple[str, int]:
+    return _render_queue(user, request.args)
+
+
+@bp.get("/rows")
+@login_required(staff=True)
+def rows(user: User) -> tuple[str, int]:
+    """Table rows for queue.js: the tickets in ``ids`` that the user may see and that match
+    the filters in the other parameters (an id left out no longer belongs on the page);
+    without ``ids``, the first page."""
+    team_names = _team_choices(user)
+    query = parse_query(user, request.args, _filter_team_ids(user, team_names))
+    if query.errors:
+        return "", 422
+    raw_ids = [part for raw in request.args.getlist("ids") for part in raw.split(",") if part]
+    ids = [i for i in (_id(part.strip()) for part in raw_ids[:MAX_ROW_IDS]) if i is not None]
+    if not raw_ids:
+        try:
+            items, _ = _load(user, replace(query, cursor=None))
+        except DomainError:
+            return "", 422
+    else:
+        items = []
+        for ticket_id in dict.fromkeys(ids):
+            try:
+                ticket = tickets.access_ticket_by_id(user, ticket_id)
+            except NotFound:
+                continue
+            if _matches(ticket, query.filters):
+                items.append(ticket)
+        items = _sla_matching(items, query.sla)
+    context = _row_context(items, team_names)
+    return render_template("agent/_rows.html", checked=set(), **context), 200
+
+
+def _bulk_input() -> tuple[dict[str, Any], dict[str, str]]:
+    """The bulk form (or its JSON twin): ticket ids, action and value, and what is wrong."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        body = body if isinstance(body, dict) else {}
+        ids_raw = body.get("ticket_ids")
+        form = MultiDict(
+            [("ticket_ids", str(i)) for i in (ids_raw if isinstance(ids_raw, list) else [])]
+            + [(k, str(body.get(k) or "")) for k in ("action", "value")]
+        )
+    else:
+        form = request.form
+    errors: dict[str, str] = {}
+    ids_in = form.getlist("ticket_ids")
+    ids = [_id(raw.strip()) for raw in ids_in]
+    if not ids_in:
+        errors["ticket_ids"] = "Select at least one ticket."
+    elif None in ids or len(ids) > MAX_BULK:
+        errors["ticket_ids"] = f"Tick 1 to {MAX_BULK} tickets in the list."
+    action = form.get("action", "")
+    raw_value = form.get("value", "").strip()
+    value: Any = None
+    if action not in BULK_ACTIONS:
+        errors["action"] = "Choose an action."
+    elif not raw_value:
+        errors["value"] = "Choose what to set."
+    elif action == "assign":
+        value = None if raw_value == "none" else _id(raw_value)
+        if raw_value != "none" and value is None:
+            errors["value"] = "Choose an agent from the list."
+    elif action == "set_priority":
+        try:
+            value = Priority.from_label(raw_value)
+        except KeyError:
+            errors["value"] = "Priority must be low, normal, high or urgent."
+    elif re.fullmatch(r"[A-Za-z0-9_\-]{1,50}", raw_value):
+        value = raw_value
+    else:
+        errors["value"] = "Choose a transition from the list."
+    values = {
+        "ticket_ids": [i for i in ids if i is not None],
+        "action": action,
+        "value": raw_value,
+        "parsed": value,
+    }
+    return values, errors
+
+
+@bp.post("/bulk")
+@login_required(staff=True)
+def bulk(user: User) -> Response | tuple[Any, int]:
+    """Apply one action to the checked tickets; each succeeds or fails on its own. The page
+    is drawn again (with the filters in the query string) and lists each ticket's result."""
+    values, errors = _bulk_input()
+    if errors:
+        if request.is_json:
+            return jsonify(
+                {"ok": False, "message": "Check the bulk action.", "errors": errors}
+            ), 422
+        return _render_queue(user, request.args, bulk_errors=errors, bulk_values=values, status=422)
+    results = tickets.do_bulk(user, values["ticket_ids"], values["action"], values["parsed"])
+    if request.is_json:
+        succeeded = sum(r.ok for r in results)
+        payload = [
+            {"ticket_id": r.ticket_id, "ok": r.ok, "status": r.status, "message": r.message}
+            for r in results
+        ]
+        return jsonify(
+            {"results": payload, "succeeded": succeeded, "failed": len(results) - succeeded}
+        ), 200
+    values["ticket_ids"] = []  # what failed stays checked (see _render_queue), the rest not
+    return _render_queue(user, request.args, bulk_results=results, bulk_values=values)

@@ -1,24 +1,356 @@
-"""The customer portal: their tickets, opening one, a ticket's live conversation, profile."""
+"""The customer portal: their tickets, opening one, a ticket's live conversation, profile.
+
+Views are thin: read the form, call one service, render. A form the user can get wrong is
+re-rendered with the message next to the field and what they typed kept (422), never a 500.
+The ticket page is live through Socket.IO (``static/js/portal.js``); ``messages.json`` is what
+it fetches to catch up after a reconnect, so nothing is lost while the socket was down.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from typing import Any
 
-from autocrm.models import User
-from autocrm.services import tickets
-from web.session import login_required
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from autocrm import markdown
+from autocrm.errors import DomainError
+from autocrm.extensions import db
+from autocrm.models import Message, Priority, TicketEvent, User
+from autocrm.services import conversation, notification_settings, tickets, users
+from autocrm.services.listing import PageRequest
+from autocrm.services.workflows import engine_for_version
+from web.session import log_in, login_required
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
+
+MAX_SUBJECT = 200
+MAX_DESCRIPTION = 50_000
+MAX_MESSAGE = 50_000
+MAX_COMMENT = 5000
+MAX_PASSWORD = 1024
+DASHBOARD_LIMIT = 200
+CLOSED_CATEGORIES = ("solved", "closed")
+RATINGS = ((5, "Excellent"), (4, "Good"), (3, "Okay"), (2, "Poor"), (1, "Very poor"))
+PRIORITIES = tuple((p.label, p.label.capitalize()) for p in Priority)
+# The kinds of notification a customer receives (the others go to staff only).
+CUSTOMER_NOTIFICATION_KINDS = {
+    "public_reply": "Someone from support replies to my ticket",
+    "status_changed": "The status of my ticket changes",
+    "feedback_request": "You ask me to rate the help I got",
+}
+TRANSITION_LABELS = {"solve": "Mark as solved", "reopen": "Reopen"}
+
+Errors = dict[str, list[str]]
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _status_labels(version_ids: set[int]) -> dict[str, str]:
+    """Human names of workflow states ("pending" -> "Waiting on customer")."""
+    labels: dict[str, str] = {}
+    for version_id in sorted(version_ids):
+        for state in engine_for_version(version_id).definition["states"]:
+            labels.setdefault(
+                state["name"], state.get("label") or state["name"].replace("_", " ").capitalize()
+            )
+    return labels
+
+
+def _field_errors(exc: DomainError) -> Errors:
+    errors = {name: [str(m) for m in messages] for name, messages in exc.errors.items()}
+    return errors or {"form": [exc.message]}
+
+
+def _message_json(message: Message, user: User) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "ticket_id": message.ticket_id,
+        "author_id": message.author_id,
+        "author_name": message.author.name,
+        "author_is_staff": message.author.role.is_staff,
+        "mine": message.author_id == user.id,
+        "body": message.body,
+        "body_html": markdown.render(message.body),
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def _timeline(user: User, events: list[TicketEvent], labels: dict[str, str]) -> list[dict]:
+    items = []
+    for event in events:
+        state = labels.get(event.to_state or "", event.to_state or "")
+        if event.actor_id is None:
+            who = "automatically"
+        elif event.actor_id == user.id:
+            who = "by you"
+        else:
+            who = f"by {event.actor.name}" if event.actor else ""
+        text = "Ticket opened" if event.kind == "ticket.created" else f"Status set to {state}"
+        items.append({"text": text, "who": who, "at": event.created_at, "state": state})
+    return items
+
+
+# -- dashboard ---------------------------------------------------------------------------------
 
 
 @bp.get("/")
 @login_required(staff=False)
 def dashboard(user: User) -> str:
-    return render_template("portal/dashboard.html", user=user)
+    page = tickets.list_tickets(
+        user, tickets.TicketFilters(), PageRequest(limit=DASHBOARD_LIMIT, sort="-updated_at")
+    )
+    items = page.items
+    return render_template(
+        "portal/dashboard.html",
+        user=user,
+        open_tickets=[t for t in items if t.category not in CLOSED_CATEGORIES],
+        closed_tickets=[t for t in items if t.category in CLOSED_CATEGORIES],
+        more=page.next_cursor is not None,
+        status_labels=_status_labels({t.workflow_version_id for t in items}),
+    )
+
+
+# -- opening a ticket --------------------------------------------------------------------------
+
+
+def _check_new_ticket(subject: str, description: str, priority: str) -> Errors:
+    errors: Errors = {}
+    if not subject.strip():
+        errors["subject"] = ["Please give your ticket a subject."]
+    elif len(subject.strip()) > MAX_SUBJECT:
+        errors["subject"] = [f"Please keep the subject to {MAX_SUBJECT} characters or fewer."]
+    if not description.strip():
+        errors["description"] = ["Please describe what you need help with."]
+    elif len(description) > MAX_DESCRIPTION:
+        errors["description"] = [f"Please keep it under {MAX_DESCRIPTION} characters."]
+    if priority not in dict(PRIORITIES):
+        errors["priority"] = ["Please choose one of the listed priorities."]
+    return errors
+
+
+@bp.route("/tickets/new", methods=["GET", "POST"])
+@login_required(staff=False)
+def new_ticket(user: User) -> Response | tuple[str, int]:
+    form = {
+        "subject": request.form.get("subject", ""),
+        "description": request.form.get("description", ""),
+        "priority": request.form.get("priority", Priority.NORMAL.label),
+    }
+    errors: Errors = {}
+    if request.method == "POST":
+        errors = _check_new_ticket(**form)
+        if not errors:
+            try:
+                ticket = tickets.do_create_ticket(
+                    user,
+                    subject=form["subject"],
+                    description=form["description"],
+                    priority=Priority.from_label(form["priority"]),
+                    channel="web",
+                )
+            except DomainError as exc:
+                db.session.rollback()
+                errors = _field_errors(exc)
+            else:
+                flash("Your ticket has been sent. We will get back to you here.", "success")
+                return redirect(url_for("portal.ticket", ticket_id=ticket.id))
+    html = render_template(
+        "portal/new_ticket.html", user=user, form=form, errors=errors, priorities=PRIORITIES
+    )
+    return html, 422 if errors else 200
+
+
+# -- one ticket --------------------------------------------------------------------------------
+
+
+def _ticket_page(user: User, ticket_id: int, status: int = 200, **context: Any) -> tuple[str, int]:
+    ticket = tickets.access_ticket_by_id(user, ticket_id)
+    labels = _status_labels({ticket.workflow_version_id})
+    messages, more = conversation.list_messages(user, ticket.id, limit=200)
+    context.setdefault("reply", "")
+    context.setdefault("errors", {})
+    context.setdefault("rating", None)
+    context.setdefault("comment", "")
+    html = render_template(
+        "portal/ticket.html",
+        user=user,
+        ticket=ticket,
+        status_label=labels.get(ticket.status, ticket.status),
+        messages=messages,
+        more_messages=more,
+        timeline=_timeline(user, tickets.list_events(user, ticket.id), labels),
+        transitions=[
+            (spec.name, TRANSITION_LABELS.get(spec.name, spec.label))
+            for spec in tickets.allowed_transitions(user, ticket)
+        ],
+        closed=ticket.category == "closed",
+        done=ticket.category in CLOSED_CATEGORIES,
+        feedback=conversation.feedback_for(user, ticket.id),
+        ratings=RATINGS,
+        status_labels=labels,
+        **context,
+    )
+    return html, status
 
 
 @bp.get("/tickets/<int:ticket_id>")
 @login_required(staff=False)
-def ticket(user: User, ticket_id: int) -> str:
-    item = tickets.access_ticket_by_id(user, ticket_id)
-    return render_template("portal/ticket.html", user=user, ticket=item)
+def ticket(user: User, ticket_id: int) -> tuple[str, int]:
+    return _ticket_page(user, ticket_id)
+
+
+@bp.get("/tickets/<int:ticket_id>/messages.json")
+@login_required(staff=False)
+def messages_json(user: User, ticket_id: int) -> Response | tuple[Response, int]:
+    """What a reconnecting page missed: public messages after ``after`` (a message id)."""
+    raw_after = request.args.get("after", "0")
+    if not raw_after.isdigit():
+        return jsonify({"error": "after must be a message id."}), 400
+    messages, more = conversation.list_messages(user, ticket_id, after=int(raw_after), limit=100)
+    return jsonify({"items": [_message_json(m, user) for m in messages], "has_more": more})
+
+
+@bp.post("/tickets/<int:ticket_id>/messages")
+@login_required(staff=False)
+def send_message(user: User, ticket_id: int) -> Response | tuple[Any, int]:
+    """The reply form without JavaScript, and the page's fallback while the socket is down
+    (JSON in, JSON out)."""
+    wants_json = request.is_json
+    if wants_json:
+        body = str((request.get_json(silent=True) or {}).get("body", ""))
+    else:
+        body = request.form.get("body", "")
+    error = None
+    if not body.strip():
+        error = "Please write a message first."
+    elif len(body) > MAX_MESSAGE:
+        error = f"Please keep a message under {MAX_MESSAGE} characters."
+    else:
+        try:
+            message = conversation.do_add_message(user, ticket_id, body)
+        except DomainError as exc:
+            db.session.rollback()
+            if exc.status_code == 404:
+                raise
+            error = exc.message
+        else:
+            if wants_json:
+                return jsonify({"ok": True, "message": _message_json(message, user)}), 201
+            return redirect(url_for("portal.ticket", ticket_id=ticket_id, _anchor="reply"))
+    if wants_json:
+        return jsonify({"ok": False, "error": error}), 422
+    return _ticket_page(user, ticket_id, 422, reply=body, errors={"body": [error]})
+
+
+@bp.post("/tickets/<int:ticket_id>/transition")
+@login_required(staff=False)
+def transition(user: User, ticket_id: int) -> Response:
+    name = request.form.get("name", "")
+    raw_version = request.form.get("version", "")
+    version = int(raw_version) if raw_version.isdigit() else None
+    try:
+        ticket = tickets.do_transition(user, ticket_id, name, expected_version=version)
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status_code == 404:
+            raise
+        message = exc.message
+        if exc.status_code == 409:
+            message = "The ticket changed in the meantime; here is its current state."
+        flash(message, "error")
+    else:
+        done = ticket.category in CLOSED_CATEGORIES
+        flash("Marked as solved. Thank you!" if done else "The ticket is open again.", "success")
+    return redirect(url_for("portal.ticket", ticket_id=ticket_id))
+
+
+def _parse_rating(raw: str | None) -> int | None:
+    if raw is None or not raw.isdigit():
+        return None
+    rating = int(raw)
+    return rating if 1 <= rating <= 5 else None
+
+
+@bp.post("/tickets/<int:ticket_id>/feedback")
+@login_required(staff=False)
+def feedback(user: User, ticket_id: int) -> Response | tuple[str, int]:
+    raw_comment = request.form.get("comment", "")
+    rating = _parse_rating(request.form.get("rating"))
+    kept = {"rating": rating, "comment": raw_comment}
+    if rating is None:
+        errors = {"rating": ["Please choose a rating from 1 to 5."]}
+        return _ticket_page(user, ticket_id, 422, errors=errors, **kept)
+    if len(raw_comment) > MAX_COMMENT:
+        errors = {"comment": [f"Please keep the comment under {MAX_COMMENT} characters."]}
+        return _ticket_page(user, ticket_id, 422, errors=errors, **kept)
+    try:
+        conversation.do_give_feedback(user, ticket_id, rating, raw_comment)
+    except DomainError as exc:
+        db.session.rollback()
+        if exc.status_code == 404:
+            raise
+        return _ticket_page(
+            user, ticket_id, exc.status_code, errors={"feedback": [exc.message]}, **kept
+        )
+    flash("Thank you for your feedback!", "success")
+    return redirect(url_for("portal.ticket", ticket_id=ticket_id, _anchor="feedback"))
+
+
+# -- profile -----------------------------------------------------------------------------------
+
+
+def _profile_page(user: User, status: int = 200, **context: Any) -> tuple[str, int]:
+    context.setdefault("errors", {})
+    context.setdefault("prefs", notification_settings.email_preferences(user))
+    html = render_template(
+        "portal/profile.html", user=user, kinds=CUSTOMER_NOTIFICATION_KINDS, **context
+    )
+    return html, status
+
+
+@bp.get("/profile")
+@login_required(staff=False)
+def profile(user: User) -> tuple[str, int]:
+    return _profile_page(user)
+
+
+@bp.post("/profile/notifications")
+@login_required(staff=False)
+def save_notifications(user: User) -> Response:
+    chosen = set(request.form.getlist("email"))
+    # Only the kinds the form shows: a staff-only kind keeps whatever it was.
+    notification_settings.do_set_email_preferences(
+        user, {kind: kind in chosen for kind in CUSTOMER_NOTIFICATION_KINDS}
+    )
+    flash("Your email settings are saved.", "success")
+    return redirect(url_for("portal.profile"))
+
+
+@bp.post("/profile/password")
+@login_required(staff=False)
+def change_password(user: User) -> Response | tuple[str, int]:
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    confirm = request.form.get("confirm_password", "")
+    errors: Errors = {}
+    if not current:
+        errors["current_password"] = ["Please enter your current password."]
+    if len(new) > MAX_PASSWORD:
+        errors["new_password"] = [f"Use at most {MAX_PASSWORD} characters."]
+    elif new != confirm:
+        errors["confirm_password"] = ["The two new passwords do not match."]
+    if not errors:
+        try:
+            users.do_change_own_password(user, current, new)
+        except DomainError as exc:
+            db.session.rollback()
+            errors = _field_errors(exc)
+            if "password" in errors:  # check_password names the API's field
+                errors["new_password"] = errors.pop("password")
+    if errors:
+        return _profile_page(user, 422, errors=errors)
+    log_in(user)  # the session carried the old password's fingerprint
+    flash("Your password has been changed.", "success")
+    return redirect(url_for("portal.profile"))

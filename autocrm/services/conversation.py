@@ -92,3 +92,9 @@ def do_give_feedback(actor: User, ticket_id: int, rating: int, comment: str = ""
     record(ticket, actor, "feedback.created", rating=rating)
     db.session.commit()
     return feedback
+
+
+def feedback_for(actor: User, ticket_id: int) -> Feedback | None:
+    """The rating given on a ticket the actor may see, if any."""
+    ticket = access_ticket_by_id(actor, ticket_id)
+    return db.session.scalar(select(Feedback).where(Feedback.ticket_id == ticket.id))

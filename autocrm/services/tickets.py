@@ -26,6 +26,7 @@ from autocrm.services.workflows import current_version, engine_for, engine_for_v
 from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
 
 SORTS = {
+    "id": Ticket.id,  # PageRequest's default
     "created_at": Ticket.created_at,
     "updated_at": Ticket.updated_at,
     "priority": Ticket.priority,

@@ -150,3 +150,18 @@ def list_users(
     if q:
         stmt = stmt.where(contains(User.email, q) | contains(User.name, q))
     return keyset_page(stmt, page, {"id": User.id}, User.id)
+
+
+def do_change_own_password(actor: User, current_password: str, new_password: str) -> User:
+    """A user replaces their own password: the current one proves it is them. Every token and
+    session issued before ends (they carry the old password's fingerprint), and so do sockets."""
+    if not verify_password(actor.password_hash, current_password):
+        raise InvalidInput(
+            "The current password is wrong.",
+            {"current_password": ["This is not your current password."]},
+        )
+    check_password(new_password)
+    actor.password_hash = hash_password(new_password)
+    realtime.disconnect_user(actor.id)
+    db.session.commit()
+    return actor

@@ -1,0 +1,221 @@
+// The customer portal's live parts: status badges on the dashboard, and a ticket's
+// conversation (send over the socket with an acknowledgement, HTTP when the socket is down,
+// keep the text and offer Retry on failure, catch up on what was missed after a reconnect).
+(function () {
+  "use strict";
+  const app = window.AutoCRM;
+  if (!app) return;
+
+  function labelsOf(element) {
+    try { return JSON.parse(element.dataset.statusLabels || "{}"); } catch (e) { return {}; }
+  }
+  function labelFor(labels, status) {
+    return labels[status] || String(status).replace(/_/g, " ");
+  }
+  function setBadge(badge, category, label) {
+    badge.className = "status status-" + category;
+    badge.textContent = label;
+  }
+  function timeElement(iso) {
+    const time = document.createElement("time");
+    time.dateTime = iso;
+    const date = new Date(iso);
+    time.textContent = isNaN(date) ? iso : date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    return time;
+  }
+  const CLOSED = ["solved", "closed"];
+
+  // -- dashboard ------------------------------------------------------------------------------
+  function dashboard(root) {
+    const labels = labelsOf(root);
+    const rows = () => Array.from(root.querySelectorAll("[data-ticket-id]"));
+    app.onConnect(() => {
+      rows().forEach((row) => app.emit("join_ticket", { ticket_id: Number(row.dataset.ticketId) }));
+    });
+    function refreshCounts() {
+      ["open", "closed"].forEach((key) => {
+        const list = root.querySelector('[data-list="' + key + '"]');
+        if (!list) return;
+        const n = list.children.length;
+        root.querySelector('[data-count="' + key + '"]').textContent = "(" + n + ")";
+        root.querySelector('[data-empty="' + key + '"]').hidden = n > 0;
+      });
+    }
+    app.socket.on("ticket_updated", (data) => {
+      const row = root.querySelector('[data-ticket-id="' + data.id + '"]');
+      if (!row) return;
+      setBadge(row.querySelector("[data-status-badge]"), data.category, labelFor(labels, data.status));
+      const subject = row.querySelector(".ticket-subject");
+      if (data.subject) subject.textContent = data.subject;
+      const updated = row.querySelector("[data-updated]");
+      if (updated && data.updated_at) updated.replaceChildren(timeElement(data.updated_at));
+      const key = CLOSED.includes(data.category) ? "closed" : "open";
+      const list = root.querySelector('[data-list="' + key + '"]');
+      if (list && row.parentElement !== list) list.prepend(row);
+      row.classList.add("just-updated");
+      setTimeout(() => row.classList.remove("just-updated"), 3000);
+      refreshCounts();
+    });
+  }
+
+  // -- one ticket -----------------------------------------------------------------------------
+  function ticketPage(root) {
+    const ticketId = Number(root.dataset.ticketId);
+    const labels = labelsOf(root);
+    const list = document.getElementById("message-list");
+    const known = new Set(Array.from(list.querySelectorAll("[data-message-id]"))
+      .map((li) => Number(li.dataset.messageId)));
+    let lastId = Math.max(0, ...known);
+    const catchupStatus = document.getElementById("catchup-status");
+
+    function appendMessage(m, isNew) {
+      if (known.has(m.id)) return;
+      known.add(m.id);
+      lastId = Math.max(lastId, m.id);
+      const li = document.createElement("li");
+      li.className = "message" + (m.mine ? " message-mine" : m.author_is_staff ? " message-staff" : "");
+      if (isNew) li.classList.add("message-new");
+      li.dataset.messageId = m.id;
+      const header = document.createElement("header");
+      const who = document.createElement("strong");
+      who.textContent = m.mine ? "You" : (m.author_name || "Support");
+      header.append(who);
+      if (m.author_is_staff) {
+        const tag = document.createElement("span");
+        tag.className = "role-tag";
+        tag.textContent = "Support";
+        header.append(" ", tag);
+      }
+      const small = document.createElement("small");
+      small.append(timeElement(m.created_at));
+      header.append(" ", small);
+      const body = document.createElement("div");
+      body.className = "message-body";
+      body.innerHTML = m.body_html;  // rendered and sanitized by the server (autocrm.markdown)
+      li.append(header, body);
+      // Keep id order even if a catch-up and a live event cross.
+      const later = Array.from(list.children).find((el) => Number(el.dataset.messageId) > m.id);
+      list.insertBefore(li, later || null);
+      const none = document.getElementById("no-messages");
+      if (none) none.remove();
+      if (isNew) setTimeout(() => li.classList.remove("message-new"), 4000);
+    }
+
+    // One catch-up at a time; a request for another while one runs repeats it once after.
+    let running = null;
+    let again = false;
+    function catchUp() {
+      if (running) { again = true; return running; }
+      running = (async () => {
+        const slow = setTimeout(() => { catchupStatus.hidden = false; }, 400);
+        try {
+          for (let page = 0; page < 20; page++) {
+            const response = await fetch(root.dataset.messagesUrl + "?after=" + lastId,
+              { headers: { Accept: "application/json" }, credentials: "same-origin" });
+            if (!response.ok) break;
+            const data = await response.json();
+            data.items.forEach((m) => appendMessage(m, true));
+            if (!data.has_more) {
+              const more = document.getElementById("more-messages");
+              if (more) more.remove();  // everything is on the page now
+              break;
+            }
+          }
+        } catch (e) {
+          // Offline: the next (re)connection catches up again.
+        } finally {
+          clearTimeout(slow);
+          catchupStatus.hidden = true;
+          running = null;
+          if (again) { again = false; catchUp(); }
+        }
+      })();
+      return running;
+    }
+
+    app.onConnect(() => {
+      app.emit("join_ticket", { ticket_id: ticketId }).then(catchUp);
+    });
+    app.socket.on("message", (m) => {
+      if (m.ticket_id !== ticketId || known.has(m.id)) return;
+      catchUp();  // the JSON endpoint gives the author's name too
+    });
+
+    const statusBadge = document.getElementById("ticket-status");
+    const notice = document.getElementById("status-notice");
+    app.socket.on("ticket_updated", (data) => {
+      if (data.id !== ticketId) return;
+      setBadge(statusBadge, data.category, labelFor(labels, data.status));
+      if (data.category !== root.dataset.category) notice.hidden = false;
+    });
+
+    const form = document.getElementById("reply-form");
+    if (!form) return;
+    const textarea = form.querySelector("textarea");
+    const button = document.getElementById("send-button");
+    const errorBox = document.getElementById("send-error");
+    const errorText = document.getElementById("send-error-text");
+    const retry = document.getElementById("retry-send");
+    let sending = false;
+
+    function showError(message) {
+      errorText.textContent = message;
+      errorBox.hidden = false;
+      textarea.setAttribute("aria-invalid", "true");
+    }
+    function clearError() {
+      errorBox.hidden = true;
+      textarea.removeAttribute("aria-invalid");
+    }
+
+    async function deliver(body) {
+      if (app.socket.connected) {
+        return app.emit("send_message", { ticket_id: ticketId, body });
+      }
+      // No socket: a queued emit could arrive after we gave up and post twice; use HTTP.
+      try {
+        const response = await app.post(root.dataset.sendUrl, { body });
+        const data = await response.json().catch(() => null);
+        if (data) return data;
+        return { ok: false, error: "The server answered " + response.status + "; try again." };
+      } catch (e) {
+        return { ok: false, error: "You seem to be offline. Your message is kept; try again." };
+      }
+    }
+
+    async function send() {
+      if (sending) return;
+      const body = textarea.value;
+      if (!body.trim()) { showError("Please write a message first."); textarea.focus(); return; }
+      sending = true;
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+      button.textContent = "Sending…";
+      const ack = await deliver(body);
+      sending = false;
+      button.disabled = false;
+      button.removeAttribute("aria-busy");
+      button.textContent = "Send reply";
+      if (ack && ack.ok) {
+        clearError();
+        const m = ack.message;
+        appendMessage({ ...m, mine: true, author_name: root.dataset.userName, author_is_staff: false }, false);
+        if (textarea.value === body) textarea.value = "";
+        textarea.focus();
+      } else {
+        showError((ack && ack.error) || "Your message was not sent.");
+      }
+    }
+
+    form.addEventListener("submit", (event) => { event.preventDefault(); send(); });
+    retry.addEventListener("click", send);
+    textarea.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); send(); }
+    });
+  }
+
+  const dash = document.getElementById("portal-dashboard");
+  if (dash) dashboard(dash);
+  const page = document.getElementById("ticket-page");
+  if (page) ticketPage(page);
+})();
