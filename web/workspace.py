@@ -1,18 +1,551 @@
-"""The agent's ticket workspace: conversation, notes, canned responses, workflow actions."""
+"""The agent's ticket workspace: conversation, notes, canned responses, workflow actions.
+
+Pages work without JavaScript (forms that POST and redirect); ``static/js/workspace.js``
+adds the live conversation over Socket.IO, the typing and presence warnings, and catching up
+on messages after a reconnect through ``messages.json`` (session-authenticated, unlike the
+bearer-token REST API). Every change goes through a service with the ticket's version, so a
+stale page gets the "changed by someone else" message with the user's input kept.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from typing import Any
 
-from autocrm.models import User
-from autocrm.services import tickets
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
+from autocrm.extensions import db
+from autocrm.models import CannedResponse, Priority, Role, Team, Ticket, User, WorkflowVersion
+from autocrm.realtime import MessageEventSchema
+from autocrm.services import canned, conversation, sla, teams, tickets
+from autocrm.services.listing import PageRequest
 from web.session import login_required
 
-bp = Blueprint("workspace", __name__, url_prefix="/agent/tickets")
+bp = Blueprint("workspace", __name__, url_prefix="/agent")
+
+CONFLICT_MESSAGE = (
+    "This ticket was changed by someone else while you were working on it. The page now shows "
+    "its current state and your input is kept: check it and submit again."
+)
+METRIC_LABELS = {
+    "first_response": "First response",
+    "next_reply": "Next reply",
+    "resolution": "Resolution",
+}
+MESSAGE_PAGES = 10  # at most 10 x 200 messages on the page; the rest is one reload away
 
 
-@bp.get("/<int:ticket_id>")
+# -- the workspace page ------------------------------------------------------------------------
+
+
+@bp.get("/tickets/<int:ticket_id>")
 @login_required(staff=True)
-def ticket(user: User, ticket_id: int) -> str:
+def ticket(user: User, ticket_id: int) -> str | tuple[str, int]:
+    draft, notice = "", None
+    canned_id = request.args.get("canned", type=int)
+    if canned_id:
+        try:
+            draft = canned.render_for_ticket(user, canned_id, ticket_id)
+        except NotFound as exc:
+            notice = exc.message
     item = tickets.access_ticket_by_id(user, ticket_id)
-    return render_template("agent/ticket.html", user=user, ticket=item)
+    return _render(user, item, draft=draft, notice=notice)
+
+
+def _render(
+    user: User,
+    item: Ticket,
+    *,
+    status: int = 200,
+    draft: str = "",
+    internal: bool = False,
+    notice: str | None = None,
+    reply_error: str | None = None,
+    fields: dict[str, Any] | None = None,
+    field_errors: dict[str, Any] | None = None,
+) -> tuple[str, int]:
+    messages = _all_messages(user, item.id)
+    people = _people(item)
+    team_list = teams.list_teams(user, PageRequest(limit=200, sort="id")).items
+    html = render_template(
+        "agent/ticket.html",
+        user=user,
+        ticket=item,
+        messages=messages,
+        people=people,
+        teams=sorted(team_list, key=lambda t: t.name.lower()),
+        staff=_assignable_staff(team_list),
+        priorities=[p.label for p in Priority],
+        transitions=tickets.allowed_transitions(user, item),
+        clocks=_clocks(item),
+        trail=_trail(user, item, people, {t.id: t.name for t in team_list}),
+        canned_responses=canned.list_canned(user),
+        draft=draft,
+        internal=internal,
+        notice=notice,
+        reply_error=reply_error,
+        fields=fields or _current_fields(item),
+        field_errors=field_errors or {},
+    )
+    return html, status
+
+
+def _all_messages(user: User, ticket_id: int) -> list[Any]:
+    messages: list[Any] = []
+    after = None
+    for _ in range(MESSAGE_PAGES):
+        page, more = conversation.list_messages(
+            user, ticket_id, after=after, limit=conversation.MAX_MESSAGES_PAGE
+        )
+        messages.extend(page)
+        if not more:
+            break
+        after = page[-1].id
+    return messages
+
+
+def _current_fields(item: Ticket) -> dict[str, Any]:
+    return {
+        "priority": Priority(item.priority).label,
+        "team_id": item.team_id,
+        "assignee_id": item.assignee_id,
+        "tags": ", ".join(item.tags),
+        "version": item.version,
+    }
+
+
+# Read-only lookups with no service yet (see the report): staff names for message authors,
+# presence and the trail, and workflow version numbers for automation entries.
+def _people(item: Ticket) -> dict[int, str]:
+    rows = db.session.execute(
+        select(User.id, User.name).where(User.role.in_([Role.AGENT, Role.ADMIN]))
+    )
+    people = {row.id: row.name for row in rows}
+    people[item.requester_id] = item.requester.name
+    return people
+
+
+def _version_numbers(version_ids: set[int]) -> dict[int, int]:
+    if not version_ids:
+        return {}
+    rows = db.session.execute(
+        select(WorkflowVersion.id, WorkflowVersion.number).where(
+            WorkflowVersion.id.in_(version_ids)
+        )
+    )
+    return {row.id: row.number for row in rows}
+
+
+def _assignable_staff(team_list: list[Team]) -> list[dict[str, Any]]:
+    """Active staff with the teams they are in (the service checks the ticket's team)."""
+    rows = db.session.scalars(
+        select(User)
+        .where(User.role.in_([Role.AGENT, Role.ADMIN]), User.active.is_(True))
+        .order_by(User.name)
+    )
+    team_names = {t.id: t.name for t in team_list}
+    return [
+        {
+            "id": person.id,
+            "name": person.name,
+            "teams": ", ".join(team_names[i] for i in person.team_ids if i in team_names),
+        }
+        for person in rows
+    ]
+
+
+def _clocks(item: Ticket) -> list[dict[str, Any]]:
+    result = []
+    for metric, clock in sorted(sla.clocks_of(item).items(), key=lambda kv: kv[1].id):
+        if clock.breached_at is not None:
+            state = "breached"
+        elif clock.stopped_at is not None:
+            state = "met"
+        elif clock.due_at is None:
+            state = "paused"
+        else:
+            state = "warning" if clock.warned_at is not None else "running"
+        result.append(
+            {
+                "metric": metric,
+                "label": METRIC_LABELS.get(metric, metric),
+                "state": state,
+                "due_at": clock.due_at,
+                "stopped_at": clock.stopped_at,
+                "breached_at": clock.breached_at,
+            }
+        )
+    return result
+
+
+def _trail(
+    user: User, item: Ticket, people: dict[int, str], team_names: dict[int, str]
+) -> list[dict[str, Any]]:
+    events = tickets.list_events(user, item.id)
+    numbers = _version_numbers(
+        {
+            e.data["cause"]["workflow_version"]
+            for e in events
+            if isinstance(e.data.get("cause"), dict) and e.data["cause"].get("workflow_version")
+        }
+    )
+    trail = []
+    for event in events:
+        cause = event.data.get("cause") if isinstance(event.data.get("cause"), dict) else None
+        if event.actor_id is not None:
+            who = people.get(event.actor_id, f"User #{event.actor_id}")
+        elif cause:
+            number = numbers.get(cause.get("workflow_version"))
+            version = f" (workflow v{number})" if number else ""
+            who = f"Automation: {cause.get('rule')}{version}"
+        else:
+            who = "Automation"
+        trail.append(
+            {
+                "id": event.id,
+                "when": event.created_at,
+                "who": who,
+                "automated": event.actor_id is None,
+                "what": _describe(event.kind, event, people, team_names),
+                "because": [_condition(c) for c in (cause or {}).get("because") or []],
+            }
+        )
+    return list(reversed(trail))  # newest first
+
+
+def _describe(kind: str, event: Any, people: dict[int, str], team_names: dict[int, str]) -> str:
+    data = event.data
+
+    def show(name: str, value: Any) -> str:
+        if value is None or value == []:
+            return "none"
+        if name == "assignee_id":
+            return people.get(value, f"#{value}")
+        if name == "team_id":
+            return team_names.get(value, f"#{value}")
+        if name == "tags":
+            return ", ".join(value)
+        return str(value)
+
+    if kind == "ticket.created":
+        return f"Opened the ticket ({event.to_state})"
+    if kind == "ticket.transitioned":
+        return f"Moved {event.from_state} → {event.to_state} ({data.get('transition')})"
+    if kind == "ticket.updated":
+        changes = data.get("changes") or {}
+        parts = [
+            f"{name.removesuffix('_id')}: {show(name, old)} → {show(name, new)}"
+            for name, (old, new) in changes.items()
+        ]
+        return "Changed " + "; ".join(parts) if parts else "Changed the ticket"
+    if kind == "ticket.assigned":
+        return f"Assigned to {show('assignee_id', data.get('assignee_id'))}"
+    if kind in {"sla.warning", "sla.breached"}:
+        what = "is close to its deadline" if kind == "sla.warning" else "breached its deadline"
+        metric = METRIC_LABELS.get(data.get("metric"), data.get("metric"))
+        return f"SLA {metric} {what}"
+    if kind == "feedback.created":
+        return f"Customer rated the help {data.get('rating')}/5"
+    if kind == "automation.failed":
+        return f"An automated action failed: {data.get('error')}"
+    return kind
+
+
+def _condition(condition: Any) -> str:
+    if not isinstance(condition, dict):
+        return str(condition)
+    return (
+        f"{condition.get('field')} {condition.get('op')} {condition.get('value')!r}"
+        f" (was {condition.get('actual')!r})"
+    )
+
+
+# -- conversation ------------------------------------------------------------------------------
+
+
+def _wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+def message_json(message: Any, people: dict[int, str] | None = None) -> dict[str, Any]:
+    data = MessageEventSchema().dump(message)  # body_html: sanitized by autocrm.markdown
+    data["author_name"] = (people or {}).get(message.author_id) or message.author.name
+    return data
+
+
+@bp.get("/tickets/<int:ticket_id>/messages.json")
+@login_required(staff=True)
+def messages_json(user: User, ticket_id: int) -> Response | tuple[Response, int]:
+    """What a client missed: messages after ``after`` (a message id), oldest first."""
+    after = request.args.get("after", type=int)
+    try:
+        items, more = conversation.list_messages(user, ticket_id, after=after, limit=200)
+    except DomainError as exc:
+        return jsonify({"ok": False, "error": exc.message}), exc.status_code
+    return jsonify({"items": [message_json(m) for m in items], "has_more": more})
+
+
+@bp.post("/tickets/<int:ticket_id>/messages")
+@login_required(staff=True)
+def add_message(user: User, ticket_id: int) -> Any:
+    """The reply box without a socket: a form POST, or JSON from the page's script."""
+    data: Any = request.get_json(silent=True) if request.is_json else request.form
+    if not hasattr(data, "get"):
+        data = {}
+    body = str(data.get("body") or "")
+    internal = data.get("visibility") == "internal" or data.get("internal") is True
+    try:
+        if not body.strip():
+            raise InvalidInput("Write a message first.", {"body": ["Must not be blank."]})
+        message = conversation.do_add_message(user, ticket_id, body, internal=internal)
+    except DomainError as exc:
+        if _wants_json():
+            return jsonify({"ok": False, "error": exc.message}), exc.status_code
+        if isinstance(exc, NotFound):
+            raise
+        item = tickets.access_ticket_by_id(user, ticket_id)
+        return _render(
+            user,
+            item,
+            status=exc.status_code,
+            draft=body,
+            internal=internal,
+            reply_error=exc.message,
+        )
+    if _wants_json():
+        return jsonify({"ok": True, "message": message_json(message)}), 201
+    flash("Internal note added." if internal else "Reply sent.", "success")
+    return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor=f"message-{message.id}"))
+
+
+# -- workflow and fields -----------------------------------------------------------------------
+
+
+def _version_from_form() -> int | None:
+    try:
+        return int(request.form.get("version", ""))
+    except ValueError:
+        return None
+
+
+@bp.post("/tickets/<int:ticket_id>/transition")
+@login_required(staff=True)
+def transition(user: User, ticket_id: int) -> Any:
+    name = request.form.get("name", "")
+    version = _version_from_form()
+    try:
+        if version is None:
+            raise InvalidInput("The form is missing the ticket's version; reload the page.")
+        tickets.do_transition(user, ticket_id, name, version)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        db.session.rollback()
+        item = tickets.access_ticket_by_id(user, ticket_id)
+        return _render(user, item, status=exc.status_code, notice=_conflict_text(exc))
+    flash("Status updated.", "success")
+    return redirect(url_for(".ticket", ticket_id=ticket_id))
+
+
+def _conflict_text(exc: DomainError) -> str:
+    """A stale version or a lost race reads as "changed by someone else"; a transition that is
+    not allowed (also 409) keeps its own message."""
+    if isinstance(exc, Conflict) and "allowed_transitions" not in exc.extra:
+        return CONFLICT_MESSAGE
+    return exc.message
+
+
+@bp.post("/tickets/<int:ticket_id>/fields")
+@login_required(staff=True)
+def update_fields(user: User, ticket_id: int) -> Any:
+    item = tickets.access_ticket_by_id(user, ticket_id)
+    submitted = {
+        "priority": request.form.get("priority", ""),
+        "team_id": _optional_int(request.form.get("team_id")),
+        "assignee_id": _optional_int(request.form.get("assignee_id")),
+        "tags": request.form.get("tags", ""),
+        "version": _version_from_form(),
+    }
+    try:
+        changes = _field_changes(item, submitted)
+        if submitted["version"] is None:
+            raise InvalidInput("The form is missing the ticket's version; reload the page.")
+        if changes:
+            tickets.do_update_ticket(user, ticket_id, changes, submitted["version"])
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        db.session.rollback()
+        item = tickets.access_ticket_by_id(user, ticket_id)
+        # The user's values stay in the form; the version becomes the current one, so that
+        # submitting again is a conscious choice over what the other person did.
+        kept = {**submitted, "version": item.version}
+        return _render(
+            user,
+            item,
+            status=exc.status_code,
+            notice=_conflict_text(exc),
+            fields=kept,
+            field_errors=exc.errors,
+        )
+    flash("Ticket updated." if changes else "Nothing to change.", "success")
+    return redirect(url_for(".ticket", ticket_id=ticket_id))
+
+
+def _optional_int(raw: str | None) -> int | str | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        return raw  # reported as invalid by _field_changes
+
+
+def _field_changes(item: Ticket, submitted: dict[str, Any]) -> dict[str, Any]:
+    """Only what differs from the ticket, so moving teams can drop a foreign assignee."""
+    errors: dict[str, list[str]] = {}
+    changes: dict[str, Any] = {}
+    try:
+        priority = Priority.from_label(submitted["priority"])
+    except KeyError:
+        errors["priority"] = ["Choose a priority."]
+    else:
+        if priority != item.priority:
+            changes["priority"] = priority
+    for name in ("team_id", "assignee_id"):
+        value = submitted[name]
+        if isinstance(value, str):
+            errors[name] = ["Choose from the list."]
+        elif value != getattr(item, name):
+            changes[name] = value
+    tags = [t for t in submitted["tags"].replace(",", " ").split() if t]
+    if tickets.normalize_tags(tags) != list(item.tags):
+        changes["tags"] = tags
+    if errors:
+        raise InvalidInput("Please correct the marked fields.", errors)
+    return changes
+
+
+# -- canned responses --------------------------------------------------------------------------
+
+
+@bp.get("/tickets/<int:ticket_id>/canned/<int:response_id>.json")
+@login_required(staff=True)
+def canned_for_ticket(user: User, ticket_id: int, response_id: int) -> Any:
+    """A canned response with the placeholders filled in for this ticket."""
+    try:
+        body = canned.render_for_ticket(user, response_id, ticket_id)
+    except DomainError as exc:
+        return jsonify({"ok": False, "error": exc.message}), exc.status_code
+    return jsonify({"ok": True, "body": body})
+
+
+def _canned_form() -> dict[str, Any]:
+    team_id = _optional_int(request.form.get("team_id"))
+    return {
+        "title": request.form.get("title", ""),
+        "body": request.form.get("body", ""),
+        "team_id": team_id if not isinstance(team_id, str) else -1,
+    }
+
+
+def _render_canned_list(
+    user: User, *, form: dict[str, Any] | None = None, errors: Any = None, status: int = 200
+) -> tuple[str, int]:
+    html = render_template(
+        "agent/_ws_canned.html",
+        user=user,
+        responses=canned.list_canned(user),
+        can_manage=lambda r: canned.can_manage(user, r),
+        team_choices=canned.manageable_teams(user),
+        share_with_everyone=canned.can_share_with_everyone(user),
+        form=form or {"title": "", "body": "", "team_id": _default_team(user)},
+        errors=errors or {},
+        placeholders=canned.PLACEHOLDERS,
+    )
+    return html, status
+
+
+def _default_team(user: User) -> int | None:
+    return user.team_ids[0] if user.team_ids and not canned.can_share_with_everyone(user) else None
+
+
+@bp.get("/canned")
+@login_required(staff=True)
+def canned_list(user: User) -> tuple[str, int]:
+    return _render_canned_list(user)
+
+
+@bp.post("/canned")
+@login_required(staff=True)
+def canned_create(user: User) -> Any:
+    form = _canned_form()
+    try:
+        canned.do_create_canned(user, **form)
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return _render_canned_list(user, form=form, errors=exc.errors, status=exc.status_code)
+    flash("Canned response saved.", "success")
+    return redirect(url_for(".canned_list"))
+
+
+def _render_canned_edit(
+    user: User, response: CannedResponse, form: dict[str, Any], errors: Any, status: int = 200
+) -> tuple[str, int]:
+    html = render_template(
+        "agent/_ws_canned_edit.html",
+        user=user,
+        response=response,
+        team_choices=canned.manageable_teams(user),
+        share_with_everyone=canned.can_share_with_everyone(user),
+        form=form,
+        errors=errors,
+        placeholders=canned.PLACEHOLDERS,
+    )
+    return html, status
+
+
+@bp.get("/canned/<int:response_id>/edit")
+@login_required(staff=True)
+def canned_edit(user: User, response_id: int) -> Any:
+    response = canned.access_canned_by_id(user, response_id)
+    if not canned.can_manage(user, response):
+        flash("Only admins may change responses shared with everyone.", "error")
+        return redirect(url_for(".canned_list"))
+    form = {"title": response.title, "body": response.body, "team_id": response.team_id}
+    return _render_canned_edit(user, response, form, {})
+
+
+@bp.post("/canned/<int:response_id>/edit")
+@login_required(staff=True)
+def canned_update(user: User, response_id: int) -> Any:
+    form = _canned_form()
+    try:
+        canned.do_update_canned(user, response_id, **form)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        response = canned.access_canned_by_id(user, response_id)
+        return _render_canned_edit(user, response, form, exc.errors, exc.status_code)
+    flash("Canned response saved.", "success")
+    return redirect(url_for(".canned_list"))
+
+
+@bp.post("/canned/<int:response_id>/delete")
+@login_required(staff=True)
+def canned_delete(user: User, response_id: int) -> Any:
+    try:
+        canned.do_delete_canned(user, response_id)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+        return redirect(url_for(".canned_list"))
+    flash("Canned response deleted.", "success")
+    return redirect(url_for(".canned_list"))

@@ -1,6 +1,7 @@
 """The data model, one module per domain area; import models from here."""
 
 from autocrm.models.automation import RuleFiring, SlaClock
+from autocrm.models.canned import CannedResponse
 from autocrm.models.notifications import (
     NOTIFICATION_KINDS,
     EmailMessage,
@@ -16,6 +17,7 @@ from autocrm.models.workflows import Workflow, WorkflowVersion
 __all__ = [
     "NOTIFICATION_KINDS",
     "AssignmentPolicy",
+    "CannedResponse",
     "EmailMessage",
     "Feedback",
     "Message",

@@ -1,0 +1,382 @@
+// The agent's ticket workspace, live: the conversation over Socket.IO (with an HTTP fallback),
+// retry that keeps the typed text, catching up on missed messages after a reconnect, typing and
+// presence warnings, canned responses inserted at the cursor, SLA countdowns, and the side
+// panel refreshed when someone else changes the ticket. Without this script the page still
+// works through its forms.
+(function () {
+  "use strict";
+  const root = document.getElementById("workspace");
+  if (!root || !window.AutoCRM) return;
+  const app = window.AutoCRM;
+  const ticketId = Number(root.dataset.ticketId);
+  const userId = Number(root.dataset.userId);
+  const requesterId = Number(root.dataset.requesterId);
+  const people = JSON.parse(root.dataset.people || "{}");
+  let pageVersion = Number(root.dataset.version);
+
+  const list = document.getElementById("ws-messages");
+  const template = document.getElementById("ws-message-template");
+  const form = document.getElementById("ws-reply");
+  const body = document.getElementById("ws-body");
+  const bodyLabel = document.getElementById("ws-body-label");
+  const sendButton = document.getElementById("ws-send");
+  const retryButton = document.getElementById("ws-retry");
+  const errorBox = document.getElementById("ws-send-error");
+  const stateBox = document.getElementById("ws-send-state");
+  const typingBox = document.getElementById("ws-typing");
+  const presenceBox = document.getElementById("ws-presence");
+  const staleBox = document.getElementById("ws-stale");
+  const draftKey = `autocrm:draft:${ticketId}`;
+
+  const nameOf = (id) => people[String(id)] || `User #${id}`;
+  const isInternal = () => form.querySelector('input[name="visibility"]:checked')?.value === "internal";
+
+  // -- the conversation ------------------------------------------------------------------------
+
+  function lastMessageId() {
+    let last = 0;
+    list.querySelectorAll("[data-message-id]").forEach((node) => {
+      last = Math.max(last, Number(node.dataset.messageId));
+    });
+    return last;
+  }
+
+  function formatTime(iso) {
+    const date = new Date(iso);
+    return Number.isNaN(date.getTime()) ? "" : `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+  }
+
+  function appendMessage(message) {
+    if (!message || message.ticket_id !== ticketId) return;
+    if (document.getElementById(`message-${message.id}`)) return; // seen already (ack + event)
+    const node = template.content.firstElementChild.cloneNode(true);
+    node.id = `message-${message.id}`;
+    node.dataset.messageId = String(message.id);
+    node.classList.toggle("ws-msg-internal", Boolean(message.internal));
+    node.classList.toggle("ws-msg-mine", message.author_id === userId);
+    node.classList.add("ws-msg-new");
+    node.querySelector(".ws-author").textContent = message.author_name || nameOf(message.author_id);
+    node.querySelector(".ws-msg-kind").textContent = message.internal
+      ? "Internal note"
+      : message.author_id === requesterId ? "Customer" : "Reply";
+    const time = node.querySelector("time");
+    time.dateTime = message.created_at || "";
+    time.textContent = formatTime(message.created_at);
+    // body_html is rendered and sanitized on the server (autocrm.markdown: nh3 allow-list).
+    node.querySelector(".ws-msg-body").innerHTML = message.body_html || "";
+    const later = Array.from(list.children).find((li) => Number(li.dataset.messageId) > message.id);
+    list.insertBefore(node, later || null);
+    typers.delete(message.author_id);
+    renderTyping();
+  }
+
+  let catchingUp = Promise.resolve();
+  function catchUp() {
+    // One catch-up at a time: a second reconnect waits for the first to finish.
+    catchingUp = catchingUp.then(async () => {
+      for (let page = 0; page < 50; page += 1) {
+        const response = await fetch(`${root.dataset.messagesUrl}?after=${lastMessageId()}`, {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+        });
+        if (!response.ok) return;
+        const data = await response.json();
+        data.items.forEach(appendMessage);
+        if (!data.has_more || !data.items.length) return;
+      }
+    }).catch(() => {});
+    return catchingUp;
+  }
+
+  app.onConnect(async () => {
+    const ack = await app.emit("join_ticket", { ticket_id: ticketId });
+    if (!ack || !ack.ok) {
+      showStale((ack && ack.error) || "Could not follow this ticket live; reload the page.");
+      return;
+    }
+    await catchUp();
+  });
+  app.socket.on("message", appendMessage);
+
+  // -- sending, with retry ---------------------------------------------------------------------
+
+  function showError(text) {
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  async function postFallback(text, internal) {
+    const response = await app.post(root.dataset.sendUrl, {
+      body: text,
+      internal,
+      visibility: internal ? "internal" : "public",
+    });
+    let data = {};
+    try { data = await response.json(); } catch (_) { data = {}; }
+    if (response.ok && data.ok) return data;
+    return { ok: false, error: data.error || `The server answered ${response.status}; try again.` };
+  }
+
+  let sending = false;
+  async function send() {
+    const text = body.value;
+    if (!text.trim()) {
+      showError("Write a message first.");
+      body.focus();
+      return;
+    }
+    if (sending) return;
+    sending = true;
+    sendButton.disabled = true;
+    sendButton.setAttribute("aria-busy", "true");
+    retryButton.hidden = true;
+    showError("");
+    stateBox.textContent = "Sending…";
+    const internal = isInternal();
+    let result;
+    try {
+      result = app.socket.connected
+        ? await app.emit("send_message", { ticket_id: ticketId, body: text, internal })
+        : await postFallback(text, internal);
+    } catch (_) {
+      result = { ok: false, error: "Could not reach the server; check your connection." };
+    }
+    sending = false;
+    sendButton.disabled = false;
+    sendButton.removeAttribute("aria-busy");
+    if (result && result.ok) {
+      appendMessage({ ...result.message, author_name: result.message.author_name || nameOf(userId) });
+      if (body.value === text) body.value = "";
+      saveDraft();
+      stopTyping();
+      stateBox.textContent = internal ? "Internal note added." : "Reply sent.";
+      return;
+    }
+    // The text stays in the box (and in the saved draft): nothing typed is lost.
+    stateBox.textContent = "";
+    showError(`Not sent: ${((result && result.error) || "unknown error").replace(/\.$/, "")}. Your text is kept.`);
+    retryButton.hidden = false;
+    retryButton.focus();
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  retryButton.addEventListener("click", send);
+
+  function updateVisibility() {
+    const internal = isInternal();
+    form.classList.toggle("is-internal", internal);
+    bodyLabel.textContent = internal ? "Internal note" : bodyLabel.dataset.publicLabel;
+    sendButton.textContent = internal ? "Add internal note" : "Send reply";
+  }
+  form.querySelectorAll('input[name="visibility"]').forEach((radio) => {
+    radio.addEventListener("change", () => { updateVisibility(); saveDraft(); });
+  });
+
+  // A draft survives a reload, a failed send and a transition button's page load.
+  function saveDraft() {
+    try {
+      if (body.value) {
+        sessionStorage.setItem(draftKey, JSON.stringify({ body: body.value, internal: isInternal() }));
+      } else {
+        sessionStorage.removeItem(draftKey);
+      }
+    } catch (_) { /* storage disabled: the draft lives in the page only */ }
+  }
+  function restoreDraft() {
+    let saved = null;
+    try { saved = JSON.parse(sessionStorage.getItem(draftKey) || "null"); } catch (_) { saved = null; }
+    if (saved && !body.value) {
+      body.value = saved.body || "";
+      const radio = form.querySelector(`input[name="visibility"][value="${saved.internal ? "internal" : "public"}"]`);
+      if (radio) radio.checked = true;
+    }
+    updateVisibility();
+  }
+  restoreDraft();
+
+  // -- typing and presence ---------------------------------------------------------------------
+
+  let typingSent = false;
+  let typingTimer = null;
+  function emitTyping(typing) {
+    if (app.socket.connected) app.emit("typing", { ticket_id: ticketId, typing });
+  }
+  function stopTyping() {
+    clearTimeout(typingTimer);
+    if (typingSent) {
+      typingSent = false;
+      emitTyping(false);
+    }
+  }
+  body.addEventListener("input", () => {
+    saveDraft();
+    if (!body.value.trim()) {
+      stopTyping();
+      return;
+    }
+    if (!typingSent) {
+      typingSent = true;
+      emitTyping(true);
+    }
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(stopTyping, 3000);
+  });
+  body.addEventListener("blur", stopTyping);
+
+  const typers = new Map(); // user id -> { name, timer }
+  let viewers = [];
+
+  function joinNames(names) {
+    if (names.length <= 1) return names.join("");
+    return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+  }
+
+  function renderTyping() {
+    const names = Array.from(typers.values()).map((t) => t.name);
+    typingBox.textContent = names.length
+      ? `${joinNames(names)} ${names.length === 1 ? "is" : "are"} typing…`
+      : "";
+    renderPresence();
+  }
+
+  function renderPresence() {
+    const staffTyping = Array.from(typers.entries())
+      .filter(([id]) => id !== requesterId)
+      .map(([, t]) => t.name);
+    const viewing = viewers.map(nameOf);
+    let text = "";
+    if (staffTyping.length) {
+      text = `${joinNames(staffTyping)} ${staffTyping.length === 1 ? "is" : "are"} typing on this ticket right now.`;
+    } else if (viewing.length) {
+      text = `${joinNames(viewing)} ${viewing.length === 1 ? "is" : "are"} also viewing this ticket.`;
+    }
+    presenceBox.textContent = text;
+    presenceBox.hidden = !text;
+  }
+
+  app.socket.on("typing", (event) => {
+    if (event.ticket_id !== ticketId || event.user_id === userId) return;
+    const current = typers.get(event.user_id);
+    if (current) clearTimeout(current.timer);
+    if (event.typing) {
+      // A lost "stopped typing" must not leave the indicator on forever.
+      const timer = setTimeout(() => { typers.delete(event.user_id); renderTyping(); }, 8000);
+      typers.set(event.user_id, { name: event.name || nameOf(event.user_id), timer });
+    } else {
+      typers.delete(event.user_id);
+    }
+    renderTyping();
+  });
+
+  app.socket.on("presence", (event) => {
+    if (event.ticket_id !== ticketId) return;
+    viewers = (event.viewer_ids || []).filter((id) => id !== userId);
+    renderPresence();
+  });
+
+  // -- canned responses ------------------------------------------------------------------------
+
+  const cannedForm = document.getElementById("ws-canned-form");
+  if (cannedForm) {
+    cannedForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const id = cannedForm.elements.canned.value;
+      if (!id) return;
+      const url = root.dataset.cannedUrl.replace(/\/0\.json$/, `/${encodeURIComponent(id)}.json`);
+      let data = null;
+      try {
+        const response = await fetch(url, { headers: { Accept: "application/json" } });
+        data = await response.json();
+      } catch (_) {
+        data = { ok: false, error: "Could not load the response; try again." };
+      }
+      if (!data || !data.ok) {
+        showError(data && data.error ? data.error : "Could not load the response.");
+        return;
+      }
+      showError("");
+      const start = body.selectionStart ?? body.value.length;
+      const end = body.selectionEnd ?? start;
+      body.setRangeText(data.body, start, end, "end");
+      body.focus();
+      body.dispatchEvent(new Event("input"));
+      cannedForm.elements.canned.value = "";
+    });
+  }
+
+  // -- SLA countdowns --------------------------------------------------------------------------
+
+  function duration(ms) {
+    const minutes = Math.floor(ms / 60000);
+    const days = Math.floor(minutes / 1440);
+    const hours = Math.floor((minutes % 1440) / 60);
+    const mins = minutes % 60;
+    if (days) return `${days}d ${hours}h`;
+    if (hours) return `${hours}h ${mins}m`;
+    return `${mins}m`;
+  }
+  function tick() {
+    root.querySelectorAll(".ws-clock[data-due]").forEach((clock) => {
+      const left = Date.parse(clock.dataset.due) - Date.now();
+      if (Number.isNaN(left)) return;
+      const out = clock.querySelector(".ws-countdown");
+      clock.classList.toggle("is-overdue", left < 0);
+      if (out) out.textContent = left >= 0 ? `(${duration(left)} left)` : `(${duration(-left)} overdue)`;
+      if (left < 0) clock.querySelector(".ws-clock-state").textContent = "Overdue";
+    });
+  }
+  tick();
+  setInterval(tick, 30000);
+
+  // -- someone else changed the ticket ---------------------------------------------------------
+
+  let fieldsDirty = false;
+  function watchFields() {
+    const fields = document.getElementById("ws-fields");
+    if (fields) fields.addEventListener("input", () => { fieldsDirty = true; });
+  }
+  watchFields();
+
+  function showStale(text) {
+    document.getElementById("ws-stale-text").textContent = text;
+    staleBox.hidden = false;
+  }
+
+  // Redraw the header and side panel from a fresh page, unless the user is editing there (then
+  // say so and let them reload when they are ready: their input would otherwise be lost).
+  async function refreshPanel(update) {
+    const side = root.querySelector(".ws-side");
+    if (fieldsDirty || side.contains(document.activeElement)) {
+      showStale(`Someone else changed this ticket (now ${update.status}, priority ${update.priority}).`);
+      return;
+    }
+    try {
+      const response = await fetch(window.location.pathname, { headers: { Accept: "text/html" } });
+      if (!response.ok) throw new Error(String(response.status));
+      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+      const freshRoot = fresh.getElementById("workspace");
+      for (const selector of [".ws-head", ".ws-side"]) {
+        const next = fresh.querySelector(selector);
+        const current = root.querySelector(selector);
+        if (next && current) current.replaceWith(document.adoptNode(next));
+      }
+      pageVersion = Number(freshRoot.dataset.version);
+      root.dataset.version = String(pageVersion);
+      staleBox.hidden = true;
+      watchFields();
+      tick();
+    } catch (_) {
+      showStale("This ticket changed; reload to see the changes.");
+    }
+  }
+
+  let refreshTimer = null;
+  app.socket.on("ticket_updated", (update) => {
+    if (update.id !== ticketId || update.version <= pageVersion) return;
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => refreshPanel(update), 300);
+  });
+})();
