@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from autocrm.models import Role, Ticket, User
+from autocrm.models import CannedResponse, Role, Ticket, User
 
 # Fields of a ticket only staff may set (at creation or later).
 STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags"})
@@ -80,3 +80,21 @@ def can_manage_users_and_teams(actor: User) -> bool:
 
 def can_list_teams(actor: User) -> bool:
     return is_staff(actor)
+
+
+def visible_canned_responses(actor: User) -> ColumnElement[bool]:
+    """Staff see the shared canned responses and their teams'; admins see all."""
+    if is_admin(actor):
+        return true()
+    return or_(CannedResponse.team_id.is_(None), CannedResponse.team_id.in_(actor.team_ids))
+
+
+def can_manage_canned_response(actor: User, response: CannedResponse) -> bool:
+    """Agents manage their teams' responses; only admins manage the shared ones."""
+    if is_admin(actor):
+        return True
+    return response.team_id is not None and response.team_id in actor.team_ids
+
+
+def can_share_canned_with_everyone(actor: User) -> bool:
+    return is_admin(actor)

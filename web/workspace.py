@@ -12,14 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from autocrm import policies
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.extensions import db
-from autocrm.models import CannedResponse, Priority, Role, Team, Ticket, User, WorkflowVersion
+from autocrm.models import CannedResponse, Priority, Team, Ticket, User
 from autocrm.realtime import MessageEventSchema
-from autocrm.services import canned, conversation, sla, teams, tickets
+from autocrm.services import canned, conversation, sla, teams, tickets, users, workflows
 from autocrm.services.listing import PageRequest
 from web.session import login_required
 
@@ -116,35 +116,13 @@ def _current_fields(item: Ticket) -> dict[str, Any]:
     }
 
 
-# Read-only lookups with no service yet (see the report): staff names for message authors,
-# presence and the trail, and workflow version numbers for automation entries.
 def _people(item: Ticket) -> dict[int, str]:
-    rows = db.session.execute(
-        select(User.id, User.name).where(User.role.in_([Role.AGENT, Role.ADMIN]))
-    )
-    people = {row.id: row.name for row in rows}
-    people[item.requester_id] = item.requester.name
-    return people
-
-
-def _version_numbers(version_ids: set[int]) -> dict[int, int]:
-    if not version_ids:
-        return {}
-    rows = db.session.execute(
-        select(WorkflowVersion.id, WorkflowVersion.number).where(
-            WorkflowVersion.id.in_(version_ids)
-        )
-    )
-    return {row.id: row.number for row in rows}
+    """Names for message authors, presence and the trail: staff and the requester."""
+    return {**users.staff_names(), item.requester_id: item.requester.name}
 
 
 def _assignable_staff(team_list: list[Team]) -> list[dict[str, Any]]:
     """Active staff with the teams they are in (the service checks the ticket's team)."""
-    rows = db.session.scalars(
-        select(User)
-        .where(User.role.in_([Role.AGENT, Role.ADMIN]), User.active.is_(True))
-        .order_by(User.name)
-    )
     team_names = {t.id: t.name for t in team_list}
     return [
         {
@@ -152,7 +130,7 @@ def _assignable_staff(team_list: list[Team]) -> list[dict[str, Any]]:
             "name": person.name,
             "teams": ", ".join(team_names[i] for i in person.team_ids if i in team_names),
         }
-        for person in rows
+        for person in users.active_staff()
     ]
 
 
@@ -184,7 +162,7 @@ def _trail(
     user: User, item: Ticket, people: dict[int, str], team_names: dict[int, str]
 ) -> list[dict[str, Any]]:
     events = tickets.list_events(user, item.id)
-    numbers = _version_numbers(
+    numbers = workflows.version_numbers(
         {
             e.data["cause"]["workflow_version"]
             for e in events
@@ -458,9 +436,9 @@ def _render_canned_list(
         "agent/_ws_canned.html",
         user=user,
         responses=canned.list_canned(user),
-        can_manage=lambda r: canned.can_manage(user, r),
+        can_manage=lambda r: policies.can_manage_canned_response(user, r),
         team_choices=canned.manageable_teams(user),
-        share_with_everyone=canned.can_share_with_everyone(user),
+        share_with_everyone=policies.can_share_canned_with_everyone(user),
         form=form or {"title": "", "body": "", "team_id": _default_team(user)},
         errors=errors or {},
         placeholders=canned.PLACEHOLDERS,
@@ -469,7 +447,11 @@ def _render_canned_list(
 
 
 def _default_team(user: User) -> int | None:
-    return user.team_ids[0] if user.team_ids and not canned.can_share_with_everyone(user) else None
+    return (
+        user.team_ids[0]
+        if user.team_ids and not policies.can_share_canned_with_everyone(user)
+        else None
+    )
 
 
 @bp.get("/canned")
@@ -500,7 +482,7 @@ def _render_canned_edit(
         user=user,
         response=response,
         team_choices=canned.manageable_teams(user),
-        share_with_everyone=canned.can_share_with_everyone(user),
+        share_with_everyone=policies.can_share_canned_with_everyone(user),
         form=form,
         errors=errors,
         placeholders=canned.PLACEHOLDERS,
@@ -512,7 +494,7 @@ def _render_canned_edit(
 @login_required(staff=True)
 def canned_edit(user: User, response_id: int) -> Any:
     response = canned.access_canned_by_id(user, response_id)
-    if not canned.can_manage(user, response):
+    if not policies.can_manage_canned_response(user, response):
         flash("Only admins may change responses shared with everyone.", "error")
         return redirect(url_for(".canned_list"))
     form = {"title": response.title, "body": response.body, "team_id": response.team_id}

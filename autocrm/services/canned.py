@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import select
 
 from autocrm import policies
 from autocrm.errors import Forbidden, InvalidInput, NotFound
@@ -37,18 +37,6 @@ def _require_staff(actor: User) -> None:
         raise Forbidden("Only staff use canned responses.")
 
 
-def _visible(actor: User) -> ColumnElement[bool]:
-    if policies.is_admin(actor):
-        return true()
-    return or_(CannedResponse.team_id.is_(None), CannedResponse.team_id.in_(actor.team_ids))
-
-
-def can_manage(actor: User, response: CannedResponse) -> bool:
-    if policies.is_admin(actor):
-        return True
-    return response.team_id is not None and response.team_id in actor.team_ids
-
-
 def manageable_teams(actor: User) -> list[Team]:
     """The teams ``actor`` may file a response under (admins: every team)."""
     _require_staff(actor)
@@ -58,16 +46,12 @@ def manageable_teams(actor: User) -> list[Team]:
     return list(db.session.scalars(stmt))
 
 
-def can_share_with_everyone(actor: User) -> bool:
-    return policies.is_admin(actor)
-
-
 # -- reading -----------------------------------------------------------------------------------
 
 
 def list_canned(actor: User) -> list[CannedResponse]:
     _require_staff(actor)
-    stmt = select(CannedResponse).where(_visible(actor))
+    stmt = select(CannedResponse).where(policies.visible_canned_responses(actor))
     return list(db.session.scalars(stmt.order_by(CannedResponse.title, CannedResponse.id)))
 
 
@@ -113,7 +97,7 @@ def check_fields(actor: User, title: str, body: str, team_id: int | None) -> tup
     elif len(body) > MAX_BODY:
         errors["body"] = [f"At most {MAX_BODY} characters."]
     if team_id is None:
-        if not can_share_with_everyone(actor):
+        if not policies.can_share_canned_with_everyone(actor):
             errors["team_id"] = ["Only admins may share a response with everyone."]
     elif team_id not in {team.id for team in manageable_teams(actor)}:
         errors["team_id"] = ["Choose one of your teams."]
@@ -133,7 +117,7 @@ def do_create_canned(actor: User, *, title: str, body: str, team_id: int | None)
 
 def _access_for_change(actor: User, response_id: int) -> CannedResponse:
     response = access_canned_by_id(actor, response_id)
-    if not can_manage(actor, response):
+    if not policies.can_manage_canned_response(actor, response):
         raise Forbidden("Only admins may change responses shared with everyone.")
     return response
 

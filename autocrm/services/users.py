@@ -165,3 +165,15 @@ def do_change_own_password(actor: User, current_password: str, new_password: str
     realtime.disconnect_user(actor.id)
     db.session.commit()
     return actor
+
+
+def staff_names() -> dict[int, str]:
+    """Every agent's and admin's name by id (authors, viewers and actors shown to staff)."""
+    rows = db.session.execute(select(User.id, User.name).where(User.role != Role.CUSTOMER))
+    return {row.id: row.name for row in rows}
+
+
+def active_staff() -> list[User]:
+    """Agents and admins who can be assigned tickets, by name."""
+    stmt = select(User).where(User.role != Role.CUSTOMER, User.active.is_(True))
+    return list(db.session.scalars(stmt.order_by(User.name)))

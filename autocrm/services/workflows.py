@@ -58,3 +58,15 @@ def engine_for_version(version_id: int) -> CompiledWorkflow:
 
 def engine_for(ticket: Ticket) -> CompiledWorkflow:
     return engine_for_version(ticket.workflow_version_id)
+
+
+def version_numbers(version_ids: set[int]) -> dict[int, int]:
+    """Version id -> its number within its workflow (the trail stores ids)."""
+    if not version_ids:
+        return {}
+    rows = db.session.execute(
+        select(WorkflowVersion.id, WorkflowVersion.number).where(
+            WorkflowVersion.id.in_(version_ids)
+        )
+    )
+    return {row.id: row.number for row in rows}
