@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 TEST_PG_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 TEST_PG_REDIS_URL    ?= redis://127.0.0.1:6379/13
 
-.PHONY: venv run test test-pg lint format migrate clean distclean
+.PHONY: venv run test test-pg test-browser lint format migrate clean distclean
 
 venv: $(VENV_STAMP) $(SWAGGER_ASSETS) $(VENDOR_ASSETS)
 
@@ -71,6 +71,11 @@ test-pg: venv
 	AUTOCRM_TEST_DATABASE_URL='$(TEST_PG_DATABASE_URL)' \
 	AUTOCRM_TEST_REDIS_URL='$(TEST_PG_REDIS_URL)' \
 	$(BIN)/pytest $(COV_ARGS) $(PYTEST_ARGS)
+
+# Only the browser tests (they also run inside `test` and `test-pg`): Playwright driving
+# Debian's Chromium (/usr/bin/chromium, `apt-get install chromium`) against a real server stack.
+test-browser: venv
+	$(BIN)/pytest tests/browser $(PYTEST_ARGS)
 
 migrate: venv
 	$(BIN)/flask --app wsgi db upgrade

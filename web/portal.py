@@ -51,10 +51,7 @@ def _status_labels(version_ids: set[int]) -> dict[str, str]:
     """Human names of workflow states ("pending" -> "Waiting on customer")."""
     labels: dict[str, str] = {}
     for version_id in sorted(version_ids):
-        for state in engine_for_version(version_id).definition["states"]:
-            labels.setdefault(
-                state["name"], state.get("label") or state["name"].replace("_", " ").capitalize()
-            )
+        labels = {**engine_for_version(version_id).state_labels, **labels}
     return labels
 
 

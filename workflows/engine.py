@@ -82,6 +82,11 @@ class CompiledWorkflow:
         self.categories: dict[str, str] = {
             s["name"]: s["category"] for s in self.definition["states"]
         }
+        # What people read: the state's label, or its name made readable.
+        self.state_labels: dict[str, str] = {
+            s["name"]: s["label"] or s["name"].replace("_", " ").capitalize()
+            for s in self.definition["states"]
+        }
         self.transitions: dict[str, TransitionSpec] = {
             t["name"]: TransitionSpec(
                 name=t["name"],

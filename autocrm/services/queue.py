@@ -80,16 +80,11 @@ def assignable_agents(actor: User) -> list[User]:
     return sorted(people, key=lambda person: person.id != actor.id)
 
 
-def _label(name: str, label: str | None) -> str:
-    return label or name.replace("_", " ").capitalize()
-
-
 def workflow_states() -> list[tuple[str, str, str]]:
     """(name, label, category) of the current workflow's states, for the status filter."""
     engine = engine_for_version(current_version().id)
     return [
-        (s["name"], _label(s["name"], s.get("label")), s["category"])
-        for s in engine.definition["states"]
+        (name, engine.state_labels[name], category) for name, category in engine.categories.items()
     ]
 
 
@@ -101,7 +96,4 @@ def workflow_transitions() -> list[tuple[str, str]]:
 
 def status_label(ticket: Ticket) -> str:
     """The label of the ticket's state in the workflow version it runs on."""
-    for state in engine_for(ticket).definition["states"]:
-        if state["name"] == ticket.status:
-            return _label(state["name"], state.get("label"))
-    return _label(ticket.status, None)
+    return engine_for(ticket).state_labels.get(ticket.status, ticket.status)
