@@ -23,14 +23,13 @@ import redis
 from flask import Flask, g, has_app_context
 from flask.testing import FlaskClient
 from flask_migrate import upgrade
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import scoped_session, sessionmaker
 
 from autocrm import create_app, embedded_redis, outbox
 from autocrm.config import celery_config
 from autocrm.extensions import db, limiter
 from autocrm.services import sla
+from tests.databases import scratch_database
 from tests.factories import Factory
 from workflows.engine import forget_compiled
 
@@ -39,20 +38,11 @@ RUN_ID = uuid.uuid4().hex[:10]
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    server_url = os.environ.get("AUTOCRM_TEST_DATABASE_URL")
-    if not server_url:
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'autocrm-test.db'}"
-        return
-    name = f"autocrm_test_{RUN_ID}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(
+        os.environ.get("AUTOCRM_TEST_DATABASE_URL"), f"autocrm_test_{RUN_ID}",
+        tmp_path_factory.mktemp("db"),
+    ) as url:  # fmt: skip
+        yield url
 
 
 @pytest.fixture(scope="session")

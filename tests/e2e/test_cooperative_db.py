@@ -23,10 +23,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests import processes
+from tests import databases, processes
 from tests.e2e import servers
 
 MACHINE_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -42,17 +40,10 @@ def postgres_server_url() -> str:
 
 @pytest.fixture(scope="module")
 def postgres_database() -> Iterator[str]:
-    server_url = postgres_server_url()
-    name = f"autocrm_coop_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with databases.postgres_database(
+        postgres_server_url(), f"autocrm_coop_{uuid.uuid4().hex[:10]}"
+    ) as url:
+        yield url
 
 
 def flask_cli(env: dict[str, str], *args: str) -> None:
