@@ -14,6 +14,8 @@ from werkzeug.wrappers import Response
 from api.errors import domain_error_response
 from autocrm import markdown
 from autocrm.errors import NotFound
+from autocrm.models import Ticket
+from autocrm.services.workflows import engine_for
 from web import agent, auth, feedback, portal, workspace
 from web.session import current_user
 
@@ -42,6 +44,11 @@ def _not_found(error: NotFound) -> tuple[object, int]:
     return render_template("error.html", user=current_user(), message=error.message), 404
 
 
+def _state_label(state: str, ticket: Ticket) -> str:
+    """A workflow state as people read it, in the version the ticket runs on."""
+    return engine_for(ticket).state_labels.get(state, state)
+
+
 def init_app(app: Flask, api_blueprints: tuple) -> None:
     # Flask's own defaults exist for these keys, so set them (setdefault would do nothing).
     app.config["SESSION_COOKIE_HTTPONLY"] = True
@@ -56,3 +63,4 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
     app.register_error_handler(NotFound, _not_found)
     app.after_request(_security_headers)
     app.add_template_filter(markdown.render, "markdown")
+    app.add_template_filter(_state_label, "state_label")

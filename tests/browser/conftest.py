@@ -49,8 +49,6 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from autocrm import create_app
 from autocrm.config import celery_config
@@ -59,6 +57,7 @@ from autocrm.services import seed
 from autocrm.services.seed import DemoLogin
 from tests import processes
 from tests.conftest import RUN_ID, app_config, key_prefix, wait_until
+from tests.databases import scratch_database
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -94,20 +93,11 @@ def database_kind() -> str:
 @pytest.fixture(scope="package")
 def browser_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database for the browser tests alone: created here, dropped afterwards (PostgreSQL)."""
-    server_url = os.environ.get("AUTOCRM_TEST_DATABASE_URL")
-    if not server_url:
-        yield f"sqlite:///{tmp_path_factory.mktemp('browser-db') / 'autocrm-browser.db'}"
-        return
-    name = f"autocrm_browser_{RUN_ID}"
-    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(
+        os.environ.get("AUTOCRM_TEST_DATABASE_URL"), f"autocrm_browser_{RUN_ID}",
+        tmp_path_factory.mktemp("browser-db"),
+    ) as url:  # fmt: skip
+        yield url
 
 
 @pytest.fixture(scope="package")
