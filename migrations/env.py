@@ -32,6 +32,13 @@ def render_item(type_, obj, autogen_context):
     return False
 
 
+def include_name(name, type_, parent_names):
+    """Leave the dialect-specific full-text objects of migration 0004 alone (the SQLite FTS5
+    table kb_articles_fts and its shadow tables, the PostgreSQL index ix_kb_articles_fts): they
+    are not in the ORM metadata, so autogenerate would otherwise drop them."""
+    return not (type_ in {"table", "index"} and name and "kb_articles_fts" in name)
+
+
 def process_revision_directives(context, revision, directives):
     """Write no empty migration when autogenerate finds nothing."""
     if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
@@ -43,6 +50,7 @@ def configure_args():
     args = dict(migrate_ext.configure_args)
     args.setdefault("process_revision_directives", process_revision_directives)
     args.setdefault("render_item", render_item)
+    args.setdefault("include_name", include_name)
     return args
 
 

@@ -2,6 +2,16 @@
 
 from autocrm.models.automation import RuleFiring, SlaClock
 from autocrm.models.canned import CannedResponse
+from autocrm.models.kb import (
+    Article,
+    ArticleRevision,
+    ArticleStatus,
+    ArticleTag,
+    ArticleVisibility,
+    ArticleVote,
+    KbCategory,
+    KbSuggestionEvent,
+)
 from autocrm.models.notifications import (
     NOTIFICATION_KINDS,
     EmailMessage,
@@ -16,10 +26,18 @@ from autocrm.models.workflows import Workflow, WorkflowVersion
 
 __all__ = [
     "NOTIFICATION_KINDS",
+    "Article",
+    "ArticleRevision",
+    "ArticleStatus",
+    "ArticleTag",
+    "ArticleVisibility",
+    "ArticleVote",
     "AssignmentPolicy",
     "CannedResponse",
     "EmailMessage",
     "Feedback",
+    "KbCategory",
+    "KbSuggestionEvent",
     "Message",
     "Notification",
     "NotificationPreference",

@@ -4,10 +4,19 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from autocrm.extensions import db
+from autocrm.models.kb import FTS_NAME_MARK
+
+
+def not_full_text_index(name, type_, parent_names):
+    """The dialect-specific full-text objects are made by migration 0004, not by the models
+    (the same filter as ``include_name`` in migrations/env.py)."""
+    return not (type_ in {"table", "index"} and name and FTS_NAME_MARK in name)
 
 
 def test_models_and_migrations_agree(db_session):
-    context = MigrationContext.configure(db_session.connection(), opts={"compare_type": True})
+    context = MigrationContext.configure(
+        db_session.connection(), opts={"compare_type": True, "include_name": not_full_text_index}
+    )
     assert compare_metadata(context, db.metadata) == []
 
 
