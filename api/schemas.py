@@ -7,7 +7,14 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from autocrm.models import AssignmentPolicy, Priority, Role
+from autocrm import markdown
+from autocrm.models import (
+    ArticleStatus,
+    ArticleVisibility,
+    AssignmentPolicy,
+    Priority,
+    Role,
+)
 from autocrm.realtime import MessageEventSchema
 
 PRIORITIES = [p.label for p in Priority]
@@ -323,3 +330,134 @@ class BulkResponseSchema(ma.Schema):
     results = fields.List(fields.Nested(BulkResultSchema))
     succeeded = fields.Integer()
     failed = fields.Integer()
+
+
+# -- knowledge base ------------------------------------------------------------------------------
+
+ARTICLE_TITLE = [
+    validate.Length(min=1, max=200),
+    validate.Regexp(r"\s*\S", error="Must not be blank."),
+]
+ARTICLE_BODY = validate.Length(min=1, max=100_000)
+TAGS = fields.List(
+    fields.String(validate=validate.Length(max=50)), validate=validate.Length(max=20)
+)
+
+
+class KbCategorySchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    position = fields.Integer()
+
+
+class KbCategoryCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    position = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+
+
+class KbCategoryUpdateSchema(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    position = fields.Integer(strict=True, validate=validate.Range(min=0))
+
+
+class ArticleSummarySchema(ma.Schema):
+    id = fields.Integer()
+    title = fields.String()
+    category_id = fields.Integer(allow_none=True)
+    status = fields.Enum(ArticleStatus, by_value=True)
+    visibility = fields.Enum(ArticleVisibility, by_value=True)
+    tags = fields.List(fields.String())
+    author_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    published_at = fields.DateTime(allow_none=True)
+
+
+class ArticleSchema(ArticleSummarySchema):
+    body = fields.String(metadata={"description": "Markdown."})
+    body_html = fields.Method(
+        "_body_html", metadata={"description": "The body rendered to sanitized HTML."}
+    )
+
+    def _body_html(self, article: Any) -> str:
+        return markdown.render(article.body)
+
+
+class ArticleSearchResultSchema(ArticleSummarySchema):
+    snippet = fields.String(
+        allow_none=True,
+        metadata={"description": "HTML: escaped text with the matches in <mark>; null without q."},
+    )
+    score = fields.Float(metadata={"description": "Relevance, higher is better; 0 without q."})
+
+
+class ArticleSearchPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(ArticleSearchResultSchema))
+
+
+class ArticleListArgsSchema(StrictSchema):
+    q = fields.String(
+        validate=validate.Length(max=500),
+        metadata={"description": "Words to search for (all must match); any text is accepted."},
+    )
+    category_id = Id(strict=False)
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
+
+
+class ArticleCreateSchema(StrictSchema):
+    title = fields.String(required=True, validate=ARTICLE_TITLE)
+    body = fields.String(required=True, validate=ARTICLE_BODY)
+    category_id = Id(allow_none=True, load_default=None)
+    visibility = fields.Enum(
+        ArticleVisibility, by_value=True, load_default=ArticleVisibility.PUBLIC
+    )
+    status = fields.Enum(ArticleStatus, by_value=True, load_default=ArticleStatus.DRAFT)
+    tags = TAGS
+
+
+class ArticleUpdateSchema(StrictSchema):
+    title = fields.String(validate=ARTICLE_TITLE)
+    body = fields.String(validate=ARTICLE_BODY)
+    category_id = Id(allow_none=True)
+    visibility = fields.Enum(ArticleVisibility, by_value=True)
+    status = fields.Enum(
+        ArticleStatus, by_value=True, metadata={"description": "published publishes the article."}
+    )
+    tags = TAGS
+
+
+class ArticleDeletedSchema(ma.Schema):
+    id = fields.Integer()
+    deleted = fields.Boolean()
+
+
+class ArticleRevisionSchema(ma.Schema):
+    id = fields.Integer()
+    number = fields.Integer()
+    title = fields.String()
+    body = fields.String()
+    author_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class VoteRequestSchema(StrictSchema):
+    helpful = fields.Boolean(required=True, truthy={True}, falsy={False})
+
+
+class VoteTallySchema(ma.Schema):
+    article_id = fields.Integer()
+    helpful = fields.Boolean(metadata={"description": "Your vote."})
+    helpful_count = fields.Integer()
+    not_helpful_count = fields.Integer()
+
+
+class SuggestionOpenedSchema(StrictSchema):
+    article_id = Id(required=True)
+    query = fields.String(load_default="", validate=validate.Length(max=200))
+
+
+class SuggestionEventSchema(ma.Schema):
+    id = fields.Integer()
+    article_id = fields.Integer()
+    query = fields.String()
+    opened_at = fields.DateTime()

@@ -4,6 +4,8 @@ Visibility rules:
 - a customer sees only the tickets they requested, never internal notes, only their own user;
 - an agent sees tickets of their teams and tickets with no team yet (the triage queue);
 - an admin sees everything.
+- knowledge-base articles: anonymous readers see published public ones, customers published
+  public and customers-only ones, staff everything (drafts and internal articles included).
 Resources a caller may not see are reported as missing (404) by the services, not forbidden.
 """
 
@@ -11,7 +13,15 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from autocrm.models import CannedResponse, Role, Ticket, User
+from autocrm.models import (
+    Article,
+    ArticleStatus,
+    ArticleVisibility,
+    CannedResponse,
+    Role,
+    Ticket,
+    User,
+)
 
 # Fields of a ticket only staff may set (at creation or later).
 STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags"})
@@ -97,4 +107,36 @@ def can_manage_canned_response(actor: User, response: CannedResponse) -> bool:
 
 
 def can_share_canned_with_everyone(actor: User) -> bool:
+    return is_admin(actor)
+
+
+# -- knowledge base ----------------------------------------------------------------------------
+
+_READER_VISIBILITIES = {
+    None: (ArticleVisibility.PUBLIC,),
+    Role.CUSTOMER: (ArticleVisibility.PUBLIC, ArticleVisibility.CUSTOMERS),
+}
+
+
+def visible_articles(actor: User | None) -> ColumnElement[bool]:
+    """A WHERE clause selecting the articles ``actor`` (None: anonymous) may read."""
+    if actor is not None and is_staff(actor):
+        return true()
+    visibilities = _READER_VISIBILITIES[None if actor is None else actor.role]
+    return (Article.status == ArticleStatus.PUBLISHED) & Article.visibility.in_(visibilities)
+
+
+def can_view_article(actor: User | None, article: Article) -> bool:
+    if actor is not None and is_staff(actor):
+        return True
+    visibilities = _READER_VISIBILITIES[None if actor is None else actor.role]
+    return article.status is ArticleStatus.PUBLISHED and article.visibility in visibilities
+
+
+def can_write_articles(actor: User) -> bool:
+    """Agents and admins write, publish and delete articles."""
+    return is_staff(actor)
+
+
+def can_manage_kb_categories(actor: User) -> bool:
     return is_admin(actor)
