@@ -147,15 +147,19 @@ def _search_postgresql(
     actor: User | None, words: list[str], limit: int, category_id: int | None
 ) -> list[Any]:
     # plainto_tsquery never raises on its input; the words are already stripped of syntax.
-    query = func.plainto_tsquery("english", " ".join(words))
-    # The exact expression of the GIN index ix_kb_articles_fts, so the planner uses it.
-    document = func.to_tsvector("english", Article.title + " " + Article.body)
-    weighted = func.setweight(func.to_tsvector("english", Article.title), "A").op("||")(
-        func.setweight(func.to_tsvector("english", Article.body), "D")
+    english = literal_column("'english'::regconfig")
+    query = func.plainto_tsquery(english, " ".join(words))
+    # The exact expression of the GIN index ix_kb_articles_fts (literals, not bound
+    # parameters), so that the planner uses the index.
+    document = func.to_tsvector(
+        english, Article.title.op("||")(literal_column("' '")).op("||")(Article.body)
     )
+    weighted = func.setweight(func.to_tsvector(english, Article.title), literal_column("'A'")).op(
+        "||"
+    )(func.setweight(func.to_tsvector(english, Article.body), literal_column("'D'")))
     rank = func.ts_rank(weighted, query)
     options = f'StartSel="{_START}", StopSel="{_STOP}", MaxWords=35, MinWords=15'
-    snippet = func.ts_headline("english", Article.body, query, options)
+    snippet = func.ts_headline(english, Article.body, query, options)
     stmt = (
         _filtered(actor, category_id)
         .where(document.op("@@")(query))
