@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-from api import auth, errors, notifications, tickets, users, workflows
+from api import auth, errors, notifications, reports, tickets, users, workflows
 from api.schemas import MAX_ID
 
 BLUEPRINTS = (
@@ -15,6 +15,7 @@ BLUEPRINTS = (
     users.teams_blp,
     notifications.blp,
     workflows.blp,
+    reports.blp,
 )
 
 

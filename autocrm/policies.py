@@ -4,6 +4,7 @@ Visibility rules:
 - a customer sees only the tickets they requested, never internal notes, only their own user;
 - an agent sees tickets of their teams and tickets with no team yet (the triage queue);
 - an admin sees everything.
+Team performance reports: admins see every team's, a team's lead sees that team's.
 Resources a caller may not see are reported as missing (404) by the services, not forbidden.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from autocrm.models import CannedResponse, Role, Ticket, User
+from autocrm.models import CannedResponse, Role, Team, Ticket, User
 
 # Fields of a ticket only staff may set (at creation or later).
 STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags"})
@@ -98,3 +99,16 @@ def can_manage_canned_response(actor: User, response: CannedResponse) -> bool:
 
 def can_share_canned_with_everyone(actor: User) -> bool:
     return is_admin(actor)
+
+
+def visible_report_teams(actor: User) -> ColumnElement[bool]:
+    """The teams whose performance report ``actor`` may see: all for admins, else those led."""
+    if is_admin(actor):
+        return true()
+    if is_staff(actor):
+        return Team.lead_id == actor.id
+    return false()
+
+
+def can_view_team_report(actor: User, team: Team) -> bool:
+    return is_admin(actor) or (is_staff(actor) and team.lead_id == actor.id)

@@ -54,6 +54,7 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/workflows/{workflow_id}/draft/validate"),
     ("post", "/api/workflows/{workflow_id}/draft/simulate"),
     ("post", "/api/workflows/{workflow_id}/draft/publish"),
+    ("get", "/api/reports/teams"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
