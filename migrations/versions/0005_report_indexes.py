@@ -1,15 +1,15 @@
 """report indexes: tickets solved per team in a period, SLA clocks stopped in a period
 
-Revision ID: 0004_report_indexes
-Revises: 0003_canned_responses
+Revision ID: 0005_report_indexes
+Revises: 0004_knowledge_base
 Create Date: 2026-12-05 09:00:00.000000
 
 """
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0004_report_indexes'
-down_revision = '0003_canned_responses'
+revision = '0005_report_indexes'
+down_revision = '0004_knowledge_base'
 branch_labels = None
 depends_on = None
 
