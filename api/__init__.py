@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-from api import auth, errors, kb, notifications, tickets, users, workflows
+from api import auth, errors, kb, notifications, reports, tickets, users, workflows
 from api.schemas import MAX_ID
 
 BLUEPRINTS = (
@@ -16,6 +16,7 @@ BLUEPRINTS = (
     notifications.blp,
     workflows.blp,
     kb.blp,
+    reports.blp,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import marshmallow as ma
@@ -461,3 +462,73 @@ class SuggestionEventSchema(ma.Schema):
     article_id = fields.Integer()
     query = fields.String()
     opened_at = fields.DateTime()
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+MAX_REPORT_DAYS = 366
+WALL_CLOCK = "Wall-clock seconds (not business hours yet); null when there is nothing to measure."
+
+
+class TeamReportArgsSchema(StrictSchema):
+    start = fields.Date(
+        metadata={"description": "First day (UTC), included; default: 29 days before end."}
+    )
+    end = fields.Date(metadata={"description": "Last day (UTC), included; default: today."})
+    team_id = Id(strict=False, metadata={"description": "Only this team."})
+
+    @ma.post_load
+    def default_and_check_period(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        end = data.setdefault("end", datetime.now(UTC).date())
+        start = data.setdefault("start", end - timedelta(days=29))
+        if end < start:
+            raise ma.ValidationError("Must not be before start.", "end")
+        if (end - start).days + 1 > MAX_REPORT_DAYS:
+            raise ma.ValidationError(f"The period may span at most {MAX_REPORT_DAYS} days.", "end")
+        return data
+
+
+class BacklogDaySchema(ma.Schema):
+    day = fields.Date()
+    open = fields.Integer(metadata={"description": "Tickets open at the end of the day (UTC)."})
+
+
+class AgentReportSchema(ma.Schema):
+    user_id = fields.Integer()
+    name = fields.String()
+    open_assigned = fields.Integer(
+        metadata={"description": "Open tickets of the team assigned to the agent now."}
+    )
+    solved = fields.Integer(metadata={"description": "Tickets of the team they solved."})
+    first_response_seconds_p50 = fields.Float(allow_none=True, metadata={"description": WALL_CLOCK})
+
+
+class TeamReportSchema(ma.Schema):
+    team_id = fields.Integer()
+    team_name = fields.String()
+    created = fields.Integer(metadata={"description": "Tickets created in the period."})
+    solved = fields.Integer(metadata={"description": "Tickets solved in the period."})
+    backlog_now = fields.Integer(metadata={"description": "Tickets not solved or closed, now."})
+    backlog_trend = fields.List(fields.Nested(BacklogDaySchema))
+    first_response_seconds_p50 = fields.Float(allow_none=True, metadata={"description": WALL_CLOCK})
+    first_response_seconds_p90 = fields.Float(allow_none=True, metadata={"description": WALL_CLOCK})
+    resolution_seconds_p50 = fields.Float(allow_none=True, metadata={"description": WALL_CLOCK})
+    resolution_seconds_p90 = fields.Float(allow_none=True, metadata={"description": WALL_CLOCK})
+    sla_clocks_stopped = fields.Integer(
+        metadata={"description": "SLA clocks of the team's tickets stopped in the period."}
+    )
+    sla_compliance_percent = fields.Float(
+        allow_none=True, metadata={"description": "Share of those clocks never breached, in %."}
+    )
+    csat_ratings = fields.Integer(metadata={"description": "Ratings of tickets solved."})
+    csat_average = fields.Float(allow_none=True, metadata={"description": "Average rating 1-5."})
+    csat_response_rate = fields.Float(
+        allow_none=True, metadata={"description": "Ratings / tickets solved (0-1)."}
+    )
+    agents = fields.List(fields.Nested(AgentReportSchema))
+
+
+class TeamReportPageSchema(ma.Schema):
+    start = fields.Date()
+    end = fields.Date()
+    teams = fields.List(fields.Nested(TeamReportSchema))

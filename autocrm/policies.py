@@ -6,6 +6,7 @@ Visibility rules:
 - an admin sees everything.
 - knowledge-base articles: anonymous readers see published public ones, customers published
   public and customers-only ones, staff everything (drafts and internal articles included).
+Team performance reports: admins see every team's, a team's lead sees that team's.
 Resources a caller may not see are reported as missing (404) by the services, not forbidden.
 """
 
@@ -19,6 +20,7 @@ from autocrm.models import (
     ArticleVisibility,
     CannedResponse,
     Role,
+    Team,
     Ticket,
     User,
 )
@@ -140,3 +142,16 @@ def can_write_articles(actor: User) -> bool:
 
 def can_manage_kb_categories(actor: User) -> bool:
     return is_admin(actor)
+
+
+def visible_report_teams(actor: User) -> ColumnElement[bool]:
+    """The teams whose performance report ``actor`` may see: all for admins, else those led."""
+    if is_admin(actor):
+        return true()
+    if is_staff(actor):
+        return Team.lead_id == actor.id
+    return false()
+
+
+def can_view_team_report(actor: User, team: Team) -> bool:
+    return is_admin(actor) or (is_staff(actor) and team.lead_id == actor.id)

@@ -24,6 +24,8 @@ class SlaClock(db.Model):
         UniqueConstraint("ticket_id", "metric"),
         Index("ix_sla_clocks_due_at", "due_at"),
         Index("ix_sla_clocks_warn_at", "warn_at"),
+        # Team reports: SLA compliance of the clocks stopped in a period.
+        Index("ix_sla_clocks_stopped_at", "stopped_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -48,6 +48,8 @@ class Ticket(db.Model):
         Index("ix_tickets_team_category_assignee", "team_id", "category", "assignee_id"),
         # Time-based rules count from these.
         Index("ix_tickets_solved_at", "solved_at"),
+        # Team reports: solved per team in a period, and the never-solved backlog base.
+        Index("ix_tickets_team_solved", "team_id", "solved_at"),
         Index("ix_tickets_status_changed_at", "status_changed_at"),
     )
 

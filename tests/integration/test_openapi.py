@@ -65,6 +65,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/kb/categories"),
     ("post", "/api/kb/categories"),
     ("patch", "/api/kb/categories/{category_id}"),
+    ("get", "/api/reports/teams"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
