@@ -16,10 +16,8 @@ from werkzeug.wrappers import Response
 
 from autocrm.errors import DomainError, NotFound
 from autocrm.extensions import db
-from autocrm.models import Ticket, User
-from autocrm.security import read_feedback_token
-from autocrm.services.conversation import do_give_feedback
-from autocrm.services.tickets import access_ticket_by_id
+from autocrm.models import Ticket
+from autocrm.services import conversation
 
 bp = Blueprint("feedback", __name__, template_folder="templates")
 
@@ -65,22 +63,6 @@ def check_csrf_token(token: str, csrf_token: str) -> bool:
     return bound == _link_digest(token)
 
 
-def access_feedback_link(token: str) -> tuple[User, Ticket]:
-    """The requester and ticket a link names; NotFound for a forged or expired link, or an
-    account or ticket that is gone or deactivated."""
-    claims = read_feedback_token(token)
-    if claims is None:
-        raise NotFound("This feedback link is invalid or has expired.")
-    ticket_id, requester_id = claims
-    requester = db.session.get(User, requester_id)
-    if requester is None or not requester.active:
-        raise NotFound("This feedback link is invalid or has expired.")
-    ticket = access_ticket_by_id(requester, ticket_id)
-    if ticket.requester_id != requester.id:
-        raise NotFound("This feedback link is invalid or has expired.")
-    return requester, ticket
-
-
 def _page(status: int = 200, **context: Any) -> Response:
     html = render_template("feedback.html", ratings=RATINGS, **context)
     response = Response(html, status, mimetype="text/html")
@@ -115,7 +97,7 @@ def _parse_rating(raw: str | None) -> int | None:
 @bp.get("/feedback/<token>")
 def form(token: str) -> Response:
     try:
-        _requester, ticket = access_feedback_link(token)
+        _requester, ticket = conversation.access_feedback_link(token)
     except NotFound:
         return _not_found()
     return _form(token, ticket)
@@ -124,7 +106,7 @@ def form(token: str) -> Response:
 @bp.post("/feedback/<token>")
 def submit(token: str) -> Response:
     try:
-        requester, ticket = access_feedback_link(token)
+        requester, ticket = conversation.access_feedback_link(token)
     except NotFound:
         return _not_found()
     if not check_csrf_token(token, request.form.get("csrf_token", "")):
@@ -146,7 +128,7 @@ def submit(token: str) -> Response:
             comment=comment,
         )
     try:
-        do_give_feedback(requester, ticket.id, rating, comment)
+        conversation.do_give_feedback(requester, ticket.id, rating, comment)
     except DomainError as exc:
         db.session.rollback()
         return _form(

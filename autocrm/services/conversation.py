@@ -6,9 +6,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from autocrm import outbox, policies, realtime
-from autocrm.errors import Conflict, Forbidden, InvalidInput
+from autocrm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Feedback, Message, Ticket, User, utcnow
+from autocrm.security import read_feedback_token
 from autocrm.services.tickets import access_ticket_by_id, record
 from autocrm.services.workflows import engine_for
 
@@ -98,3 +99,19 @@ def feedback_for(actor: User, ticket_id: int) -> Feedback | None:
     """The rating given on a ticket the actor may see, if any."""
     ticket = access_ticket_by_id(actor, ticket_id)
     return db.session.scalar(select(Feedback).where(Feedback.ticket_id == ticket.id))
+
+
+def access_feedback_link(token: str) -> tuple[User, Ticket]:
+    """The requester and ticket a link names; NotFound for a forged or expired link, or an
+    account or ticket that is gone or deactivated."""
+    claims = read_feedback_token(token)
+    if claims is None:
+        raise NotFound("This feedback link is invalid or has expired.")
+    ticket_id, requester_id = claims
+    requester = db.session.get(User, requester_id)
+    if requester is None or not requester.active:
+        raise NotFound("This feedback link is invalid or has expired.")
+    ticket = access_ticket_by_id(requester, ticket_id)
+    if ticket.requester_id != requester.id:
+        raise NotFound("This feedback link is invalid or has expired.")
+    return requester, ticket
