@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-from api import auth, errors, kb, notifications, reports, tickets, users, workflows
+from api import audit, auth, errors, kb, notifications, reports, tickets, users, workflows
 from api.schemas import MAX_ID
 
 BLUEPRINTS = (
@@ -17,6 +17,7 @@ BLUEPRINTS = (
     workflows.blp,
     kb.blp,
     reports.blp,
+    audit.blp,
 )
 
 

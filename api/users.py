@@ -93,7 +93,8 @@ class TeamItem(MethodView):
     @teams_blp.response(200, schemas.TeamSchema)
     @teams_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def patch(self, body: dict[str, Any], team_id: int) -> Any:
-        """Rename a team, or change its description or lead (admin)."""
+        """Change a team's name, description, lead, assignment policy, per-agent cap or business
+        hours (admin)."""
         return teams.do_update_team(current_actor(), team_id, body)
 
 

@@ -7,6 +7,7 @@ Visibility rules:
 - knowledge-base articles: anonymous readers see published public ones, customers published
   public and customers-only ones, staff everything (drafts and internal articles included).
 Team performance reports: admins see every team's, a team's lead sees that team's.
+The audit log of admin changes: admins only.
 Resources a caller may not see are reported as missing (404) by the services, not forbidden.
 """
 
@@ -92,6 +93,10 @@ def can_manage_users_and_teams(actor: User) -> bool:
 
 def can_list_teams(actor: User) -> bool:
     return is_staff(actor)
+
+
+def can_view_audit_log(actor: User) -> bool:
+    return is_admin(actor)
 
 
 def visible_canned_responses(actor: User) -> ColumnElement[bool]:

@@ -1,5 +1,6 @@
 """The data model, one module per domain area; import models from here."""
 
+from autocrm.models.audit import AdminAuditEntry
 from autocrm.models.automation import RuleFiring, SlaClock
 from autocrm.models.canned import CannedResponse
 from autocrm.models.kb import (
@@ -26,6 +27,7 @@ from autocrm.models.workflows import Workflow, WorkflowVersion
 
 __all__ = [
     "NOTIFICATION_KINDS",
+    "AdminAuditEntry",
     "Article",
     "ArticleRevision",
     "ArticleStatus",

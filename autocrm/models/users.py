@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from autocrm.extensions import db
-from autocrm.models.types import UTCDateTime, utcnow
+from autocrm.models.types import JSONType, UTCDateTime, utcnow
 
 
 class Role(enum.StrEnum):
@@ -78,6 +79,9 @@ class Team(db.Model):
     last_assigned_user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL")
     )
+    # The team's business hours (workflows.calendar definition); when set, its tickets' SLA
+    # clocks run on it instead of the workflow SLA policy's calendar.
+    calendar: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     lead: Mapped[User | None] = relationship(foreign_keys=[lead_id])

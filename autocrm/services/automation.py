@@ -165,8 +165,12 @@ def _keep_sla(ticket: Ticket, kind: str, payload: dict[str, Any], now: datetime)
         from_category = engine.categories.get(payload.get("from_state"), ticket.category)
         if from_category != ticket.category:
             sla.on_category_change(ticket, from_category, now)
-    elif kind == "ticket.updated" and "priority" in payload.get("changes", {}):
-        sla.on_priority_change(ticket, now)
+    elif kind == "ticket.updated":
+        changes = payload.get("changes", {})
+        if "team_id" in changes:
+            sla.on_team_change(ticket, changes["team_id"][0], now)
+        if "priority" in changes:
+            sla.on_priority_change(ticket, now)
 
 
 def _assign(ticket: Ticket, kind: str, payload: dict[str, Any], depth: int) -> None:

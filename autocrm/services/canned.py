@@ -21,6 +21,7 @@ from autocrm import policies
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import CannedResponse, Team, User
+from autocrm.services import audit
 from autocrm.services.tickets import access_ticket_by_id
 
 MAX_TITLE = 120
@@ -127,9 +128,17 @@ def do_update_canned(
 ) -> CannedResponse:
     response = _access_for_change(actor, response_id)
     title, body = check_fields(actor, title, body, team_id)
+    if team_id != response.team_id:
+        audience = [_audience(response.team_id), _audience(team_id)]
+        audit.record(actor, "canned.shared_changed", response, {"shared_with": audience})
     response.title, response.body, response.team_id = title, body, team_id
     db.session.commit()
     return response
+
+
+def _audience(team_id: int | None) -> str:
+    team = db.session.get(Team, team_id) if team_id is not None else None
+    return f"team {team.name}" if team else "everyone"
 
 
 def do_delete_canned(actor: User, response_id: int) -> None:

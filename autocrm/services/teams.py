@@ -1,7 +1,14 @@
-"""Teams and their members."""
+"""Teams and their members, lead, assignment policy and business hours.
+
+Admins manage teams; every change is recorded in the admin audit log in the same transaction.
+A team's ``calendar`` (a ``workflows.calendar`` definition, or None) replaces the workflow SLA
+policy's business hours for the team's tickets; editing it reschedules the running SLA clocks
+of the team's tickets at once (``sla.on_team_calendar_change``).
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -9,9 +16,17 @@ from sqlalchemy import select
 from autocrm import policies, realtime
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
-from autocrm.models import Team, TeamMembership, User
+from autocrm.models import AssignmentPolicy, Team, TeamMembership, User, utcnow
+from autocrm.services import audit, sla
 from autocrm.services.listing import Page, PageRequest, keyset_page
 from autocrm.services.users import require_admin
+from autocrm.services.workflows import current_version
+from workflows.calendar import BusinessCalendar
+
+MAX_NAME_LENGTH = 120
+MAX_OPEN_PER_AGENT = 10_000
+# workflows.calendar names the wrong part of a definition first: "hours.mon.0: ...".
+_CALENDAR_LOCATION = re.compile(r"^(timezone|hours|holidays)((?:\.[A-Za-z0-9_]+)*): (.+)$")
 
 
 def access_team_by_id(actor: User, team_id: int) -> Team:
@@ -29,10 +44,18 @@ def list_teams(actor: User, page: PageRequest) -> Page[Team]:
     return keyset_page(select(Team), page, {"id": Team.id}, Team.id)
 
 
-def _check_name_free(name: str, except_id: int | None = None) -> None:
+def _check_name(name: str, except_id: int | None = None) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Team name is blank.", {"name": ["Must not be blank."]})
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            "Team name too long.", {"name": [f"Use at most {MAX_NAME_LENGTH} characters."]}
+        )
     existing = db.session.scalar(select(Team.id).where(Team.name == name))
     if existing is not None and existing != except_id:
         raise InvalidInput("Team name in use.", {"name": ["A team with this name exists."]})
+    return name
 
 
 def _check_lead(lead_id: int | None) -> None:
@@ -43,13 +66,69 @@ def _check_lead(lead_id: int | None) -> None:
         raise InvalidInput("Invalid team lead.", {"lead_id": ["Must be an active agent or admin."]})
 
 
+def _check_settings(settings: dict[str, Any]) -> None:
+    if "assignment_policy" in settings:
+        try:
+            settings["assignment_policy"] = AssignmentPolicy(settings["assignment_policy"])
+        except ValueError:
+            choices = ", ".join(p.value for p in AssignmentPolicy)
+            raise InvalidInput(
+                "Unknown assignment policy.", {"assignment_policy": [f"Choose one of: {choices}."]}
+            ) from None
+    cap = settings.get("max_open_per_agent")
+    if cap is not None and (
+        isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_OPEN_PER_AGENT
+    ):
+        raise InvalidInput(
+            "Invalid per-agent cap.",
+            {"max_open_per_agent": [f"A whole number from 1 to {MAX_OPEN_PER_AGENT}, or none."]},
+        )
+
+
+def check_calendar(definition: Any) -> dict[str, Any] | None:
+    """A team calendar as given, if ``BusinessCalendar.from_definition`` accepts it; None (or
+    an empty mapping) means "no calendar of its own". Errors name the field that is wrong,
+    under ``calendar`` (``calendar.hours.mon.0``)."""
+    if definition is None or definition == {}:
+        return None
+    try:
+        BusinessCalendar.from_definition(definition)
+    except ValueError as exc:
+        message = str(exc)
+        match = _CALENDAR_LOCATION.match(message)
+        field = f"calendar.{match[1]}{match[2]}" if match else "calendar"
+        raise InvalidInput(
+            "The business hours are not valid.", {field: [match[3] if match else message]}
+        ) from None
+    return definition
+
+
+def workflow_calendar() -> dict[str, Any] | None:
+    """The business hours of the default workflow's SLA policy: what new tickets of a team
+    without hours of its own count in."""
+    policy = sla.policy_of(current_version().id)
+    return policy["calendar"] if policy else None
+
+
+def _member_label(user: User) -> str:
+    return user.name
+
+
+def _lead_label(lead_id: int | None) -> str | None:
+    lead = db.session.get(User, lead_id) if lead_id is not None else None
+    return lead.name if lead else None
+
+
 def create_team(
     name: str, description: str = "", lead_id: int | None = None, **settings: Any
 ) -> Team:
     """Add a team to the session without committing (shared by the API and the CLI).
-    ``settings``: ``assignment_policy``, ``max_open_per_agent``."""
-    _check_name_free(name)
+    ``settings``: ``assignment_policy``, ``max_open_per_agent``, ``calendar``."""
+    name = _check_name(name)
     _check_lead(lead_id)
+    _check_settings(settings)
+    if "calendar" in settings:
+        settings["calendar"] = check_calendar(settings["calendar"])
     team = Team(name=name, description=description, lead_id=lead_id, **settings)
     db.session.add(team)
     db.session.flush()
@@ -61,20 +140,46 @@ def create_team(
 def do_create_team(actor: User, **fields: Any) -> Team:
     require_admin(actor)
     team = create_team(**fields)
+    created = {
+        "name": team.name,
+        "description": team.description or None,
+        "lead": _lead_label(team.lead_id),
+        "assignment_policy": team.assignment_policy,
+        "max_open_per_agent": team.max_open_per_agent,
+        "calendar": team.calendar,
+    }
+    audit.record(actor, "team.created", team, audit.diff({}, created))
     db.session.commit()
     return team
 
 
 def do_update_team(actor: User, team_id: int, changes: dict[str, Any]) -> Team:
+    """Change a team's name, description, lead, assignment policy, per-agent cap or calendar.
+    A new calendar reschedules the running SLA clocks of the team's tickets."""
     require_admin(actor)
     team = access_team_by_id(actor, team_id)
+    changes = dict(changes)
     if "name" in changes:
-        _check_name_free(changes["name"], except_id=team.id)
-    if changes.get("lead_id") is not None:
+        changes["name"] = _check_name(changes["name"], except_id=team.id)
+    _check_settings(changes)
+    if "calendar" in changes:
+        changes["calendar"] = check_calendar(changes["calendar"])
+    if changes.get("lead_id") is not None and changes["lead_id"] != team.lead_id:
+        # Only a new lead is checked: a form re-sending a since-deactivated lead changes nothing.
         _check_lead(changes["lead_id"])
         add_member(team, db.session.get_one(User, changes["lead_id"]))
+    changed = audit.diff({field: getattr(team, field) for field in changes}, changes)
+    previous_calendar = team.calendar
     for field, value in changes.items():
         setattr(team, field, value)
+    if "calendar" in changed:
+        db.session.flush()
+        sla.on_team_calendar_change(team, previous_calendar, utcnow())
+    if "lead_id" in changed:
+        old, new = changed.pop("lead_id")
+        changed["lead"] = [_lead_label(old), _lead_label(new)]
+    if changed:
+        audit.record(actor, "team.updated", team, changed)
     db.session.commit()
     return team
 
@@ -92,7 +197,9 @@ def do_add_member(actor: User, team_id: int, user_id: int) -> Team:
         raise InvalidInput("Unknown user.", {"user_id": [f"No user {user_id}."]})
     if not user.role.is_staff:
         raise InvalidInput("Customers cannot join teams.", {"user_id": ["Must be staff."]})
-    add_member(team, user)
+    if user.id not in team.member_ids:
+        add_member(team, user)
+        audit.record(actor, "team.member_added", team, {"member": [None, _member_label(user)]})
     db.session.commit()
     return team
 
@@ -103,9 +210,12 @@ def do_remove_member(actor: User, team_id: int, user_id: int) -> Team:
     membership = db.session.get(TeamMembership, (team_id, user_id))
     if membership is None:
         raise NotFound(f"User {user_id} is not a member of team {team_id}.")
+    changes: dict[str, list[Any]] = {"member": [_member_label(membership.user), None]}
     if team.lead_id == user_id:
         team.lead_id = None
+        changes["lead"] = [_member_label(membership.user), None]
     db.session.delete(membership)
+    audit.record(actor, "team.member_removed", team, changes)
     realtime.disconnect_user(user_id)  # its sockets may sit in the team's rooms
     db.session.commit()
     db.session.refresh(team)

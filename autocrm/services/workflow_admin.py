@@ -36,7 +36,7 @@ from autocrm.models import (
     WorkflowVersion,
     utcnow,
 )
-from autocrm.services import tickets
+from autocrm.services import audit, tickets
 from autocrm.services.workflows import current_version
 from workflows import default_definition, dump_definition, load_definition
 from workflows.diagram import render_svg
@@ -96,6 +96,50 @@ def list_workflows(actor: User) -> list[WorkflowSummary]:
     ]
 
 
+@dataclass(frozen=True)
+class VersionSummary:
+    id: int
+    workflow_id: int
+    number: int
+    created_at: datetime
+    note: str
+    published_by: str | None
+    tickets: int  # pinned to it, in any state
+
+
+def list_versions(actor: User, workflow_id: int | None = None) -> dict[int, list[VersionSummary]]:
+    """Versions by workflow id, newest first, with who published each and how many tickets
+    pin it (counted through the index on the tickets' version)."""
+    _require_admin(actor)
+    pinned = (
+        select(Ticket.workflow_version_id, func.count().label("tickets"))
+        .group_by(Ticket.workflow_version_id)
+        .subquery()
+    )
+    query = (
+        select(WorkflowVersion, User.name, pinned.c.tickets)
+        .outerjoin(User, User.id == WorkflowVersion.published_by_id)
+        .outerjoin(pinned, pinned.c.workflow_version_id == WorkflowVersion.id)
+        .order_by(WorkflowVersion.workflow_id, WorkflowVersion.number.desc())
+    )
+    if workflow_id is not None:
+        query = query.where(WorkflowVersion.workflow_id == workflow_id)
+    versions: dict[int, list[VersionSummary]] = defaultdict(list)
+    for version, publisher, count in db.session.execute(query):
+        versions[version.workflow_id].append(
+            VersionSummary(
+                id=version.id,
+                workflow_id=version.workflow_id,
+                number=version.number,
+                created_at=version.created_at,
+                note=version.note,
+                published_by=publisher,
+                tickets=count or 0,
+            )
+        )
+    return dict(versions)
+
+
 def access_workflow_by_id(actor: User, workflow_id: int, *, lock: bool = False) -> Workflow:
     _require_admin(actor)
     workflow = db.session.get(Workflow, workflow_id, with_for_update=lock)
@@ -114,6 +158,59 @@ def access_version(actor: User, workflow_id: int, number: int) -> WorkflowVersio
     if version is None:
         raise NotFound(f"Workflow {workflow_id} has no version {number}.")
     return version
+
+
+@dataclass(frozen=True)
+class DraftToEdit:
+    definition: Any
+    saved: bool  # False: nothing saved yet; the editor starts from ``based_on``
+    based_on: int | None  # the version number it was taken from
+
+
+def draft_to_edit(actor: User, workflow_id: int) -> DraftToEdit:
+    """What the editor shows: the saved draft, else a copy of the newest version (saving it
+    makes it the draft), else the bundled default."""
+    workflow = access_workflow_by_id(actor, workflow_id)
+    if workflow.draft is not None:
+        return DraftToEdit(workflow.draft, saved=True, based_on=None)
+    newest = workflow.versions[-1] if workflow.versions else None
+    if newest is None:
+        return DraftToEdit({**default_definition(), "name": workflow.name}, False, None)
+    return DraftToEdit(dict(newest.definition), saved=False, based_on=newest.number)
+
+
+def empty_definition(name: str) -> dict[str, Any]:
+    """The smallest valid workflow, to build one from scratch: a single, terminal state."""
+    return {
+        "name": name,
+        "initial": "new",
+        "states": [{"name": "new", "category": "new", "label": "New", "terminal": True}],
+        "transitions": [],
+        "rules": [],
+    }
+
+
+def in_flight_states(actor: User, workflow_id: int) -> dict[str, int]:
+    """How many tickets in flight (not closed) on any version of the workflow are in each
+    state: the states a publish's state map has to cover."""
+    workflow = access_workflow_by_id(actor, workflow_id)
+    rows = db.session.execute(
+        select(Ticket.status, func.count())
+        .join(WorkflowVersion, WorkflowVersion.id == Ticket.workflow_version_id)
+        .where(WorkflowVersion.workflow_id == workflow.id, Ticket.category != "closed")
+        .group_by(Ticket.status)
+        .order_by(Ticket.status)
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def ticket_subjects(actor: User, ticket_ids: list[int]) -> dict[int, str]:
+    """Subjects for a simulation report's tickets (admins see every ticket)."""
+    _require_admin(actor)
+    if not ticket_ids:
+        return {}
+    rows = db.session.execute(select(Ticket.id, Ticket.subject).where(Ticket.id.in_(ticket_ids)))
+    return {row[0]: row[1] for row in rows}
 
 
 def _draft_of(workflow: Workflow) -> dict[str, Any]:
@@ -272,6 +369,9 @@ def do_create_workflow(
             db.session.add(workflow)
     except IntegrityError as exc:  # created by someone else meanwhile
         raise InvalidInput("Name taken.", {"name": [f"A workflow named {name!r} exists."]}) from exc
+    audit.record(
+        actor, "workflow.created", workflow, audit.diff({}, {"name": name, "copy_from": copy_from})
+    )
     db.session.commit()
     return workflow
 
@@ -297,6 +397,12 @@ def _copy_source(copy_from: int | None) -> dict[str, Any]:
 def do_save_draft(actor: User, workflow_id: int, definition: dict[str, Any]) -> DraftCheck:
     """Keep the draft as entered, and say what is wrong with it."""
     workflow = access_workflow_by_id(actor, workflow_id, lock=True)
+    audit.record(
+        actor,
+        "workflow.draft_saved",
+        workflow,
+        {"sections": [None, audit.changed_keys(workflow.draft, definition)]},
+    )
     workflow.draft = definition
     workflow.draft_updated_at = utcnow()
     db.session.commit()
@@ -348,6 +454,20 @@ def do_publish(
             update(Workflow).where(Workflow.id != workflow.id).values(is_default=False)
         )
         workflow.is_default = True
+    audit.record(
+        actor,
+        "workflow.published",
+        workflow,
+        audit.diff(
+            {"version": max(old_versions.values(), default=None)},
+            {
+                "version": version.number,
+                "note": note or None,
+                "made_default": make_default or None,
+                "migrated_tickets": len(in_flight) or None,
+            },
+        ),
+    )
     try:
         db.session.commit()
     except StaleDataError as exc:
@@ -407,9 +527,9 @@ def _migrate(
     if new_state != old_state:
         ticket.status_changed_at = now
     if ticket.category == "solved" and ticket.solved_at is None:
-        ticket.solved_at = now
+        tickets.mark_solved(ticket, now)
     elif ticket.category not in ("solved", "closed") and old_category in ("solved", "closed"):
-        ticket.solved_at = ticket.closed_at = None
+        tickets.mark_reopened(ticket)
     tickets.record(
         ticket,
         actor,

@@ -66,6 +66,7 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/kb/categories"),
     ("patch", "/api/kb/categories/{category_id}"),
     ("get", "/api/reports/teams"),
+    ("get", "/api/audit"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
