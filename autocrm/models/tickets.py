@@ -48,8 +48,9 @@ class Ticket(db.Model):
         Index("ix_tickets_team_category_assignee", "team_id", "category", "assignee_id"),
         # Time-based rules count from these.
         Index("ix_tickets_solved_at", "solved_at"),
-        # Team reports: solved per team in a period, and the never-solved backlog base.
+        # Team reports: solved per team in a period; closed per team for the backlog trend.
         Index("ix_tickets_team_solved", "team_id", "solved_at"),
+        Index("ix_tickets_team_closed", "team_id", "closed_at"),
         Index("ix_tickets_status_changed_at", "status_changed_at"),
     )
 
@@ -72,6 +73,11 @@ class Ticket(db.Model):
     first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Business seconds (the ticket's hours, ``sla.calendar_for_ticket``) from creation to
+    # ``first_responded_at`` and to ``solved_at``, stored when those become known so reports
+    # aggregate them in SQL; set and cleared together with their timestamps.
+    first_response_business_seconds: Mapped[float | None]
+    resolution_business_seconds: Mapped[float | None]
     version: Mapped[int] = mapped_column(default=1)
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])

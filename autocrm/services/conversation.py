@@ -10,7 +10,11 @@ from autocrm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Feedback, Message, Ticket, User, utcnow
 from autocrm.security import read_feedback_token
-from autocrm.services.tickets import access_ticket_by_id, record
+from autocrm.services.tickets import (
+    access_ticket_by_id,
+    business_seconds_since_created,
+    record,
+)
 from autocrm.services.workflows import engine_for
 
 MAX_MESSAGES_PAGE = 200
@@ -50,6 +54,7 @@ def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = F
     touch = {"updated_at": now}
     if not internal and policies.is_staff(actor) and ticket.first_responded_at is None:
         touch["first_responded_at"] = now
+        touch["first_response_business_seconds"] = business_seconds_since_created(ticket, now)
     # A plain UPDATE, not the versioned ORM flush: replies never conflict with field edits.
     db.session.execute(
         update(Ticket).where(Ticket.id == ticket.id).values(**touch),

@@ -1,22 +1,32 @@
 """Team performance reports, aggregated in SQL.
 
-Every figure is a GROUP BY over an index range (team and created_at, team and solved_at, team
-and category, clocks by stopped_at); Python only receives per-team, per-agent and per-day
-aggregates, never ticket rows, so a report stays fast on a million tickets.
+Every figure is a GROUP BY over an index range that grows with the period, not with the
+history: tickets by (team, created_at), (team, solved_at) and (team, closed_at), the open
+backlog by (team, category), SLA clocks by stopped_at; a rating, and the team of a clock's
+ticket, are looked up per row of that range through a unique index. Python only receives
+per-team, per-agent and per-day aggregates, never ticket rows, so a report stays fast on a
+million tickets (bench/report_bench.py measures it at 10k and 1M).
 
 Definitions (the period is ``start`` 00:00 UTC up to the end of ``end``, both dates included):
 - created / solved: tickets created / solved (``solved_at``) in the period;
 - backlog_now: tickets of the team whose category is not solved or closed, now;
-- backlog_trend: per day, tickets open at the end of that day (UTC midnight closing it):
-  created before it and not solved (``solved_at``) before it;
-- first response times: tickets created in the period that got a first response; resolution
-  times: tickets solved in the period. Both are wall-clock seconds; converting each ticket's
-  span to business hours in SQL is left for later, since calendars belong to workflow versions;
-  percentiles interpolate linearly (PostgreSQL's ``percentile_cont``; the same formula on SQLite);
+- backlog_trend: per day, tickets open at the end of that day (the UTC midnight closing it):
+  created before it, and not done before it, where done is ``solved_at`` (or ``closed_at`` for
+  a ticket closed without being solved). It is worked out backwards from backlog_now, so the
+  last day of a period ending today equals backlog_now; a reopened ticket counts as open from
+  its creation to its latest solve (or until now, if it is open);
+- first response time: business seconds from creation to the first public staff reply, of the
+  tickets created in the period that got one; resolution time: business seconds from creation
+  to ``solved_at``, of the tickets solved in the period (a reopened ticket counts from creation
+  to its latest solve). Both are measured in the ticket's business hours (its team's calendar,
+  else its workflow SLA policy's: ``sla.calendar_for_ticket``) and stored on the ticket when
+  they become known (``first_response_business_seconds``, ``resolution_business_seconds``);
+  tickets answered or solved before migration 0007 carry wall-clock seconds. Percentiles
+  interpolate linearly (PostgreSQL's ``percentile_cont``; the same formula on SQLite);
 - SLA compliance: of the team's SLA clocks stopped in the period, the share never breached;
 - CSAT: ratings of tickets solved in the period; response rate = ratings / solved;
 - per agent (members of the team): open tickets of the team assigned to them now, tickets of
-  the team they solved in the period, and their median first response.
+  the team they solved in the period, and their median first response (business seconds).
 """
 
 from __future__ import annotations
@@ -31,15 +41,13 @@ from sqlalchemy import (
     ColumnElement,
     Date,
     Integer,
-    Interval,
     Select,
-    and_,
     case,
     cast,
     func,
     literal,
-    or_,
     select,
+    text,
     union_all,
 )
 
@@ -79,30 +87,8 @@ def _dialect() -> str:
 # -- dialect-specific pieces -----------------------------------------------------------------
 
 
-def _seconds_between(later: Any, earlier: Any) -> ColumnElement[Any]:
-    if _dialect() == "postgresql":
-        return cast(func.extract("epoch", later - earlier), Integer)
-    # Whole seconds, exact (julianday arithmetic would add floating-point noise).
-    return cast(func.strftime("%s", later), Integer) - cast(func.strftime("%s", earlier), Integer)
-
-
 def _day_of(column: Any) -> ColumnElement[Any]:
     return cast(column, Date) if _dialect() == "postgresql" else func.date(column)
-
-
-def _day_series(period: Period) -> Any:
-    """One row per day of the period, column ``day``."""
-    if _dialect() == "postgresql":
-        series = func.generate_series(
-            cast(literal(period.start.isoformat()), Date),
-            cast(literal(period.end.isoformat()), Date),
-            cast(literal("1 day"), Interval),
-        )
-        return select(cast(series, Date).label("day")).subquery("days")
-    days = select(literal(period.start.isoformat()).label("day")).cte("days", recursive=True)
-    return days.union_all(
-        select(func.date(days.c.day, "+1 day")).where(days.c.day < period.end.isoformat())
-    )
 
 
 def _as_date(value: Any) -> date:
@@ -160,38 +146,78 @@ def _visible_teams(actor: User, team_id: int | None) -> list[Team]:
     return teams
 
 
-def _counts(stmt: Select[Any]) -> dict[Any, int]:
-    """``{key: count}`` from rows ``(*key, count)``; a one-column key is the bare value."""
-    rows = db.session.execute(stmt)
-    return {tuple(row[:-1]) if len(row) > 2 else row[0]: row[-1] for row in rows}
+def can_view_reports(actor: User) -> bool:
+    """Whether ``actor`` sees any team report (the Reports link in the staff navigation)."""
+    if policies.is_admin(actor):
+        return True
+    stmt = select(Team.id).where(policies.visible_report_teams(actor)).limit(1)
+    return db.session.scalar(stmt) is not None
 
 
 def _rounded(value: Any) -> float | None:
     return None if value is None else round(float(value), 3)
 
 
-def _team_counts(ids: list[int], period: Period) -> dict[str, dict[Any, int]]:
+def _per_row_lookups(stmt: Select[Any], name: str) -> Any:
+    """``stmt``, whose columns look a value up per row (a correlated subquery on a unique
+    index), as a CTE that is computed once.
+
+    A join would let PostgreSQL's planner hash the whole other table (every ticket, every
+    rating: work that grows with the history) rather than probe it once per row of the
+    period; MATERIALIZED also keeps each lookup from being repeated for every aggregate that
+    reads it.
+    """
+    return stmt.cte(name).prefix_with("MATERIALIZED")
+
+
+def _team_counts(ids: list[int], period: Period) -> dict[str, dict[Any, Any]]:
+    """Per team: created in the period; per team and assignee, added up into the team's
+    figure (unassigned tickets included): open now, and solved in the period with ratings."""
     in_teams = Ticket.team_id.in_(ids)
-    created = and_(Ticket.created_at >= period.since, Ticket.created_at < period.until)
-    solved = and_(Ticket.solved_at >= period.since, Ticket.solved_at < period.until)
-    count = func.count()
     team, agent = Ticket.team_id, Ticket.assignee_id
-    is_open = Ticket.category.in_(OPEN_CATEGORIES)
-    return {
-        "created": _counts(select(team, count).where(in_teams, created).group_by(team)),
-        "solved": _counts(select(team, count).where(in_teams, solved).group_by(team)),
-        "backlog_now": _counts(select(team, count).where(in_teams, is_open).group_by(team)),
-        "agent_open": _counts(
-            select(team, agent, count)
-            .where(in_teams, is_open, agent.is_not(None))
-            .group_by(team, agent)
+    created = (
+        select(team, func.count())
+        .where(in_teams, Ticket.created_at >= period.since, Ticket.created_at < period.until)
+        .group_by(team)
+    )
+    open_now = (
+        select(team, agent, func.count())
+        .where(in_teams, Ticket.category.in_(OPEN_CATEGORIES))
+        .group_by(team, agent)
+    )
+    rating = select(Feedback.rating).where(Feedback.ticket_id == Ticket.id).scalar_subquery()
+    solved = _per_row_lookups(
+        select(team, agent, rating.label("rating")).where(
+            in_teams, Ticket.solved_at >= period.since, Ticket.solved_at < period.until
         ),
-        "agent_solved": _counts(
-            select(team, agent, count)
-            .where(in_teams, solved, agent.is_not(None))
-            .group_by(team, agent)
-        ),
+        "solved",
+    )
+    solved_by_agent = select(
+        solved.c.team_id,
+        solved.c.assignee_id,
+        func.count(),
+        func.count(solved.c.rating),
+        func.sum(solved.c.rating),
+    ).group_by(solved.c.team_id, solved.c.assignee_id)
+    counts: dict[str, dict[Any, Any]] = {
+        "created": dict(db.session.execute(created).all()),
+        "backlog_now": defaultdict(int),
+        "agent_open": {},
+        "solved": defaultdict(int),
+        "agent_solved": {},
+        "ratings": defaultdict(lambda: (0, 0)),
     }
+    for team_id, assignee_id, n in db.session.execute(open_now):
+        counts["backlog_now"][team_id] += n
+        if assignee_id is not None:
+            counts["agent_open"][(team_id, assignee_id)] = n
+    for team_id, assignee_id, n, rated, total in db.session.execute(solved_by_agent):
+        counts["solved"][team_id] += n
+        if assignee_id is not None:
+            counts["agent_solved"][(team_id, assignee_id)] = n
+        ratings, points = counts["ratings"][team_id]
+        counts["ratings"][team_id] = (ratings + rated, points + (total or 0))
+    return counts
 
 
 def _response_times(ids: list[int], period: Period) -> dict[str, dict[Any, dict[str, Any]]]:
@@ -200,19 +226,24 @@ def _response_times(ids: list[int], period: Period) -> dict[str, dict[Any, dict[
         select(
             Ticket.team_id,
             Ticket.assignee_id,
-            _seconds_between(Ticket.first_responded_at, Ticket.created_at).label("d"),
+            Ticket.first_response_business_seconds.label("d"),
         )
         .where(
             in_teams,
             Ticket.created_at >= period.since,
             Ticket.created_at < period.until,
-            Ticket.first_responded_at.is_not(None),
+            Ticket.first_response_business_seconds.is_not(None),
         )
         .subquery("first_response")
     )
     resolution = (
-        select(Ticket.team_id, _seconds_between(Ticket.solved_at, Ticket.created_at).label("d"))
-        .where(in_teams, Ticket.solved_at >= period.since, Ticket.solved_at < period.until)
+        select(Ticket.team_id, Ticket.resolution_business_seconds.label("d"))
+        .where(
+            in_teams,
+            Ticket.solved_at >= period.since,
+            Ticket.solved_at < period.until,
+            Ticket.resolution_business_seconds.is_not(None),
+        )
         .subquery("resolution")
     )
     agent_first_response = (
@@ -235,71 +266,94 @@ def _response_times(ids: list[int], period: Period) -> dict[str, dict[Any, dict[
     }
 
 
-def _backlog_trend(ids: list[int], period: Period) -> dict[int, dict[date, int]]:
-    """Open at the end of day d = (never solved) - (created after d) + (solved after d).
+def _per_day(moments: Any, period: Period) -> dict[int, dict[date | None, int]]:
+    """``{team: {day: n}}``: the sum of ``n`` over ``moments`` (rows ``team_id, at, n``) from
+    the period's start, one bucket per day of the period and ``None`` for all after it."""
+    bucketed = select(
+        moments.c.team_id,
+        case((moments.c.at < period.until, _day_of(moments.c.at)), else_=None).label("b"),
+        moments.c.n,
+    ).subquery("bucketed")
+    # Grouped outside the CASE's query: PostgreSQL would not match a GROUP BY that repeats the
+    # CASE, since each copy gets its own bound parameters.
+    stmt = select(bucketed.c.team_id, bucketed.c.b, func.sum(bucketed.c.n)).group_by(
+        bucketed.c.team_id, bucketed.c.b
+    )
+    counts: dict[int, dict[date | None, int]] = defaultdict(dict)
+    for team_id, bucket, n in db.session.execute(stmt):
+        counts[team_id][None if bucket is None else _as_date(bucket)] = int(n)
+    return counts
 
-    Tickets are first bucketed per team and day (index range scans from the period start),
-    then the day series is joined with those few buckets: no per-ticket work per day.
+
+def _backlog_trend(
+    ids: list[int], period: Period, backlog_now: dict[Any, int]
+) -> dict[int, dict[date, int]]:
+    """Open at the end of day d = open now - created after d + done after d.
+
+    Worked backwards from the open backlog (counted by category), so only tickets created,
+    solved or closed since the period's start are read, bucketed per team and day: index ranges
+    on (team, created_at), (team, solved_at) and (team, closed_at).
+    The services clear solved_at and closed_at when a ticket leaves the done categories, so
+    "done" needs no look at the category.
     """
     in_teams = Ticket.team_id.in_(ids)
-    events = union_all(
-        select(Ticket.team_id, literal(None).label("b"), literal(1).label("delta")).where(
-            in_teams, Ticket.solved_at.is_(None)
-        ),
-        select(Ticket.team_id, _day_of(Ticket.created_at).label("b"), literal(-1)).where(
-            in_teams, Ticket.created_at >= period.since
-        ),
-        select(Ticket.team_id, _day_of(Ticket.solved_at).label("b"), literal(1)).where(
+    one = literal(1).label("n")
+    created = select(Ticket.team_id, Ticket.created_at.label("at"), one).where(
+        in_teams, Ticket.created_at >= period.since
+    )
+    done = union_all(
+        select(Ticket.team_id, Ticket.solved_at.label("at"), one).where(
             in_teams, Ticket.solved_at >= period.since
         ),
-    ).subquery("events")
-    buckets = (
-        select(events.c.team_id, events.c.b, func.sum(events.c.delta).label("n"))
-        .group_by(events.c.team_id, events.c.b)
-        .subquery("buckets")
+        # Counted in the SELECT, not filtered in the WHERE: given "solved_at IS NULL", SQLite
+        # (without statistics) walks the index on solved_at through every unsolved ticket.
+        select(
+            Ticket.team_id,
+            Ticket.closed_at.label("at"),
+            case((Ticket.solved_at.is_(None), 1), else_=0).label("n"),
+        ).where(in_teams, Ticket.closed_at >= period.since),
     )
-    days = _day_series(period)
-    stmt = (
-        select(days.c.day, buckets.c.team_id, func.sum(buckets.c.n))
-        .select_from(days)
-        .join(buckets, or_(buckets.c.b.is_(None), buckets.c.b > days.c.day))
-        .group_by(days.c.day, buckets.c.team_id)
-    )
-    trend: dict[int, dict[date, int]] = defaultdict(dict)
-    for day, team_id, n in db.session.execute(stmt):
-        trend[team_id][_as_date(day)] = int(n)
+    created_per_day = _per_day(created.subquery("created"), period)
+    done_per_day = _per_day(done.subquery("done"), period)
+    trend: dict[int, dict[date, int]] = {}
+    for team_id in ids:
+        open_now = backlog_now.get(team_id, 0)
+        created_after = created_per_day[team_id].get(None, 0)
+        done_after = done_per_day[team_id].get(None, 0)
+        days: dict[date, int] = {}
+        for day in reversed(period.days):
+            days[day] = open_now - created_after + done_after
+            created_after += created_per_day[team_id].get(day, 0)
+            done_after += done_per_day[team_id].get(day, 0)
+        trend[team_id] = days
     return trend
 
 
-def _sla_and_csat(ids: list[int], period: Period) -> dict[str, dict[int, Any]]:
-    clocks = (
+def _sla_clocks(ids: list[int], period: Period) -> dict[int, tuple[int, int]]:
+    """Per team: SLA clocks stopped in the period, and how many of them were never breached."""
+    # Counted per ticket first: a ticket's clocks (about two per ticket) share one lookup.
+    per_ticket = (
         select(
-            Ticket.team_id,
-            func.count(),
-            func.count(case((SlaClock.breached_at.is_(None), 1))),
+            SlaClock.ticket_id,
+            func.count().label("n"),
+            func.count(case((SlaClock.breached_at.is_(None), 1))).label("kept"),
         )
-        .join(Ticket, Ticket.id == SlaClock.ticket_id)
-        .where(
-            Ticket.team_id.in_(ids),
-            SlaClock.stopped_at >= period.since,
-            SlaClock.stopped_at < period.until,
-        )
-        .group_by(Ticket.team_id)
+        .where(SlaClock.stopped_at >= period.since, SlaClock.stopped_at < period.until)
+        .group_by(SlaClock.ticket_id)
+        .subquery("per_ticket")
     )
-    ratings = (
-        select(Ticket.team_id, func.count(), func.avg(Feedback.rating))
-        .join(Ticket, Ticket.id == Feedback.ticket_id)
-        .where(
-            Ticket.team_id.in_(ids),
-            Ticket.solved_at >= period.since,
-            Ticket.solved_at < period.until,
-        )
-        .group_by(Ticket.team_id)
+    ticket_team = (
+        select(Ticket.team_id).where(Ticket.id == per_ticket.c.ticket_id).scalar_subquery()
     )
-    return {
-        "sla": {team: (n, kept) for team, n, kept in db.session.execute(clocks)},
-        "csat": {team: (n, avg) for team, n, avg in db.session.execute(ratings)},
-    }
+    stopped = _per_row_lookups(
+        select(ticket_team.label("team_id"), per_ticket.c.n, per_ticket.c.kept), "stopped"
+    )
+    clocks = (
+        select(stopped.c.team_id, func.sum(stopped.c.n), func.sum(stopped.c.kept))
+        .where(stopped.c.team_id.in_(ids))
+        .group_by(stopped.c.team_id)
+    )
+    return {team: (int(n), int(kept)) for team, n, kept in db.session.execute(clocks)}
 
 
 def _members(ids: list[int]) -> dict[int, list[tuple[int, str]]]:
@@ -326,18 +380,21 @@ def team_report(
     period = Period(start, end)
     teams = _visible_teams(actor, team_id)
     ids = [t.id for t in teams]
+    if ids and _dialect() == "postgresql":
+        # PostgreSQL JIT-compiles any statement whose estimated cost passes jit_above_cost,
+        # which the per-row lookups below reach; compiling takes longer than they run.
+        db.session.execute(text("SET LOCAL jit = off"))
     counts = _team_counts(ids, period) if ids else defaultdict(dict)
     times = _response_times(ids, period) if ids else defaultdict(dict)
-    trend = _backlog_trend(ids, period) if ids else {}
-    quality = _sla_and_csat(ids, period) if ids else defaultdict(dict)
+    trend = _backlog_trend(ids, period, counts["backlog_now"]) if ids else {}
+    sla = _sla_clocks(ids, period) if ids else {}
     members = _members(ids) if ids else {}
     empty = {name: None for name, _ in PERCENTILES}
     return {
         "start": start,
         "end": end,
         "teams": [
-            _team_entry(team, period, counts, times, trend, quality, members, empty)
-            for team in teams
+            _team_entry(team, period, counts, times, trend, sla, members, empty) for team in teams
         ],
     }
 
@@ -345,17 +402,17 @@ def team_report(
 def _team_entry(
     team: Team,
     period: Period,
-    counts: dict[str, dict[Any, int]],
+    counts: dict[str, dict[Any, Any]],
     times: dict[str, dict[Any, dict[str, Any]]],
     trend: dict[int, dict[date, int]],
-    quality: dict[str, dict[int, Any]],
+    sla: dict[int, tuple[int, int]],
     members: dict[int, list[tuple[int, str]]],
     empty: dict[str, None],
 ) -> dict[str, Any]:
     tid = team.id
     solved = counts["solved"].get(tid, 0)
-    clocks, kept = quality["sla"].get(tid, (0, 0))
-    ratings, average = quality["csat"].get(tid, (0, None))
+    clocks, kept = sla.get(tid, (0, 0))
+    ratings, points = counts["ratings"].get(tid, (0, 0))
     first_response = times["first_response"].get(tid, empty)
     resolution = times["resolution"].get(tid, empty)
     days = trend.get(tid, {})
@@ -373,7 +430,7 @@ def _team_entry(
         "sla_clocks_stopped": clocks,
         "sla_compliance_percent": _ratio(kept, clocks, 100),
         "csat_ratings": ratings,
-        "csat_average": _rounded(average),
+        "csat_average": _rounded(points / ratings) if ratings else None,
         "csat_response_rate": _ratio(ratings, solved),
         "agents": [
             {

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, select
@@ -20,10 +21,11 @@ from autocrm import aftercommit, outbox, policies, realtime
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Priority, Team, Ticket, TicketEvent, TicketTag, User, utcnow
-from autocrm.services import causes
+from autocrm.services import causes, sla
 from autocrm.services.listing import Page, PageRequest, contains, keyset_page
 from autocrm.services.workflows import current_version, engine_for, engine_for_version
 from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
+from workflows.calendar import business_seconds_between
 
 SORTS = {
     "id": Ticket.id,  # PageRequest's default
@@ -201,6 +203,26 @@ def _one_change() -> Iterator[None]:
         raise Conflict("The ticket was changed by someone else; reload it and try again.") from exc
 
 
+# -- the durations reports aggregate ------------------------------------------------------------
+
+
+def business_seconds_since_created(ticket: Ticket, moment: datetime) -> float:
+    """Business seconds from the ticket's creation to ``moment``, in the ticket's calendar."""
+    return business_seconds_between(ticket.created_at, moment, sla.calendar_for_ticket(ticket))
+
+
+def mark_solved(ticket: Ticket, now: datetime) -> None:
+    """Solved at ``now``: its resolution time is known (anew, if it had been reopened)."""
+    ticket.solved_at = now
+    ticket.resolution_business_seconds = business_seconds_since_created(ticket, now)
+
+
+def mark_reopened(ticket: Ticket) -> None:
+    """Out of solved/closed again: neither moment, nor the resolution time, holds any more."""
+    ticket.solved_at = ticket.closed_at = None
+    ticket.resolution_business_seconds = None
+
+
 # -- writing -----------------------------------------------------------------------------------
 
 
@@ -316,11 +338,11 @@ def fire_transition(actor: User | None, ticket: Ticket, name: str) -> None:
     ticket.category = outcome.to_category
     ticket.status_changed_at = now
     if outcome.to_category == "solved":
-        ticket.solved_at = now
+        mark_solved(ticket, now)
     elif outcome.to_category == "closed":
         ticket.closed_at = now
     elif outcome.from_category in {"solved", "closed"}:
-        ticket.solved_at = ticket.closed_at = None
+        mark_reopened(ticket)
     record(
         ticket,
         actor,

@@ -1,8 +1,9 @@
 """GET /api/reports/teams: every figure against hand-computed values, and who may see what.
 
-The fixture's tickets are opened through the services; their timestamps, category and assignee
-are then set by an UPDATE so every number below can be worked out by hand (see comments).
-Period: 2026-03-01 .. 2026-03-03 (UTC), i.e. [03-01 00:00, 03-04 00:00).
+The ``world`` fixture's tickets are opened through the services; their timestamps, category,
+assignee and business durations are then set by an UPDATE so every number below can be worked
+out by hand (see comments). Period: 2026-03-01 .. 2026-03-03 (UTC), i.e. [03-01 00:00,
+03-04 00:00). The tests at the end let the services measure business hours themselves.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import pytest
 from sqlalchemy import delete, update
 
 from autocrm.models import Feedback, SlaClock, Team, Ticket, User
+from autocrm.services import conversation, teams, tickets
 from tests.factories import ApiClient, assert_error
+from tests.integration.test_automation import use_workflow
 
 URL = "/api/reports/teams"
 PERIOD = {"start": "2026-03-01", "end": "2026-03-03"}
@@ -42,6 +45,10 @@ def _set(session: Any, ticket: Ticket, **values: Any) -> None:
     session.execute(update(Ticket).where(Ticket.id == ticket.id).values(**values))
 
 
+def _seconds(start: datetime, end: datetime | None) -> float | None:
+    return None if end is None else (end - start).total_seconds()
+
+
 @pytest.fixture
 def world(db_session, factory) -> World:
     admin = factory.admin()
@@ -56,6 +63,7 @@ def world(db_session, factory) -> World:
     t = {name: factory.ticket(customer, team=team_a) for name in ("T1", "T2", "T3", "T4", "T5")}
     t |= {name: factory.ticket(customer, team=team_a) for name in ("T6", "T7")}
     t["T8"] = factory.ticket(customer, team=team_b)
+    t["T9"] = factory.ticket(customer, team=team_b)
     rows = {
         #     created        first response         solved                 category  assignee
         "T1": (at(1, 9), at(1, 9, 10), at(1, 12), "solved", a1),  # fr 600, res 10800
@@ -66,6 +74,7 @@ def world(db_session, factory) -> World:
         "T6": (at(20, 8, month=2), None, None, "pending", a1),
         "T7": (at(2, 9), at(2, 9, 2), at(4, 9), "solved", a2),  # fr 120; solved after period
         "T8": (at(1, 11), at(1, 11, 5), at(3, 11), "solved", None),  # fr 300, res 172800
+        "T9": (at(28, 9, month=2), None, None, "closed", None),  # closed unsolved 03-02 12:00
     }
     for name, (created, responded, solved, category, assignee) in rows.items():
         _set(
@@ -74,8 +83,13 @@ def world(db_session, factory) -> World:
             created_at=created,
             first_responded_at=responded,
             solved_at=solved,
+            closed_at=at(2, 12) if name == "T9" else None,
             category=category,
             assignee_id=assignee.id if assignee else None,
+            # Planted as an always-open calendar measures them (the wall-clock spans noted
+            # above); the tests at the end have the services measure business hours.
+            first_response_business_seconds=_seconds(created, responded),
+            resolution_business_seconds=_seconds(created, solved),
         )
     ids = [ticket.id for ticket in t.values()]
     db_session.execute(delete(SlaClock).where(SlaClock.ticket_id.in_(ids)))
@@ -170,9 +184,9 @@ def expected_bravo(w: World) -> dict[str, Any]:
         "solved": 1,
         "backlog_now": 0,
         "backlog_trend": [
-            {"day": "2026-03-01", "open": 1},
-            {"day": "2026-03-02", "open": 1},
-            {"day": "2026-03-03", "open": 0},  # solved 03-03 11:00
+            {"day": "2026-03-01", "open": 2},  # T8 T9
+            {"day": "2026-03-02", "open": 1},  # T9 closed (never solved) 03-02 12:00
+            {"day": "2026-03-03", "open": 0},  # T8 solved 03-03 11:00
         ],
         "first_response_seconds_p50": 300.0,
         "first_response_seconds_p90": 300.0,
@@ -279,3 +293,144 @@ def test_a_full_year_is_allowed(client, world):
     )
     assert response.status_code == 200, response.json
     assert len(response.json["teams"][0]["backlog_trend"]) == 366
+
+
+# -- business hours, measured by the services ---------------------------------------------------
+# 2026-03-06 is a Friday. The calendar: 09:00-17:00 UTC, Monday to Friday.
+
+
+@pytest.fixture
+def nine_to_five(db_session):
+    """New tickets run on a copy of the default workflow open 09:00-17:00 UTC, Mon-Fri."""
+
+    def edit(definition):
+        weekdays = ("mon", "tue", "wed", "thu", "fri")
+        definition["sla"]["calendar"] = {
+            "timezone": "UTC",
+            "hours": {day: [["09:00", "17:00"]] for day in weekdays},
+        }
+
+    return use_workflow(db_session, edit)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Sets the moment the ticket and conversation services take for now."""
+
+    def set_now(moment: datetime) -> None:
+        for module in (tickets, conversation):
+            monkeypatch.setattr(module, "utcnow", lambda: moment)
+
+    return set_now
+
+
+@dataclass
+class Desk:
+    admin: User
+    agent: User
+    customer: User
+    team: Team
+
+
+@pytest.fixture
+def desk(factory, nine_to_five) -> Desk:
+    lead = factory.agent()
+    team = factory.team("Nine to five", lead=lead)
+    return Desk(factory.admin(), factory.agent(team, name="Nia Agent"), factory.customer(), team)
+
+
+def opened(db_session, factory, desk: Desk, created: datetime) -> int:
+    ticket = factory.ticket(desk.customer, team=desk.team, assignee_id=desk.agent.id)
+    _set(db_session, ticket, created_at=created)
+    db_session.commit()
+    db_session.expire_all()
+    return ticket.id
+
+
+def durations(db_session, ticket_id: int) -> tuple[float | None, float | None]:
+    db_session.expire_all()
+    ticket = db_session.get(Ticket, ticket_id)
+    return ticket.first_response_business_seconds, ticket.resolution_business_seconds
+
+
+def test_durations_are_stored_in_business_hours_and_follow_a_reopen(
+    db_session, factory, desk, clock
+):
+    ticket_id = opened(db_session, factory, desk, at(6, 16))  # Friday 16:00
+
+    clock(at(7, 11))  # Saturday: an internal note and the customer's message are no response
+    conversation.do_add_message(desk.admin, ticket_id, "Looking.", internal=True)
+    conversation.do_add_message(desk.customer, ticket_id, "Any news?")
+    assert durations(db_session, ticket_id) == (None, None)
+
+    clock(at(9, 10))  # Monday 10:00: Friday 16-17 and Monday 9-10
+    conversation.do_add_message(desk.agent, ticket_id, "On it.")
+    clock(at(9, 12))  # a later reply is not the first response
+    conversation.do_add_message(desk.agent, ticket_id, "Still on it.")
+    assert durations(db_session, ticket_id) == (7200.0, None)
+
+    clock(at(9, 15))  # solved Monday 15:00: Friday 1 h + Monday 6 h
+    tickets.do_transition(desk.agent, ticket_id, "solve")
+    assert durations(db_session, ticket_id) == (7200.0, 25200.0)
+
+    clock(at(10, 10))  # reopened Tuesday 10:00: not resolved any more
+    tickets.do_transition(desk.customer, ticket_id, "reopen")
+    assert durations(db_session, ticket_id) == (7200.0, None)
+    assert db_session.get(Ticket, ticket_id).solved_at is None
+
+    clock(at(11, 12))  # solved again Wednesday 12:00: Fri 1 h + Mon 8 h + Tue 8 h + Wed 3 h
+    tickets.do_transition(desk.agent, ticket_id, "solve")
+    assert durations(db_session, ticket_id) == (7200.0, 72000.0)
+
+
+def test_a_team_with_business_hours_of_its_own_measures_in_those(db_session, factory, desk, clock):
+    mornings = {"timezone": "UTC", "hours": {"mon": [["09:00", "13:00"]]}}
+    teams.do_update_team(desk.admin, desk.team.id, {"calendar": mornings})
+    ticket_id = opened(db_session, factory, desk, at(6, 16))  # Friday 16:00
+
+    clock(at(9, 10))  # Monday 10:00: only Monday 09-10 (the workflow's hours would add Friday)
+    conversation.do_add_message(desk.agent, ticket_id, "On it.")
+    clock(at(10, 12))  # Tuesday: the team is closed on Tuesdays, so Monday 09-13
+    tickets.do_transition(desk.agent, ticket_id, "solve")
+
+    assert durations(db_session, ticket_id) == (3600.0, 14400.0)
+
+
+def test_the_report_gives_business_hours_percentiles(client, db_session, factory, desk, clock):
+    friday = opened(db_session, factory, desk, at(6, 16))  # Friday 16:00
+    weekend = opened(db_session, factory, desk, at(7, 12))  # Saturday 12:00
+    monday = opened(db_session, factory, desk, at(9, 9, 30))  # Monday 09:30
+    steps = [
+        (at(8, 18), weekend, "reply"),  # Sunday: 0 s (wall clock: 30 h)
+        (at(9, 9, 30), weekend, "solve"),  # 1800 s
+        (at(9, 9, 45), monday, "reply"),  # 900 s
+        (at(9, 10), friday, "reply"),  # 7200 s (wall clock: 66 h)
+        (at(9, 11, 30), monday, "solve"),  # 7200 s
+        (at(9, 15), friday, "solve"),
+        (at(10, 10), friday, "reopen"),
+        (at(11, 12), friday, "solve"),  # 72000 s, from creation to the last solve
+    ]
+    for moment, ticket_id, step in steps:
+        clock(moment)
+        if step == "reply":
+            conversation.do_add_message(desk.agent, ticket_id, "Here to help.")
+        else:
+            tickets.do_transition(desk.agent, ticket_id, step)
+
+    query = {"start": "2026-03-06", "end": "2026-03-11", "team_id": desk.team.id}
+    response = ApiClient(client, desk.admin).get(URL, query_string=query)
+
+    assert response.status_code == 200, response.json
+    (team,) = response.json["teams"]
+    # 0 900 7200: p50 900; p90 at rank 2.8 -> 900 + .8 * 6300
+    assert team["first_response_seconds_p50"] == 900.0
+    assert team["first_response_seconds_p90"] == 5940.0
+    # 1800 7200 72000: p50 7200; p90 at rank 2.8 -> 7200 + .8 * 64800
+    assert team["resolution_seconds_p50"] == 7200.0
+    assert team["resolution_seconds_p90"] == 59040.0
+    assert team["solved"] == 3  # the reopened ticket once, on the day of its last solve
+    # Friday's ticket counts as open until its last solve (Wednesday), reopen or not.
+    assert [day["open"] for day in team["backlog_trend"]] == [1, 2, 2, 1, 1, 0]
+    [agent] = [a for a in team["agents"] if a["user_id"] == desk.agent.id]
+    assert agent["first_response_seconds_p50"] == 900.0
+    assert agent["solved"] == 3
