@@ -39,5 +39,12 @@ settings = {
             # A tick still queued when the next is due is dropped: no pile-up behind a backlog.
             "options": {"expires": 2},
         },
+        # Knowledge-base deflection: an opened suggestion is settled a day after it was opened
+        # (kb.DEFLECTION_WINDOW); this period only delays the figures a little more.
+        "settle-kb-suggestions": {
+            "task": "workers.tasks.settle_kb_suggestions",
+            "schedule": timedelta(minutes=10),
+            "options": {"expires": 600},
+        },
     },
 }

@@ -6,7 +6,7 @@ from celery import shared_task
 from flask import current_app
 
 from autocrm import outbox, realtime
-from autocrm.services import automation, events
+from autocrm.services import automation, events, kb
 
 
 @shared_task(name="workers.tasks.handle_event")
@@ -34,3 +34,10 @@ def sweep() -> dict[str, int]:
         return automation.do_sweep()
     finally:
         lock.release()
+
+
+@shared_task(name="workers.tasks.settle_kb_suggestions")
+def settle_kb_suggestions() -> int:
+    """Beat: settle suggested-article openings whose window has passed (did a ticket follow,
+    or did the article deflect it?). Settled events are left alone, so a repeat is harmless."""
+    return kb.do_settle_suggestions()

@@ -26,11 +26,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, exists, func, literal_column, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.exc import IntegrityError
 
 from autocrm import policies
-from autocrm.errors import Forbidden, InvalidInput, NotFound
+from autocrm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import (
     Article,
@@ -52,6 +67,7 @@ MAX_CATEGORY_NAME = 100
 MAX_QUERY_WORDS = 16
 MAX_SEARCH_RESULTS = 50
 DEFLECTION_WINDOW = timedelta(hours=24)
+STALE_EDIT = "Someone else saved this article after you started editing it."
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Highlight markers: private-use characters, turned into <mark> after HTML escaping.
@@ -87,43 +103,80 @@ def query_words(q: str) -> list[str]:
     return words[:MAX_QUERY_WORDS]
 
 
-def _filtered(actor: User | None, category_id: int | None) -> Select[tuple[Article]]:
+@dataclass(frozen=True)
+class ArticleFilter:
+    """Narrows a search; None leaves that field open."""
+
+    category_id: int | None = None
+    status: ArticleStatus | None = None  # authoring lists; readers see published ones anyway
+    visibility: ArticleVisibility | None = None
+
+
+def _filtered(actor: User | None, where: ArticleFilter) -> Select[tuple[Article]]:
     stmt = select(Article).where(policies.visible_articles(actor))
-    if category_id is not None:
-        stmt = stmt.where(Article.category_id == category_id)
+    if where.category_id is not None:
+        stmt = stmt.where(Article.category_id == where.category_id)
+    if where.status is not None:
+        stmt = stmt.where(Article.status == where.status)
+    if where.visibility is not None:
+        stmt = stmt.where(Article.visibility == where.visibility)
     return stmt
 
 
 def search(
-    actor: User | None, q: str | None, limit: int = 20, *, category_id: int | None = None
+    actor: User | None,
+    q: str | None,
+    limit: int = 20,
+    *,
+    category_id: int | None = None,
+    status: ArticleStatus | None = None,
+    visibility: ArticleVisibility | None = None,
+    help_center: bool = False,
+    any_word: bool = False,
 ) -> list[SearchResult]:
     """The articles ``actor`` may read matching ``q``, best first, with highlighted snippets;
-    without ``q`` (or with no words in it), the most recently updated ones."""
+    without ``q`` (or with no words in it), the most recently updated ones. ``help_center``
+    narrows to what the help center shows (see ``help_center_only``); ``any_word`` matches
+    articles with at least one of the words instead of all of them (ranking still prefers
+    articles with more of them)."""
     limit = max(1, min(limit, MAX_SEARCH_RESULTS))
+    where = ArticleFilter(category_id, status, visibility)
     words = query_words(q or "")
+    base = _filtered(actor, where)
+    if help_center:
+        base = base.where(help_center_only())
     if not words:
-        stmt = _filtered(actor, category_id).order_by(Article.updated_at.desc(), Article.id.desc())
+        stmt = base.order_by(Article.updated_at.desc(), Article.id.desc())
         return [SearchResult(a, None, 0.0) for a in db.session.scalars(stmt.limit(limit))]
     if db.session.get_bind().dialect.name == "postgresql":
-        rows = _search_postgresql(actor, words, limit, category_id)
+        rows = _search_postgresql(base, words, limit, any_word)
     else:
-        rows = _search_sqlite(actor, words, limit, category_id)
+        rows = _search_sqlite(base, words, limit, any_word)
     return [
         SearchResult(article, _html_snippet(snippet), float(score))
         for article, snippet, score in rows
     ]
 
 
+# Markdown syntax a reader of a snippet should not see: link targets, emphasis and code marks,
+# heading and quote markers. Underscores stay (snake_case words are common in support texts).
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_MD_MARKS = re.compile(r"\*+|`+|(?m:^\s*(?:#{1,6}|>)\s+)")
+
+
 def _html_snippet(raw: str | None) -> str | None:
+    """A search snippet as HTML: the body's words as plain text, the matches in <mark>."""
     if raw is None:
         return None
-    return html.escape(raw).replace(_START, "<mark>").replace(_STOP, "</mark>")
+    plain = _MD_MARKS.sub("", _MD_LINK.sub(r"\1", raw))
+    return html.escape(plain).replace(_START, "<mark>").replace(_STOP, "</mark>")
 
 
 def _search_sqlite(
-    actor: User | None, words: list[str], limit: int, category_id: int | None
+    base: Select[tuple[Article]], words: list[str], limit: int, any_word: bool
 ) -> list[Any]:
-    match = " ".join(f'"{word}"' for word in words)  # \w+ holds no quote to escape
+    # \w+ holds no quote to escape; juxtaposed phrases must all match, OR-ed ones any.
+    match = (" OR " if any_word else " ").join(f'"{word}"' for word in words)
     fts = (
         text(
             "SELECT rowid AS article_id, bm25(kb_articles_fts, 10.0, 1.0) AS rank, "
@@ -134,8 +187,7 @@ def _search_sqlite(
         .subquery("fts")
     )
     stmt = (
-        _filtered(actor, category_id)
-        .join(fts, fts.c.article_id == Article.id)
+        base.join(fts, fts.c.article_id == Article.id)
         .add_columns(fts.c.snippet, -fts.c.rank)  # bm25: lower is better
         .order_by(fts.c.rank, Article.id)
         .limit(limit)
@@ -144,16 +196,16 @@ def _search_sqlite(
 
 
 def _search_postgresql(
-    actor: User | None, words: list[str], limit: int, category_id: int | None
+    base: Select[tuple[Article]], words: list[str], limit: int, any_word: bool
 ) -> list[Any]:
     # plainto_tsquery never raises on its input; the words are already stripped of syntax.
     english = literal_column("'english'::regconfig")
     query = func.plainto_tsquery(english, " ".join(words))
-    # The exact expression of the GIN index ix_kb_articles_fts (literals, not bound
-    # parameters), so that the planner uses the index.
-    document = func.to_tsvector(
-        english, Article.title.op("||")(literal_column("' '")).op("||")(Article.body)
-    )
+    if any_word:
+        # Its text form is 'lexeme' & 'lexeme' ...; lexemes of \w+ words hold no "&", and the
+        # cast back parses without normalizing again.
+        query = cast(func.replace(cast(query, Text), "&", "|"), TSQUERY)
+    document = _pg_document(english)
     weighted = func.setweight(func.to_tsvector(english, Article.title), literal_column("'A'")).op(
         "||"
     )(func.setweight(func.to_tsvector(english, Article.body), literal_column("'D'")))
@@ -161,13 +213,20 @@ def _search_postgresql(
     options = f'StartSel="{_START}", StopSel="{_STOP}", MaxWords=35, MinWords=15'
     snippet = func.ts_headline(english, Article.body, query, options)
     stmt = (
-        _filtered(actor, category_id)
-        .where(document.op("@@")(query))
+        base.where(document.op("@@")(query))
         .add_columns(snippet, rank)
         .order_by(rank.desc(), Article.id)
         .limit(limit)
     )
     return list(db.session.execute(stmt).all())
+
+
+def _pg_document(english: ColumnElement[Any]) -> ColumnElement[Any]:
+    # The exact expression of the GIN index ix_kb_articles_fts (literals, not bound
+    # parameters), so that the planner uses the index.
+    return func.to_tsvector(
+        english, Article.title.op("||")(literal_column("' '")).op("||")(Article.body)
+    )
 
 
 def list_revisions(actor: User, article_id: int) -> list[ArticleRevision]:
@@ -182,6 +241,191 @@ def list_categories() -> list[KbCategory]:
     return list(
         db.session.scalars(select(KbCategory).order_by(KbCategory.position, KbCategory.name))
     )
+
+
+# -- the help center --------------------------------------------------------------------------
+
+# What the customer-facing help center shows, to every reader: published articles for the
+# public or for customers. Staff may read drafts and internal articles (the policy), but they
+# stay out of the help center, whose pages and links are meant for customers.
+HELP_CENTER_VISIBILITIES = (ArticleVisibility.PUBLIC, ArticleVisibility.CUSTOMERS)
+SUGGESTION_LIMIT = 5
+SUGGESTION_MIN_CHARS = 3
+SUGGESTION_CANDIDATES = 20  # at least this many best-scored matches are weighed
+# Words questions and ticket subjects are full of that say nothing about their topic; FTS5
+# keeps every word (PostgreSQL's english configuration drops most of these too), and matching
+# any word of "I cannot get to my invoice" must not mean matching every article with "my".
+_STOPWORDS = frozenset({
+    "a", "about", "after", "again", "all", "am", "an", "and", "any", "are", "as", "at", "be",
+    "been", "before", "being", "but", "by", "can", "cannot", "cant", "could", "did", "do", "does",
+    "doesn", "doing", "don", "dont", "for", "from", "get", "gets", "getting", "got", "had", "has",
+    "have", "having", "he", "her", "here", "hers", "him", "his", "how", "i", "if", "in", "into",
+    "is", "isn", "it", "its", "just", "me", "more", "most", "my", "no", "nor", "not", "now", "of",
+    "off", "on", "once", "only", "or", "our", "ours", "out", "over", "own", "please", "same",
+    "she", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then",
+    "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up",
+    "very", "was", "wasn", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+    "why", "will", "with", "won", "would", "you", "your", "yours", "hi", "hello", "thanks",
+    "thank", "help",
+})  # fmt: skip
+
+
+def help_center_only() -> ColumnElement[bool]:
+    """A WHERE clause narrowing (never widening) ``policies.visible_articles`` to the help
+    center's articles."""
+    return (Article.status == ArticleStatus.PUBLISHED) & Article.visibility.in_(
+        HELP_CENTER_VISIBILITIES
+    )
+
+
+def access_help_center_article(actor: User | None, article_id: int) -> Article:
+    """An article as the help center shows it: one ``actor`` may read, published for the
+    public or for customers (internal articles and drafts are missing here, even for staff)."""
+    article = access_article_by_id(actor, article_id)
+    if (
+        article.status is not ArticleStatus.PUBLISHED
+        or article.visibility not in HELP_CENTER_VISIBILITIES
+    ):
+        raise NotFound(f"Article {article_id} not found.")
+    return article
+
+
+def access_category_by_id(category_id: int) -> KbCategory:
+    category = db.session.get(KbCategory, category_id)
+    if category is None:
+        raise NotFound(f"Category {category_id} not found.")
+    return category
+
+
+@dataclass
+class CategorySection:
+    category: KbCategory
+    article_count: int
+    articles: list[Article]  # the most recently updated few
+
+
+def help_center_sections(actor: User | None, per_category: int = 3) -> list[CategorySection]:
+    """The categories holding help-center articles ``actor`` may read, in display order, each
+    with its article count and most recently updated articles (one query, however many)."""
+    ranked = (
+        select(
+            Article.id.label("id"),
+            func.row_number()
+            .over(
+                partition_by=Article.category_id,
+                order_by=(Article.updated_at.desc(), Article.id.desc()),
+            )
+            .label("n"),
+            func.count().over(partition_by=Article.category_id).label("total"),
+        )
+        .where(policies.visible_articles(actor), help_center_only())
+        .where(Article.category_id.is_not(None))
+        .subquery("ranked")
+    )
+    rows = db.session.execute(
+        select(Article, ranked.c.total)
+        .join(ranked, ranked.c.id == Article.id)
+        .where(ranked.c.n <= per_category)
+        .order_by(ranked.c.n)
+    ).all()
+    sections = {category.id: CategorySection(category, 0, []) for category in list_categories()}
+    for article, total in rows:
+        section = sections[article.category_id]
+        section.article_count = total
+        section.articles.append(article)
+    return [section for section in sections.values() if section.articles]
+
+
+def help_center_category_articles(
+    actor: User | None, category_id: int, *, page: int = 1, per_page: int = 20
+) -> tuple[list[Article], bool]:
+    """One page of a category's help-center articles ``actor`` may read, by title, and
+    whether more pages follow."""
+    page, per_page = max(1, page), max(1, min(per_page, MAX_SEARCH_RESULTS))
+    stmt = (
+        _filtered(actor, ArticleFilter(category_id))
+        .where(help_center_only())
+        .order_by(func.lower(Article.title), Article.id)
+        .offset((page - 1) * per_page)
+        .limit(per_page + 1)
+    )
+    articles = list(db.session.scalars(stmt))
+    return articles[:per_page], len(articles) > per_page
+
+
+def help_center_search(
+    actor: User | None, q: str, limit: int = 20, *, category_id: int | None = None
+) -> list[SearchResult]:
+    """The help center's search box: help-center articles ``actor`` may read matching the
+    telling words of ``q`` (all its words when it has no telling one), see ``_best_matches``.
+    People type questions ("how do I reset my password"), not keywords."""
+    words = telling_words(q) or query_words(q)
+    if not words:
+        return []
+    return _best_matches(actor, words, limit, category_id)
+
+
+def suggest(actor: User | None, q: str, limit: int = SUGGESTION_LIMIT) -> list[SearchResult]:
+    """Help-center articles that may answer a ticket being written (``q``: its subject so
+    far), see ``_best_matches``; none for fewer than SUGGESTION_MIN_CHARS characters or no
+    telling word."""
+    if len(q.strip()) < SUGGESTION_MIN_CHARS:
+        return []
+    words = telling_words(q)
+    if not words:
+        return []
+    return _best_matches(actor, words, max(1, min(limit, SUGGESTION_LIMIT)), None)
+
+
+def telling_words(q: str) -> list[str]:
+    """The words of ``q`` that say something about its topic (no "how", "my", "the" ...)."""
+    return [w for w in query_words(q) if len(w) > 1 and w not in _STOPWORDS]
+
+
+def _best_matches(
+    actor: User | None, words: list[str], limit: int, category_id: int | None
+) -> list[SearchResult]:
+    """Help-center articles holding any of ``words``, those holding the most of them first
+    (then by score). An article holding fewer than half as many of the words as the best one
+    is left out: next to "The app crashes when exporting", an article that only mentions an
+    "app" says nothing about "app crashes on export"."""
+    candidates = search(
+        actor,
+        " ".join(words),
+        max(limit, SUGGESTION_CANDIDATES),
+        category_id=category_id,
+        help_center=True,
+        any_word=True,
+    )
+    if not candidates:
+        return []
+    held = _words_held([c.article.id for c in candidates], words)
+    most = max(held.values())
+    kept = [c for c in candidates if held[c.article.id] * 2 >= most]
+    kept.sort(key=lambda c: -held[c.article.id])  # stable: by score among equals
+    return kept[:limit]
+
+
+def _words_held(article_ids: list[int], words: list[str]) -> dict[int, int]:
+    """How many of ``words`` each article holds, matched as the search engine matches them
+    (stemmed); one query."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        english = literal_column("'english'::regconfig")
+        document = _pg_document(english)
+        hits = [document.op("@@")(func.plainto_tsquery(english, word)) for word in words]
+    else:
+        fts = table("kb_articles_fts")
+        hits = [
+            Article.id.in_(
+                select(literal_column("rowid"))
+                .select_from(fts)
+                .where(literal_column("kb_articles_fts").op("MATCH")(literal(f'"{word}"')))
+            )  # \w+ holds no quote to escape
+            for word in words
+        ]
+    held = sum((case((hit, 1), else_=0) for hit in hits), literal_column("0"))
+    rows = db.session.execute(select(Article.id, held).where(Article.id.in_(article_ids)))
+    return {article_id: int(count) for article_id, count in rows}
 
 
 # -- writing articles --------------------------------------------------------------------------
@@ -211,21 +455,33 @@ def check_article_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if category_id is not None and db.session.get(KbCategory, category_id) is None:
         errors["category_id"] = [f"No category {category_id}."]
     if "visibility" in fields:
-        cleaned["visibility"] = ArticleVisibility(fields["visibility"])
+        try:
+            cleaned["visibility"] = ArticleVisibility(fields["visibility"])
+        except ValueError:
+            choices = ", ".join(v.value for v in ArticleVisibility)
+            errors["visibility"] = [f"One of {choices}."]
+    if "tags" in fields:
+        try:
+            cleaned["tags"] = normalize_tags(fields["tags"])
+        except InvalidInput as exc:  # reported together with the other fields' errors
+            errors.update(exc.errors)
     if errors:
         raise InvalidInput("Please correct the marked fields.", errors)
-    if "tags" in fields:
-        cleaned["tags"] = normalize_tags(fields["tags"])
     return cleaned
 
 
-def _append_revision(actor: User, article: Article) -> ArticleRevision:
-    last = db.session.scalar(
-        select(func.max(ArticleRevision.number)).where(ArticleRevision.article_id == article.id)
+def latest_revision_number(article_id: int) -> int:
+    """The number of an article's newest revision (0 if it has none)."""
+    number = db.session.scalar(
+        select(func.max(ArticleRevision.number)).where(ArticleRevision.article_id == article_id)
     )
+    return number or 0
+
+
+def _append_revision(actor: User, article: Article) -> ArticleRevision:
     revision = ArticleRevision(
         article_id=article.id,
-        number=(last or 0) + 1,
+        number=latest_revision_number(article.id) + 1,
         title=article.title,
         body=article.body,
         author_id=actor.id,
@@ -260,11 +516,25 @@ def do_create_article(
     return article
 
 
-def do_update_article(actor: User, article_id: int, changes: dict[str, Any]) -> Article:
+def do_update_article(
+    actor: User,
+    article_id: int,
+    changes: dict[str, Any],
+    *,
+    expected_revision: int | None = None,
+) -> Article:
     """Change title, body, category, visibility or tags; every save appends a revision.
-    ``status`` in ``changes`` publishes or unpublishes (no revision: the text is unchanged)."""
+    ``status`` in ``changes`` publishes or unpublishes (no revision: the text is unchanged).
+
+    ``expected_revision``: the revision the editor started from. If someone saved since, the
+    save is refused (409) rather than silently overwriting their text. The article's row is
+    locked first, so a concurrent save cannot slip in between the check and this one."""
     _require_writer(actor)
     article = access_article_by_id(actor, article_id)
+    if expected_revision is not None:
+        db.session.get(Article, article.id, with_for_update=True, populate_existing=True)
+        if latest_revision_number(article.id) != expected_revision:
+            raise Conflict(STALE_EDIT, {"revision": [STALE_EDIT]})
     changes = dict(changes)
     status = changes.pop("status", None)
     if changes:
@@ -339,6 +609,20 @@ def do_update_category(actor: User, category_id: int, changes: dict[str, Any]) -
     return category
 
 
+def do_reorder_categories(actor: User, category_ids: list[int]) -> list[KbCategory]:
+    """Put the categories in the order of ``category_ids`` (every category, each once)."""
+    _require_category_manager(actor)
+    categories = {c.id: c for c in db.session.scalars(select(KbCategory))}
+    if sorted(category_ids) != sorted(categories):
+        raise InvalidInput(
+            "The order must name every category once.", {"order": ["Reload and try again."]}
+        )
+    for position, category_id in enumerate(category_ids):
+        categories[category_id].position = position
+    db.session.commit()
+    return [categories[i] for i in category_ids]
+
+
 # -- votes and deflection ----------------------------------------------------------------------
 
 
@@ -373,14 +657,41 @@ def do_vote(actor: User, article_id: int, *, helpful: bool) -> VoteTally:
     else:
         vote.helpful, vote.created_at = helpful, utcnow()
     db.session.commit()
-    counts = dict(
+    counts = _vote_counts(article.id)
+    return VoteTally(article.id, helpful, counts.get(True, 0), counts.get(False, 0))
+
+
+def _vote_counts(article_id: int) -> dict[bool, int]:
+    return dict(
         db.session.execute(
             select(ArticleVote.helpful, func.count())
-            .where(ArticleVote.article_id == article.id)
+            .where(ArticleVote.article_id == article_id)
             .group_by(ArticleVote.helpful)
         ).all()
     )
-    return VoteTally(article.id, helpful, counts.get(True, 0), counts.get(False, 0))
+
+
+@dataclass
+class VoteSummary:
+    article_id: int
+    helpful_count: int
+    not_helpful_count: int
+    mine: bool | None  # the reader's answer; None: not answered (or anonymous)
+
+
+def vote_summary(actor: User | None, article_id: int) -> VoteSummary:
+    """How readers answered "was this helpful?" for an article ``actor`` may read, and how
+    ``actor`` did."""
+    article = access_article_by_id(actor, article_id)
+    counts = _vote_counts(article.id)
+    mine = None
+    if actor is not None:
+        mine = db.session.scalar(
+            select(ArticleVote.helpful).where(
+                ArticleVote.article_id == article.id, ArticleVote.user_id == actor.id
+            )
+        )
+    return VoteSummary(article.id, counts.get(True, 0), counts.get(False, 0), mine)
 
 
 def do_record_suggestion_opened(actor: User, article_id: int, query: str) -> KbSuggestionEvent:

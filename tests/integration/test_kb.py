@@ -61,6 +61,14 @@ def test_snippets_escape_the_text_and_highlight_matches(agent, client):
     assert "<mark>printer</mark>" in item["snippet"]
 
 
+def test_snippets_read_as_text_not_markdown(agent, client):
+    write(agent, title="Paper", body="Open **Settings** and see [the `tray` guide](/help/x).")
+
+    item = client.get("/api/kb/articles?q=tray").json["items"][0]
+
+    assert "Open Settings and see the <mark>tray</mark> guide" in item["snippet"]
+
+
 @pytest.mark.parametrize(
     "q", ['"', '"unbalanced', "print*", "(printer", "NEAR(a b)", "-printer", "a OR", "^", "*", ":"]
 )
