@@ -47,6 +47,7 @@ def seed_demo_command() -> None:
     demo_emails = [login.email for login in seed.DEMO_LOGINS]
     present = db.session.scalar(select(func.count(User.id)).where(User.email.in_(demo_emails)))
     if present == len(demo_emails):
+        seed.top_up_demo()
         click.echo("Demo data already loaded.")
     elif present:
         raise click.ClickException(

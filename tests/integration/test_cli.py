@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
-from autocrm.models import Role, Team, Ticket, User
+from autocrm.models import Article, KbCategory, Role, Team, Ticket, User
 from autocrm.security import verify_password
+from autocrm.services import seed
 from autocrm.services.seed import DEMO_LOGINS
 
 LOGIN_LINE = re.compile(r"^\s+(admin|agent|customer)\s+(\S+@\S+)\s+(\S+)\s*$")
@@ -267,3 +268,17 @@ def test_seed_demo_after_create_user_prints_only_working_logins(cli, client, fre
     for _, email, password in printed_logins(result.output):
         token = client.post("/api/auth/token", json={"email": email, "password": password})
         assert token.status_code == 200, (email, token.json)
+
+
+def test_seed_demo_tops_up_a_demo_seeded_before_the_help_center(cli, db_session):
+    assert cli("seed-demo").exit_code == 0
+    # A demo database from before the knowledge base and the report history existed.
+    db_session.execute(delete(Article))
+    db_session.execute(delete(KbCategory))
+    db_session.commit()
+
+    again = cli("seed-demo")
+
+    assert again.exit_code == 0, again.output
+    assert count(db_session, Article) == len(seed.DEMO_ARTICLES)
+    assert count(db_session, KbCategory) == len(seed.DEMO_KB_CATEGORIES)
