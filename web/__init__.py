@@ -1,4 +1,5 @@
-"""The web pages: agent workspace, customer portal, login; server-rendered with small JS.
+"""The web pages: agent workspace, customer portal, help center, knowledge-base authoring,
+reports, the admin console and login; server-rendered with small JS.
 
 Every form carries a CSRF token (Flask-WTF); the REST API, which authenticates with bearer
 tokens, is exempt. Pages send a Content-Security-Policy without inline scripts, deny framing,
@@ -15,8 +16,9 @@ from api.errors import domain_error_response
 from autocrm import markdown
 from autocrm.errors import NotFound
 from autocrm.models import Ticket
+from autocrm.services.reports import can_view_reports
 from autocrm.services.workflows import engine_for
-from web import agent, auth, feedback, portal, workspace
+from web import admin, agent, auth, feedback, help_center, kb_staff, portal, reports, workspace
 from web.session import current_user
 
 CSP = (
@@ -39,7 +41,7 @@ def _security_headers(response: Response) -> Response:
 
 def _not_found(error: NotFound) -> tuple[object, int]:
     """A page for web users; the API and sockets keep the JSON error shape."""
-    if not request.path.startswith(("/agent", "/portal", "/notifications", "/tickets")):
+    if request.path.startswith("/api/"):
         return domain_error_response(error)
     return render_template("error.html", user=current_user(), message=error.message), 404
 
@@ -58,9 +60,11 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
     csrf.init_app(app)
     for blueprint in (*api_blueprints, feedback.bp):  # bearer tokens / their own CSRF token
         csrf.exempt(blueprint)
-    for blueprint in (auth.bp, agent.bp, workspace.bp, portal.bp, feedback.bp):
+    pages = (auth.bp, agent.bp, workspace.bp, portal.bp, feedback.bp, help_center.bp, kb_staff.bp)
+    for blueprint in (*pages, reports.bp, *admin.blueprints):
         app.register_blueprint(blueprint)
     app.register_error_handler(NotFound, _not_found)
     app.after_request(_security_headers)
     app.add_template_filter(markdown.render, "markdown")
     app.add_template_filter(_state_label, "state_label")
+    app.add_template_global(can_view_reports)

@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import g, redirect, request, session, url_for
 
-from autocrm.errors import NotAuthenticated
-from autocrm.models import User
+from autocrm.errors import NotAuthenticated, NotFound
+from autocrm.models import Role, User
 from autocrm.security import password_fingerprint
 from autocrm.services import users
 
@@ -51,3 +51,16 @@ def login_required(*, staff: bool | None = None) -> Callable:
         return guarded
 
     return decorate
+
+
+def admin_required(view: Callable) -> Callable:
+    """Views of the admin console. Others get a 404 page rather than learn it exists."""
+
+    @wraps(view)
+    @login_required(staff=True)
+    def guarded(user: User, *args: Any, **kwargs: Any) -> Any:
+        if user.role is not Role.ADMIN:
+            raise NotFound("No such page.")
+        return view(user, *args, **kwargs)
+
+    return guarded

@@ -1,0 +1,11 @@
+"""The admin console: people (users, teams), workflows and SLA policies, the audit log.
+
+Each area is its own blueprint under ``/admin``; pages share ``admin/_layout.html`` (the
+console's section navigation). Every page is for admins only, and the services check it again.
+"""
+
+from __future__ import annotations
+
+from web.admin import audit, people, workflows
+
+blueprints = (people.bp, workflows.bp, audit.bp)
