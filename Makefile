@@ -12,7 +12,8 @@ SWAGGER_FILES := swagger-ui.css swagger-ui-bundle.js swagger-ui-standalone-prese
 SWAGGER_ASSETS := $(addprefix $(SWAGGER_DIR)/,$(SWAGGER_FILES))
 # Web page assets, copied from node_modules (pinned by package-lock.json) into web/static/vendor.
 VENDOR_DIR  := web/static/vendor
-VENDOR_ASSETS := $(VENDOR_DIR)/pico/pico.min.css $(VENDOR_DIR)/socket.io/socket.io.min.js
+VENDOR_ASSETS := $(VENDOR_DIR)/pico/pico.min.css $(VENDOR_DIR)/socket.io/socket.io.min.js \
+	$(VENDOR_DIR)/chart.js/chart.umd.min.js
 
 COV_ARGS := --cov=autocrm --cov=workflows --cov=workers --cov=api --cov-branch --cov-report=term
 PYTEST_ARGS ?=
@@ -52,6 +53,12 @@ $(VENDOR_DIR)/pico/pico.min.css: $(NPM_STAMP)
 $(VENDOR_DIR)/socket.io/socket.io.min.js: $(NPM_STAMP)
 	mkdir -p $(@D)
 	cp node_modules/socket.io-client/dist/socket.io.min.js node_modules/socket.io-client/LICENSE $(@D)/
+
+# The UMD build bundles @kurkle/color (MIT), so its licence is copied alongside Chart.js's.
+$(VENDOR_DIR)/chart.js/chart.umd.min.js: $(NPM_STAMP)
+	mkdir -p $(@D)
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md $(@D)/
+	cp node_modules/@kurkle/color/LICENSE.md $(@D)/LICENSE-kurkle-color.md
 
 run: venv
 	$(BIN)/python -m autocrm.devserver
