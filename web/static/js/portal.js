@@ -1,6 +1,7 @@
-// The customer portal's live parts: status badges on the dashboard, and a ticket's
-// conversation (send over the socket with an acknowledgement, HTTP when the socket is down,
-// keep the text and offer Retry on failure, catch up on what was missed after a reconnect).
+// The customer portal's live parts: status badges on the dashboard, a ticket's conversation
+// (send over the socket with an acknowledgement, HTTP when the socket is down, keep the text
+// and offer Retry on failure, catch up on what was missed after a reconnect), and help-center
+// articles suggested while a new ticket's subject is typed.
 (function () {
   "use strict";
   const app = window.AutoCRM;
@@ -214,6 +215,76 @@
     });
   }
 
+  // -- new ticket: suggest help articles while the subject is typed ----------------------------
+  // Each suggestion's link (signed by the server for this customer) records that it was opened.
+  function ticketSuggestions(box) {
+    const MIN_CHARS = 3;
+    const DELAY_MS = 300;
+    const subject = document.getElementById("subject");
+    const list = document.getElementById("suggestion-list");
+    const status = document.getElementById("suggestion-status");
+    let timer = null;
+    let controller = null;
+    let shown = "";  // ids of the suggestions on screen, to announce only changes
+
+    function render(items) {
+      const ids = items.map((item) => item.id).join(",");
+      if (ids === shown) return;
+      shown = ids;
+      list.replaceChildren(...items.map((item) => {
+        const li = document.createElement("li");
+        const link = document.createElement("a");
+        link.href = item.url;
+        link.target = "_blank";
+        link.rel = "noopener";
+        link.textContent = item.title;
+        const hint = document.createElement("span");
+        hint.className = "visually-hidden";
+        hint.textContent = " (opens in a new tab)";
+        link.append(hint);
+        li.append(link);
+        if (item.category) {
+          const category = document.createElement("span");
+          category.className = "suggestion-category";
+          category.textContent = item.category;
+          li.append(category);
+        }
+        return li;
+      }));
+      box.hidden = items.length === 0;
+      const n = items.length;
+      status.textContent = n ? n + (n === 1 ? " help article" : " help articles") +
+        " might answer your question; they are listed under the subject." : "";
+    }
+
+    async function suggest() {
+      const q = subject.value.trim();
+      if (controller) controller.abort();
+      if (q.length < MIN_CHARS) { render([]); return; }
+      controller = new AbortController();
+      try {
+        const response = await fetch(box.dataset.suggestUrl + "?q=" + encodeURIComponent(q), {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+          signal: controller.signal,
+        });
+        if (!response.ok) return;  // suggestions are a help, never in the way
+        const data = await response.json();
+        if (subject.value.trim() === q) render(data.items || []);
+      } catch (e) {
+        // Aborted by a newer keystroke, or offline: keep what is shown.
+      }
+    }
+
+    subject.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(suggest, DELAY_MS);
+    });
+    if (subject.value.trim().length >= MIN_CHARS) suggest();  // a form shown again keeps it
+  }
+
+  const suggestions = document.getElementById("suggestions");
+  if (suggestions) ticketSuggestions(suggestions);
   const dash = document.getElementById("portal-dashboard");
   if (dash) dashboard(dash);
   const page = document.getElementById("ticket-page");
