@@ -19,8 +19,9 @@ from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import CannedResponse, Priority, Team, Ticket, User
 from autocrm.realtime import MessageEventSchema
-from autocrm.services import canned, conversation, sla, teams, tickets, users, workflows
+from autocrm.services import canned, conversation, kb, sla, teams, tickets, users, workflows
 from autocrm.services.listing import PageRequest
+from web import kb_staff
 from web.session import login_required
 
 bp = Blueprint("workspace", __name__, url_prefix="/agent")
@@ -43,15 +44,37 @@ MESSAGE_PAGES = 10  # at most 10 x 200 messages on the page; the rest is one rel
 @bp.get("/tickets/<int:ticket_id>")
 @login_required(staff=True)
 def ticket(user: User, ticket_id: int) -> str | tuple[str, int]:
+    """The workspace. Without JavaScript, ``?canned=<id>`` and ``?kb_insert=<article id>``
+    (with ``visibility``) start the reply with a canned response or an article's link, and
+    ``?kb_q=`` lists knowledge-base articles in the reply area."""
     draft, notice = "", None
+    internal = request.args.get("visibility") == "internal"
     canned_id = request.args.get("canned", type=int)
+    article_id = request.args.get("kb_insert", type=int)
+    item = tickets.access_ticket_by_id(user, ticket_id)
     if canned_id:
         try:
             draft = canned.render_for_ticket(user, canned_id, ticket_id)
         except NotFound as exc:
             notice = exc.message
-    item = tickets.access_ticket_by_id(user, ticket_id)
-    return _render(user, item, draft=draft, notice=notice)
+    elif article_id:
+        try:
+            link = kb_staff.reply_link(
+                kb.access_article_by_id(user, article_id), internal_reply=internal
+            )
+            draft, notice = link.markdown or "", link.warning
+        except NotFound as exc:
+            notice = exc.message
+    kb_query = request.args.get("kb_q", "").strip()
+    return _render(
+        user,
+        item,
+        draft=draft,
+        internal=internal,
+        notice=notice,
+        kb_query=kb_query,
+        kb_results=kb_staff.reply_results(user, kb_query, internal_reply=internal),
+    )
 
 
 def _render(
@@ -65,6 +88,8 @@ def _render(
     reply_error: str | None = None,
     fields: dict[str, Any] | None = None,
     field_errors: dict[str, Any] | None = None,
+    kb_query: str = "",
+    kb_results: list[dict[str, Any]] | None = None,
 ) -> tuple[str, int]:
     messages = _all_messages(user, item.id)
     people = _people(item)
@@ -88,6 +113,8 @@ def _render(
         reply_error=reply_error,
         fields=fields or _current_fields(item),
         field_errors=field_errors or {},
+        kb_query=kb_query,
+        kb_results=kb_results or [],
     )
     return html, status
 
@@ -404,6 +431,27 @@ def _field_changes(item: Ticket, submitted: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise InvalidInput("Please correct the marked fields.", errors)
     return changes
+
+
+# -- knowledge base ----------------------------------------------------------------------------
+
+
+@bp.get("/tickets/<int:ticket_id>/kb.json")
+@login_required(staff=True)
+def kb_search(user: User, ticket_id: int) -> tuple[Response, int]:
+    """Articles matching ``q`` with snippets, and for each the Markdown link to insert into a
+    ``reply`` (``public``, the default, or ``internal``): none for an internal article in a
+    public reply, since its reader could not open it."""
+    reply = request.args.get("reply", "public")
+    try:
+        tickets.access_ticket_by_id(user, ticket_id)
+        if reply not in {"public", "internal"}:
+            raise InvalidInput("reply: public or internal.", {"reply": ["public or internal"]})
+    except DomainError as exc:
+        return jsonify({"ok": False, "error": exc.message}), exc.status_code
+    q = request.args.get("q", "")
+    items = kb_staff.reply_results(user, q, internal_reply=reply == "internal")
+    return jsonify({"ok": True, "items": items}), 200
 
 
 # -- canned responses --------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 // The agent's ticket workspace, live: the conversation over Socket.IO (with an HTTP fallback),
 // retry that keeps the typed text, catching up on missed messages after a reconnect, typing and
-// presence warnings, canned responses inserted at the cursor, SLA countdowns, and the side
-// panel refreshed when someone else changes the ticket. Without this script the page still
-// works through its forms.
+// presence warnings, canned responses and knowledge-base article links inserted at the cursor,
+// SLA countdowns, and the side panel refreshed when someone else changes the ticket. Without
+// this script the page still works through its forms.
 (function () {
   "use strict";
   const root = document.getElementById("workspace");
@@ -305,6 +305,120 @@
       body.dispatchEvent(new Event("input"));
       cannedForm.elements.canned.value = "";
     });
+  }
+
+  // -- knowledge base --------------------------------------------------------------------------
+
+  // Search as the agent types; each result offers its link for the kind of reply being written
+  // (the server decides: an internal article gets no link for a public reply, only a warning).
+  const kbForm = document.getElementById("ws-kb-form");
+  const kbInput = document.getElementById("ws-kb-q");
+  const kbResults = document.getElementById("ws-kb-results");
+  const kbState = document.getElementById("ws-kb-state");
+  let kbRequest = 0;
+  let kbTimer = null;
+
+  function kbItem(item) {
+    const li = document.createElement("li");
+    li.className = "ws-kb-item";
+    li.classList.toggle("is-internal", item.visibility === "internal");
+    const head = document.createElement("div");
+    head.className = "ws-kb-item-head";
+    const title = document.createElement("a");
+    title.className = "ws-kb-title";
+    title.href = item.edit_url;
+    title.target = "_blank";
+    title.rel = "noopener";
+    title.textContent = item.title;
+    head.append(title);
+    const badge = (text, kind) => {
+      const span = document.createElement("span");
+      span.className = `ws-kb-badge ${kind}`;
+      span.textContent = text;
+      head.append(span);
+    };
+    if (item.visibility === "internal") badge("Internal", "ws-kb-internal");
+    if (item.status !== "published") badge("Draft", "ws-kb-draft");
+    li.append(head);
+    if (item.snippet) {
+      const snippet = document.createElement("p");
+      snippet.className = "ws-kb-snippet";
+      // Escaped on the server; only the <mark> highlights are markup.
+      snippet.innerHTML = item.snippet;
+      li.append(snippet);
+    }
+    if (item.warning) {
+      const warning = document.createElement("p");
+      warning.className = "ws-kb-warning";
+      warning.textContent = item.warning;
+      li.append(warning);
+    }
+    if (item.insert) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "secondary outline small";
+      button.textContent = "Insert link";
+      const hidden = document.createElement("span");
+      hidden.className = "visually-hidden";
+      hidden.textContent = ` to ${item.title}`;
+      button.append(hidden);
+      button.addEventListener("click", () => insertAtCursor(item.insert));
+      li.append(button);
+    }
+    return li;
+  }
+
+  function insertAtCursor(text) {
+    const start = body.selectionStart ?? body.value.length;
+    const end = body.selectionEnd ?? start;
+    body.setRangeText(text, start, end, "end");
+    body.focus();
+    body.dispatchEvent(new Event("input"));
+  }
+
+  async function searchKb() {
+    const q = kbInput.value.trim();
+    const seq = ++kbRequest;
+    if (!q) {
+      kbResults.replaceChildren();
+      kbState.textContent = "";
+      return;
+    }
+    const reply = isInternal() ? "internal" : "public";
+    let data;
+    try {
+      const url = `${root.dataset.kbUrl}?q=${encodeURIComponent(q)}&reply=${reply}`;
+      const response = await fetch(url, { headers: { Accept: "application/json" } });
+      data = await response.json();
+    } catch (_) {
+      data = { ok: false, error: "Could not search; try again." };
+    }
+    if (seq !== kbRequest) return; // a newer search is under way
+    if (!data || !data.ok) {
+      kbState.textContent = (data && data.error) || "Could not search; try again.";
+      return;
+    }
+    kbResults.replaceChildren(...data.items.map(kbItem));
+    const n = data.items.length;
+    kbState.textContent = n
+      ? `${n} article${n === 1 ? "" : "s"} found${reply === "public" ? " (for a public reply)" : " (for an internal note)"}.`
+      : `No articles match “${q}”.`;
+  }
+
+  if (kbForm) {
+    kbForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      clearTimeout(kbTimer);
+      searchKb();
+    });
+    kbInput.addEventListener("input", () => {
+      clearTimeout(kbTimer);
+      kbTimer = setTimeout(searchKb, 300);
+    });
+    form.querySelectorAll('input[name="visibility"]').forEach((radio) => {
+      radio.addEventListener("change", () => { if (kbInput.value.trim()) searchKb(); });
+    });
+    if (kbInput.value.trim()) searchKb(); // the page came from a search without script
   }
 
   // -- SLA countdowns --------------------------------------------------------------------------
