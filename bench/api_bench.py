@@ -29,38 +29,38 @@ import argparse
 import contextlib
 import math
 import os
-import platform
 import re
 import secrets
 import shlex
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import baseline_app  # bench/ is sys.path[0] when this file is run as a script
 import requests
-from sqlalchemy import Engine, create_engine, make_url, text
+from common import (
+    DEFAULT_PG_ADMIN_URL,
+    HOST,
+    STARTUP_TIMEOUT_S,
+    BenchError,
+    LoggedProcess,
+    free_port,
+    machine_note,
+    percentile,
+    run_main,
+    run_step,
+    service_env,
+)
+from sqlalchemy import Engine, create_engine, text
 
-from autocrm import embedded_redis
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = Path(__file__).resolve().parent
-HOST = "127.0.0.1"
-DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-STARTUP_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 30.0
-SETUP_TIMEOUT_S = 180.0
 BULK_CHUNK = 100_000
 PASSWORD = "bench-password-" + secrets.token_hex(4)
 ADMIN_EMAIL = "bench-admin@example.com"
@@ -74,30 +74,7 @@ BULK_STATUSES = ["closed"] * 12 + ["solved"] * 3 + ["open"] * 2 + ["new", "pendi
 ERROR_LOG_PATTERNS = ("Traceback", "database is locked", "OperationalError", "[ERROR]")
 
 
-class BenchError(Exception):
-    """A setup step failed; the message says which and why."""
-
-
-class Interrupted(BaseException):
-    """SIGTERM, SIGINT or the hard time limit: unwind so every cleanup step runs."""
-
-
-def _raise_interrupted(signum: int, _frame: Any) -> None:
-    signal.alarm(0)
-    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the cleanup short
-        signal.signal(sig, signal.SIG_IGN)
-    raise Interrupted(signal.Signals(signum).name)
-
-
 # -- figures -----------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted list (NaN when empty)."""
-    if not sorted_values:
-        return math.nan
-    rank = max(0, math.ceil(q / 100 * len(sorted_values)) - 1)
-    return sorted_values[rank]
 
 
 @dataclass
@@ -126,27 +103,7 @@ def _ratio(a: float, b: float) -> str:
 # -- processes ---------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL the process group if it lingers (children use their own group)."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            process.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            print(f"  pid {process.pid} did not stop in {STOP_TIMEOUT_S}s; killing it")
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-class Server:
+class Server(LoggedProcess):
     """One gunicorn server in its own process group, logging to a file."""
 
     def __init__(
@@ -158,10 +115,10 @@ class Server:
         args: argparse.Namespace,
         extra: tuple[str, ...] = (),
     ) -> None:
+        super().__init__(log_dir / f"{name}.log")
         self.name = name
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.log_path = log_dir / f"{name}.log"
         self.argv = [
             sys.executable, "-m", "gunicorn",
             "-w", str(args.workers), "-k", "gthread", "--threads", str(args.threads),
@@ -169,18 +126,9 @@ class Server:
             "--error-logfile", "-", *extra, app,
         ]  # fmt: skip
         self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (fixed argv)
-                self.argv,
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,
-            )
+        self.launch(self.argv, self.env)
 
     def wait_ready(self, path: str) -> None:
         assert self.process is not None
@@ -198,89 +146,20 @@ class Server:
             f"{self.name} did not answer within {STARTUP_TIMEOUT_S}s:\n" + self.log_tail()
         )
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
     def log_problems(self) -> tuple[Counter[str], list[str]]:
         """Counts of error-looking log lines, and the first few exception lines."""
         counts: Counter[str] = Counter()
         samples: list[str] = []
-        with contextlib.suppress(OSError):
-            for line in self.log_path.read_text(errors="replace").splitlines():
-                for pattern in ERROR_LOG_PATTERNS:
-                    if pattern in line:
-                        counts[pattern] += 1
-                if re.match(r"^\w+(\.\w+)*(Error|Exception)\b", line) and len(samples) < 5:
-                    samples.append(line[:200])
+        for line in self.log_text().splitlines():
+            for pattern in ERROR_LOG_PATTERNS:
+                if pattern in line:
+                    counts[pattern] += 1
+            if re.match(r"^\w+(\.\w+)*(Error|Exception)\b", line) and len(samples) < 5:
+                samples.append(line[:200])
         return counts, samples
 
 
-@contextlib.contextmanager
-def _fds_to(path: Path) -> Iterator[None]:
-    """Point stdout and stderr (the file descriptors, which children inherit) at ``path``."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with path.open("ab") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved[0], 1)
-        os.dup2(saved[1], 2)
-        for fd in saved:
-            os.close(fd)
-
-
-def run_step(name: str, argv: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run(  # noqa: S603 (fixed argv)
-        argv,
-        cwd=REPO_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=SETUP_TIMEOUT_S,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"{name} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
-    return result.stdout
-
-
 # -- databases ---------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def fresh_pg_database(admin_url: str) -> Iterator[str]:
-    """A new uniquely named database; dropped on the way out, whatever happened."""
-    name = f"autocrm_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        print(f"created PostgreSQL database {name}")
-        try:
-            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            print(f"dropped PostgreSQL database {name}")
-    finally:
-        admin.dispose()
-
-
-def database_version(engine: Engine) -> str:
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            return "SQLite " + conn.execute(text("SELECT sqlite_version()")).scalar_one()
-        return conn.execute(text("SELECT version()")).scalar_one().split(" on ")[0]
 
 
 # -- load --------------------------------------------------------------------------------------
@@ -382,16 +261,19 @@ def print_load_table(results: list[Result]) -> None:
 # -- table-size scaling (PostgreSQL) -----------------------------------------------------------
 
 BULK_INSERT = text("""
-INSERT INTO tickets (subject, description, status, priority, channel, requester_id,
-                     workflow_version_id, created_at, updated_at, solved_at, closed_at, version)
+INSERT INTO tickets (subject, description, status, category, priority, channel, requester_id,
+                     workflow_version_id, created_at, updated_at, status_changed_at, solved_at,
+                     closed_at, version)
 SELECT 'Bulk ticket #' || g,
        'Generated by bench/api_bench.py to measure listing at table size; row ' || g || '.',
        s.status,
+       CASE s.status WHEN 'on_hold' THEN 'open' ELSE s.status END,
        1 + (g % 4),
        (ARRAY['web', 'email', 'api'])[1 + (g % 3)],
        :requester_id,
        :workflow_version_id,
        c.created_at,
+       c.created_at + ((g * 7919) % 4320) * interval '1 minute',
        c.created_at + ((g * 7919) % 4320) * interval '1 minute',
        CASE WHEN s.status IN ('solved', 'closed') THEN c.created_at + interval '1 day' END,
        CASE WHEN s.status = 'closed' THEN c.created_at + interval '4 days' END,
@@ -630,23 +512,12 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def machine_note(engine: Engine) -> None:
-    print(
-        f"machine:  nproc={len(os.sched_getaffinity(0))} cpu_count={os.cpu_count()} "
-        f"load={' '.join(f'{x:.2f}' for x in os.getloadavg())} {platform.platform()}"
-    )
-    print(f"python:   {platform.python_version()} ({sys.executable})")
-    print(f"database: {database_version(engine)} ({engine.url.render_as_string()})")
-
-
 def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     print("command:  " + shlex.join(sys.orig_argv), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="acb-"))  # short: the redis unix socket lives here
     stack.callback(shutil.rmtree, tmp, ignore_errors=True)
-    if args.pg:
-        database_url = stack.enter_context(fresh_pg_database(args.pg_admin_url))
-    else:
-        database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+    env = service_env(args, stack, tmp, key_prefix=f"acbench-{os.getpid()}:")
+    database_url = env["BENCH_DATABASE_URL"] = env["AUTOCRM_DATABASE_URL"]
     engine = baseline_app.make_engine(database_url)
     stack.callback(engine.dispose)
     machine_note(engine)
@@ -660,22 +531,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         )
     )
 
-    redis_url = args.redis_url
-    if not redis_url:
-        with _fds_to(tmp / "redis.log"):  # keep redis-server's start/stop banner off the figures
-            redis_process, redis_url = embedded_redis.start(tmp)
-        stack.callback(stop_process, redis_process)
-    env = dict(
-        os.environ,
-        AUTOCRM_DATABASE_URL=database_url,
-        AUTOCRM_REDIS_URL=redis_url,
-        AUTOCRM_INSTANCE_PATH=str(tmp / "instance"),
-        AUTOCRM_SECRET_KEY=secrets.token_urlsafe(32),
-        BENCH_DATABASE_URL=database_url,
-        PYTHONUNBUFFERED="1",
-    )
     flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
-    run_step("flask db upgrade", [*flask, "db", "upgrade"], env)
     for email, role in ((ADMIN_EMAIL, "admin"), (CUSTOMER_EMAIL, "customer")):
         run_step(
             f"create-user {role}",
@@ -815,22 +671,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
 def main() -> None:
     args = parse_args()
     args.deadline = time.monotonic() + args.max_seconds
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGINT, _raise_interrupted)
-    signal.signal(signal.SIGALRM, _raise_interrupted)
-    signal.alarm(int(args.max_seconds) + 60)  # hard stop if something hangs
-    status = 2
-    try:
-        with contextlib.ExitStack() as stack:
-            status = bench(args, stack)
-            print("stopping servers ...", flush=True)
-    except BenchError as exc:
-        print(f"\nbench setup failed: {exc}")
-    except Interrupted as exc:
-        print(f"\ninterrupted ({exc}); cleaned up")
-    finally:
-        signal.alarm(0)
-    sys.exit(status)
+    run_main(args, bench, hard_limit_s=args.max_seconds + 60)  # hard stop if something hangs
 
 
 if __name__ == "__main__":

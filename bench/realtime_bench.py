@@ -44,9 +44,7 @@ import resource
 import secrets
 import shlex
 import shutil
-import signal
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -57,27 +55,24 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from api_bench import (  # bench/ is sys.path[0] when this file is run as a script
+from common import (  # bench/ is sys.path[0] when this file is run as a script
     DEFAULT_PG_ADMIN_URL,
+    HOST,
+    REPO_ROOT,
+    STARTUP_TIMEOUT_S,
     BenchError,
-    Interrupted,
-    _fds_to,
-    _raise_interrupted,
+    LoggedProcess,
+    enter_app,
     free_port,
-    fresh_pg_database,
     machine_note,
     percentile,
-    run_step,
-    stop_process,
+    run_main,
+    service_env,
+    stats,
 )
 
-from autocrm import embedded_redis
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 PASSWORD = "bench-password-" + secrets.token_hex(4)
 KEY_PREFIX = f"rtbench-{os.getpid()}:"
-STARTUP_TIMEOUT_S = 60.0
 BODY_TAG = "rtbench"
 # What a plain eventlet server allows: eventlet.wsgi.server(max_size=1024) and
 # eventlet.listen(backlog=50), which Flask-SocketIO's socketio.run() uses as they are.
@@ -95,15 +90,6 @@ listener = eventlet.listen(("127.0.0.1", port), backlog=backlog)
 print(f"eventlet.wsgi.server on 127.0.0.1:{port} max_size={max_size} backlog={backlog}", flush=True)
 eventlet.wsgi.server(listener, app, max_size=max_size, log_output=False)
 """
-
-
-def stats(values: list[float]) -> str:
-    """p50 / p90 / p99 / max of seconds, printed in milliseconds."""
-    ordered = sorted(values)
-    if not ordered:
-        return "no samples"
-    cells = [f"p{q} {percentile(ordered, q) * 1000:7.2f}" for q in (50, 90, 99)]
-    return "  ".join(cells) + f"  max {ordered[-1] * 1000:7.2f} ms  (n={len(ordered)})"
 
 
 def raise_nofile() -> tuple[int, int]:
@@ -149,13 +135,13 @@ def versions() -> str:
 # -- the server --------------------------------------------------------------------------------
 
 
-class SocketServer:
+class SocketServer(LoggedProcess):
     """One eventlet Socket.IO server process, in its own process group, logging to a file."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, args: argparse.Namespace) -> None:
+        super().__init__(log_dir / "server.log")
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.log_path = log_dir / "server.log"
         self.env = {**env, "AUTOCRM_ASYNC_MODE": "eventlet"}
         self.uses_module = args.server == "module" or (
             args.server == "auto" and (REPO_ROOT / "autocrm" / "server.py").exists()
@@ -175,18 +161,9 @@ class SocketServer:
                 f"inline launcher: eventlet.monkey_patch(); eventlet.wsgi.server(wsgi:app, "
                 f"max_size={args.max_size}, listen backlog={args.backlog})"
             )
-        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (fixed argv)
-                self.argv,
-                cwd=REPO_ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                process_group=0,  # inherits this process's raised RLIMIT_NOFILE
-            )
+        self.launch(self.argv, self.env)  # inherits this process's raised RLIMIT_NOFILE
 
     @property
     def pid(self) -> int:
@@ -209,26 +186,16 @@ class SocketServer:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
     def log_problems(self) -> tuple[Counter[str], Counter[str]]:
         """Counts of error-looking log lines, and of each distinct exception line."""
         counts: Counter[str] = Counter()
         exceptions: Counter[str] = Counter()
-        with contextlib.suppress(OSError):
-            for line in self.log_path.read_text(errors="replace").splitlines():
-                for pattern in ("Traceback", "handler error", "database is locked"):
-                    if pattern in line:
-                        counts[pattern] += 1
-                if re.match(r"^\w+(\.\w+)*(Error|Exception)\b", line):
-                    exceptions[line[:160]] += 1
+        for line in self.log_text().splitlines():
+            for pattern in ("Traceback", "handler error", "database is locked"):
+                if pattern in line:
+                    counts[pattern] += 1
+            if re.match(r"^\w+(\.\w+)*(Error|Exception)\b", line):
+                exceptions[line[:160]] += 1
         return counts, exceptions
 
 
@@ -735,48 +702,14 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
         stack.callback(print, f"logs kept in {tmp}")
     else:
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
-    if args.pg:
-        database_url = stack.enter_context(fresh_pg_database(args.pg_admin_url))
-    else:
-        database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-    redis_url = args.redis_url
-    if not redis_url:
-        with _fds_to(tmp / "redis.log"):
-            redis_process, redis_url = embedded_redis.start(tmp)
-        stack.callback(stop_process, redis_process)
-    env = dict(
-        os.environ,
-        AUTOCRM_DATABASE_URL=database_url,
-        AUTOCRM_REDIS_URL=redis_url,
-        AUTOCRM_REDIS_KEY_PREFIX=KEY_PREFIX,
-        AUTOCRM_INSTANCE_PATH=str(tmp / "instance"),
-        AUTOCRM_SECRET_KEY=secrets.token_urlsafe(32),
-        PYTHONUNBUFFERED="1",
-    )
-    run_step(
-        "flask db upgrade", [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], env
-    )
+    env = service_env(args, stack, tmp, KEY_PREFIX)
+    redis_url = env["AUTOCRM_REDIS_URL"]
     app = make_app(env)
-    context = app.app_context()
-    context.push()
-    stack.callback(context.pop)
-
-    import redis
+    redis_client = enter_app(stack, app, redis_url, (f"{KEY_PREFIX}*", "autocrm:presence:*"))
 
     from autocrm.extensions import db
     from autocrm.realtime import user_room
 
-    stack.callback(db.engine.dispose)
-    redis_client = redis.Redis.from_url(redis_url)
-    stack.callback(redis_client.close)
-
-    def drop_keys() -> None:
-        for pattern in (f"{KEY_PREFIX}*", "autocrm:presence:*"):
-            keys = list(redis_client.scan_iter(match=pattern, count=1000))
-            if keys:
-                redis_client.delete(*keys)
-
-    stack.callback(drop_keys)
     machine_note(db.engine)
     print(f"redis:    {redis_client.info('server')['redis_version']} ({redis_url})")
     print(f"packages: {versions()}")
@@ -838,24 +771,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
 def main() -> None:
     args = parse_args()
     args.deadline = time.monotonic() + args.max_seconds
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGINT, _raise_interrupted)
-    signal.signal(signal.SIGALRM, _raise_interrupted)
-    signal.alarm(int(args.max_seconds) + 60)  # hard stop if something hangs
-    status = 2
-    started = time.monotonic()
-    try:
-        with contextlib.ExitStack() as stack:
-            status = bench(args, stack)
-            print("stopping ...", flush=True)
-    except BenchError as exc:
-        print(f"\nbench failed: {exc}")
-    except Interrupted as exc:
-        print(f"\ninterrupted ({exc}); cleaned up")
-    finally:
-        signal.alarm(0)
-    print(f"total {time.monotonic() - started:.0f}s")
-    sys.exit(status)
+    run_main(args, bench, hard_limit_s=args.max_seconds + 60)  # hard stop if something hangs
 
 
 if __name__ == "__main__":

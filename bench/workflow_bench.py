@@ -30,8 +30,6 @@ import os
 import secrets
 import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,71 +39,49 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from api_bench import (  # bench/ is sys.path[0] when this file is run as a script
+from api_bench import Server  # bench/ is sys.path[0] when this file is run as a script
+from common import (
     DEFAULT_PG_ADMIN_URL,
     BenchError,
-    Interrupted,
-    Server,
-    _fds_to,
-    _raise_interrupted,
-    fresh_pg_database,
+    LoggedProcess,
+    enter_app,
     machine_note,
     percentile,
-    run_step,
-    stop_process,
+    run_main,
+    service_env,
+    stats,
 )
 
-from autocrm import embedded_redis
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "bench-password-" + secrets.token_hex(4)
 KEY_PREFIX = f"wfbench-{os.getpid()}:"
 TRANSITION_CYCLE = ("hold", "resume", "solve", "reopen")
 
 
-def stats(values: list[float]) -> str:
-    """p50 / p90 / p99 / max of seconds, printed in milliseconds."""
-    ordered = sorted(values)
-    if not ordered:
-        return "no samples"
-    cells = [f"p{q} {percentile(ordered, q) * 1000:8.1f}" for q in (50, 90, 99)]
-    return "  ".join(cells) + f"  max {ordered[-1] * 1000:8.1f} ms  (n={len(ordered)})"
-
-
-class Child:
+class Child(LoggedProcess):
     """A Celery worker or beat in its own process group, logging to a file."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        super().__init__(log_dir / f"{name}.log")
         self.name = name
-        self.log_path = log_dir / f"{name}.log"
-        with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (fixed argv)
-                argv, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                process_group=0,
-            )  # fmt: skip
+        self.launch(argv, env)
 
     def wait_for(self, text: str, timeout: float = 60) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise BenchError(f"{self.name} exited:\n{self.log_tail()}")
-            if text in self.log_path.read_text(errors="replace"):
+            if text in self.log_text():
                 return
             time.sleep(0.2)
         raise BenchError(f"{self.name} not ready in {timeout}s:\n{self.log_tail()}")
 
-    def log_tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
     def problems(self) -> Counter[str]:
-        text = self.log_path.read_text(errors="replace")
+        text = self.log_text()
         return Counter(
             p for p in ("Traceback", "database is locked", "OperationalError", "vanished")
             for _ in range(text.count(p))
         )  # fmt: skip
-
-    def stop(self) -> None:
-        stop_process(self.process)
 
 
 # -- setup, in this process -------------------------------------------------------------------
@@ -180,7 +156,7 @@ def bench_transitions(ids: dict[str, Any], tickets_n: int, cycles: int) -> None:
         f"transitions:     {len(latencies)} ({tickets_n} tickets x start + {cycles} x "
         f"{'/'.join(TRANSITION_CYCLE)}) in {wall:.2f}s = {len(latencies) / wall:.0f}/s"
     )
-    print(f"per transition:  {stats(latencies)}")
+    print(f"per transition:  {stats(latencies, '8.1f')}")
 
 
 def forget_published(app: Any, redis_client: Any) -> None:
@@ -244,7 +220,7 @@ def bench_assignment(base_url: str, token: str, ids: dict[str, Any], n: int, rat
         f"({n} tickets at {rate:g}/s, offered over {posted:.1f}s) =="
     )
     print(f"assigned: {len(found)}/{len(ticket_ids)}; POST errors: {dict(errors) or 'none'}")
-    print(f"latency:  {stats(latencies)}")
+    print(f"latency:  {stats(latencies, '8.1f')}")
     return sum(errors.values()) + len(ticket_ids) - len(found)
 
 
@@ -386,48 +362,15 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     print("command:  " + shlex.join(sys.orig_argv), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="wfb-"))  # short: the redis unix socket lives here
     stack.callback(shutil.rmtree, tmp, ignore_errors=True)
-    if args.pg:
-        database_url = stack.enter_context(fresh_pg_database(args.pg_admin_url))
-    else:
-        database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
-    redis_url = args.redis_url
-    if not redis_url:
-        with _fds_to(tmp / "redis.log"):
-            redis_process, redis_url = embedded_redis.start(tmp)
-        stack.callback(stop_process, redis_process)
-    env = dict(
-        os.environ,
-        AUTOCRM_DATABASE_URL=database_url,
-        AUTOCRM_REDIS_URL=redis_url,
-        AUTOCRM_REDIS_KEY_PREFIX=KEY_PREFIX,
-        AUTOCRM_INSTANCE_PATH=str(tmp / "instance"),
-        AUTOCRM_SECRET_KEY=secrets.token_urlsafe(32),
-        PYTHONUNBUFFERED="1",
-    )
-    run_step(
-        "flask db upgrade", [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], env
-    )
+    env = service_env(args, stack, tmp, KEY_PREFIX)
+    redis_url = env["AUTOCRM_REDIS_URL"]
     app = make_app(env)
-    context = app.app_context()
-    context.push()
-    stack.callback(context.pop)
-
-    import redis
+    redis_client = enter_app(stack, app, redis_url, (f"{KEY_PREFIX}*",))
 
     from autocrm.extensions import db
     from autocrm.models import User
     from autocrm.security import issue_token
 
-    stack.callback(db.engine.dispose)
-    redis_client = redis.Redis.from_url(redis_url)
-    stack.callback(redis_client.close)
-
-    def drop_keys() -> None:
-        keys = list(redis_client.scan_iter(match=f"{KEY_PREFIX}*", count=1000))
-        if keys:
-            redis_client.delete(*keys)
-
-    stack.callback(drop_keys)
     machine_note(db.engine)
     print(
         f"workers:  celery worker --concurrency {args.concurrency} (prefork) + beat; "
@@ -512,22 +455,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _raise_interrupted)
-    signal.signal(signal.SIGINT, _raise_interrupted)
-    signal.signal(signal.SIGALRM, _raise_interrupted)
-    signal.alarm(int(args.max_seconds))
-    status = 2
-    try:
-        with contextlib.ExitStack() as stack:
-            status = bench(args, stack)
-            print("stopping ...", flush=True)
-    except BenchError as exc:
-        print(f"\nbench setup failed: {exc}")
-    except Interrupted as exc:
-        print(f"\ninterrupted ({exc}); cleaned up")
-    finally:
-        signal.alarm(0)
-    sys.exit(status)
+    run_main(args, bench, hard_limit_s=args.max_seconds)
 
 
 if __name__ == "__main__":

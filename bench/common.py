@@ -1,0 +1,278 @@
+"""What every benchmark here shares: child processes with a log file, scratch databases, the
+services a bench stack needs (a database, Redis, the migrated schema), figures, and a ``main``
+that cleans up whatever happened (Ctrl-C, SIGTERM, a hard time limit, a failed setup step).
+
+The bench scripts import it as ``common``: ``bench/`` is ``sys.path[0]`` when one is run as a
+script.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, make_url, text
+
+from autocrm import embedded_redis
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+STARTUP_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+SETUP_TIMEOUT_S = 180.0
+
+
+class BenchError(Exception):
+    """A setup step failed; the message says which and why."""
+
+
+class Interrupted(BaseException):
+    """SIGTERM, SIGINT or the hard time limit: unwind so every cleanup step runs."""
+
+
+def _raise_interrupted(signum: int, _frame: Any) -> None:
+    signal.alarm(0)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C must not cut the cleanup short
+        signal.signal(sig, signal.SIG_IGN)
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def run_main(
+    args: argparse.Namespace,
+    bench: Callable[[argparse.Namespace, contextlib.ExitStack], int],
+    *,
+    hard_limit_s: float,
+) -> None:
+    """Run ``bench(args, stack)`` and exit with its status (2 if it did not finish); every
+    cleanup callback on the stack runs, even on Ctrl-C or when ``hard_limit_s`` passes."""
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+        signal.signal(sig, _raise_interrupted)
+    signal.alarm(int(hard_limit_s))
+    status = 2
+    started = time.monotonic()
+    try:
+        with contextlib.ExitStack() as stack:
+            status = bench(args, stack)
+            print("stopping ...", flush=True)
+    except BenchError as exc:
+        print(f"\nbench failed: {exc}")
+    except Interrupted as exc:
+        print(f"\ninterrupted ({exc}); cleaned up")
+    finally:
+        signal.alarm(0)
+    print(f"total {time.monotonic() - started:.0f}s")
+    sys.exit(status)
+
+
+# -- figures -----------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted list (NaN when empty)."""
+    if not sorted_values:
+        return math.nan
+    rank = max(0, math.ceil(q / 100 * len(sorted_values)) - 1)
+    return sorted_values[rank]
+
+
+def stats(values: list[float], width: str = "7.2f") -> str:
+    """p50 / p90 / p99 / max of seconds, printed in milliseconds."""
+    ordered = sorted(values)
+    if not ordered:
+        return "no samples"
+    cells = [f"p{q} {percentile(ordered, q) * 1000:{width}}" for q in (50, 90, 99)]
+    return "  ".join(cells) + f"  max {ordered[-1] * 1000:{width}} ms  (n={len(ordered)})"
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL the process group if it lingers (children use their own group)."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            print(f"  pid {process.pid} did not stop in {STOP_TIMEOUT_S}s; killing it")
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+class LoggedProcess:
+    """A child process in its own process group, its output in ``log_path``."""
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def launch(self, argv: list[str], env: dict[str, str]) -> None:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(  # noqa: S603 (fixed argv)
+                argv,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0,  # inherits this process's resource limits
+            )
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+    def log_text(self) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")
+        return ""
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def fds_to(path: Path) -> Iterator[None]:
+    """Point stdout and stderr (the file descriptors, which children inherit) at ``path``."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+
+
+def run_step(name: str, argv: list[str], env: dict[str, str]) -> str:
+    result = subprocess.run(  # noqa: S603 (fixed argv)
+        argv,
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=SETUP_TIMEOUT_S,
+    )
+    if result.returncode != 0:
+        raise BenchError(f"{name} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+# -- databases and services --------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def fresh_pg_database(admin_url: str, prefix: str = "autocrm_bench") -> Iterator[str]:
+    """A new uniquely named database; dropped on the way out, whatever happened."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        print(f"created PostgreSQL database {name}")
+        try:
+            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            print(f"dropped PostgreSQL database {name}")
+    finally:
+        admin.dispose()
+
+
+def service_env(
+    args: argparse.Namespace, stack: contextlib.ExitStack, tmp: Path, key_prefix: str
+) -> dict[str, str]:
+    """The environment of a migrated AutoCRM stack: ``--pg`` (a fresh PostgreSQL database),
+    ``--database-url``, or SQLite in ``tmp``; ``--redis-url`` or an embedded Redis in ``tmp``.
+    What it starts or creates is undone by ``stack``."""
+    if args.pg:
+        database_url = stack.enter_context(fresh_pg_database(args.pg_admin_url))
+    else:
+        database_url = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+    redis_url = args.redis_url
+    if not redis_url:
+        with fds_to(tmp / "redis.log"):
+            redis_process, redis_url = embedded_redis.start(tmp)
+        stack.callback(stop_process, redis_process)
+    env = dict(
+        os.environ,
+        AUTOCRM_DATABASE_URL=database_url,
+        AUTOCRM_REDIS_URL=redis_url,
+        AUTOCRM_REDIS_KEY_PREFIX=key_prefix,
+        AUTOCRM_INSTANCE_PATH=str(tmp / "instance"),
+        AUTOCRM_SECRET_KEY=secrets.token_urlsafe(32),
+        PYTHONUNBUFFERED="1",
+    )
+    run_step(
+        "flask db upgrade", [sys.executable, "-m", "flask", "--app", "wsgi", "db", "upgrade"], env
+    )
+    return env
+
+
+def enter_app(
+    stack: contextlib.ExitStack, app: Any, redis_url: str, key_patterns: tuple[str, ...]
+) -> Any:
+    """Push ``app``'s context for the rest of the bench, and return a Redis client; on the way
+    out the keys matching ``key_patterns`` are deleted and every connection is closed."""
+    import redis
+
+    from autocrm.extensions import db
+
+    context = app.app_context()
+    context.push()
+    stack.callback(context.pop)
+    stack.callback(db.engine.dispose)
+    client = redis.Redis.from_url(redis_url)
+    stack.callback(client.close)
+
+    def drop_keys() -> None:
+        for pattern in key_patterns:
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            if keys:
+                client.delete(*keys)
+
+    stack.callback(drop_keys)
+    return client
+
+
+def database_version(engine: Engine) -> str:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            return "SQLite " + conn.execute(text("SELECT sqlite_version()")).scalar_one()
+        return conn.execute(text("SELECT version()")).scalar_one().split(" on ")[0]
+
+
+def machine_note(engine: Engine) -> None:
+    print(
+        f"machine:  nproc={len(os.sched_getaffinity(0))} cpu_count={os.cpu_count()} "
+        f"load={' '.join(f'{x:.2f}' for x in os.getloadavg())} {platform.platform()}"
+    )
+    print(f"python:   {platform.python_version()} ({sys.executable})")
+    print(f"database: {database_version(engine)} ({engine.url.render_as_string()})")
