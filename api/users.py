@@ -60,7 +60,8 @@ class UserItem(MethodView):
     @users_blp.response(200, schemas.UserSchema)
     @users_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def patch(self, body: dict[str, Any], user_id: int) -> Any:
-        """Change a user's name, email, role, password or active flag (admin)."""
+        """Change a user's name, email, role, password or active flag (admin). An agent
+        deactivated or made a customer releases their open tickets to their teams' queues."""
         return users.do_update_user(current_actor(), user_id, body)
 
 
@@ -114,5 +115,6 @@ class TeamMember(MethodView):
     @teams_blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     @teams_blp.alt_response(404, schema=ErrorSchema, description="Not a member.")
     def delete(self, team_id: int, user_id: int) -> Any:
-        """Remove a member from the team (admin)."""
+        """Remove a member from the team (admin); their open tickets of the team go back to
+        its queue."""
         return teams.do_remove_member(current_actor(), team_id, user_id)

@@ -75,6 +75,34 @@ def auto_assign(ticket: Ticket, depth: int) -> bool:
     return True
 
 
+def release_open_tickets(actor: User, user: User, team_id: int | None = None) -> int:
+    """Unassign a user's unfinished tickets (in one team, or all): they go back to their team's
+    queue, where the ticket.updated event lets the team's policy pick someone else. For an agent
+    who leaves (deactivated, made a customer, or taken out of the team); their solved and closed
+    tickets keep them. Returns how many were released."""
+    stmt = (
+        select(Ticket)
+        .where(Ticket.assignee_id == user.id, Ticket.category.not_in(DONE_CATEGORIES))
+        .order_by(Ticket.id)
+        .with_for_update()
+    )
+    if team_id is not None:
+        stmt = stmt.where(Ticket.team_id == team_id)
+    released = db.session.scalars(stmt).all()
+    for ticket in released:
+        apply_changes(actor, ticket, {"assignee_id": None})
+    return len(released)
+
+
+def open_assigned_count(user: User) -> int:
+    """How many unfinished tickets the user holds (what deactivating them would release)."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Ticket)
+        .where(Ticket.assignee_id == user.id, Ticket.category.not_in(DONE_CATEGORIES))
+    )
+
+
 def waiting_tickets(team_ids: list[int] | None = None, limit: int = 100) -> list[Ticket]:
     """Unassigned, unfinished tickets in teams with an automatic policy, oldest first."""
     stmt = (

@@ -17,7 +17,7 @@ from autocrm import policies, realtime
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import AssignmentPolicy, Team, TeamMembership, User, utcnow
-from autocrm.services import audit, sla
+from autocrm.services import assignment, audit, sla
 from autocrm.services.listing import Page, PageRequest, keyset_page
 from autocrm.services.users import require_admin
 from autocrm.services.workflows import current_version
@@ -215,6 +215,7 @@ def do_remove_member(actor: User, team_id: int, user_id: int) -> Team:
         team.lead_id = None
         changes["lead"] = [_member_label(membership.user), None]
     db.session.delete(membership)
+    assignment.release_open_tickets(actor, membership.user, team_id)
     audit.record(actor, "team.member_removed", team, changes)
     realtime.disconnect_user(user_id)  # its sockets may sit in the team's rooms
     db.session.commit()

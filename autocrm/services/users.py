@@ -26,7 +26,7 @@ from autocrm.security import (
     read_token,
     verify_password,
 )
-from autocrm.services import audit
+from autocrm.services import assignment, audit
 from autocrm.services.listing import Page, PageRequest, contains, keyset_page
 
 MIN_PASSWORD_LENGTH = 8
@@ -183,7 +183,8 @@ def do_create_user(
 def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
     """Change a user's name, email, role, password or active flag. A new password, a
     deactivation or a new role ends the user's sockets (tokens and web sessions end by
-    themselves: they carry the password's fingerprint, and inactive users are refused)."""
+    themselves: they carry the password's fingerprint, and inactive users are refused). An
+    agent deactivated or made a customer releases their open tickets to their team queues."""
     require_admin(actor)
     user = access_user_by_id(actor, user_id)
     changes = dict(changes)
@@ -217,6 +218,9 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
         # Customers belong to no team: leave every team and stop leading any.
         user.memberships.clear()
         db.session.execute(update(Team).where(Team.lead_id == user.id).values(lead_id=None))
+    leaves = changes.get("active") is False or changes.get("role") is Role.CUSTOMER
+    if leaves and user.role.is_staff:
+        assignment.release_open_tickets(actor, user)
     for field, value in changes.items():
         setattr(user, field, value)
     _record_update(actor, user, audit.diff(before, changes), teams_before, password_reset)

@@ -14,7 +14,6 @@ from autocrm.models import (
     AssignmentPolicy,
     EmailMessage,
     Notification,
-    OutboxEvent,
     Priority,
     SlaClock,
     Ticket,
@@ -23,24 +22,9 @@ from autocrm.models import (
     WorkflowVersion,
     utcnow,
 )
-from autocrm.services import automation, conversation, events, tickets
+from autocrm.services import automation, conversation, tickets
+from tests.factories import drain
 from workflows import default_definition, dump_definition, load_definition
-
-
-def drain(session, rounds: int = 10) -> int:
-    """Handle outbox events as a worker would, including the ones handling creates."""
-    handled = 0
-    for _ in range(rounds):
-        ids = session.scalars(
-            select(OutboxEvent.id)
-            .where(OutboxEvent.processed_at.is_(None))
-            .order_by(OutboxEvent.created_at)
-        ).all()
-        if not ids:
-            return handled
-        for event_id in ids:
-            handled += events.do_handle_event(event_id)
-    raise AssertionError("events keep causing events")
 
 
 def trail(session, ticket_id: int, kind: str | None = None) -> list[TicketEvent]:

@@ -34,8 +34,7 @@ from autocrm.realtime import (
 from autocrm.security import issue_token, password_fingerprint
 from autocrm.services import conversation, notifications, tickets, users
 from tests.conftest import key_prefix
-from tests.factories import ApiClient, Factory
-from tests.integration.test_automation import drain
+from tests.factories import ApiClient, Factory, drain
 
 
 @pytest.fixture(scope="module")

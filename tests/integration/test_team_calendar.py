@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from autocrm.models import OutboxEvent, Priority, SlaClock, Team, Workflow, WorkflowVersion
-from autocrm.services import events, sla, teams, tickets
-from tests.factories import ApiClient, Factory, assert_error
+from autocrm.models import Priority, SlaClock, Team, Workflow, WorkflowVersion
+from autocrm.services import sla, teams, tickets
+from tests.factories import ApiClient, Factory, assert_error, drain
 from workflows import default_definition, dump_definition, load_definition
 from workflows.calendar import BusinessCalendar, add_business_time
 
@@ -45,21 +45,6 @@ def always_open_version(db_session: Any) -> WorkflowVersion:
     db_session.add(version)
     db_session.commit()
     return version
-
-
-def drain(session: Any) -> None:
-    """Handle outbox events as a worker would."""
-    for _ in range(10):
-        ids = session.scalars(
-            select(OutboxEvent.id)
-            .where(OutboxEvent.processed_at.is_(None))
-            .order_by(OutboxEvent.created_at)
-        ).all()
-        if not ids:
-            return
-        for event_id in ids:
-            events.do_handle_event(event_id)
-    raise AssertionError("events keep causing events")
 
 
 def clock(session: Any, ticket_id: int, metric: str = "resolution") -> SlaClock:

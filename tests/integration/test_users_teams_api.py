@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
-from autocrm.models import Role
-from tests.factories import ApiClient, assert_error
+from autocrm.models import AssignmentPolicy, Role, Ticket, TicketEvent
+from autocrm.services import tickets
+from tests.factories import ApiClient, assert_error, drain
 
 
 def collect_pages(api: ApiClient, url: str, **params) -> list[dict]:
@@ -612,3 +614,58 @@ def test_team_membership_decides_which_tickets_an_agent_sees(client, factory):
     assert admin_api.delete(f"/api/teams/{team_id}/members/{agent_id}").status_code == 200
     assert visible() == {triage_ticket, other_ticket}
     assert_error(agent_api.get(f"/api/tickets/{team_ticket}"), 404)
+
+
+# -- an agent leaving: their open tickets go back to the team queue ------------------------------
+
+
+def _round_robin_team(factory, db_session):
+    team = factory.team()
+    team.assignment_policy = AssignmentPolicy.ROUND_ROBIN
+    db_session.commit()
+    return team
+
+
+@pytest.mark.parametrize("change", [{"active": False}, {"role": "customer"}])
+def test_an_agent_deactivated_or_made_a_customer_releases_their_open_tickets(
+    client, factory, db_session, change
+):
+    team = _round_robin_team(factory, db_session)
+    leaving, staying = factory.agent(team), factory.agent(team)
+    customer = factory.customer()
+    open_ticket = factory.ticket(customer, team=team, assignee_id=leaving.id)
+    solved = factory.ticket(customer, team=team, assignee_id=leaving.id)
+    tickets.do_transition(leaving, solved.id, "solve")
+    admin = factory.admin()
+    drain(db_session)
+
+    response = ApiClient(client, admin).patch(f"/api/users/{leaving.id}", json=change)
+    assert response.status_code == 200
+    drain(db_session)  # the worker: the team's round robin picks who is left
+
+    db_session.expire_all()
+    assert db_session.get(Ticket, open_ticket.id).assignee_id == staying.id
+    assert db_session.get(Ticket, solved.id).assignee_id == leaving.id  # done work keeps them
+    released = db_session.scalars(
+        select(TicketEvent).where(
+            TicketEvent.ticket_id == open_ticket.id, TicketEvent.kind == "ticket.updated"
+        )
+    ).all()
+    assert {"actor_id": admin.id, "changes": {"assignee_id": [leaving.id, None]}} in [
+        {"actor_id": e.actor_id, "changes": e.data["changes"]} for e in released
+    ]
+
+
+def test_removing_a_member_releases_their_tickets_of_that_team_only(client, factory, db_session):
+    team, other_team = factory.team(), factory.team()  # manual assignment: nobody picks them
+    agent = factory.agent(team, other_team)
+    customer = factory.customer()
+    here = factory.ticket(customer, team=team, assignee_id=agent.id)
+    there = factory.ticket(customer, team=other_team, assignee_id=agent.id)
+
+    response = ApiClient(client, factory.admin()).delete(f"/api/teams/{team.id}/members/{agent.id}")
+
+    assert response.status_code == 200
+    db_session.expire_all()
+    assert db_session.get(Ticket, here.id).assignee_id is None  # back in the team queue
+    assert db_session.get(Ticket, there.id).assignee_id == agent.id

@@ -280,7 +280,7 @@ def test_a_taken_email_is_an_error_at_the_email_field(client, token, factory):
     assert input_value(page, "ud-email") == other.email
 
 
-def test_a_deactivated_user_cannot_log_in_use_a_token_or_a_session_and_keeps_tickets(
+def test_a_deactivated_user_cannot_log_in_use_a_token_or_a_session_and_their_tickets_return(
     app, factory, db_session, admin
 ):
     agent_client, admin_client = app.test_client(), app.test_client()
@@ -293,12 +293,16 @@ def test_a_deactivated_user_cannot_log_in_use_a_token_or_a_session_and_keeps_tic
     assert agent_client.get("/agent/").status_code == 200
 
     web_login(admin_client, admin)
+    page = text_of(admin_client.get(f"/admin/users/{agent.id}"))
+    assert "Their 1 open ticket goes back to the team queue" in page
     token = csrf_token(admin_client, f"/admin/users/{agent.id}")
     response = admin_client.post(
         f"/admin/users/{agent.id}/status", data={"csrf_token": token, "action": "deactivate"}
     )
     assert response.status_code == 302
-    assert "is deactivated" in text_of(admin_client.get(response.headers["Location"]))
+    assert "went back to their teams' queues" in text_of(
+        admin_client.get(response.headers["Location"])
+    )
 
     assert api.get("/api/users/me").status_code == 401  # the token
     in_session = agent_client.get("/agent/")
@@ -308,8 +312,9 @@ def test_a_deactivated_user_cannot_log_in_use_a_token_or_a_session_and_keeps_tic
         data={"email": agent.email, "password": PASSWORD, "csrf_token": csrf_token(agent_client)},
     )
     assert login.status_code == 401 and "deactivated" in text_of(login)
+    db_session.expire_all()
     kept = db_session.get(Ticket, ticket.id)
-    assert (kept.assignee_id, kept.team_id) == (agent.id, team.id)  # their tickets stay
+    assert (kept.assignee_id, kept.team_id) == (None, team.id)  # back in the team queue
     [entry] = entries(db_session, "user.deactivated")
     assert entry.changes == {"active": [True, False]}
 

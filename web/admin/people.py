@@ -19,7 +19,7 @@ from werkzeug.wrappers import Response
 from autocrm.errors import DomainError, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import AssignmentPolicy, Role, Team, User
-from autocrm.services import teams, users
+from autocrm.services import assignment, teams, users
 from autocrm.services.listing import PageRequest
 from web.session import admin_required, log_in
 from workflows.calendar import WEEKDAYS
@@ -205,6 +205,7 @@ def _user_page(
         role_labels=ROLE_LABELS,
         member_of=[(tid, team_names.get(tid, f"Team {tid}")) for tid in shown.team_ids],
         min_password=users.MIN_PASSWORD_LENGTH,
+        open_assigned=assignment.open_assigned_count(shown) if shown.role.is_staff else 0,
     )
 
 
@@ -254,7 +255,8 @@ def user_status(user: User, user_id: int) -> Any:
     flash(
         f"{shown.name} can log in again."
         if activate
-        else f"{shown.name} is deactivated: logged out everywhere, their tickets stay.",
+        else f"{shown.name} is deactivated and logged out everywhere; their open tickets went "
+        "back to their teams' queues.",
         "success",
     )
     return redirect(url_for(".user_detail", user_id=user_id))
