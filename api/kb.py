@@ -17,7 +17,8 @@ from flask_smorest import Blueprint
 from api import schemas
 from api.auth import require_bearer
 from api.errors import ErrorSchema
-from autocrm.models import User
+from api.etags import expected_version, with_etag
+from autocrm.models import Article, User
 from autocrm.services import kb
 
 blp = Blueprint(
@@ -38,6 +39,10 @@ def _authenticate() -> None:
         g.actor = None
         return
     require_bearer()
+
+
+def _with_etag(article: Article) -> tuple[Article, dict[str, str]]:
+    return with_etag(article, kb.latest_revision_number(article.id))
 
 
 def reader() -> User | None:
@@ -66,7 +71,7 @@ class ArticleCollection(MethodView):
     @blp.alt_response(403, schema=ErrorSchema, description="Staff only.")
     def post(self, body: dict[str, Any]) -> Any:
         """Write an article (staff); a draft unless ``status`` is published."""
-        return kb.do_create_article(signed_in(), **body)
+        return _with_etag(kb.do_create_article(signed_in(), **body))
 
 
 @blp.route("/articles/<id:article_id>")
@@ -75,16 +80,24 @@ class ArticleItem(MethodView):
     @blp.response(200, schemas.ArticleSchema)
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def get(self, article_id: int) -> Any:
-        """One article, if you may read it."""
-        return kb.access_article_by_id(reader(), article_id)
+        """One article, if you may read it; its ETag is its newest revision number."""
+        return _with_etag(kb.access_article_by_id(reader(), article_id))
 
     @blp.arguments(schemas.ArticleUpdateSchema)
     @blp.response(200, schemas.ArticleSchema)
     @blp.alt_response(403, schema=ErrorSchema, description="Staff only.")
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
+    @blp.alt_response(
+        409, schema=ErrorSchema, description="Stale revision: someone saved the article meanwhile."
+    )
+    @blp.alt_response(412, schema=ErrorSchema, description="If-Match is not a revision number.")
     def patch(self, body: dict[str, Any], article_id: int) -> Any:
-        """Edit an article (staff; appends a revision), or publish/unpublish it (``status``)."""
-        return kb.do_update_article(signed_in(), article_id, body)
+        """Edit an article (staff; appends a revision), or publish/unpublish it (``status``).
+        Send the revision you edited as ``If-Match`` (the ETag of GET) or ``revision`` to be
+        refused with 409 instead of overwriting a save made meanwhile."""
+        expected = expected_version(body, "revision")
+        article = kb.do_update_article(signed_in(), article_id, body, expected_revision=expected)
+        return _with_etag(article)
 
     @blp.response(200, schemas.ArticleDeletedSchema)
     @blp.alt_response(403, schema=ErrorSchema, description="Staff only.")

@@ -442,6 +442,11 @@ class ArticleUpdateSchema(StrictSchema):
         ArticleStatus, by_value=True, metadata={"description": "published publishes the article."}
     )
     tags = TAGS
+    revision = fields.Integer(
+        load_only=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "The revision you edited (or send it as If-Match)."},
+    )
 
 
 class ArticleDeletedSchema(ma.Schema):

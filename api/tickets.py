@@ -5,14 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
-from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
-from autocrm.errors import PreconditionFailed
+from api.etags import expected_version, with_etag
 from autocrm.services import conversation, tickets
 from autocrm.services.listing import PageRequest
 
@@ -22,22 +21,8 @@ blp.before_request(require_bearer)
 NOT_FOUND = {"description": "No such ticket, or not one you may see."}
 
 
-def _expected_version(body: dict[str, Any]) -> int | None:
-    """The version the client edited: ``If-Match`` (an ETag like ``"3"``) or ``version``."""
-    header = request.headers.get("If-Match")
-    if header is None:
-        return body.pop("version", None)
-    body.pop("version", None)
-    try:
-        return int(header.strip().removeprefix("W/").strip('"'))
-    except ValueError as exc:
-        raise PreconditionFailed(
-            'If-Match must be a ticket version, e.g. "3".', {"If-Match": ["Not a version."]}
-        ) from exc
-
-
 def _with_etag(ticket: Any) -> tuple[Any, dict[str, str]]:
-    return ticket, {"ETag": f'"{ticket.version}"'}
+    return with_etag(ticket, ticket.version)
 
 
 @blp.route("")
@@ -77,7 +62,7 @@ class TicketItem(MethodView):
     )
     def patch(self, body: dict[str, Any], ticket_id: int) -> Any:
         """Change priority, assignee, team or tags (staff)."""
-        expected = _expected_version(body)
+        expected = expected_version(body, "version")
         return _with_etag(tickets.do_update_ticket(current_actor(), ticket_id, body, expected))
 
 
@@ -98,7 +83,7 @@ class TicketTransitions(MethodView):
     )
     def post(self, body: dict[str, Any], ticket_id: int) -> Any:
         """Fire a named workflow transition (e.g. ``solve``)."""
-        expected = _expected_version(body)
+        expected = expected_version(body, "version")
         ticket = tickets.do_transition(current_actor(), ticket_id, body["name"], expected)
         return _with_etag(ticket)
 

@@ -134,6 +134,46 @@ def test_every_update_records_a_revision_and_search_follows_it(agent, client):
     assert ids(client.get("/api/kb/articles?q=first")) == []
 
 
+def test_an_edit_of_a_stale_revision_is_refused_and_the_newer_text_kept(agent, client, factory):
+    other = ApiClient(client, factory.agent())
+    article = write(agent, title="Refunds", body="Refunds take 5 days.")
+    url = f"/api/kb/articles/{article['id']}"
+    opened = agent.get(url)
+    assert opened.headers["ETag"] == '"1"'
+    assert other.get(url).headers["ETag"] == '"1"'  # both editors start from revision 1
+
+    saved = agent.patch(url, json={"body": "Refunds take 3 days."}, headers={"If-Match": '"1"'})
+    assert (saved.status_code, saved.headers["ETag"]) == (200, '"2"')
+    stale = other.patch(url, json={"body": "Refunds take a week."}, headers={"If-Match": '"1"'})
+    error = assert_error(stale, 409)
+    assert "revision" in error["errors"]
+    as_field = other.patch(url, json={"body": "Refunds take a week.", "revision": 1})
+    assert_error(as_field, 409)
+
+    assert agent.get(url).json["body"] == "Refunds take 3 days."
+    assert len(agent.get(f"{url}/revisions").json) == 2
+    current = other.patch(url, json={"body": "Refunds take a week."}, headers={"If-Match": '"2"'})
+    assert (current.status_code, current.headers["ETag"]) == (200, '"3"')
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "status", "field"),
+    [
+        ({"If-Match": "yesterday"}, {}, 412, "If-Match"),
+        ({}, {"revision": "two"}, 422, "revision"),
+        ({}, {"revision": 0}, 422, "revision"),
+    ],
+)
+def test_a_malformed_expected_revision_names_what_is_wrong(agent, headers, body, status, field):
+    article = write(agent, title="Shipping", body="We ship daily.")
+    url = f"/api/kb/articles/{article['id']}"
+
+    response = agent.patch(url, json={"title": "Shipping times", **body}, headers=headers)
+
+    assert field in str(assert_error(response, status)["errors"])
+    assert agent.get(url).json["title"] == "Shipping"
+
+
 def test_publishing_makes_a_draft_visible(agent, client):
     draft = write(agent, title="Soon", body="coming soon", status="draft")
     url = f"/api/kb/articles/{draft['id']}"
