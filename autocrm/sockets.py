@@ -82,7 +82,6 @@ def _handler(schema: Schema | None, action: Callable[..., Any], *, read_only: bo
             else:
                 result = action(_actor(), **data)
         except DomainError as exc:
-            db.session.rollback()
             return {"ok": False, "error": exc.message, "errors": exc.errors}
         return {"ok": True, **(result or {})}
 

@@ -15,7 +15,6 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from autocrm.errors import DomainError, NotFound
-from autocrm.extensions import db
 from autocrm.models import Ticket
 from autocrm.services import conversation
 
@@ -130,7 +129,6 @@ def submit(token: str) -> Response:
     try:
         conversation.do_give_feedback(requester, ticket.id, rating, comment)
     except DomainError as exc:
-        db.session.rollback()
         return _form(
             token, ticket, exc.status_code, error=exc.message, rating=rating, comment=comment
         )

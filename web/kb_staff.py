@@ -33,7 +33,6 @@ from werkzeug.wrappers import Response
 
 from autocrm import markdown, policies
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
-from autocrm.extensions import db
 from autocrm.models import Article, ArticleStatus, ArticleVisibility, User
 from autocrm.services import kb, users
 from web.session import admin_required, current_user, login_required
@@ -278,7 +277,6 @@ def create(user: User) -> Any:
         fields = check_form(values)
         article = kb.do_create_article(user, **fields, status=SAVE_ACTIONS[action])
     except DomainError as exc:
-        db.session.rollback()
         return _render_editor(
             user, values, errors=exc.errors, notice=exc.message, status=exc.status_code
         )
@@ -340,7 +338,6 @@ def update(user: User, article_id: int) -> Any:
     except NotFound:
         raise
     except DomainError as exc:
-        db.session.rollback()
         article = kb.access_article_by_id(user, article_id)
         notice = exc.message
         if isinstance(exc, Conflict):
@@ -476,7 +473,6 @@ def create_category(user: User) -> Any:
     try:
         kb.do_create_category(user, name=name, position=len(kb.list_categories()))
     except DomainError as exc:
-        db.session.rollback()
         return _render_categories(
             user, errors={"new": exc.errors}, values={"new": name}, status=exc.status_code
         )
@@ -493,7 +489,6 @@ def rename_category(user: User, category_id: int) -> Any:
     except NotFound:
         raise
     except DomainError as exc:
-        db.session.rollback()
         return _render_categories(
             user,
             errors={category_id: exc.errors},
@@ -521,6 +516,5 @@ def move_category(user: User, category_id: int) -> Any:
         try:
             kb.do_reorder_categories(user, order)
         except DomainError as exc:  # a category was added meanwhile
-            db.session.rollback()
             flash(f"{exc.message} Try again.", "error")
     return redirect(url_for(".categories", _anchor=f"category-{category_id}"))

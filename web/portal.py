@@ -15,7 +15,6 @@ from werkzeug.wrappers import Response
 
 from autocrm import markdown
 from autocrm.errors import DomainError
-from autocrm.extensions import db
 from autocrm.models import Message, Priority, TicketEvent, User
 from autocrm.services import conversation, notification_settings, tickets, users
 from autocrm.services.listing import PageRequest
@@ -148,7 +147,6 @@ def new_ticket(user: User) -> Response | tuple[str, int]:
                     channel="web",
                 )
             except DomainError as exc:
-                db.session.rollback()
                 errors = _field_errors(exc)
             else:
                 flash("Your ticket has been sent. We will get back to you here.", "success")
@@ -228,7 +226,6 @@ def send_message(user: User, ticket_id: int) -> Response | tuple[Any, int]:
         try:
             message = conversation.do_add_message(user, ticket_id, body)
         except DomainError as exc:
-            db.session.rollback()
             if exc.status_code == 404:
                 raise
             error = exc.message
@@ -250,7 +247,6 @@ def transition(user: User, ticket_id: int) -> Response:
     try:
         ticket = tickets.do_transition(user, ticket_id, name, expected_version=version)
     except DomainError as exc:
-        db.session.rollback()
         if exc.status_code == 404:
             raise
         message = exc.message
@@ -285,7 +281,6 @@ def feedback(user: User, ticket_id: int) -> Response | tuple[str, int]:
     try:
         conversation.do_give_feedback(user, ticket_id, rating, raw_comment)
     except DomainError as exc:
-        db.session.rollback()
         if exc.status_code == 404:
             raise
         return _ticket_page(
@@ -342,7 +337,6 @@ def change_password(user: User) -> Response | tuple[str, int]:
         try:
             users.do_change_own_password(user, current, new)
         except DomainError as exc:
-            db.session.rollback()
             errors = _field_errors(exc)
             if "password" in errors:  # check_password names the API's field
                 errors["new_password"] = errors.pop("password")

@@ -16,7 +16,6 @@ from werkzeug.wrappers import Response
 
 from autocrm import policies
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
-from autocrm.extensions import db
 from autocrm.models import CannedResponse, Priority, Team, Ticket, User
 from autocrm.realtime import MessageEventSchema
 from autocrm.services import canned, conversation, kb, sla, teams, tickets, users, workflows
@@ -347,7 +346,6 @@ def transition(user: User, ticket_id: int) -> Any:
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
-        db.session.rollback()
         item = tickets.access_ticket_by_id(user, ticket_id)
         return _render(user, item, status=exc.status_code, notice=_conflict_text(exc))
     flash("Status updated.", "success")
@@ -382,7 +380,6 @@ def update_fields(user: User, ticket_id: int) -> Any:
     except DomainError as exc:
         if isinstance(exc, NotFound):
             raise
-        db.session.rollback()
         item = tickets.access_ticket_by_id(user, ticket_id)
         # The user's values stay in the form; the version becomes the current one, so that
         # submitting again is a conscious choice over what the other person did.
@@ -515,7 +512,6 @@ def canned_create(user: User) -> Any:
     try:
         canned.do_create_canned(user, **form)
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return _render_canned_list(user, form=form, errors=exc.errors, status=exc.status_code)
     flash("Canned response saved.", "success")
@@ -558,7 +554,6 @@ def canned_update(user: User, response_id: int) -> Any:
     except NotFound:
         raise
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         response = canned.access_canned_by_id(user, response_id)
         return _render_canned_edit(user, response, form, exc.errors, exc.status_code)
@@ -574,7 +569,6 @@ def canned_delete(user: User, response_id: int) -> Any:
     except NotFound:
         raise
     except DomainError as exc:
-        db.session.rollback()
         flash(exc.message, "error")
         return redirect(url_for(".canned_list"))
     flash("Canned response deleted.", "success")

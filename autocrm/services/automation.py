@@ -33,6 +33,7 @@ from autocrm.models import (
     utcnow,
 )
 from autocrm.services import assignment, causes, events, notifications, sla, tickets
+from autocrm.services.transaction import rolls_back_on_error
 from autocrm.services.workflows import engine_for, engine_for_version
 from workflows import rules, vocabulary
 from workflows.definition import delay_seconds
@@ -202,6 +203,7 @@ def install() -> None:
 # -- time passing: the beat sweep ---------------------------------------------------------------
 
 
+@rolls_back_on_error
 def do_sweep(now: datetime | None = None, budget_seconds: float = 20.0) -> dict[str, int]:
     """Fire whatever fell due, batch after batch until nothing is left or the time budget is
     spent (the next sweep carries on). Each item commits on its own; each fires at most once.

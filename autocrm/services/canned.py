@@ -23,6 +23,7 @@ from autocrm.extensions import db
 from autocrm.models import CannedResponse, Team, User
 from autocrm.services import audit
 from autocrm.services.tickets import access_ticket_by_id
+from autocrm.services.transaction import rolls_back_on_error
 
 MAX_TITLE = 120
 MAX_BODY = 20_000
@@ -107,6 +108,7 @@ def check_fields(actor: User, title: str, body: str, team_id: int | None) -> tup
     return title, body
 
 
+@rolls_back_on_error
 def do_create_canned(actor: User, *, title: str, body: str, team_id: int | None) -> CannedResponse:
     _require_staff(actor)
     title, body = check_fields(actor, title, body, team_id)
@@ -123,6 +125,7 @@ def _access_for_change(actor: User, response_id: int) -> CannedResponse:
     return response
 
 
+@rolls_back_on_error
 def do_update_canned(
     actor: User, response_id: int, *, title: str, body: str, team_id: int | None
 ) -> CannedResponse:
@@ -141,6 +144,7 @@ def _audience(team_id: int | None) -> str:
     return f"team {team.name}" if team else "everyone"
 
 
+@rolls_back_on_error
 def do_delete_canned(actor: User, response_id: int) -> None:
     response = _access_for_change(actor, response_id)
     db.session.delete(response)

@@ -15,6 +15,7 @@ from autocrm.services.tickets import (
     business_seconds_since_created,
     record,
 )
+from autocrm.services.transaction import rolls_back_on_error
 from autocrm.services.workflows import engine_for
 
 MAX_MESSAGES_PAGE = 200
@@ -35,6 +36,7 @@ def list_messages(
     return rows[:limit], len(rows) > limit
 
 
+@rolls_back_on_error
 def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = False) -> Message:
     ticket = access_ticket_by_id(actor, ticket_id)
     if internal and not policies.can_see_internal_notes(actor):
@@ -76,6 +78,7 @@ def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = F
     return message
 
 
+@rolls_back_on_error
 def do_give_feedback(actor: User, ticket_id: int, rating: int, comment: str = "") -> Feedback:
     ticket = access_ticket_by_id(actor, ticket_id)
     if not policies.can_give_feedback(actor, ticket):

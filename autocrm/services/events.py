@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from autocrm.extensions import db
 from autocrm.models import OutboxEvent, utcnow
+from autocrm.services.transaction import rolls_back_on_error
 
 log = logging.getLogger(__name__)
 Handler = Callable[[OutboxEvent], None]
@@ -29,6 +30,7 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
     return register
 
 
+@rolls_back_on_error
 def do_handle_event(event_id: str) -> bool:
     """Handle one event; False when it is unknown or was handled before."""
     row = db.session.scalar(select(OutboxEvent).where(OutboxEvent.id == event_id).with_for_update())

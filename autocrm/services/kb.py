@@ -60,6 +60,7 @@ from autocrm.models import (
     utcnow,
 )
 from autocrm.services.tickets import normalize_tags
+from autocrm.services.transaction import rolls_back_on_error
 
 MAX_TITLE = 200
 MAX_BODY = 100_000
@@ -490,6 +491,7 @@ def _append_revision(actor: User, article: Article) -> ArticleRevision:
     return revision
 
 
+@rolls_back_on_error
 def do_create_article(
     actor: User,
     *,
@@ -516,6 +518,7 @@ def do_create_article(
     return article
 
 
+@rolls_back_on_error
 def do_update_article(
     actor: User,
     article_id: int,
@@ -558,10 +561,12 @@ def _publish(article: Article) -> None:
         article.published_at = utcnow()
 
 
+@rolls_back_on_error
 def do_publish(actor: User, article_id: int) -> Article:
     return do_update_article(actor, article_id, {"status": ArticleStatus.PUBLISHED})
 
 
+@rolls_back_on_error
 def do_delete_article(actor: User, article_id: int) -> None:
     _require_writer(actor)
     db.session.delete(access_article_by_id(actor, article_id))
@@ -588,6 +593,7 @@ def _check_category_name(name: str, category_id: int | None = None) -> str:
     return name
 
 
+@rolls_back_on_error
 def do_create_category(actor: User, *, name: str, position: int = 0) -> KbCategory:
     _require_category_manager(actor)
     category = KbCategory(name=_check_category_name(name), position=position)
@@ -596,6 +602,7 @@ def do_create_category(actor: User, *, name: str, position: int = 0) -> KbCatego
     return category
 
 
+@rolls_back_on_error
 def do_update_category(actor: User, category_id: int, changes: dict[str, Any]) -> KbCategory:
     _require_category_manager(actor)
     category = db.session.get(KbCategory, category_id)
@@ -609,6 +616,7 @@ def do_update_category(actor: User, category_id: int, changes: dict[str, Any]) -
     return category
 
 
+@rolls_back_on_error
 def do_reorder_categories(actor: User, category_ids: list[int]) -> list[KbCategory]:
     """Put the categories in the order of ``category_ids`` (every category, each once)."""
     _require_category_manager(actor)
@@ -634,6 +642,7 @@ class VoteTally:
     not_helpful_count: int
 
 
+@rolls_back_on_error
 def do_vote(actor: User, article_id: int, *, helpful: bool) -> VoteTally:
     """Record or replace ``actor``'s "was this helpful?" answer for an article they can read."""
     article = access_article_by_id(actor, article_id)
@@ -694,6 +703,7 @@ def vote_summary(actor: User | None, article_id: int) -> VoteSummary:
     return VoteSummary(article.id, counts.get(True, 0), counts.get(False, 0), mine)
 
 
+@rolls_back_on_error
 def do_record_suggestion_opened(actor: User, article_id: int, query: str) -> KbSuggestionEvent:
     """``actor`` opened a suggested article (found with ``query``); the outcome is settled
     later by ``do_settle_suggestions``."""
@@ -704,6 +714,7 @@ def do_record_suggestion_opened(actor: User, article_id: int, query: str) -> KbS
     return event
 
 
+@rolls_back_on_error
 def do_settle_suggestions(
     now: datetime | None = None, window: timedelta = DEFLECTION_WINDOW
 ) -> int:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select, update
 from autocrm.errors import InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import NOTIFICATION_KINDS, Notification, NotificationPreference, User, utcnow
+from autocrm.services.transaction import rolls_back_on_error
 
 MAX_PAGE = 200
 
@@ -56,6 +57,7 @@ def access_notification_by_id(actor: User, notification_id: int) -> Notification
     return note
 
 
+@rolls_back_on_error
 def do_mark_read(actor: User, notification_id: int) -> Notification:
     """Mark one notification read (again is fine: the first read time stays)."""
     note = access_notification_by_id(actor, notification_id)
@@ -65,6 +67,7 @@ def do_mark_read(actor: User, notification_id: int) -> Notification:
     return note
 
 
+@rolls_back_on_error
 def do_mark_all_read(actor: User, up_to: int | None = None) -> int:
     """Mark every unread notification read, or those with ids up to ``up_to`` (what the
     client has shown, so one that arrived meanwhile stays unread). Returns how many."""
@@ -102,6 +105,7 @@ def check_kinds(kinds: Mapping[str, object]) -> None:
         )
 
 
+@rolls_back_on_error
 def do_set_email_preferences(actor: User, changes: Mapping[str, bool]) -> dict[str, bool]:
     """Switch email on or off per kind; kinds not named keep their setting."""
     check_kinds(changes)

@@ -19,6 +19,7 @@ from autocrm.extensions import db
 from autocrm.models import AssignmentPolicy, Team, TeamMembership, User, utcnow
 from autocrm.services import assignment, audit, sla
 from autocrm.services.listing import Page, PageRequest, keyset_page
+from autocrm.services.transaction import rolls_back_on_error
 from autocrm.services.users import require_admin
 from autocrm.services.workflows import current_version
 from workflows.calendar import BusinessCalendar
@@ -137,6 +138,7 @@ def create_team(
     return team
 
 
+@rolls_back_on_error
 def do_create_team(actor: User, **fields: Any) -> Team:
     require_admin(actor)
     team = create_team(**fields)
@@ -153,6 +155,7 @@ def do_create_team(actor: User, **fields: Any) -> Team:
     return team
 
 
+@rolls_back_on_error
 def do_update_team(actor: User, team_id: int, changes: dict[str, Any]) -> Team:
     """Change a team's name, description, lead, assignment policy, per-agent cap or calendar.
     A new calendar reschedules the running SLA clocks of the team's tickets."""
@@ -189,6 +192,7 @@ def add_member(team: Team, user: User) -> None:
         team.memberships.append(TeamMembership(user=user))
 
 
+@rolls_back_on_error
 def do_add_member(actor: User, team_id: int, user_id: int) -> Team:
     require_admin(actor)
     team = access_team_by_id(actor, team_id)
@@ -204,6 +208,7 @@ def do_add_member(actor: User, team_id: int, user_id: int) -> Team:
     return team
 
 
+@rolls_back_on_error
 def do_remove_member(actor: User, team_id: int, user_id: int) -> Team:
     require_admin(actor)
     team = access_team_by_id(actor, team_id)

@@ -23,6 +23,7 @@ from autocrm.extensions import db
 from autocrm.models import Priority, Team, Ticket, TicketEvent, TicketTag, User, utcnow
 from autocrm.services import causes, sla
 from autocrm.services.listing import Page, PageRequest, contains, keyset_page
+from autocrm.services.transaction import rolls_back_on_error
 from autocrm.services.workflows import current_version, engine_for, engine_for_version
 from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
 from workflows.calendar import business_seconds_between
@@ -226,6 +227,7 @@ def mark_reopened(ticket: Ticket) -> None:
 # -- writing -----------------------------------------------------------------------------------
 
 
+@rolls_back_on_error
 def do_create_ticket(
     actor: User,
     *,
@@ -313,6 +315,7 @@ def _plain(value: Any) -> Any:
     return value.label if isinstance(value, Priority) else value
 
 
+@rolls_back_on_error
 def do_update_ticket(
     actor: User, ticket_id: int, changes: dict[str, Any], expected_version: int | None = None
 ) -> Ticket:
@@ -354,6 +357,7 @@ def fire_transition(actor: User | None, ticket: Ticket, name: str) -> None:
     )
 
 
+@rolls_back_on_error
 def do_transition(
     actor: User, ticket_id: int, name: str, expected_version: int | None = None
 ) -> Ticket:
@@ -376,6 +380,7 @@ class BulkResult:
     ticket: Ticket | None = None
 
 
+@rolls_back_on_error
 def do_bulk(actor: User, ticket_ids: list[int], action: str, value: Any) -> list[BulkResult]:
     """Apply one action to many tickets; each succeeds or fails on its own."""
     results = []

@@ -28,6 +28,7 @@ from autocrm.security import (
 )
 from autocrm.services import assignment, audit
 from autocrm.services.listing import Page, PageRequest, contains, keyset_page
+from autocrm.services.transaction import rolls_back_on_error
 
 MIN_PASSWORD_LENGTH = 8
 MAX_NAME_LENGTH = 120
@@ -150,6 +151,7 @@ def _teams_by_id(team_ids: Sequence[int], role: Role) -> list[Team]:
     return found
 
 
+@rolls_back_on_error
 def do_create_user(
     actor: User,
     *,
@@ -180,6 +182,7 @@ def do_create_user(
     return user
 
 
+@rolls_back_on_error
 def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
     """Change a user's name, email, role, password or active flag. A new password, a
     deactivation or a new role ends the user's sockets (tokens and web sessions end by
@@ -272,6 +275,7 @@ def list_users(
     return keyset_page(stmt, page, {"id": User.id}, User.id)
 
 
+@rolls_back_on_error
 def do_change_own_password(actor: User, current_password: str, new_password: str) -> User:
     """A user replaces their own password: the current one proves it is them. Every token and
     session issued before ends (they carry the old password's fingerprint), and so do sockets."""

@@ -37,6 +37,7 @@ from autocrm.models import (
     utcnow,
 )
 from autocrm.services import audit, tickets
+from autocrm.services.transaction import rolls_back_on_error
 from autocrm.services.workflows import current_version
 from workflows import default_definition, dump_definition, load_definition
 from workflows.diagram import render_svg
@@ -333,6 +334,7 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 # -- writing ------------------------------------------------------------------------------------
 
 
+@rolls_back_on_error
 def do_create_workflow(
     actor: User,
     *,
@@ -394,6 +396,7 @@ def _copy_source(copy_from: int | None) -> dict[str, Any]:
     return dict(newest)
 
 
+@rolls_back_on_error
 def do_save_draft(actor: User, workflow_id: int, definition: dict[str, Any]) -> DraftCheck:
     """Keep the draft as entered, and say what is wrong with it."""
     workflow = access_workflow_by_id(actor, workflow_id, lock=True)
@@ -417,6 +420,7 @@ def _valid_draft(workflow: Workflow) -> dict[str, Any]:
     return loaded
 
 
+@rolls_back_on_error
 def do_publish(
     actor: User,
     workflow_id: int,

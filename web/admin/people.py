@@ -17,7 +17,6 @@ from flask import Blueprint, flash, make_response, redirect, render_template, re
 from werkzeug.wrappers import Response
 
 from autocrm.errors import DomainError, InvalidInput, NotFound
-from autocrm.extensions import db
 from autocrm.models import AssignmentPolicy, Role, Team, User
 from autocrm.services import assignment, teams, users
 from autocrm.services.listing import PageRequest
@@ -174,7 +173,6 @@ def user_new(user: User) -> Any:
             team_ids=[team_id] if team_id else [],
         )
     except DomainError as exc:
-        db.session.rollback()
         return _render_new_user(user, form, exc.errors or {"_form": [exc.message]}, 422)
     if form["generate"]:
         return _no_store(
@@ -218,7 +216,6 @@ def user_detail(user: User, user_id: int) -> str:
 def _failed_user_change(user: User, user_id: int, exc: DomainError, **kept: Any) -> tuple[str, int]:
     if isinstance(exc, NotFound):
         raise exc
-    db.session.rollback()
     shown = users.access_user_by_id(user, user_id)
     errors = exc.errors or {"_form": [exc.message]}
     return _user_page(user, shown, errors=errors, **kept), exc.status_code
@@ -363,7 +360,6 @@ def team_new(user: User) -> Any:
         try:
             created = teams.do_create_team(user, **_settings_changes(form))
         except DomainError as exc:
-            db.session.rollback()
             errors = exc.errors or {"_form": [exc.message]}
         else:
             flash(f"Team {created.name} created. Add its members below.", "success")
@@ -423,7 +419,6 @@ def team_detail(user: User, team_id: int) -> tuple[str, int]:
 def _failed_team_change(user: User, team_id: int, exc: DomainError, **kept: Any) -> tuple[str, int]:
     if isinstance(exc, NotFound):
         raise exc
-    db.session.rollback()
     team = teams.access_team_by_id(user, team_id)
     errors = exc.errors or {"_form": [exc.message]}
     return _team_page(user, team, errors=errors, status=exc.status_code, **kept)

@@ -15,7 +15,6 @@ from typing import Any
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
 from autocrm.errors import Conflict, DomainError, InvalidInput
-from autocrm.extensions import db
 from autocrm.models import User, Workflow
 from autocrm.services import workflow_admin
 from web.admin import workflow_form
@@ -95,7 +94,6 @@ def create(user: User) -> Any:
             definition=_starting_definition(user, form["start"], name),
         )
     except InvalidInput as exc:
-        db.session.rollback()
         return _render_index(user, form=form, errors=exc.errors, status=exc.status_code)
     flash(f"Workflow “{workflow.name}” created; edit its draft, then publish it.", "success")
     return redirect(url_for(".draft", workflow_id=workflow.id))
@@ -435,7 +433,6 @@ def publish(user: User, workflow_id: int) -> Any:
             state_map=state_map if submitted["move_tickets"] else None,
         )
     except (InvalidInput, Conflict) as exc:
-        db.session.rollback()
         return _render_review(
             user,
             workflow,
