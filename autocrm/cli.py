@@ -1,4 +1,5 @@
-"""Command-line tools: ``flask --app wsgi create-user`` and ``flask --app wsgi seed-demo``."""
+"""Command-line tools: ``flask --app wsgi create-user``, ``seed-demo`` and
+``recompute-durations``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import func, select
 from autocrm.errors import DomainError
 from autocrm.extensions import db
 from autocrm.models import Role, Team, User
-from autocrm.services import seed, teams, users
+from autocrm.services import seed, teams, tickets, users
 
 
 @click.command("create-user")
@@ -64,6 +65,18 @@ def seed_demo_command() -> None:
         click.echo(f"  {login.role:<9} {login.email:<28} {login.password}")
 
 
+@click.command("recompute-durations")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 10_000))
+def recompute_durations_command(batch_size: int) -> None:
+    """Measure every ticket's first-response and resolution time again in business hours
+    (after upgrading past migration 0007, or after changing a team's hours)."""
+    done = 0
+    for done in tickets.recompute_business_durations(batch_size):
+        click.echo(f"{done} tickets measured", err=True)
+    click.echo(f"Recomputed the durations of answered or solved tickets: {done}.")
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(recompute_durations_command)

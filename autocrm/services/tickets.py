@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from autocrm import aftercommit, outbox, policies, realtime
@@ -222,6 +222,54 @@ def mark_reopened(ticket: Ticket) -> None:
     """Out of solved/closed again: neither moment, nor the resolution time, holds any more."""
     ticket.solved_at = ticket.closed_at = None
     ticket.resolution_business_seconds = None
+
+
+def recompute_business_durations(batch_size: int = 500) -> Iterator[int]:
+    """Measure again, in each ticket's calendar, the first-response and resolution times of
+    every answered or solved ticket: those answered or solved before migration 0007 got
+    wall-clock seconds, and a team's new business hours change what its past durations were.
+    Walks the tickets by id and commits batch by batch (a plain UPDATE: no new version, no
+    event); yields how many tickets are done so far. Safe to run again or to interrupt."""
+    table = Ticket.__table__
+    rewrite = (
+        update(table)
+        .where(table.c.id == bindparam("ticket_id"))
+        .values(
+            first_response_business_seconds=bindparam("first_response"),
+            resolution_business_seconds=bindparam("resolution"),
+        )
+    )
+    done, last_id = 0, 0
+    while True:
+        batch = db.session.scalars(
+            select(Ticket)
+            .where(
+                Ticket.id > last_id,
+                or_(Ticket.first_responded_at.is_not(None), Ticket.solved_at.is_not(None)),
+            )
+            .order_by(Ticket.id)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            return
+        db.session.execute(
+            rewrite,
+            [
+                {
+                    "ticket_id": ticket.id,
+                    "first_response": _business_seconds_until(ticket, ticket.first_responded_at),
+                    "resolution": _business_seconds_until(ticket, ticket.solved_at),
+                }
+                for ticket in batch
+            ],
+        )
+        db.session.commit()
+        done, last_id = done + len(batch), batch[-1].id
+        yield done
+
+
+def _business_seconds_until(ticket: Ticket, moment: datetime | None) -> float | None:
+    return None if moment is None else business_seconds_since_created(ticket, moment)
 
 
 # -- writing -----------------------------------------------------------------------------------

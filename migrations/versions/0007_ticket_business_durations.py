@@ -8,7 +8,9 @@ Backfill: a migration may not import the app, so it cannot apply each workflow v
 business-hours calendar. Existing rows get their WALL-CLOCK seconds instead (the same as a
 24x7 calendar): first_responded_at - created_at and solved_at - created_at. Reports over
 periods before this revision therefore show wall-clock durations, as they did before it;
-tickets answered or solved from this revision on get business seconds.
+tickets answered or solved from this revision on get business seconds. Run
+``flask --app wsgi recompute-durations`` after upgrading to measure the older ones in business
+hours too.
 
 Revision ID: 0007_ticket_business_durations
 Revises: 0006_admin_audit_team_calendar

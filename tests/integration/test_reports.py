@@ -396,6 +396,36 @@ def test_a_team_with_business_hours_of_its_own_measures_in_those(db_session, fac
     assert durations(db_session, ticket_id) == (3600.0, 14400.0)
 
 
+def test_recompute_durations_measures_older_tickets_in_business_hours(
+    app, db_session, factory, desk, clock
+):
+    """Tickets answered or solved before migration 0007 hold wall-clock seconds (its backfill);
+    ``flask recompute-durations`` measures them in their calendar like new ones."""
+    answered = opened(db_session, factory, desk, at(6, 16))  # Friday 16:00
+    clock(at(9, 10))  # Monday 10:00: 7200 business seconds
+    conversation.do_add_message(desk.agent, answered, "On it.")
+    clock(at(9, 15))  # Monday 15:00: 25200
+    tickets.do_transition(desk.agent, answered, "solve")
+    untouched = opened(db_session, factory, desk, at(9, 9))  # no response yet: stays empty
+    for ticket_id in (answered, untouched):
+        ticket = db_session.get(Ticket, ticket_id)
+        _set(
+            db_session,
+            ticket,
+            first_response_business_seconds=_seconds(ticket.created_at, ticket.first_responded_at),
+            resolution_business_seconds=_seconds(ticket.created_at, ticket.solved_at),
+        )
+    db_session.commit()
+    assert durations(db_session, answered) == (66 * 3600.0, 71 * 3600.0)  # the wall clock
+
+    result = app.test_cli_runner().invoke(args=["recompute-durations", "--batch-size", "1"])
+
+    assert result.exit_code == 0, result.output
+    assert "Recomputed the durations of answered or solved tickets: 1." in result.output
+    assert durations(db_session, answered) == (7200.0, 25200.0)
+    assert durations(db_session, untouched) == (None, None)
+
+
 def test_the_report_gives_business_hours_percentiles(client, db_session, factory, desk, clock):
     friday = opened(db_session, factory, desk, at(6, 16))  # Friday 16:00
     weekend = opened(db_session, factory, desk, at(7, 12))  # Saturday 12:00
