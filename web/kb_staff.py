@@ -103,7 +103,8 @@ def reply_link(article: Article, *, internal_reply: bool) -> ReplyLink:
         return ReplyLink(markdown_link(article), "Internal article: only staff can open it.")
     if article.status is not ArticleStatus.PUBLISHED and not internal_reply:
         return ReplyLink(
-            markdown_link(article), "Draft: customers cannot open it until it is published."
+            markdown_link(article),
+            "Draft: customers cannot open it until it is published; publish it before sending.",
         )
     return ReplyLink(markdown_link(article), None)
 

@@ -10,6 +10,7 @@ from autocrm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.models import Feedback, Message, Ticket, User, utcnow
 from autocrm.security import read_feedback_token
+from autocrm.services import kb
 from autocrm.services.tickets import (
     access_ticket_by_id,
     business_seconds_since_created,
@@ -49,6 +50,8 @@ def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = F
             "This ticket is closed; reopen it to reply.",
             {"ticket": ["Closed tickets take no new messages."]},
         )
+    if not internal and policies.is_staff(actor):
+        kb.check_public_links(body)
     message = Message(ticket_id=ticket.id, author_id=actor.id, body=body, internal=internal)
     db.session.add(message)
     db.session.flush()

@@ -71,6 +71,8 @@ DEFLECTION_WINDOW = timedelta(hours=24)
 STALE_EDIT = "Someone else saved this article after you started editing it."
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# An article's address in the help center (web/help_center.py), as links in replies carry it.
+HELP_ARTICLE_LINK = re.compile(r"/help/articles/(\d+)(?!\d)")
 # Highlight markers: private-use characters, turned into <mark> after HTML escaping.
 _START, _STOP = "\ue000", "\ue001"
 
@@ -469,6 +471,41 @@ def check_article_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise InvalidInput("Please correct the marked fields.", errors)
     return cleaned
+
+
+def check_public_links(text: str) -> None:
+    """A reply customers read may link only articles they can open: published, and not
+    internal. Anything else would reach them as a dead link (or name an internal article)."""
+    linked = sorted({int(number) for number in HELP_ARTICLE_LINK.findall(text)})
+    if not linked:
+        return
+    readable = set(
+        db.session.scalars(
+            select(Article.id).where(
+                Article.id.in_(linked),
+                Article.status == ArticleStatus.PUBLISHED,
+                Article.visibility.in_(HELP_CENTER_VISIBILITIES),
+            )
+        )
+    )
+    problems = []
+    for article_id in linked:
+        if article_id in readable:
+            continue
+        article = db.session.get(Article, article_id)
+        if article is None:
+            problems.append(f"article {article_id} does not exist")
+        elif article.visibility is ArticleVisibility.INTERNAL:
+            problems.append(f"article {article_id} is internal")
+        else:
+            problems.append(f"article {article_id} is not published")
+    if problems:
+        reason = "; ".join(problems)
+        raise InvalidInput(
+            f"Customers cannot open a linked article ({reason}). Remove the link, publish the "
+            "article, or write an internal note instead.",
+            {"body": [f"Links an article customers cannot open: {reason}."]},
+        )
 
 
 def latest_revision_number(article_id: int) -> int:

@@ -246,3 +246,16 @@ def test_admins_manage_categories_everyone_lists_them(client, factory, agent):
     write(agent, title="Other refunds", body="refund")
     listed = client.get(f"/api/kb/articles?q=refund&category_id={category['id']}")
     assert ids(listed) == [in_category["id"]]
+
+
+def test_a_public_reply_linking_an_internal_article_is_refused_at_the_body(agent, client, factory):
+    secret = write(agent, title="Escalation phones", body="Call 555.", visibility="internal")
+    admin = ApiClient(client, factory.admin())
+    ticket = factory.ticket(factory.customer())
+    url = f"/api/tickets/{ticket.id}/messages"
+    body = f"See http://127.0.0.1:5000/help/articles/{secret['id']}"
+
+    error = assert_error(admin.post(url, json={"body": body}), 422)
+
+    assert f"article {secret['id']} is internal" in error["errors"]["body"][0]
+    assert admin.post(url, json={"body": body, "internal": True}).status_code == 201

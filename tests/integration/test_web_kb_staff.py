@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from autocrm.errors import Forbidden, InvalidInput
 from autocrm.models import Article, ArticleRevision, ArticleStatus, ArticleVisibility
-from autocrm.services import kb
+from autocrm.services import conversation, kb
 from tests.factories import Factory, csrf_token, web_login
 
 
@@ -434,6 +434,41 @@ def test_workspace_search_and_insert_work_without_script(client, people):
     page = text_of(client.get(f"{base}?kb_insert={internal.id}&visibility=internal"))
     assert f"[Export internals](http://127.0.0.1:5000/help/articles/{internal.id})" in page
     assert 'value="internal" checked' in page
+
+
+def test_a_public_reply_may_link_only_articles_customers_can_open(client, people, db_session):
+    """Typed or pasted by hand, a link to an internal, draft or missing article would reach
+    the customer as a dead link: the reply is refused with the reason, and the text kept."""
+    internal = article(people["agent"], title="Escalation phone list", visibility="internal")
+    draft = article(people["agent"], title="Coming soon", status="draft")
+    public = article(people["agent"], title="Exporting reports")
+    token = log_in(client, people["agent"])
+    ticket = people["ticket"]
+    url = f"/agent/tickets/{ticket.id}/messages"
+
+    def send(body: str, visibility: str = "public") -> Any:
+        return client.post(url, data={"csrf_token": token, "body": body, "visibility": visibility})
+
+    def bodies() -> list[str]:
+        return [m.body for m in conversation.list_messages(people["agent"], ticket.id)[0]]
+
+    typed = f"Call them: [list](http://127.0.0.1:5000/help/articles/{internal.id})."
+    refused = send(typed)
+    assert refused.status_code == 422
+    page = text_of(refused)
+    assert f"article {internal.id} is internal" in page
+    assert f"{typed}</textarea>" in page  # nothing typed is lost
+
+    several = f"See /help/articles/{draft.id} and /help/articles/99999."
+    page = text_of(send(several))
+    assert f"article {draft.id} is not published" in page
+    assert "article 99999 does not exist" in page
+    assert bodies() == []
+
+    assert send(typed, visibility="internal").status_code == 302  # a note may link it
+    fine = f"Here: [Exporting reports](http://127.0.0.1:5000/help/articles/{public.id})"
+    assert send(fine).status_code == 302
+    assert bodies() == [typed, fine]
 
 
 def test_workspace_search_needs_access_to_the_ticket(client, people, factory):
