@@ -99,6 +99,8 @@ class UserUpdateSchema(StrictSchema):
 
 class UserListArgsSchema(StrictSchema):
     role = fields.Enum(Role, by_value=True)
+    active = fields.Boolean(metadata={"description": "false: only deactivated users."})
+    team_id = Id(strict=False, metadata={"description": "Only the members of this team."})
     q = fields.String(validate=validate.Length(min=1, max=200))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()

@@ -263,6 +263,7 @@ def list_users(
     role: Role | None = None,
     q: str | None = None,
     active: bool | None = None,
+    team_id: int | None = None,
 ) -> Page[User]:
     require_admin(actor)
     stmt = select(User)
@@ -270,6 +271,9 @@ def list_users(
         stmt = stmt.where(User.role == role)
     if active is not None:
         stmt = stmt.where(User.active.is_(active))
+    if team_id is not None:
+        member = select(TeamMembership.user_id).where(TeamMembership.team_id == team_id)
+        stmt = stmt.where(User.id.in_(member))
     if q:
         stmt = stmt.where(contains(User.email, q) | contains(User.name, q))
     return keyset_page(stmt, page, {"id": User.id}, User.id)

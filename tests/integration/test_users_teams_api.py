@@ -234,6 +234,25 @@ def test_list_users_filters_by_role(client, factory):
     assert_error(api.get("/api/users", query_string={"role": "boss"}), 422)
 
 
+def test_list_users_filters_by_status_and_team(client, factory):
+    admin = factory.admin()
+    team, other = factory.team(), factory.team()
+    member, leaver = factory.agent(team), factory.agent(team, other)
+    outsider = factory.agent(other)
+    api = ApiClient(client, admin)
+    assert api.patch(f"/api/users/{leaver.id}", json={"active": False}).status_code == 200
+
+    def listed(**query):
+        return {u["id"] for u in collect_pages(api, "/api/users", **query)}
+
+    assert listed(team_id=team.id) == {member.id, leaver.id}
+    assert listed(team_id=other.id, active="true") == {outsider.id}
+    assert listed(active="false") == {leaver.id}
+    error = assert_error(api.get("/api/users", query_string={"active": "maybe"}), 422)
+    assert "active" in str(error["errors"])
+    assert_error(api.get("/api/users", query_string={"team_id": "x"}), 422)
+
+
 def test_list_users_searches_email_and_name_case_insensitively(client, factory):
     api = ApiClient(client, factory.admin())
     by_name = factory.customer(name="Zora Quill")
