@@ -20,13 +20,13 @@ from autocrm.errors import DomainError, InvalidInput, NotFound
 from autocrm.models import AssignmentPolicy, Role, Team, User
 from autocrm.services import assignment, teams, users
 from autocrm.services.listing import PageRequest
+from web.forms import parse_id
 from web.session import admin_required, log_in
 from workflows.calendar import WEEKDAYS
 
 bp = Blueprint("admin_people", __name__, url_prefix="/admin")
 
 PAGE_SIZE = 25
-MAX_ID = 2**31 - 1
 ROLE_LABELS = {Role.AGENT: "Agent", Role.ADMIN: "Admin", Role.CUSTOMER: "Customer"}
 STATUS_FILTERS = {"active": True, "deactivated": False}
 POLICY_LABELS = {
@@ -45,11 +45,6 @@ WEEKDAY_LABELS = {
 }
 _INTERVAL = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-\u2013]\s*(\d{1,2}:\d{2})\s*$")
 _ALL_TEAMS_PAGE = PageRequest(limit=200, sort="id")
-
-
-def _id(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
 
 
 def _no_store(html: str, status: int = 200) -> Response:
@@ -155,7 +150,7 @@ def user_new(user: User) -> Any:
         role = Role(form["role"])
     except ValueError:
         errors["role"] = ["Choose a role."]
-    team_id = _id(form["team_id"])
+    team_id = parse_id(form["team_id"])
     if form["team_id"] and team_id is None:
         errors["team_ids"] = ["Choose a team from the list."]
     if not form["generate"] and not form["password"]:
@@ -317,7 +312,7 @@ def _settings_form() -> dict[str, Any]:
 def _settings_changes(form: dict[str, Any]) -> dict[str, Any]:
     """The settings form as service fields; what cannot be read becomes an error at its field."""
     errors: dict[str, list[str]] = {}
-    lead_id = _id(form["lead_id"])
+    lead_id = parse_id(form["lead_id"])
     if form["lead_id"] and lead_id is None:
         errors["lead_id"] = ["Choose a lead from the list."]
     cap = None
@@ -439,7 +434,7 @@ def team_update(user: User, team_id: int) -> Any:
 @bp.post("/teams/<int:team_id>/members")
 @admin_required
 def team_member_add(user: User, team_id: int) -> Any:
-    member_id = _id(request.form.get("user_id"))
+    member_id = parse_id(request.form.get("user_id"))
     try:
         if member_id is None:
             raise InvalidInput("Choose someone.", {"user_id": ["Choose someone from the list."]})
