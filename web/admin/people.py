@@ -47,6 +47,19 @@ _INTERVAL = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-\u2013]\s*(\d{1,2}:\d{2})\s*$")
 _ALL_TEAMS_PAGE = PageRequest(limit=200, sort="id")
 
 
+def _form_errors(exc: DomainError) -> dict[str, Any]:
+    """The service's errors by form field; one that names no field shows above the form."""
+    return exc.errors or {"_form": [exc.message]}
+
+
+def _refused_change_errors(exc: DomainError) -> dict[str, Any]:
+    """The errors of a change to a user or team, for its page shown again with the input kept;
+    a missing user, team or member is the 404 page instead."""
+    if isinstance(exc, NotFound):
+        raise exc
+    return _form_errors(exc)
+
+
 def _no_store(html: str, status: int = 200) -> Response:
     """A page showing a password: browsers and proxies must not keep it."""
     response = make_response(html, status)
@@ -168,7 +181,7 @@ def user_new(user: User) -> Any:
             team_ids=[team_id] if team_id else [],
         )
     except DomainError as exc:
-        return _render_new_user(user, form, exc.errors or {"_form": [exc.message]}, 422)
+        return _render_new_user(user, form, _form_errors(exc), 422)
     if form["generate"]:
         return _no_store(
             _user_page(user, created, notice="User created.", shown_password=password), 201
@@ -209,10 +222,8 @@ def user_detail(user: User, user_id: int) -> str:
 
 
 def _failed_user_change(user: User, user_id: int, exc: DomainError, **kept: Any) -> tuple[str, int]:
-    if isinstance(exc, NotFound):
-        raise exc
+    errors = _refused_change_errors(exc)
     shown = users.access_user_by_id(user, user_id)
-    errors = exc.errors or {"_form": [exc.message]}
     return _user_page(user, shown, errors=errors, **kept), exc.status_code
 
 
@@ -355,7 +366,7 @@ def team_new(user: User) -> Any:
         try:
             created = teams.do_create_team(user, **_settings_changes(form))
         except DomainError as exc:
-            errors = exc.errors or {"_form": [exc.message]}
+            errors = _form_errors(exc)
         else:
             flash(f"Team {created.name} created. Add its members below.", "success")
             return redirect(url_for(".team_detail", team_id=created.id))
@@ -412,10 +423,8 @@ def team_detail(user: User, team_id: int) -> tuple[str, int]:
 
 
 def _failed_team_change(user: User, team_id: int, exc: DomainError, **kept: Any) -> tuple[str, int]:
-    if isinstance(exc, NotFound):
-        raise exc
+    errors = _refused_change_errors(exc)
     team = teams.access_team_by_id(user, team_id)
-    errors = exc.errors or {"_form": [exc.message]}
     return _team_page(user, team, errors=errors, status=exc.status_code, **kept)
 
 
