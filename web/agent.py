@@ -25,6 +25,7 @@ from autocrm.errors import DomainError, NotFound
 from autocrm.models import Priority, Ticket, User, utcnow
 from autocrm.services import queue, teams, tickets
 from autocrm.services.listing import PageRequest
+from web.forms import parse_id
 from web.session import login_required
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
@@ -50,7 +51,6 @@ PAGE_SIZE = 50
 SLA_SCAN_PAGES = 10  # the SLA filter reads at most this many pages to fill one
 MAX_ROW_IDS = 50
 MAX_BULK = 500
-MAX_ID = 2**31 - 1
 
 
 @dataclass
@@ -69,10 +69,6 @@ class QueueQuery:
     def query_string(self) -> str:
         """The filters as a query string (no cursor): saved views and row fetches use it."""
         return urlencode([(k, v) for k, v in self.values.items() if v and k in FILTER_KEYS])
-
-
-def _id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
 
 
 def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> QueueQuery:
@@ -102,12 +98,12 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
     if values["assignee_id"] and view == "all":
         if values["assignee_id"] == "none":
             filters["unassigned"] = True
-        elif (assignee := _id(values["assignee_id"])) is not None:
+        elif (assignee := parse_id(values["assignee_id"])) is not None:
             filters["assignee_id"] = assignee
         else:
             errors["assignee_id"] = "Choose an assignee from the list."
     if values["team_id"]:
-        team_id = _id(values["team_id"])
+        team_id = parse_id(values["team_id"])
         if team_id is None or team_id not in team_ids:
             errors["team_id"] = "Choose one of your teams."
         else:
@@ -293,7 +289,7 @@ def rows(user: User) -> tuple[str, int]:
     if query.errors:
         return "", 422
     raw_ids = [part for raw in request.args.getlist("ids") for part in raw.split(",") if part]
-    ids = [i for i in (_id(part.strip()) for part in raw_ids[:MAX_ROW_IDS]) if i is not None]
+    ids = [i for i in (parse_id(part.strip()) for part in raw_ids[:MAX_ROW_IDS]) if i is not None]
     if not raw_ids:
         try:
             items, _ = _load(user, replace(query, cursor=None))
@@ -327,7 +323,7 @@ def _bulk_input() -> tuple[dict[str, Any], dict[str, str]]:
         form = request.form
     errors: dict[str, str] = {}
     ids_in = form.getlist("ticket_ids")
-    ids = [_id(raw.strip()) for raw in ids_in]
+    ids = [parse_id(raw.strip()) for raw in ids_in]
     if not ids_in:
         errors["ticket_ids"] = "Select at least one ticket."
     elif None in ids or len(ids) > MAX_BULK:
@@ -340,7 +336,7 @@ def _bulk_input() -> tuple[dict[str, Any], dict[str, str]]:
     elif not raw_value:
         errors["value"] = "Choose what to set."
     elif action == "assign":
-        value = None if raw_value == "none" else _id(raw_value)
+        value = None if raw_value == "none" else parse_id(raw_value)
         if raw_value != "none" and value is None:
             errors["value"] = "Choose an agent from the list."
     elif action == "set_priority":

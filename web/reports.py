@@ -25,6 +25,7 @@ from autocrm.errors import Forbidden, NotFound
 from autocrm.models import Team, User
 from autocrm.services import reports, teams
 from autocrm.services.listing import PageRequest
+from web.forms import parse_id
 from web.session import login_required
 
 bp = Blueprint("report_pages", __name__, url_prefix="/reports")
@@ -33,7 +34,6 @@ DEFAULT_DAYS = 30
 PRESET_DAYS = (7, 30, 90)
 MAX_DAYS = 366  # as GET /api/reports/teams
 EARLIEST = date(2000, 1, 1)
-MAX_ID = 2**31 - 1
 NO_DATA = "\u2014"  # an em dash; the template adds "no data" for screen readers
 QUERY_KEYS = ("start", "end", "team_id")
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).
@@ -120,8 +120,7 @@ def parse_query(args: Mapping[str, Any], team_ids: set[int], today: date) -> Rep
         else:
             query.start, query.end = start, end
     if values["team_id"]:
-        raw = values["team_id"]
-        team_id = int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
+        team_id = parse_id(values["team_id"])
         if team_id is None or team_id not in team_ids:
             errors["team_id"] = "Choose one of the teams in the list."
         else:

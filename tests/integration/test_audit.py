@@ -318,6 +318,15 @@ def test_page_filters_keep_their_values_and_bad_ones_are_errors(logged_in, admin
     assert 'id="a-actor-error">Choose from the list.' in page
 
 
+def test_page_id_filters_with_other_digits_are_errors_not_a_500(logged_in):
+    # "²" and "¹" count as digits for str.isdigit() but int() refuses them.
+    response = logged_in.get("/admin/audit/?actor_id=%C2%B2&target_type=user&target_id=%C2%B9")
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert 'id="a-actor-error">Choose from the list.' in page
+    assert 'name="target_id" value="\u00b9"' in page
+
+
 def test_page_pages_through_older_entries(logged_in, admin, factory, db_session):
     for n in range(55):
         audit.record(admin, "team.updated", audit.Target("team", n + 1, f"T{n}"), {})

@@ -123,6 +123,15 @@ def test_bad_filters_show_errors_and_keep_the_input(agent_client, world):
     assert row_ids(html) == set()
 
 
+def test_id_filters_with_other_digits_are_errors_not_a_500(agent_client, world):
+    # "²" counts as a digit for str.isdigit() but int() refuses it.
+    response = agent_client.get("/agent/?team_id=%C2%B2&assignee_id=%C2%B2")
+    assert response.status_code == 422
+    html = response.get_data(as_text=True)
+    assert "Choose one of your teams." in html
+    assert "Choose an assignee from the list." in html
+
+
 def test_a_forged_cursor_is_an_error_message_not_a_500(agent_client):
     response = agent_client.get("/agent/?cursor=not-a-cursor")
     assert response.status_code == 422

@@ -303,6 +303,7 @@ def test_the_period_defaults_to_the_last_30_days():
         ({"start": "2025-03-09", "end": "2026-03-10"}, "end", "at most 366 days"),
         ({"team_id": "7"}, "team_id", "Choose one of the teams"),
         ({"team_id": "x"}, "team_id", "Choose one of the teams"),
+        ({"team_id": "\u00b2"}, "team_id", "Choose one of the teams"),  # isdigit, not int()-able
     ],
 )
 def test_bad_period_or_team_names_the_field(args, field, message):

@@ -19,12 +19,12 @@ from autocrm.models import AdminAuditEntry, User
 from autocrm.services import audit, users
 from autocrm.services.listing import PageRequest
 from web.admin.people import describe_calendar
+from web.forms import parse_id
 from web.session import admin_required
 
 bp = Blueprint("admin_audit", __name__, url_prefix="/admin/audit")
 
 PAGE_SIZE = 50
-MAX_ID = 2**31 - 1
 MAX_VALUE_TEXT = 300
 FIELD_LABELS = {
     "max_open_per_agent": "Open tickets per agent (cap)",
@@ -57,10 +57,6 @@ class Row:
     target_label: str
     target_url: str | None
     changes: list[Change]
-
-
-def _id(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
 
 
 def _text(field: str, value: Any) -> str:
@@ -125,7 +121,7 @@ def _row(entry: AdminAuditEntry) -> Row:
 def index(user: User) -> tuple[str, int]:
     values = {key: request.args.get(key, "").strip() for key in (*FILTER_KEYS, "cursor")}
     errors: dict[str, Any] = {}
-    actor_id, target_id = _id(values["actor_id"]), _id(values["target_id"])
+    actor_id, target_id = parse_id(values["actor_id"]), parse_id(values["target_id"])
     for key, parsed in (("actor_id", actor_id), ("target_id", target_id)):
         if values[key] and parsed is None:
             errors[key] = ["Choose from the list." if key == "actor_id" else "A number, e.g. 12."]

@@ -20,13 +20,13 @@ from autocrm.errors import DomainError, InvalidInput, NotFound
 from autocrm.models import AssignmentPolicy, Role, Team, User
 from autocrm.services import assignment, teams, users
 from autocrm.services.listing import PageRequest
+from web.forms import parse_id
 from web.session import admin_required, log_in
 from workflows.calendar import WEEKDAYS
 
 bp = Blueprint("admin_people", __name__, url_prefix="/admin")
 
 PAGE_SIZE = 25
-MAX_ID = 2**31 - 1
 ROLE_LABELS = {Role.AGENT: "Agent", Role.ADMIN: "Admin", Role.CUSTOMER: "Customer"}
 STATUS_FILTERS = {"active": True, "deactivated": False}
 POLICY_LABELS = {
@@ -47,9 +47,17 @@ _INTERVAL = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-\u2013]\s*(\d{1,2}:\d{2})\s*$")
 _ALL_TEAMS_PAGE = PageRequest(limit=200, sort="id")
 
 
-def _id(raw: str | None) -> int | None:
-    raw = (raw or "").strip()
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= MAX_ID else None
+def _form_errors(exc: DomainError) -> dict[str, Any]:
+    """The service's errors by form field; one that names no field shows above the form."""
+    return exc.errors or {"_form": [exc.message]}
+
+
+def _refused_change_errors(exc: DomainError) -> dict[str, Any]:
+    """The errors of a change to a user or team, for its page shown again with the input kept;
+    a missing user, team or member is the 404 page instead."""
+    if isinstance(exc, NotFound):
+        raise exc
+    return _form_errors(exc)
 
 
 def _no_store(html: str, status: int = 200) -> Response:
@@ -155,7 +163,7 @@ def user_new(user: User) -> Any:
         role = Role(form["role"])
     except ValueError:
         errors["role"] = ["Choose a role."]
-    team_id = _id(form["team_id"])
+    team_id = parse_id(form["team_id"])
     if form["team_id"] and team_id is None:
         errors["team_ids"] = ["Choose a team from the list."]
     if not form["generate"] and not form["password"]:
@@ -173,7 +181,7 @@ def user_new(user: User) -> Any:
             team_ids=[team_id] if team_id else [],
         )
     except DomainError as exc:
-        return _render_new_user(user, form, exc.errors or {"_form": [exc.message]}, 422)
+        return _render_new_user(user, form, _form_errors(exc), 422)
     if form["generate"]:
         return _no_store(
             _user_page(user, created, notice="User created.", shown_password=password), 201
@@ -214,10 +222,8 @@ def user_detail(user: User, user_id: int) -> str:
 
 
 def _failed_user_change(user: User, user_id: int, exc: DomainError, **kept: Any) -> tuple[str, int]:
-    if isinstance(exc, NotFound):
-        raise exc
+    errors = _refused_change_errors(exc)
     shown = users.access_user_by_id(user, user_id)
-    errors = exc.errors or {"_form": [exc.message]}
     return _user_page(user, shown, errors=errors, **kept), exc.status_code
 
 
@@ -317,7 +323,7 @@ def _settings_form() -> dict[str, Any]:
 def _settings_changes(form: dict[str, Any]) -> dict[str, Any]:
     """The settings form as service fields; what cannot be read becomes an error at its field."""
     errors: dict[str, list[str]] = {}
-    lead_id = _id(form["lead_id"])
+    lead_id = parse_id(form["lead_id"])
     if form["lead_id"] and lead_id is None:
         errors["lead_id"] = ["Choose a lead from the list."]
     cap = None
@@ -360,7 +366,7 @@ def team_new(user: User) -> Any:
         try:
             created = teams.do_create_team(user, **_settings_changes(form))
         except DomainError as exc:
-            errors = exc.errors or {"_form": [exc.message]}
+            errors = _form_errors(exc)
         else:
             flash(f"Team {created.name} created. Add its members below.", "success")
             return redirect(url_for(".team_detail", team_id=created.id))
@@ -417,10 +423,8 @@ def team_detail(user: User, team_id: int) -> tuple[str, int]:
 
 
 def _failed_team_change(user: User, team_id: int, exc: DomainError, **kept: Any) -> tuple[str, int]:
-    if isinstance(exc, NotFound):
-        raise exc
+    errors = _refused_change_errors(exc)
     team = teams.access_team_by_id(user, team_id)
-    errors = exc.errors or {"_form": [exc.message]}
     return _team_page(user, team, errors=errors, status=exc.status_code, **kept)
 
 
@@ -439,7 +443,7 @@ def team_update(user: User, team_id: int) -> Any:
 @bp.post("/teams/<int:team_id>/members")
 @admin_required
 def team_member_add(user: User, team_id: int) -> Any:
-    member_id = _id(request.form.get("user_id"))
+    member_id = parse_id(request.form.get("user_id"))
     try:
         if member_id is None:
             raise InvalidInput("Choose someone.", {"user_id": ["Choose someone from the list."]})

@@ -160,17 +160,22 @@ def version_diagram(user: User, workflow_id: int, number: int) -> Response:
 @admin_required
 def draft(user: User, workflow_id: int) -> tuple[str, int]:
     workflow = workflow_admin.access_workflow_by_id(user, workflow_id)
-    start = workflow_admin.draft_to_edit(user, workflow_id)
     view = request.args.get("view", "form")
     fmt = request.args.get("format", "yaml")
-    return _render_editor(
+    return _render_stored_draft(
         user,
         workflow,
-        start.definition,
-        saved=start.saved,
-        based_on=start.based_on,
         view=view if view in VIEWS else "form",
         raw_format=fmt if fmt in workflow_form.RAW_FORMATS else "yaml",
+    )
+
+
+def _render_stored_draft(user: User, workflow: Workflow, **shown: Any) -> tuple[str, int]:
+    """The editor on the draft as stored (or the version a new draft starts from): the page
+    itself, and the answer to input that could not be read as a definition at all."""
+    start = workflow_admin.draft_to_edit(user, workflow.id)
+    return _render_editor(
+        user, workflow, start.definition, saved=start.saved, based_on=start.based_on, **shown
     )
 
 
@@ -225,17 +230,8 @@ def save_draft(user: User, workflow_id: int) -> Any:
     try:
         definition = workflow_form.definition_from_form(request.form)
     except InvalidInput as exc:
-        start = workflow_admin.draft_to_edit(user, workflow_id)
         flash(exc.message, "error")
-        return _render_editor(
-            user,
-            workflow,
-            start.definition,
-            saved=start.saved,
-            based_on=start.based_on,
-            form_errors=exc.errors,
-            status=exc.status_code,
-        )
+        return _render_stored_draft(user, workflow, form_errors=exc.errors, status=exc.status_code)
     return _saved(user, workflow, definition, view="form")
 
 
@@ -249,13 +245,9 @@ def save_raw(user: User, workflow_id: int) -> Any:
     try:
         definition = workflow_form.parse_raw(text, fmt)
     except InvalidInput as exc:
-        start = workflow_admin.draft_to_edit(user, workflow_id)
-        return _render_editor(
+        return _render_stored_draft(
             user,
             workflow,
-            start.definition,
-            saved=start.saved,
-            based_on=start.based_on,
             view="raw",
             raw_format=fmt,
             raw_text=text,

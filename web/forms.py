@@ -1,0 +1,13 @@
+"""Reading what the pages' forms and filters send: helpers shared by several blueprints."""
+
+from __future__ import annotations
+
+from api.schemas import MAX_ID
+
+
+def parse_id(raw: str | None) -> int | None:
+    """A row id picked from a list or typed in a filter; anything else (text, 0, a number no row
+    can have) is None, for the caller to report at its field."""
+    raw = (raw or "").strip()
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    return int(raw) if raw.isdecimal() and 1 <= int(raw) <= MAX_ID else None
