@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 from autocrm.errors import DomainError, NotFound
 from autocrm.models import Ticket
 from autocrm.services import conversation
+from web.forms import parse_rating
 
 bp = Blueprint("feedback", __name__, template_folder="templates")
 
@@ -86,13 +87,6 @@ def _not_found() -> Response:
     return _page(404, state="not_found")
 
 
-def _parse_rating(raw: str | None) -> int | None:
-    if raw is None or not raw.isdigit():
-        return None
-    rating = int(raw)
-    return rating if 1 <= rating <= 5 else None
-
-
 @bp.get("/feedback/<token>")
 def form(token: str) -> Response:
     try:
@@ -112,7 +106,7 @@ def submit(token: str) -> Response:
         return _page(400, state="bad_request", token=token)
     raw_rating = request.form.get("rating")
     comment = request.form.get("comment", "")
-    rating = _parse_rating(raw_rating)
+    rating = parse_rating(raw_rating)
     if rating is None:
         return _form(
             token, ticket, 422, error="Please choose a rating from 1 to 5.", comment=comment

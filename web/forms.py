@@ -11,3 +11,9 @@ def parse_id(raw: str | None) -> int | None:
     raw = (raw or "").strip()
     # isdecimal, not isdigit: "²" is a digit that int() refuses.
     return int(raw) if raw.isdecimal() and 1 <= int(raw) <= MAX_ID else None
+
+
+def parse_rating(raw: str | None) -> int | None:
+    """A satisfaction rating from 1 to 5 picked in a form; anything else is None."""
+    raw = (raw or "").strip()
+    return int(raw) if raw.isdecimal() and 1 <= int(raw) <= 5 else None

@@ -53,7 +53,7 @@ def _render(template: str, status: int = 200, **context: Any) -> tuple[str, int]
 
 
 def _positive_int(raw: str) -> int | None:
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 10 and int(raw) > 0 else None
+    return int(raw) if raw.isdecimal() and 0 < len(raw) < 10 and int(raw) > 0 else None
 
 
 _MARK = re.compile(r"</?mark>")

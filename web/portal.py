@@ -19,6 +19,7 @@ from autocrm.models import Message, Priority, TicketEvent, User
 from autocrm.services import conversation, notification_settings, tickets, users
 from autocrm.services.listing import PageRequest
 from autocrm.services.workflows import engine_for_version
+from web.forms import parse_rating
 from web.session import log_in, login_required
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
@@ -201,7 +202,7 @@ def ticket(user: User, ticket_id: int) -> tuple[str, int]:
 def messages_json(user: User, ticket_id: int) -> Response | tuple[Response, int]:
     """What a reconnecting page missed: public messages after ``after`` (a message id)."""
     raw_after = request.args.get("after", "0")
-    if not raw_after.isdigit():
+    if not raw_after.isdecimal():
         return jsonify({"error": "after must be a message id."}), 400
     messages, more = conversation.list_messages(user, ticket_id, after=int(raw_after), limit=100)
     return jsonify({"items": [_message_json(m, user) for m in messages], "has_more": more})
@@ -243,7 +244,7 @@ def send_message(user: User, ticket_id: int) -> Response | tuple[Any, int]:
 def transition(user: User, ticket_id: int) -> Response:
     name = request.form.get("name", "")
     raw_version = request.form.get("version", "")
-    version = int(raw_version) if raw_version.isdigit() else None
+    version = int(raw_version) if raw_version.isdecimal() else None
     try:
         ticket = tickets.do_transition(user, ticket_id, name, expected_version=version)
     except DomainError as exc:
@@ -259,18 +260,11 @@ def transition(user: User, ticket_id: int) -> Response:
     return redirect(url_for("portal.ticket", ticket_id=ticket_id))
 
 
-def _parse_rating(raw: str | None) -> int | None:
-    if raw is None or not raw.isdigit():
-        return None
-    rating = int(raw)
-    return rating if 1 <= rating <= 5 else None
-
-
 @bp.post("/tickets/<int:ticket_id>/feedback")
 @login_required(staff=False)
 def feedback(user: User, ticket_id: int) -> Response | tuple[str, int]:
     raw_comment = request.form.get("comment", "")
-    rating = _parse_rating(request.form.get("rating"))
+    rating = parse_rating(request.form.get("rating"))
     kept = {"rating": rating, "comment": raw_comment}
     if rating is None:
         errors = {"rating": ["Please choose a rating from 1 to 5."]}

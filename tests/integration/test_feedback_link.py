@@ -117,7 +117,7 @@ def test_a_ticket_not_solved_yet_keeps_the_input_and_says_why(client, factory, c
     assert ">Early</textarea>" in html
 
 
-@pytest.mark.parametrize("rating", [None, "0", "6", "x", "-1", "3.5"])
+@pytest.mark.parametrize("rating", [None, "0", "6", "x", "-1", "3.5", "²"])
 def test_a_missing_or_bad_rating_re_renders_the_form(client, solved, rating):
     path = link_path(solved)
     data = {"csrf_token": csrf_of(client.get(path).get_data(as_text=True)), "comment": "Hmm"}

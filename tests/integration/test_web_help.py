@@ -318,7 +318,7 @@ def test_a_search_without_matches_says_so(client, customer):
     assert 'href="/portal/tickets/new"' in page
 
 
-@pytest.mark.parametrize("raw", ["abc", "0", "-1", "1.5", "99999999999"])
+@pytest.mark.parametrize("raw", ["abc", "0", "-1", "1.5", "99999999999", "²"])
 def test_a_bad_page_number_is_a_clear_400(client, category, raw):
     response = client.get(f"/help/categories/{category.id}", query_string={"page": raw})
     assert response.status_code == 400

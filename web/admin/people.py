@@ -329,7 +329,7 @@ def _settings_changes(form: dict[str, Any]) -> dict[str, Any]:
     cap = None
     if form["max_open_per_agent"]:
         raw = form["max_open_per_agent"]
-        cap = int(raw) if raw.isdigit() and len(raw) < 7 else None
+        cap = int(raw) if raw.isdecimal() and len(raw) < 7 else None
         if cap is None:
             errors["max_open_per_agent"] = ["A whole number, or empty for no cap."]
     if errors:
@@ -536,7 +536,7 @@ def calendar_field_errors(errors: dict[str, Any]) -> dict[str, list[str]]:
             field = parts[1]
         else:
             field = "hours"
-        if parts[1:2] == ["holidays"] and len(parts) == 3 and parts[2].isdigit():
+        if parts[1:2] == ["holidays"] and len(parts) == 3 and parts[2].isdecimal():
             messages = [f"Line {int(parts[2]) + 1}: {m}" for m in messages]
         by_field.setdefault(field, []).extend(messages)
     return by_field

@@ -419,7 +419,7 @@ def _rows(node: Mapping[str, Any], key: str, blank: Any, where: str = "") -> lis
     children = node.get(key)
     if not isinstance(children, dict):
         return []
-    indexed = sorted((int(i), row) for i, row in children.items() if i.isdigit())
+    indexed = sorted((int(i), row) for i, row in children.items() if i.isdecimal())
     if len(indexed) > MAX_ROWS:
         location = f"{where}.{key}" if where else key
         raise InvalidInput(
@@ -708,7 +708,7 @@ def describe(location: str, values: Mapping[str, Any]) -> str:
     while i < len(parts):
         part = parts[i]
         child = node.get(part) if isinstance(node, dict) else None
-        if i + 1 < len(parts) and parts[i + 1].isdigit() and part in ROW_NOUNS:
+        if i + 1 < len(parts) and parts[i + 1].isdecimal() and part in ROW_NOUNS:
             index = int(parts[i + 1])
             row = child[index] if isinstance(child, list) and index < len(child) else None
             name = row.get("name") if isinstance(row, dict) else None

@@ -106,7 +106,7 @@ def _starting_definition(user: User, start: str, name: str) -> dict[str, Any] | 
         return workflow_admin.empty_definition(name)
     kind, _, rest = start.partition(":")
     workflow_id, _, number = rest.partition(":")
-    if kind == "version" and workflow_id.isdigit() and number.isdigit():
+    if kind == "version" and workflow_id.isdecimal() and number.isdecimal():
         try:
             version = workflow_admin.access_version(user, int(workflow_id), int(number))
         except DomainError:
@@ -326,7 +326,7 @@ def review(user: User, workflow_id: int) -> tuple[str, int]:
 def _simulation_limit(raw: str) -> int:
     top = workflow_admin.MAX_SIMULATED_TICKETS
     text = raw.strip()
-    if not text.isdigit() or not 1 <= int(text) <= top:
+    if not text.isdecimal() or not 1 <= int(text) <= top:
         raise InvalidInput(
             "Choose how many tickets to replay.", {"limit": [f"A whole number from 1 to {top}."]}
         )
