@@ -114,7 +114,8 @@ class ArticleRevisions(MethodView):
     @blp.alt_response(403, schema=ErrorSchema, description="Staff only.")
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def get(self, article_id: int) -> Any:
-        """Every saved version of an article, oldest first (staff)."""
+        """Every saved version of an article, oldest first (staff): title, body, category
+        (with its name at the time), visibility and tags as each save left them."""
         return kb.list_revisions(signed_in(), article_id)
 
 

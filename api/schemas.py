@@ -461,6 +461,15 @@ class ArticleRevisionSchema(ma.Schema):
     number = fields.Integer()
     title = fields.String()
     body = fields.String()
+    category_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Null without a category, or when it was deleted since."},
+    )
+    category_name = fields.String(
+        allow_none=True, metadata={"description": "The category's name when this was saved."}
+    )
+    visibility = fields.Enum(ArticleVisibility, by_value=True)
+    tags = fields.List(fields.String())
     author_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
 

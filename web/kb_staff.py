@@ -1,6 +1,8 @@
-"""Knowledge-base authoring for agents and admins: the article list (search and filters),
-writing and editing articles (Markdown with a server-rendered preview, saved as a draft or
-published), revision history with a diff, deleting, and the categories page (admins only).
+"""Knowledge-base authoring for agents and admins: the article list (search and filters, a
+page at a time), writing and editing articles (Markdown with a server-rendered preview, saved
+as a draft or published), revision history (the text's diff and every other field that
+changed; any revision loads back into the editor), deleting, and the categories page (admins
+only).
 
 Pages work without JavaScript: "Preview" is a submit button that re-renders the form with the
 rendered text and saves nothing; ``static/js/kb_editor.js`` shows the preview in place instead,
@@ -33,8 +35,9 @@ from werkzeug.wrappers import Response
 
 from autocrm import markdown, policies
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
-from autocrm.models import Article, ArticleStatus, ArticleVisibility, User
+from autocrm.models import Article, ArticleRevision, ArticleStatus, ArticleVisibility, User
 from autocrm.services import kb, users
+from autocrm.services.listing import PageRequest
 from web.session import admin_required, current_user, login_required
 
 bp = Blueprint("kb_staff", __name__, url_prefix="/agent/kb")
@@ -42,7 +45,7 @@ bp = Blueprint("kb_staff", __name__, url_prefix="/agent/kb")
 # The help center's article page (web/help_center.py serves it); kept here as a string so that
 # every link to an article is built in one place.
 HELP_ARTICLE_PATH = "/help/articles/{id}"
-LIST_LIMIT = kb.MAX_SEARCH_RESULTS
+LIST_LIMIT = 50  # articles per page of the list
 WORKSPACE_RESULTS = 8
 
 VISIBILITY_LABELS = {
@@ -139,7 +142,7 @@ def reply_results(user: User, q: str, *, internal_reply: bool) -> list[dict[str,
 def _list_filters() -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
     """(the filter values as typed, the service's filters, errors by filter name): a filter
     with a value not on offer is reported at that filter and left out."""
-    names = ("q", "status", "category", "visibility")
+    names = ("q", "status", "category", "visibility", "cursor")
     values = {name: request.args.get(name, "").strip() for name in names}
     filters: dict[str, Any] = {}
     errors: dict[str, str] = {}
@@ -164,19 +167,27 @@ def _list_filters() -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
 @bp.get("/")
 @login_required(staff=True)
 def index(user: User) -> tuple[str, int]:
+    """The articles, a page at a time; the "Next page" link carries the search and filters
+    with the cursor."""
     values, filters, errors = _list_filters()
-    results = kb.search(user, values["q"], LIST_LIMIT, **filters)
+    listing = None
+    page = PageRequest(limit=LIST_LIMIT, cursor=values["cursor"] or None)
+    try:
+        listing = kb.list_articles(user, values["q"], page, kb.ArticleFilter(**filters))
+    except InvalidInput as exc:  # a cursor that is not one of ours (edited, or outdated)
+        errors["cursor"] = exc.message
     categories = kb.list_categories()
     html = render_template(
         "kb/index.html",
         user=user,
-        results=results,
+        results=listing.items if listing else [],
+        next_cursor=listing.next_cursor if listing else None,
         values=values,
         errors=errors,
+        list_args={k: v for k, v in values.items() if v and k != "cursor"},
         categories=categories,
         category_names={c.id: c.name for c in categories},
         names=users.staff_names(),
-        limit=LIST_LIMIT,
     )
     return html, 422 if errors else 200
 
@@ -235,7 +246,7 @@ def _render_editor(
     errors: dict[str, Any] | None = None,
     notice: str | None = None,
     preview: str | None = None,
-    loaded_revision: int | None = None,
+    loaded: ArticleRevision | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     html = render_template(
@@ -247,7 +258,9 @@ def _render_editor(
         errors=errors or {},
         notice=notice,
         preview=preview,
-        loaded_revision=loaded_revision,
+        loaded=loaded,
+        # A loaded revision's category deleted since: the editor cannot offer it any more.
+        lost_category=loaded.category_name if loaded and loaded.category_id is None else None,
         categories=kb.list_categories(),
     )
     return html, status
@@ -288,21 +301,34 @@ def create(user: User) -> Any:
 @bp.get("/<int:article_id>/edit")
 @login_required(staff=True)
 def edit(user: User, article_id: int) -> tuple[str, int]:
-    """The editor; ``?revision=N`` loads revision N's title and text into it (saved only when
-    the user saves, as a new revision)."""
+    """The editor; ``?revision=N`` loads revision N into it: title, text, category,
+    visibility and tags (saved only when the user saves, as a new revision)."""
     article = kb.access_article_by_id(user, article_id)
     values = _article_values(article)
     wanted = request.args.get("revision", type=int)
     loaded = None
     if wanted is not None:
-        for revision in kb.list_revisions(user, article_id):
-            if revision.number == wanted:
-                values.update(title=revision.title, body=revision.body)
-                loaded = wanted
-        if loaded is None:
-            raise NotFound(f"Article {article_id} has no revision {wanted}.")
+        loaded = _revision(user, article_id, wanted)
+        values = _revision_values(loaded)
     base = kb.latest_revision_number(article.id)
-    return _render_editor(user, values, article=article, base_revision=base, loaded_revision=loaded)
+    return _render_editor(user, values, article=article, base_revision=base, loaded=loaded)
+
+
+def _revision(user: User, article_id: int, number: int) -> ArticleRevision:
+    for revision in kb.list_revisions(user, article_id):
+        if revision.number == number:
+            return revision
+    raise NotFound(f"Article {article_id} has no revision {number}.")
+
+
+def _revision_values(revision: ArticleRevision) -> dict[str, str]:
+    return {
+        "title": revision.title,
+        "body": revision.body,
+        "category_id": str(revision.category_id or ""),
+        "visibility": revision.visibility.value,
+        "tags": ", ".join(revision.tags),
+    }
 
 
 def _changes(article: Article, fields: dict[str, Any]) -> dict[str, Any]:
@@ -394,6 +420,50 @@ def diff_lines(old: str, new: str) -> list[tuple[str, str]]:
     return lines[1:] if lines and lines[0][0] == "gap" else lines
 
 
+@dataclass(frozen=True)
+class FieldChange:
+    """A change to one of a revision's fields besides the text, for the history: ``before``
+    and ``after`` as readers see them; tags as what was added and removed instead."""
+
+    label: str
+    before: str = ""
+    after: str = ""
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+
+
+NO_CATEGORY = "No category"
+
+
+def category_label(revision: ArticleRevision) -> str:
+    """A revision's category by the name it had then (even if renamed or deleted since)."""
+    return revision.category_name or NO_CATEGORY
+
+
+def field_changes(previous: ArticleRevision, revision: ArticleRevision) -> list[FieldChange]:
+    """What changed from ``previous`` to ``revision`` besides the title and text."""
+    changes = []
+    before, after = category_label(previous), category_label(revision)
+    # The same category renamed in between is no change; a deleted one has no id left, so
+    # its name tells (None and None may be "no category" and a deleted one).
+    moved = previous.category_id != revision.category_id
+    if moved or (previous.category_id is None and before != after):
+        changes.append(FieldChange("Category", before, after))
+    if previous.visibility is not revision.visibility:
+        changes.append(
+            FieldChange(
+                "Visibility",
+                VISIBILITY_SHORT[previous.visibility.value],
+                VISIBILITY_SHORT[revision.visibility.value],
+            )
+        )
+    added = tuple(t for t in revision.tags if t not in previous.tags)
+    removed = tuple(t for t in previous.tags if t not in revision.tags)
+    if added or removed:
+        changes.append(FieldChange("Tags", added=added, removed=removed))
+    return changes
+
+
 @bp.get("/<int:article_id>/history")
 @login_required(staff=True)
 def history(user: User, article_id: int) -> str:
@@ -406,6 +476,7 @@ def history(user: User, article_id: int) -> str:
                 "revision": revision,
                 "previous": previous,
                 "title_changed": previous is not None and previous.title != revision.title,
+                "field_changes": field_changes(previous, revision) if previous else [],
                 "diff": diff_lines(previous.body, revision.body) if previous else [],
             }
         )
@@ -416,6 +487,7 @@ def history(user: User, article_id: int) -> str:
         article=article,
         entries=list(reversed(entries)),  # newest first
         names=users.staff_names(),
+        category_label=category_label,
     )
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from autocrm.extensions import db
-from autocrm.models.types import UTCDateTime, utcnow
+from autocrm.models.types import JSONType, UTCDateTime, utcnow
 from autocrm.models.users import User, enum_values
 
 # In the FTS5 table (and its shadow tables) on SQLite, the expression index on PostgreSQL.
@@ -96,7 +96,11 @@ class ArticleTag(db.Model):
 
 
 class ArticleRevision(db.Model):
-    """Append-only: every save of an article appends its title and body as they became."""
+    """Append-only: every save of an article appends everything an editor can change, as it
+    became: title, body, category, visibility and tags (publishing is not a revision).
+
+    ``category_name`` is the category's name at the time, so the history still reads after the
+    category is renamed or deleted (``category_id`` then becomes NULL)."""
 
     __tablename__ = "kb_article_revisions"
     __table_args__ = (UniqueConstraint("article_id", "number"),)
@@ -106,6 +110,14 @@ class ArticleRevision(db.Model):
     number: Mapped[int]
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("kb_categories.id", ondelete="SET NULL")
+    )
+    category_name: Mapped[str | None] = mapped_column(String(100))
+    visibility: Mapped[ArticleVisibility] = mapped_column(
+        Enum(ArticleVisibility, native_enum=False, length=20, values_callable=enum_values)
+    )
+    tags: Mapped[list[str]] = mapped_column(JSONType, default=list)
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -11,6 +11,8 @@ the GIN-indexed ``to_tsvector('english', title || ' ' || body)`` and highlights 
 ``snippet()``. The user's text is reduced to its words and each word is quoted, so no input
 is ever read as query syntax (``"``, ``*``, ``NEAR``, ``-``, ``OR`` ... are plain text); every
 word must match. Snippets are HTML: the text is escaped and matches wrapped in ``<mark>``.
+The authoring list, ``list_articles``, is the same search a page at a time: a cursor continues
+after (score, id) with a query, after (updated_at, id) without one.
 
 Deflection: the portal records ``do_record_suggestion_opened`` when a customer opens a
 suggested article; ``do_settle_suggestions`` (run periodically) later marks each event whose
@@ -20,7 +22,11 @@ window has passed with whether that customer filed a ticket within the window. E
 
 from __future__ import annotations
 
+import base64
+import binascii
 import html
+import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +34,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Double,
     Select,
     Text,
     case,
@@ -59,6 +66,7 @@ from autocrm.models import (
     User,
     utcnow,
 )
+from autocrm.services.listing import MAX_PAGE_SIZE, Page, PageRequest, keyset_page
 from autocrm.services.tickets import normalize_tags
 from autocrm.services.transaction import rolls_back_on_error
 
@@ -151,14 +159,76 @@ def search(
     if not words:
         stmt = base.order_by(Article.updated_at.desc(), Article.id.desc())
         return [SearchResult(a, None, 0.0) for a in db.session.scalars(stmt.limit(limit))]
-    if db.session.get_bind().dialect.name == "postgresql":
-        rows = _search_postgresql(base, words, limit, any_word)
-    else:
-        rows = _search_sqlite(base, words, limit, any_word)
-    return [
-        SearchResult(article, _html_snippet(snippet), float(score))
-        for article, snippet, score in rows
-    ]
+    ranked, score = _ranked(base, words, any_word)
+    rows = db.session.execute(ranked.order_by(score.desc(), Article.id).limit(limit))
+    return [_result(row) for row in rows]
+
+
+def _result(row: Any) -> SearchResult:
+    article, snippet, score = row
+    return SearchResult(article, _html_snippet(snippet), float(score))
+
+
+LIST_SORT = "-updated_at"  # the authoring list without a query
+
+
+def list_articles(
+    actor: User, q: str | None, page: PageRequest, where: ArticleFilter = ArticleFilter()
+) -> Page[SearchResult]:
+    """One page of the authoring list: the articles ``actor`` may read that match ``q`` and
+    ``where``, best match first (with snippets), or without words in ``q`` the most recently
+    updated first. ``page.cursor`` is a ``next_cursor`` of the page before, for the same
+    ordering (a query's or the plain list's); ``page.sort`` is not used."""
+    base = _filtered(actor, where)
+    words = query_words(q or "")
+    if not words:
+        recent = PageRequest(limit=page.limit, cursor=page.cursor, sort=LIST_SORT)
+        listing = keyset_page(base, recent, {"updated_at": Article.updated_at}, Article.id)
+        return Page([SearchResult(a, None, 0.0) for a in listing.items], listing.next_cursor)
+    ranked, score = _ranked(base, words, any_word=False)
+    if page.cursor:
+        last_score, last_id = _decode_score_cursor(page.cursor)
+        ranked = ranked.where(
+            (score < last_score) | ((score == last_score) & (Article.id > last_id))
+        )
+    limit = max(1, min(page.limit, MAX_PAGE_SIZE))
+    rows = list(db.session.execute(ranked.order_by(score.desc(), Article.id).limit(limit + 1)))
+    items = [_result(row) for row in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        # The score as the database computed it, not rounded: the next page compares with it.
+        next_cursor = _encode_score_cursor(rows[limit - 1][2], items[-1].article.id)
+    return Page(items, next_cursor)
+
+
+# A ranked list pages by (score, id): a float sort key, which ``listing.keyset_page`` does not
+# take. The cursor is opaque all the same: base64 of ["score", score, id].
+_SCORE_CURSOR = "score"
+
+
+def _encode_score_cursor(score: float, article_id: int) -> str:
+    raw = json.dumps([_SCORE_CURSOR, float(score), article_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_score_cursor(cursor: str) -> tuple[float, int]:
+    bad = InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        kind, score, article_id = json.loads(raw)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise bad from exc
+    numbers_ok = (
+        isinstance(score, int | float)
+        and isinstance(article_id, int)
+        and not isinstance(score, bool)
+        and not isinstance(article_id, bool)
+        and math.isfinite(score)
+        and abs(article_id) < 2**31
+    )
+    if kind != _SCORE_CURSOR or not numbers_ok:
+        raise bad
+    return float(score), article_id
 
 
 # Markdown syntax a reader of a snippet should not see: link targets, emphasis and code marks,
@@ -175,9 +245,19 @@ def _html_snippet(raw: str | None) -> str | None:
     return html.escape(plain).replace(_START, "<mark>").replace(_STOP, "</mark>")
 
 
-def _search_sqlite(
-    base: Select[tuple[Article]], words: list[str], limit: int, any_word: bool
-) -> list[Any]:
+def _ranked(
+    base: Select[tuple[Article]], words: list[str], any_word: bool
+) -> tuple[Select[Any], ColumnElement[float]]:
+    """``base`` narrowed to the articles matching ``words``, selecting (article, snippet,
+    score), and the score (higher is better) to order and page by."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return _ranked_postgresql(base, words, any_word)
+    return _ranked_sqlite(base, words, any_word)
+
+
+def _ranked_sqlite(
+    base: Select[tuple[Article]], words: list[str], any_word: bool
+) -> tuple[Select[Any], ColumnElement[float]]:
     # \w+ holds no quote to escape; juxtaposed phrases must all match, OR-ed ones any.
     match = (" OR " if any_word else " ").join(f'"{word}"' for word in words)
     fts = (
@@ -186,21 +266,18 @@ def _search_sqlite(
             "snippet(kb_articles_fts, 1, :start, :stop, '…', 24) AS snippet "
             "FROM kb_articles_fts WHERE kb_articles_fts MATCH :match"
         )
+        .bindparams(match=match, start=_START, stop=_STOP)
         .columns(literal_column("article_id"), literal_column("rank"), literal_column("snippet"))
         .subquery("fts")
     )
-    stmt = (
-        base.join(fts, fts.c.article_id == Article.id)
-        .add_columns(fts.c.snippet, -fts.c.rank)  # bm25: lower is better
-        .order_by(fts.c.rank, Article.id)
-        .limit(limit)
-    )
-    return list(db.session.execute(stmt, {"match": match, "start": _START, "stop": _STOP}).all())
+    score = -fts.c.rank  # bm25: lower is better
+    stmt = base.join(fts, fts.c.article_id == Article.id).add_columns(fts.c.snippet, score)
+    return stmt, score
 
 
-def _search_postgresql(
-    base: Select[tuple[Article]], words: list[str], limit: int, any_word: bool
-) -> list[Any]:
+def _ranked_postgresql(
+    base: Select[tuple[Article]], words: list[str], any_word: bool
+) -> tuple[Select[Any], ColumnElement[float]]:
     # plainto_tsquery never raises on its input; the words are already stripped of syntax.
     english = literal_column("'english'::regconfig")
     query = func.plainto_tsquery(english, " ".join(words))
@@ -212,16 +289,12 @@ def _search_postgresql(
     weighted = func.setweight(func.to_tsvector(english, Article.title), literal_column("'A'")).op(
         "||"
     )(func.setweight(func.to_tsvector(english, Article.body), literal_column("'D'")))
-    rank = func.ts_rank(weighted, query)
+    # ts_rank is a real; as double precision its text form reads back exactly (cursors).
+    score = cast(func.ts_rank(weighted, query), Double)
     options = f'StartSel="{_START}", StopSel="{_STOP}", MaxWords=35, MinWords=15'
     snippet = func.ts_headline(english, Article.body, query, options)
-    stmt = (
-        base.where(document.op("@@")(query))
-        .add_columns(snippet, rank)
-        .order_by(rank.desc(), Article.id)
-        .limit(limit)
-    )
-    return list(db.session.execute(stmt).all())
+    stmt = base.where(document.op("@@")(query)).add_columns(snippet, score)
+    return stmt, score
 
 
 def _pg_document(english: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -517,11 +590,18 @@ def latest_revision_number(article_id: int) -> int:
 
 
 def _append_revision(actor: User, article: Article) -> ArticleRevision:
+    """Record everything an editor can change, as it is now (``article`` flushed)."""
+    # By id, not article.category: the relationship may still hold the category it had.
+    category = db.session.get(KbCategory, article.category_id) if article.category_id else None
     revision = ArticleRevision(
         article_id=article.id,
         number=latest_revision_number(article.id) + 1,
         title=article.title,
         body=article.body,
+        category_id=article.category_id,
+        category_name=category.name if category else None,
+        visibility=article.visibility,
+        tags=sorted(article.tags),
         author_id=actor.id,
     )
     db.session.add(revision)
@@ -563,8 +643,8 @@ def do_update_article(
     *,
     expected_revision: int | None = None,
 ) -> Article:
-    """Change title, body, category, visibility or tags; every save appends a revision.
-    ``status`` in ``changes`` publishes or unpublishes (no revision: the text is unchanged).
+    """Change title, body, category, visibility or tags; every save appends a revision holding
+    all of them. ``status`` in ``changes`` publishes or unpublishes (no revision).
 
     ``expected_revision``: the revision the editor started from. If someone saved since, the
     save is refused (409) rather than silently overwriting their text. The article's row is

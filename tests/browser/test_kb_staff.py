@@ -149,7 +149,7 @@ def test_pages_at_phone_and_desktop_widths(
     with live_server.data():
         admin = db.session.scalar(select(User).where(User.email == demo.admin.email))
         billing = kb.do_create_category(admin, name=f"Billing {token}", position=0).id
-        kb.do_create_category(admin, name=f"Accounts and sign-in {token}", position=1)
+        accounts = kb.do_create_category(admin, name=f"Accounts and sign-in {token}", position=1).id
     article_id = write_article(
         live_server, demo.agent.email, title=f"Changing the invoice address {token}",
         category_id=billing,
@@ -158,7 +158,13 @@ def test_pages_at_phone_and_desktop_widths(
     )  # fmt: skip
     with live_server.data():
         agent = db.session.scalar(select(User).where(User.email == demo.agent.email))
-        kb.do_update_article(agent, article_id, {"body": f"Open **Billing** ({token})."})
+        # Every kind of change, so the history shows each at both widths.
+        kb.do_update_article(
+            agent, article_id, {"body": f"Open **Billing** ({token}).", "tags": ["invoices"]}
+        )
+        kb.do_update_article(
+            agent, article_id, {"category_id": accounts, "visibility": "customers"}
+        )
     write_article(
         live_server, demo.agent.email, title=f"Invoice disputes (internal) {token}",
         body=f"Escalate invoice disputes to finance ({token}).", visibility="internal",
@@ -176,6 +182,12 @@ def test_pages_at_phone_and_desktop_widths(
             page.goto(path)
             fits(page, width)
             screenshot(page, f"{name}-{width}")
+        page.goto(f"/agent/kb/{article_id}/history")
+        newest = page.locator(".kb-revision").first
+        expect(newest.locator(".kb-change").filter(has_text="Visibility")).to_contain_text(
+            "Public → Customers only"
+        )
+        expect(page.locator("#revision-2 .kb-change ins")).to_have_text("added +invoices")
         page.goto(f"/agent/kb/{article_id}/edit")
         page.get_by_role("button", name="Preview").click()
         expect(page.locator("#kb-preview-body strong")).to_have_text("Billing")

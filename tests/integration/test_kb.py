@@ -134,6 +134,27 @@ def test_every_update_records_a_revision_and_search_follows_it(agent, client):
     assert ids(client.get("/api/kb/articles?q=first")) == []
 
 
+def test_revisions_record_category_visibility_and_tags(agent, client, factory):
+    admin = ApiClient(client, factory.admin())
+    billing = admin.post("/api/kb/categories", json={"name": "Billing"}).json
+    accounts = admin.post("/api/kb/categories", json={"name": "Accounts"}).json
+    article = write(agent, title="Refunds", body="text", category_id=billing["id"], tags=["old"])
+    url = f"/api/kb/articles/{article['id']}"
+    change = {"category_id": accounts["id"], "visibility": "internal", "tags": ["Refund", "x"]}
+    assert agent.patch(url, json=change).status_code == 200
+    assert agent.patch(url, json={"category_id": None, "tags": []}).status_code == 200
+    # Renamed since: each revision keeps the name its category had when it was saved.
+    admin.patch(f"/api/kb/categories/{billing['id']}", json={"name": "Invoices"})
+
+    revisions = agent.get(f"{url}/revisions").json
+    fields = ("number", "category_id", "category_name", "visibility", "tags")
+    assert [tuple(r[f] for f in fields) for r in revisions] == [
+        (1, billing["id"], "Billing", "public", ["old"]),
+        (2, accounts["id"], "Accounts", "internal", ["refund", "x"]),
+        (3, None, None, "internal", []),
+    ]
+
+
 def test_an_edit_of_a_stale_revision_is_refused_and_the_newer_text_kept(agent, client, factory):
     other = ApiClient(client, factory.agent())
     article = write(agent, title="Refunds", body="Refunds take 5 days.")

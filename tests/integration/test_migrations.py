@@ -1,10 +1,21 @@
-"""The Alembic chain and the models agree: autogenerate finds nothing to do."""
+"""The Alembic chain and the models agree: autogenerate finds nothing to do; and migrations
+that move data do it right on a database holding rows from before them."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, text
 
 from autocrm.extensions import db
 from autocrm.models.kb import FTS_NAME_MARK
+from tests import processes
+from tests.databases import scratch_database
 
 
 def not_full_text_index(name, type_, parent_names):
@@ -27,3 +38,67 @@ def test_migrations_are_at_a_single_head(app):
     config = Config(str(app.extensions["migrate"].directory + "/alembic.ini"))
     config.set_main_option("script_location", app.extensions["migrate"].directory)
     assert len(ScriptDirectory.from_config(config).get_heads()) == 1
+
+
+def flask_db(database_url: str, redis_url: str, *args: str) -> None:
+    """``flask db ...`` in a child process, as an operator runs it."""
+    result = subprocess.run(  # noqa: S603 (fixed argv)
+        [sys.executable, "-m", "flask", "--app", "wsgi", "db", *args],
+        cwd=processes.REPO,
+        env=processes.test_env(database_url, redis_url),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+BEFORE_0008 = [
+    "INSERT INTO kb_categories (id, name, position) VALUES (7, 'Billing', 0)",
+    "INSERT INTO kb_articles (id, title, body, category_id, status, visibility, created_at, "
+    "updated_at) VALUES (1, 'Refunds', 'Two', 7, 'published', 'internal', :now, :now), "
+    "(2, 'Export', 'One', NULL, 'draft', 'customers', :now, :now)",
+    "INSERT INTO kb_article_tags (article_id, tag) VALUES (1, 'refund'), (1, 'billing')",
+    "INSERT INTO kb_article_revisions (id, article_id, number, title, body, created_at) "
+    "VALUES (1, 1, 1, 'Refunds', 'One', :now), (2, 1, 2, 'Refunds', 'Two', :now), "
+    "(3, 2, 1, 'Export', 'One', :now)",
+]
+
+
+def test_older_revisions_get_their_articles_current_category_visibility_and_tags(
+    redis_url, tmp_path
+):
+    server = os.environ.get("AUTOCRM_TEST_DATABASE_URL")
+    with scratch_database(server, f"autocrm_migration_{uuid.uuid4().hex[:10]}", tmp_path) as url:
+        flask_db(url, redis_url, "upgrade", "0007_ticket_business_durations")
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                for statement in BEFORE_0008:
+                    conn.execute(text(statement), {"now": datetime(2026, 12, 1, 9, 0)})
+
+            flask_db(url, redis_url, "upgrade", "0008_kb_revision_metadata")
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT id, category_id, category_name, visibility, tags, body "
+                        "FROM kb_article_revisions ORDER BY id"
+                    )
+                ).all()
+            as_list = [
+                (*row[:4], json.loads(row[4]) if isinstance(row[4], str) else row[4], row[5])
+                for row in rows
+            ]
+            assert as_list == [
+                (1, 7, "Billing", "internal", ["billing", "refund"], "One"),
+                (2, 7, "Billing", "internal", ["billing", "refund"], "Two"),
+                (3, None, None, "customers", [], "One"),
+            ]
+
+            flask_db(url, redis_url, "downgrade", "0007_ticket_business_durations")
+            with engine.connect() as conn:
+                bodies = conn.execute(text("SELECT body FROM kb_article_revisions ORDER BY id"))
+                assert list(bodies.scalars()) == ["One", "Two", "One"]
+        finally:
+            engine.dispose()

@@ -6,13 +6,20 @@ from __future__ import annotations
 import html
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from autocrm.errors import Forbidden, InvalidInput
-from autocrm.models import Article, ArticleRevision, ArticleStatus, ArticleVisibility
+from autocrm.models import (
+    Article,
+    ArticleRevision,
+    ArticleStatus,
+    ArticleVisibility,
+    KbCategory,
+)
 from autocrm.services import conversation, kb
 from tests.factories import Factory, csrf_token, web_login
 
@@ -160,6 +167,107 @@ def test_the_list_searches_and_filters(client, people):
     assert listed("status=published&q=refunds") == []
 
 
+def walk_pages(client: FlaskClient, url: str) -> tuple[list[int], list[str]]:
+    """Follow "Next page" from ``url`` to the end: the article ids in the order listed, and the
+    URL of every page."""
+    listed: list[int] = []
+    urls: list[str] = []
+    while url:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        page = response.get_data(as_text=True)
+        listed += [int(i) for i in re.findall(r'id="article-(\d+)"', page)]
+        urls.append(url)
+        assert len(urls) < 10, "the pages never end"
+        following = re.search(r'<a href="([^"]*)" rel="next">Next page</a>', page)
+        url = html.unescape(following.group(1)) if following else ""
+    return listed, urls
+
+
+def query_of(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query)
+
+
+def test_the_list_pages_through_every_article_with_the_filters_kept(client, people, db_session):
+    agent = people["agent"]
+    billing = kb.do_create_category(people["admin"], name="Billing").id
+    drafts = [
+        article(agent, title=f"Billing draft {n}", category_id=billing, status="draft").id
+        for n in range(110)
+    ]
+    for n in range(12):  # filtered out: published, or in no category
+        article(agent, title=f"Billing answer {n}", category_id=billing)
+        article(agent, title=f"Loose draft {n}", status="draft")
+    # Saved in the same instant across the pages' boundaries: the cursor must tell them apart.
+    same_time = db_session.get(Article, drafts[0]).updated_at
+    db_session.execute(
+        update(Article).where(Article.id.in_(drafts[30:80])).values(updated_at=same_time)
+    )
+    newest_first = list(
+        db_session.scalars(
+            select(Article.id)
+            .where(Article.id.in_(drafts))
+            .order_by(Article.updated_at.desc(), Article.id.desc())
+        )
+    )
+    log_in(client, agent)
+
+    listed, urls = walk_pages(client, f"/agent/kb/?status=draft&category={billing}")
+
+    assert listed == newest_first  # each once, none missing, in order
+    assert len(urls) == 3
+    for url in urls[1:]:
+        assert query_of(url)["status"] == ["draft"]
+        assert query_of(url)["category"] == [str(billing)]
+    last = text_of(client.get(urls[-1]))
+    assert "10 articles on this page, most recently updated first." in last
+    assert f'href="/agent/kb/?status=draft&category={billing}">First page</a>' in last
+
+
+def test_search_results_page_by_relevance_with_the_filters_kept(client, people):
+    agent = people["agent"]
+    matching = [
+        article(
+            agent,
+            title=f"Note {n}",
+            body="refund " * (n % 4 + 1) + "and some other words to weigh against",
+            visibility="internal",
+        ).id
+        for n in range(64)
+    ]
+    best = article(agent, title="Refund rules", body="Every refund.", visibility="internal").id
+    article(agent, title="Public refunds", body="A refund, for customers.")
+    article(agent, title="Internal other", body="Nothing here.", visibility="internal")
+    log_in(client, agent)
+
+    listed, urls = walk_pages(client, "/agent/kb/?q=refund&visibility=internal")
+
+    assert sorted(listed) == sorted([*matching, best])  # each once, none missing
+    assert len(urls) == 2
+    assert query_of(urls[1])["q"] == ["refund"]
+    assert query_of(urls[1])["visibility"] == ["internal"]
+    # In the order the search ranks them, best first: the first page is its top 50.
+    ranked = kb.search(agent, "refund", 50, visibility=ArticleVisibility.INTERNAL)
+    assert listed[:50] == [r.article.id for r in ranked]
+    assert listed[0] == best
+
+
+def test_a_broken_or_foreign_cursor_is_reported_with_a_way_back(client, people):
+    agent = people["agent"]
+    for n in range(51):
+        article(agent, title=f"Refund note {n}", body=f"refund {n}")
+    log_in(client, agent)
+    page = client.get("/agent/kb/?q=refund").get_data(as_text=True)
+    search_cursor = query_of(html.unescape(re.search(r'href="([^"]*)" rel="next"', page)[1]))
+
+    for cursor in ("nonsense", search_cursor["cursor"][0]):  # the search's, without its query
+        response = client.get(f"/agent/kb/?status=published&cursor={cursor}")
+        assert response.status_code == 422
+        page = text_of(response)
+        assert "Invalid cursor." in page
+        assert 'href="/agent/kb/?status=published">start from the first page</a>' in page
+
+
 def test_an_unknown_filter_is_reported_at_that_filter(client, people):
     log_in(client, people["agent"])
     response = client.get("/agent/kb/?status=archived&category=abc")
@@ -267,6 +375,141 @@ def test_every_edit_is_a_revision_shown_in_the_history_with_a_diff(client, peopl
     editor = text_of(client.get(f"/agent/kb/{item.id}/edit?revision=1"))
     assert "Step one.\nStep two.\nStep three.</textarea>" in editor
     assert client.get(f"/agent/kb/{item.id}/edit?revision=9").status_code == 404
+
+
+def revision_entry(page: str, number: int) -> str:
+    """The history's entry for revision ``number``."""
+    match = re.search(rf'<li class="kb-revision" id="revision-{number}">(.*?)</li>', page, re.S)
+    assert match, f"no revision {number}"
+    return " ".join(match.group(1).split())
+
+
+def moved_article(client: FlaskClient, people: dict[str, Any]) -> tuple[Article, dict[str, int]]:
+    """An article written in Billing, public, tagged old and refund-policy; then moved by the
+    agent through the editor to Accounts, internal, tagged refund and refund-policy (same text)."""
+    categories = {
+        name: kb.do_create_category(people["admin"], name=name).id
+        for name in ("Billing", "Accounts")
+    }
+    item = article(
+        people["colleague"],
+        category_id=categories["Billing"],
+        tags=["old", "refund-policy"],
+    )
+    token = log_in(client, people["agent"])
+    data = form(
+        token,
+        title=item.title,
+        body=item.body,
+        category_id=str(categories["Accounts"]),
+        visibility="internal",
+        tags="refund-policy, refund",
+        action="publish",
+        base_revision="1",
+    )
+    assert client.post(f"/agent/kb/{item.id}/edit", data=data).status_code == 302
+    return item, categories
+
+
+def test_the_history_shows_category_visibility_and_tag_changes(client, people, db_session):
+    item, categories = moved_article(client, people)
+
+    page = text_of(client.get(f"/agent/kb/{item.id}/history"))
+    newest = revision_entry(page, 2)
+    assert "Category: <del>Billing</del> → <ins>Accounts</ins>" in newest
+    assert "Visibility: <del>Public</del> → <ins>Internal</ins>" in newest
+    assert "+refund</ins>" in newest and "\u2212old</del>" in newest  # a minus sign
+    assert "refund-policy" not in newest.split("Tags:")[1].split("</p>")[0]  # kept: no change
+    assert "Text unchanged." in newest and "kb-diff" not in newest
+    first = revision_entry(page, 1)
+    assert "Category: Billing. Visibility: Public. Tags: old, refund-policy." in first
+
+    # The names at the time: a rename or a deletion later leaves the history as it was.
+    kb.do_update_category(people["admin"], categories["Accounts"], {"name": "Sign-in"})
+    db_session.delete(db_session.get(KbCategory, categories["Billing"]))
+    db_session.flush()
+    page = text_of(client.get(f"/agent/kb/{item.id}/history"))
+    assert "Category: <del>Billing</del> → <ins>Accounts</ins>" in revision_entry(page, 2)
+    assert "Category: Billing." in revision_entry(page, 1)
+
+
+def test_a_change_of_category_alone_is_shown_without_a_diff(client, people):
+    billing = kb.do_create_category(people["admin"], name="Billing")
+    item = article(people["agent"])
+    kb.do_update_article(people["agent"], item.id, {"category_id": billing.id})
+    kb.do_update_article(people["agent"], item.id, {"category_id": None})
+    kb.do_update_article(people["agent"], item.id, {"body": item.body})  # saved, no change
+    log_in(client, people["agent"])
+    page = text_of(client.get(f"/agent/kb/{item.id}/history"))
+    assert "Category: <del>No category</del> → <ins>Billing</ins>" in revision_entry(page, 2)
+    assert "Category: <del>Billing</del> → <ins>No category</ins>" in revision_entry(page, 3)
+    assert "Title and text unchanged." in revision_entry(page, 4)
+    assert "Category:" not in revision_entry(page, 4).split("<details")[0]
+
+
+def selected_category(page: str) -> str:
+    match = re.search(r'<option value="(\d*)" selected>', page)
+    return match.group(1) if match else ""
+
+
+def checked_visibility(page: str) -> str:
+    match = re.search(r'name="visibility" value="(\w+)" checked', page)
+    assert match
+    return match.group(1)
+
+
+def tags_field(page: str) -> str:
+    match = re.search(r'id="kb-tags" name="tags" value="([^"]*)"', page)
+    assert match
+    return match.group(1)
+
+
+def test_loading_a_revision_restores_its_category_visibility_and_tags(client, people):
+    item, categories = moved_article(client, people)
+
+    editor = text_of(client.get(f"/agent/kb/{item.id}/edit?revision=1"))
+    assert "title, text, category, visibility and tags are loaded" in editor
+    assert selected_category(editor) == str(categories["Billing"])
+    assert checked_visibility(editor) == "public"
+    assert tags_field(editor) == "old, refund-policy"
+    assert 'name="base_revision" value="2"' in editor
+
+    # Saving the loaded form makes revision 1's state the article's again, as revision 3.
+    token = csrf_token(client, f"/agent/kb/{item.id}/edit")
+    data = form(
+        token,
+        title=item.title,
+        body=item.body,
+        category_id=selected_category(editor),
+        visibility=checked_visibility(editor),
+        tags=tags_field(editor),
+        action="publish",
+        base_revision="2",
+    )
+    assert client.post(f"/agent/kb/{item.id}/edit", data=data).status_code == 302
+    restored = kb.access_article_by_id(people["agent"], item.id)
+    assert restored.category_id == categories["Billing"]
+    assert restored.visibility is ArticleVisibility.PUBLIC
+    assert list(restored.tags) == ["old", "refund-policy"]
+    newest = kb.list_revisions(people["agent"], item.id)[-1]
+    assert newest.number == 3
+    assert (newest.category_name, newest.visibility, newest.tags) == (
+        "Billing",
+        ArticleVisibility.PUBLIC,
+        ["old", "refund-policy"],
+    )
+
+
+def test_loading_a_revision_whose_category_was_deleted_says_so(client, people, db_session):
+    item, categories = moved_article(client, people)
+    db_session.delete(db_session.get(KbCategory, categories["Billing"]))
+    db_session.flush()
+
+    editor = text_of(client.get(f"/agent/kb/{item.id}/edit?revision=1"))
+    assert "Its category “Billing” no longer exists" in editor
+    assert selected_category(editor) == ""  # "No category" until the user picks one
+    assert checked_visibility(editor) == "public"
+    assert tags_field(editor) == "old, refund-policy"
 
 
 def test_saving_over_someone_elses_newer_text_is_refused_with_the_input_kept(client, people):
