@@ -22,10 +22,7 @@ window has passed with whether that customer filed a ticket within the window. E
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
-import json
 import math
 import re
 from dataclasses import dataclass
@@ -66,7 +63,14 @@ from autocrm.models import (
     User,
     utcnow,
 )
-from autocrm.services.listing import MAX_PAGE_SIZE, Page, PageRequest, keyset_page
+from autocrm.services.listing import (
+    MAX_PAGE_SIZE,
+    Page,
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+)
 from autocrm.services.tickets import normalize_tags
 from autocrm.services.transaction import rolls_back_on_error
 
@@ -197,37 +201,25 @@ def list_articles(
     next_cursor = None
     if len(rows) > limit:
         # The score as the database computed it, not rounded: the next page compares with it.
-        next_cursor = _encode_score_cursor(rows[limit - 1][2], items[-1].article.id)
+        next_cursor = encode_cursor(_SCORE_SORT, float(rows[limit - 1][2]), items[-1].article.id)
     return Page(items, next_cursor)
 
 
-# A ranked list pages by (score, id): a float sort key, which ``listing.keyset_page`` does not
-# take. The cursor is opaque all the same: base64 of ["score", score, id].
-_SCORE_CURSOR = "score"
-
-
-def _encode_score_cursor(score: float, article_id: int) -> str:
-    raw = json.dumps([_SCORE_CURSOR, float(score), article_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+# A ranked list pages by (score, id): a float sort key, which ``listing.keyset_page`` (whose
+# columns are real ones) does not order by; the cursor is listing's all the same.
+_SCORE_SORT = "-score"
 
 
 def _decode_score_cursor(cursor: str) -> tuple[float, int]:
-    bad = InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        kind, score, article_id = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
-        raise bad from exc
+    score, article_id = decode_cursor(cursor, _SCORE_SORT)
     numbers_ok = (
         isinstance(score, int | float)
-        and isinstance(article_id, int)
         and not isinstance(score, bool)
-        and not isinstance(article_id, bool)
         and math.isfinite(score)
         and abs(article_id) < 2**31
     )
-    if kind != _SCORE_CURSOR or not numbers_ok:
-        raise bad
+    if not numbers_ok:
+        raise InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
     return float(score), article_id
 
 

@@ -46,16 +46,20 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-def _encode(sort: str, value: Any, row_id: int) -> str:
+def encode_cursor(sort: str, value: Any, row_id: int) -> str:
+    """The cursor after a row: its sort value (a number or a datetime) and id, under the name
+    of the ordering, so a cursor of one listing or order is refused by another."""
     if isinstance(value, datetime):
         value = {"dt": value.isoformat()}
-    elif value is not None:
+    elif value is not None and not isinstance(value, float):
         value = int(value)
     raw = json.dumps([sort, value, row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str, sort: str) -> tuple[Any, int]:
+def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+    """The (sort value, id) a cursor of ordering ``sort`` holds; 422 for anything else. The
+    value's type is for the caller to check against its column."""
     bad = InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -92,7 +96,7 @@ def keyset_page(
     column = sort_columns[page.key]
     keys = (column, id_column) if column is not id_column else (id_column,)
     if page.cursor:
-        value, last_id = _decode(page.cursor, page.sort)
+        value, last_id = decode_cursor(page.cursor, page.sort)
         _check_cursor_value(column, value)
         _check_cursor_value(id_column, last_id)
         lhs = tuple_(column, id_column) if len(keys) == 2 else id_column
@@ -108,7 +112,7 @@ def keyset_page(
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = _encode(page.sort, getattr(last, column.key), last.id)  # type: ignore[attr-defined]
+        next_cursor = encode_cursor(page.sort, getattr(last, column.key), last.id)  # type: ignore[attr-defined]
     return Page(items=rows, next_cursor=next_cursor)
 
 
