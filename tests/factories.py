@@ -18,15 +18,15 @@ PASSWORD = "correct horse battery"
 _seq = itertools.count(1)
 
 
-def drain(session: Any, rounds: int = 10) -> int:
-    """Handle outbox events as a worker would, including the ones handling creates."""
+def drain(session: Any, rounds: int = 10, *, ticket_id: int | None = None) -> int:
+    """Handle outbox events as a worker would, including the ones handling creates (only the
+    events of ``ticket_id``, when given)."""
     handled = 0
+    pending = select(OutboxEvent.id).where(OutboxEvent.processed_at.is_(None))
+    if ticket_id is not None:
+        pending = pending.where(OutboxEvent.ticket_id == ticket_id)
     for _ in range(rounds):
-        ids = session.scalars(
-            select(OutboxEvent.id)
-            .where(OutboxEvent.processed_at.is_(None))
-            .order_by(OutboxEvent.created_at)
-        ).all()
+        ids = session.scalars(pending.order_by(OutboxEvent.created_at)).all()
         if not ids:
             return handled
         for event_id in ids:

@@ -76,6 +76,12 @@ CHROMIUM_ARGS = [
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SERVER_START_TIMEOUT_S = 40.0
 DEFAULT_VIEWPORT = (1280, 800)
+# How long a logged-in page's actions and expectations wait (page loads, worker-driven changes).
+PAGE_MS = 10_000
+
+# The types of the ``login`` and ``screenshot`` fixtures.
+Login = Callable[[Page, str, str], None]
+Screenshot = Callable[[Page, str], Path]
 
 
 def browser_key_prefix() -> str:
@@ -389,7 +395,9 @@ def is_local(url: str) -> bool:
 
 class ContextFactory:
     """``new_context(width=1280, height=800, **options)``: a watched browser context whose
-    ``base_url`` is the live server (``page.goto("/login")``). Closed after the test."""
+    ``base_url`` is the live server (``page.goto("/login")``). Closed after the test.
+    ``new_context.logged_in(email, password, width, height, **options)``: a page in a new
+    one, logged in."""
 
     def __init__(self, browser: Browser, base_url: str) -> None:
         self.browser = browser
@@ -406,6 +414,20 @@ class ContextFactory:
         watch.attach(context)
         self.opened.append((context, watch))
         return context
+
+    def logged_in(
+        self,
+        email: str,
+        password: str,
+        width: int = DEFAULT_VIEWPORT[0],
+        height: int = DEFAULT_VIEWPORT[1],
+        **options: Any,
+    ) -> Page:
+        """A page in a new context, logged in through the login page; it waits PAGE_MS."""
+        page = self(width, height, **options).new_page()
+        page.set_default_timeout(PAGE_MS)
+        log_in(page, email, password)
+        return page
 
     def watch_of(self, context: BrowserContext) -> Watch:
         for opened, watch in self.opened:
@@ -455,10 +477,10 @@ def save_screenshot(page: Page, name: str) -> Path:
 
 
 @pytest.fixture
-def login() -> Callable[[Page, str, str], None]:
+def login() -> Login:
     return log_in
 
 
 @pytest.fixture
-def screenshot() -> Callable[[Page, str], Path]:
+def screenshot() -> Screenshot:
     return save_screenshot

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -22,25 +20,15 @@ from autocrm.extensions import db
 from autocrm.models import Team, User, utcnow
 from autocrm.services import tickets
 from tests import processes
-from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer
+from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.conftest import wait_until
 
-Login = Callable[[Page, str, str], None]
-Screenshot = Callable[[Page, str], Path]
-EVENT_MS = 10_000
 WORKER_S = 15.0
 AGENT_PASSWORD = "agent in a new team"
 
 
 def _token() -> str:
     return uuid.uuid4().hex[:8]
-
-
-def admin_page(new_context: ContextFactory, login: Login, demo: DemoUsers, width: int) -> Page:
-    page = new_context(width, 800).new_page()
-    page.set_default_timeout(EVENT_MS)
-    login(page, demo.admin.email, demo.admin.password)
-    return page
 
 
 def create_team(page: Page, name: str) -> None:
@@ -87,25 +75,19 @@ def ticket_in_team(live_server: LiveServer, demo: DemoUsers, team: str, subject:
 
 
 def test_admin_creates_a_team_and_an_agent_who_works_its_queue_until_deactivated(
-    new_context: ContextFactory,
-    login: Login,
-    demo: DemoUsers,
-    live_server: LiveServer,
-    screenshot: Screenshot,
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer, screenshot: Screenshot
 ) -> None:
     token = _token()
     team, agent_name = f"Team {token}", f"Agent {token}"
     agent_email = f"agent-{token}@example.com"
-    admin = admin_page(new_context, login, demo, 1280)
+    admin = new_context.logged_in(demo.admin.email, demo.admin.password)
 
     create_team(admin, team)
     create_agent(admin, agent_name, agent_email, team)
     subject = f"Queue check {token}"
     ticket_id = ticket_in_team(live_server, demo, team, subject)
 
-    agent = new_context(1280, 800).new_page()
-    agent.set_default_timeout(EVENT_MS)
-    login(agent, agent_email, AGENT_PASSWORD)
+    agent = new_context.logged_in(agent_email, AGENT_PASSWORD)
     expect(agent).to_have_url(re.compile(r"/agent/"))
     row = agent.locator(f'#queue-rows tr[data-ticket-id="{ticket_id}"]')
     expect(row).to_contain_text(subject)
@@ -146,10 +128,10 @@ def test_admin_creates_a_team_and_an_agent_who_works_its_queue_until_deactivated
 
 
 def test_a_wrong_calendar_is_shown_at_the_field_and_fixed(
-    new_context: ContextFactory, login: Login, demo: DemoUsers
+    new_context: ContextFactory, demo: DemoUsers
 ) -> None:
     token = _token()
-    page = admin_page(new_context, login, demo, 1280)
+    page = new_context.logged_in(demo.admin.email, demo.admin.password)
     create_team(page, f"Hours {token}")
     page.get_by_label("The team's own, below").check()
     page.get_by_label("Time zone").fill("Europe/Berlin")
@@ -167,11 +149,11 @@ def test_a_wrong_calendar_is_shown_at_the_field_and_fixed(
 
 
 def test_a_generated_password_is_shown_once_and_lets_the_user_in(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, screenshot: Screenshot
+    new_context: ContextFactory, demo: DemoUsers, screenshot: Screenshot
 ) -> None:
     token = _token()
     email = f"customer-{token}@example.com"
-    page = admin_page(new_context, login, demo, 375)
+    page = new_context.logged_in(demo.admin.email, demo.admin.password, 375)
     page.goto("/admin/users/new")
     page.get_by_label("Name").fill(f"Customer {token}")
     page.get_by_label("Email").fill(email)
@@ -185,21 +167,15 @@ def test_a_generated_password_is_shown_once_and_lets_the_user_in(
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Customer {token}")
     expect(page.locator("#generated-password")).to_have_count(0)  # shown that once only
 
-    customer = new_context(375, 800).new_page()
-    customer.set_default_timeout(EVENT_MS)
-    login(customer, email, password)
+    customer = new_context.logged_in(email, password, 375)
     expect(customer).to_have_url(re.compile(r"/portal/"))
 
 
 @pytest.mark.parametrize("width", [375, 1280])
 def test_admin_pages_fit_phone_and_desktop(
-    width: int,
-    new_context: ContextFactory,
-    login: Login,
-    demo: DemoUsers,
-    screenshot: Screenshot,
+    width: int, new_context: ContextFactory, demo: DemoUsers, screenshot: Screenshot
 ) -> None:
-    page = admin_page(new_context, login, demo, width)
+    page = new_context.logged_in(demo.admin.email, demo.admin.password, width)
     overflowing: list[str] = []
     with_ids = {}
     page.goto("/admin/teams")

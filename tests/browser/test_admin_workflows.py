@@ -12,17 +12,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from tests.browser.conftest import ContextFactory, DemoUsers
+from tests.browser.conftest import ContextFactory, DemoUsers, Screenshot
 
-Login = Callable[[Page, str, str], None]
-Screenshot = Callable[[Page, str], Path]
-
-PAGE_MS = 10_000
 NO_RELOAD = "window.__wfNoReload"
 
 
@@ -31,12 +25,10 @@ def field(page: Page, name: str) -> Locator:
 
 
 def test_admin_edits_fixes_simulates_and_publishes_the_default_workflow(
-    new_context: ContextFactory, demo: DemoUsers, login: Login, screenshot: Screenshot
+    new_context: ContextFactory, demo: DemoUsers, screenshot: Screenshot
 ):
     token = uuid.uuid4().hex[:8]
-    page = new_context().new_page()
-    page.set_default_timeout(PAGE_MS)
-    login(page, demo.admin.email, demo.admin.password)
+    page = new_context.logged_in(demo.admin.email, demo.admin.password)
 
     page.goto("/admin/workflows/")
     expect(page.get_by_role("heading", name="Workflows & SLA")).to_be_visible()
@@ -83,8 +75,7 @@ def test_admin_edits_fixes_simulates_and_publishes_the_default_workflow(
     expect(summary).to_contain_text("1 problem in this draft")
     screenshot(page, "admin-workflow-editor-error-1280")
 
-    small = new_context(width=375, height=800).new_page()
-    login(small, demo.admin.email, demo.admin.password)
+    small = new_context.logged_in(demo.admin.email, demo.admin.password, 375)
     small.goto(page.url.split("?")[0])
     expect(field(small, f"transitions.{transitions}.to")).to_have_attribute("aria-invalid", "true")
     width = small.evaluate("document.documentElement.scrollWidth")

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
@@ -21,16 +20,12 @@ from sqlalchemy import select
 from autocrm.extensions import db
 from autocrm.models import Feedback, Team, Ticket, User, utcnow
 from autocrm.services import tickets
-from autocrm.services.seed import DemoLogin
 from tests import processes
-from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer
+from tests.browser.conftest import PAGE_MS, ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.conftest import wait_until
 
-Login = Callable[[Page, str, str], None]
-Screenshot = Callable[[Page, str], Path]
-
 LIVE_MS = 1000  # a message sent on one side shows on the other within this
-EVENT_MS = 10_000  # worker-driven changes (auto-assignment) and page loads
+EVENT_MS = PAGE_MS  # worker-driven changes (auto-assignment) and page loads
 WORKER_S = 15.0
 NO_RELOAD = "window.__autocrmNoReload"
 
@@ -99,15 +94,6 @@ def user_id(live_server: LiveServer, email: str) -> int:
         )
 
 
-def logged_in_page(
-    new_context: ContextFactory, login: Login, who: DemoLogin, width: int = 1280
-) -> Page:
-    page = new_context(width, 800).new_page()
-    page.set_default_timeout(EVENT_MS)
-    login(page, who.email, who.password)
-    return page
-
-
 def socket_connected(page: Page) -> None:
     page.wait_for_function(
         "() => window.AutoCRM && window.AutoCRM.socket.connected", timeout=EVENT_MS
@@ -163,12 +149,12 @@ def no_dialogs(*pages: Page) -> Iterator[list[str]]:
 
 
 def test_agent_and_customer_chat_live_and_internal_notes_stay_internal(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
     token = _token()
     ticket_id = create_ticket(live_server, demo, f"Live chat {token}")
-    agent = logged_in_page(new_context, login, demo.agent)
-    customer = logged_in_page(new_context, login, demo.customer)
+    agent = new_context.logged_in(demo.agent.email, demo.agent.password)
+    customer = new_context.logged_in(demo.customer.email, demo.customer.password)
     open_followed(agent, f"/agent/tickets/{ticket_id}")
     open_followed(customer, f"/portal/tickets/{ticket_id}")
 
@@ -226,12 +212,11 @@ def test_agent_and_customer_chat_live_and_internal_notes_stay_internal(
 
 
 def test_queue_shows_a_new_portal_ticket_and_its_assignment_live(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
     token = _token()
     subject = f"Queue live {token}"
-    agent_context = new_context()
-    login(agent_context.new_page(), demo.agent.email, demo.agent.password)
+    agent_context = new_context.logged_in(demo.agent.email, demo.agent.password).context
     unassigned, everything = agent_context.new_page(), agent_context.new_page()
     for page in (unassigned, everything):
         page.set_default_timeout(EVENT_MS)
@@ -242,7 +227,7 @@ def test_queue_shows_a_new_portal_ticket_and_its_assignment_live(
         expect(page.locator("#queue-empty")).to_be_visible()
 
     # The customer opens a ticket in the portal (it lands in the triage queue).
-    customer = logged_in_page(new_context, login, demo.customer)
+    customer = new_context.logged_in(demo.customer.email, demo.customer.password)
     customer.goto("/portal/tickets/new")
     customer.get_by_label("Subject").fill(subject)
     customer.get_by_label("Description").fill(f"Opened from the portal ({token}).")
@@ -285,19 +270,19 @@ def test_queue_shows_a_new_portal_ticket_and_its_assignment_live(
 
 
 def test_customer_rates_a_ticket_the_agent_solved(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
     token = _token()
     ticket_id = create_ticket(live_server, demo, f"Please rate {token}")
 
-    agent = logged_in_page(new_context, login, demo.agent)
+    agent = new_context.logged_in(demo.agent.email, demo.agent.password)
     agent.goto(f"/agent/tickets/{ticket_id}")
     agent.locator(".ws-transitions").get_by_role("button", name="Solve").click()
     expect(agent.get_by_text("Status updated.")).to_be_visible()
     expect(agent.locator("#ws-status-badge")).to_have_text(re.compile("^solved$", re.I))
     assert ticket_row(live_server, ticket_id)[2] == "solved"
 
-    customer = logged_in_page(new_context, login, demo.customer)
+    customer = new_context.logged_in(demo.customer.email, demo.customer.password)
     customer.goto(f"/portal/tickets/{ticket_id}")
     feedback = customer.locator("#feedback")
     expect(feedback.get_by_role("group", name="How did we do?")).to_be_visible()
@@ -328,14 +313,14 @@ def test_customer_rates_a_ticket_the_agent_solved(
 
 
 def test_bulk_assign_three_triage_tickets(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
     token = _token()
     # No team: they wait in triage, where no worker assigns them.
     ids = [create_ticket(live_server, demo, f"Bulk {n} {token}", team=None) for n in range(1, 4)]
     agent_id = user_id(live_server, demo.agent.email)
 
-    page = logged_in_page(new_context, login, demo.agent)
+    page = new_context.logged_in(demo.agent.email, demo.agent.password)
     open_queue(page, f"view=unassigned&q={token}")
     expect(page.locator("#queue-rows tr")).to_have_count(3)
     for n, ticket_id in enumerate(ids, start=1):
@@ -369,14 +354,14 @@ XSS = "<img src=x onerror=alert(1)>"
 
 
 def test_an_html_message_stays_text_for_agent_and_customer(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
     token = _token()
     ticket_id = create_ticket(
         live_server, demo, f"XSS {token} {XSS}", description=f"Description {XSS}"
     )
-    agent = logged_in_page(new_context, login, demo.agent)
-    customer = logged_in_page(new_context, login, demo.customer)
+    agent = new_context.logged_in(demo.agent.email, demo.agent.password)
+    customer = new_context.logged_in(demo.customer.email, demo.customer.password)
     with no_dialogs(agent, customer):
         open_followed(agent, f"/agent/tickets/{ticket_id}")
         open_followed(customer, f"/portal/tickets/{ticket_id}")
@@ -410,7 +395,6 @@ def test_an_html_message_stays_text_for_agent_and_customer(
 def test_main_pages_fit_phone_and_desktop(
     width: int,
     new_context: ContextFactory,
-    login: Login,
     demo: DemoUsers,
     live_server: LiveServer,
     screenshot: Screenshot,
@@ -433,7 +417,7 @@ def test_main_pages_fit_phone_and_desktop(
             overflowing.append(f"{name}: page {widths[0]}px wide in a {widths[1]}px window")
         screenshot(page, f"{name}-{width}")
 
-    agent = logged_in_page(new_context, login, demo.agent, width)
+    agent = new_context.logged_in(demo.agent.email, demo.agent.password, width)
     agent.goto("/agent/")
     expect(agent.locator("#queue-rows tr").first).to_be_visible()
     check(agent, "queue")
@@ -444,7 +428,7 @@ def test_main_pages_fit_phone_and_desktop(
     expect(agent.locator("#ws-messages li").first).to_be_visible()
     check(agent, "workspace")
 
-    customer = logged_in_page(new_context, login, demo.customer, width)
+    customer = new_context.logged_in(demo.customer.email, demo.customer.password, width)
     customer.goto("/portal/")
     expect(customer.locator("#portal-dashboard .ticket-row").first).to_be_visible()
     check(customer, "portal-dashboard")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -21,13 +19,8 @@ from autocrm.extensions import db
 from autocrm.models import ArticleVote, KbSuggestionEvent, User
 from autocrm.services import kb
 from tests import processes
-from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer
+from tests.browser.conftest import PAGE_MS, ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.conftest import wait_until
-
-Login = Callable[[Page, str, str], None]
-Screenshot = Callable[[Page, str], Path]
-
-WAIT_MS = 10_000
 
 
 def _user_id(email: str) -> int:
@@ -57,23 +50,12 @@ def write_article(live_server: LiveServer, demo: DemoUsers, token: str) -> tuple
         return article.id, title, word
 
 
-def logged_in(new_context: ContextFactory, login: Login, demo: DemoUsers, width: int) -> Page:
-    page = new_context(width, 800).new_page()
-    page.set_default_timeout(WAIT_MS)
-    login(page, demo.customer.email, demo.customer.password)
-    return page
-
-
 def test_a_customer_finds_reads_votes_and_gets_the_article_suggested(
-    new_context: ContextFactory,
-    login: Login,
-    demo: DemoUsers,
-    live_server: LiveServer,
-    screenshot: Screenshot,
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer, screenshot: Screenshot
 ) -> None:
     token = uuid.uuid4().hex[:10]
     article_id, title, word = write_article(live_server, demo, token)
-    page = logged_in(new_context, login, demo, 1280)
+    page = new_context.logged_in(demo.customer.email, demo.customer.password)
 
     # Search the help center for a word of the body.
     page.get_by_role("link", name="Help center").first.click()
@@ -149,7 +131,7 @@ def test_anonymous_readers_see_public_articles_only(
     token = uuid.uuid4().hex[:10]
     article_id, _, word = write_article(live_server, demo, token)  # customers only
     page = new_context(1280, 800).new_page()
-    page.set_default_timeout(WAIT_MS)
+    page.set_default_timeout(PAGE_MS)
 
     page.goto("/help/")
     topics = page.locator(".help-categories")
@@ -181,12 +163,7 @@ def test_anonymous_readers_see_public_articles_only(
 
 @pytest.mark.parametrize("width", [375, 1280])
 def test_help_pages_fit_phone_and_desktop(
-    width: int,
-    new_context: ContextFactory,
-    login: Login,
-    demo: DemoUsers,
-    live_server: LiveServer,
-    screenshot: Screenshot,
+    width: int, new_context: ContextFactory, demo: DemoUsers, screenshot: Screenshot
 ) -> None:
     overflowing: list[str] = []
 
@@ -201,7 +178,7 @@ def test_help_pages_fit_phone_and_desktop(
     anonymous.goto("/help/")
     check(anonymous, "help-home-anonymous")
 
-    page = logged_in(new_context, login, demo, width)
+    page = new_context.logged_in(demo.customer.email, demo.customer.password, width)
     page.goto("/help/")
     expect(page.locator(".help-category").first).to_be_visible()
     check(page, "help-home")

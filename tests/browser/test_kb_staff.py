@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -19,19 +17,15 @@ from sqlalchemy import select
 from autocrm.extensions import db
 from autocrm.models import User
 from autocrm.services import kb
-from tests.browser.conftest import SCREENSHOTS, ContextFactory, DemoUsers, LiveServer
+from tests.browser.conftest import SCREENSHOTS, ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.browser.test_flows import (
     EVENT_MS,
     LIVE_MS,
     assert_not_reloaded,
     create_ticket,
-    logged_in_page,
     mark_no_reload,
     open_followed,
 )
-
-Login = Callable[[Page, str, str], None]
-Screenshot = Callable[[Page, str], Path]
 
 
 def _token() -> str:
@@ -51,11 +45,11 @@ def article_id_of(page: Page) -> int:
 
 
 def test_an_agent_writes_publishes_and_edits_an_article_then_links_it_in_a_reply(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
     token = _token()
     title = f"Exporting reports {token}"
-    page = logged_in_page(new_context, login, demo.agent)
+    page = new_context.logged_in(demo.agent.email, demo.agent.password)
 
     # A new article, previewed in place (no page load), then saved as a draft.
     page.goto("/agent/kb/")
@@ -113,7 +107,7 @@ def test_an_agent_writes_publishes_and_edits_an_article_then_links_it_in_a_reply
 
 
 def test_internal_articles_are_offered_for_internal_notes_only(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
     token = _token()
     title = f"Escalation phone list {token}"
@@ -122,7 +116,7 @@ def test_internal_articles_are_offered_for_internal_notes_only(
         visibility="internal", status="published",
     )  # fmt: skip
     ticket_id = create_ticket(live_server, demo, f"Escalate me {token}")
-    page = logged_in_page(new_context, login, demo.agent)
+    page = new_context.logged_in(demo.agent.email, demo.agent.password)
     open_followed(page, f"/agent/tickets/{ticket_id}")
 
     page.get_by_role("radio", name="Public reply").check()
@@ -139,11 +133,7 @@ def test_internal_articles_are_offered_for_internal_notes_only(
 
 
 def test_pages_at_phone_and_desktop_widths(
-    new_context: ContextFactory,
-    login: Login,
-    demo: DemoUsers,
-    live_server: LiveServer,
-    screenshot: Screenshot,
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer, screenshot: Screenshot
 ) -> None:
     token = _token()
     with live_server.data():
@@ -172,7 +162,7 @@ def test_pages_at_phone_and_desktop_widths(
     ticket_id = create_ticket(live_server, demo, f"Invoice address {token}")
 
     for width in (1280, 375):
-        page = logged_in_page(new_context, login, demo.admin, width=width)
+        page = new_context.logged_in(demo.admin.email, demo.admin.password, width)
         pages = {
             "kb-list": "/agent/kb/",
             "kb-history": f"/agent/kb/{article_id}/history",
@@ -210,13 +200,11 @@ def fits(page: Page, width: int) -> None:
 
 
 def test_without_javascript_preview_search_and_insert_still_work(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
     token = _token()
     title = f"Printer drivers {token}"
-    page = new_context(java_script_enabled=False).new_page()
-    page.set_default_timeout(EVENT_MS)
-    login(page, demo.agent.email, demo.agent.password)
+    page = new_context.logged_in(demo.agent.email, demo.agent.password, java_script_enabled=False)
 
     page.goto("/agent/kb/new")
     page.get_by_label("Title").fill(title)

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from pathlib import Path
 
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
@@ -13,10 +11,14 @@ from sqlalchemy import select
 from autocrm.extensions import db
 from autocrm.models import Ticket
 from tests import processes
-from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer, csp_problem
-
-Login = Callable[[Page, str, str], None]
-Screenshot = Callable[[Page, str], Path]
+from tests.browser.conftest import (
+    ContextFactory,
+    DemoUsers,
+    LiveServer,
+    Login,
+    Screenshot,
+    csp_problem,
+)
 
 
 def test_agent_logs_in_to_the_queue(page: Page, login: Login, demo: DemoUsers) -> None:

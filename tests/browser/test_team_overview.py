@@ -8,9 +8,7 @@ from __future__ import annotations
 import csv
 import re
 import uuid
-from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
@@ -20,13 +18,9 @@ from autocrm.extensions import db
 from autocrm.models import Role, Team, User
 from autocrm.services import reports, teams, users
 from tests import processes
-from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer
+from tests.browser.conftest import PAGE_MS, ContextFactory, DemoUsers, LiveServer, Screenshot
 from web.reports import CSV_COLUMNS, duration, percent, rating
 
-Login = Callable[[Page, str, str], None]
-Screenshot = Callable[[Page, str], Path]
-
-WAIT_MS = 10_000
 CHARTS = ("backlog", "volume", "sla", "firstResponse", "resolution", "csat", "workload")
 # Per chart: its type, how many datasets, and how many points each holds and how many are not
 # null, read from the Chart.js instances team_overview.js keeps on window.AutoCRMReports.
@@ -69,7 +63,7 @@ def _open(page: Page) -> tuple[str, str]:
     page.wait_for_function(
         f"() => window.AutoCRMReports && Object.keys(window.AutoCRMReports.charts).length"
         f" === {len(CHARTS)}",
-        timeout=WAIT_MS,
+        timeout=PAGE_MS,
     )
     return page.locator("#r-start").input_value(), page.locator("#r-end").input_value()
 
@@ -108,16 +102,13 @@ def _cell(value: Any) -> str:
 
 
 def test_admin_sees_charts_table_and_csv_that_agree_with_the_report(
-    new_context: ContextFactory,
-    login: Login,
-    demo: DemoUsers,
-    live_server: LiveServer,
-    screenshot: Screenshot,
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer, screenshot: Screenshot
 ) -> None:
     # Reduced motion: the charts draw at once (no animation caught half-way in screenshots).
-    page = new_context(1280, 900, accept_downloads=True, reduced_motion="reduce").new_page()
-    page.set_default_timeout(WAIT_MS)
-    login(page, demo.admin.email, demo.admin.password)
+    page = new_context.logged_in(
+        demo.admin.email, demo.admin.password, 1280, 900,
+        accept_downloads=True, reduced_motion="reduce",
+    )  # fmt: skip
     page.get_by_role("link", name="Reports").click()
     expect(page.get_by_role("heading", name="Team overview", level=1)).to_be_visible()
     start, end = _open(page)
@@ -208,8 +199,9 @@ def test_admin_sees_charts_table_and_csv_that_agree_with_the_report(
     }
 
     screenshot(page, "team-overview-admin-1280")
-    phone = new_context(375, 800, reduced_motion="reduce").new_page()
-    login(phone, demo.admin.email, demo.admin.password)
+    phone = new_context.logged_in(
+        demo.admin.email, demo.admin.password, 375, reduced_motion="reduce"
+    )
     _open(phone)
     width = phone.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 375, f"the page scrolls sideways on a phone ({width}px)"
@@ -217,11 +209,9 @@ def test_admin_sees_charts_table_and_csv_that_agree_with_the_report(
 
 
 def test_a_team_lead_sees_only_their_team_and_a_bad_period_is_explained(
-    new_context: ContextFactory, login: Login, demo: DemoUsers, live_server: LiveServer
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
 ) -> None:
-    page = new_context().new_page()
-    page.set_default_timeout(WAIT_MS)
-    login(page, demo.agent.email, demo.agent.password)  # leads Support
+    page = new_context.logged_in(demo.agent.email, demo.agent.password)  # leads Support
     _open(page)
 
     options = page.locator("#r-team_id option").all_inner_texts()
@@ -250,7 +240,7 @@ def test_a_team_lead_sees_only_their_team_and_a_bad_period_is_explained(
 
 
 def test_an_agent_who_leads_no_team_gets_the_forbidden_page(
-    new_context: ContextFactory, login: Login, live_server: LiveServer
+    new_context: ContextFactory, live_server: LiveServer
 ) -> None:
     email, password = f"member-{uuid.uuid4().hex[:10]}@example.test", "member-pass-123"
     with live_server.data():
@@ -258,8 +248,7 @@ def test_an_agent_who_leads_no_team_gets_the_forbidden_page(
         member = users.create_user(email, password, Role.AGENT, "Mo Member")
         teams.add_member(support, member)
         db.session.commit()
-    page = new_context().new_page()
-    login(page, email, password)
+    page = new_context.logged_in(email, password)
 
     expect(page.get_by_role("link", name="Reports")).to_have_count(0)
     response = page.goto("/reports/teams")

@@ -9,23 +9,20 @@ out by hand (see comments). Period: 2026-03-01 .. 2026-03-03 (UTC), i.e. [03-01 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import update
 
-from autocrm.models import Feedback, SlaClock, Team, Ticket, User
+from autocrm.models import Team, Ticket, User
 from autocrm.services import conversation, teams, tickets
 from tests.factories import ApiClient, assert_error
 from tests.integration.test_automation import use_workflow
+from tests.report_history import at, plant_history, wall_clock_seconds
 
 URL = "/api/reports/teams"
 PERIOD = {"start": "2026-03-01", "end": "2026-03-03"}
-
-
-def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
 @dataclass
@@ -45,10 +42,6 @@ def _set(session: Any, ticket: Ticket, **values: Any) -> None:
     session.execute(update(Ticket).where(Ticket.id == ticket.id).values(**values))
 
 
-def _seconds(start: datetime, end: datetime | None) -> float | None:
-    return None if end is None else (end - start).total_seconds()
-
-
 @pytest.fixture
 def world(db_session, factory) -> World:
     admin = factory.admin()
@@ -64,7 +57,7 @@ def world(db_session, factory) -> World:
     t |= {name: factory.ticket(customer, team=team_a) for name in ("T6", "T7")}
     t["T8"] = factory.ticket(customer, team=team_b)
     t["T9"] = factory.ticket(customer, team=team_b)
-    rows = {
+    history = {
         #     created        first response         solved                 category  assignee
         "T1": (at(1, 9), at(1, 9, 10), at(1, 12), "solved", a1),  # fr 600, res 10800
         "T2": (at(1, 10), at(1, 10, 30), at(2, 10), "closed", a1),  # fr 1800, res 86400
@@ -76,24 +69,6 @@ def world(db_session, factory) -> World:
         "T8": (at(1, 11), at(1, 11, 5), at(3, 11), "solved", None),  # fr 300, res 172800
         "T9": (at(28, 9, month=2), None, None, "closed", None),  # closed unsolved 03-02 12:00
     }
-    for name, (created, responded, solved, category, assignee) in rows.items():
-        _set(
-            db_session,
-            t[name],
-            created_at=created,
-            first_responded_at=responded,
-            solved_at=solved,
-            closed_at=at(2, 12) if name == "T9" else None,
-            category=category,
-            assignee_id=assignee.id if assignee else None,
-            # Planted as an always-open calendar measures them (the wall-clock spans noted
-            # above); the tests at the end have the services measure business hours.
-            first_response_business_seconds=_seconds(created, responded),
-            resolution_business_seconds=_seconds(created, solved),
-        )
-    ids = [ticket.id for ticket in t.values()]
-    db_session.execute(delete(SlaClock).where(SlaClock.ticket_id.in_(ids)))
-    version = t["T1"].workflow_version_id
     clocks = [
         ("T1", "first_response", at(1, 9, 10), None),  # in period, kept
         ("T2", "resolution", at(2, 10), at(2, 9)),  # in period, breached
@@ -102,22 +77,13 @@ def world(db_session, factory) -> World:
         ("T6", "first_response", at(20, 9, month=2), at(20, 9, month=2)),  # before the period
         ("T4", "first_response", None, None),  # still running
     ]
-    for name, metric, stopped, breached in clocks:
-        db_session.add(
-            SlaClock(
-                ticket_id=t[name].id,
-                metric=metric,
-                workflow_version_id=version,
-                target_seconds=3600,
-                started_at=at(1, 0),
-                stopped_at=stopped,
-                breached_at=breached,
-            )
-        )
-    for name, rating in (("T1", 5), ("T2", 2), ("T7", 4)):  # T7 was solved after the period
-        db_session.add(Feedback(ticket_id=t[name].id, author_id=customer.id, rating=rating))
-    db_session.flush()
-    db_session.expire_all()
+    # Business durations are planted as an always-open calendar measures them (the wall-clock
+    # spans noted above); the tests at the end have the services measure business hours.
+    plant_history(
+        db_session, t, history, clocks=clocks, clocks_started=at(1, 0),
+        ratings={"T1": 5, "T2": 2, "T7": 4},  # T7 was solved after the period
+        rater=customer, also={"T9": {"closed_at": at(2, 12)}},
+    )  # fmt: skip
     return World(admin, lead, a1, a2, b_agent, b_lead, team_a, team_b, t)
 
 
@@ -412,8 +378,10 @@ def test_recompute_durations_measures_older_tickets_in_business_hours(
         _set(
             db_session,
             ticket,
-            first_response_business_seconds=_seconds(ticket.created_at, ticket.first_responded_at),
-            resolution_business_seconds=_seconds(ticket.created_at, ticket.solved_at),
+            first_response_business_seconds=wall_clock_seconds(
+                ticket.created_at, ticket.first_responded_at
+            ),
+            resolution_business_seconds=wall_clock_seconds(ticket.created_at, ticket.solved_at),
         )
     db_session.commit()
     assert durations(db_session, answered) == (66 * 3600.0, 71 * 3600.0)  # the wall clock

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from autocrm.models import OutboxEvent, Priority, Ticket, Workflow, WorkflowVersion
-from autocrm.services import events, tickets, workflow_admin
+from autocrm.models import Priority, Ticket, Workflow, WorkflowVersion
+from autocrm.services import tickets, workflow_admin
 from autocrm.services.workflows import current_version
-from tests.factories import Factory, csrf_token, web_login
+from tests.factories import Factory, csrf_token, drain, web_login
 from workflows import default_definition, load_definition
 
 BASE = "/admin/workflows"
@@ -150,21 +150,6 @@ def default_workflow_id(db_session: Any) -> int:
     workflow_id = db_session.scalar(select(Workflow.id).where(Workflow.name == "default"))
     assert workflow_id is not None
     return workflow_id
-
-
-def run_handlers(db_session: Any) -> None:
-    """What the workers would do (SLA clocks, rules), so tickets have a recorded history."""
-    for _ in range(10):
-        pending = db_session.scalars(
-            select(OutboxEvent.id)
-            .where(OutboxEvent.processed_at.is_(None))
-            .order_by(OutboxEvent.created_at)
-        ).all()
-        if not pending:
-            return
-        for event_id in pending:
-            events.do_handle_event(event_id)
-    raise AssertionError("handlers kept producing events")
 
 
 def open_editor(client: FlaskClient, workflow_id: int) -> tuple[str, MultiDict[str, str]]:
@@ -590,7 +575,7 @@ def test_simulation_shows_per_ticket_differences(client, admin, factory, db_sess
     customer = factory.customer()
     urgent = factory.ticket(customer, subject="Server down", priority=Priority.URGENT)
     calm = factory.ticket(customer, subject="A question")
-    run_handlers(db_session)
+    drain(db_session)  # SLA clocks and rules, so the tickets have a recorded history
     workflow_id = default_workflow_id(db_session)
     draft = default_definition()
     draft["rules"].append(

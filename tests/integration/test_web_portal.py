@@ -296,16 +296,21 @@ def test_notification_settings_save(client, customer, csrf):
     assert 'value="public_reply" checked' not in html
 
 
+def change_password(
+    client, csrf: str, current: str = PASSWORD, new: str = NEW_PASSWORD, confirm: str = NEW_PASSWORD
+):
+    """Posts the profile page's password form."""
+    form = {
+        "csrf_token": csrf,
+        "current_password": current,
+        "new_password": new,
+        "confirm_password": confirm,
+    }
+    return client.post("/portal/profile/password", data=form)
+
+
 def test_a_wrong_current_password_is_an_error_next_to_it(client, customer, csrf):
-    response = client.post(
-        "/portal/profile/password",
-        data={
-            "csrf_token": csrf,
-            "current_password": "not it at all",
-            "new_password": NEW_PASSWORD,
-            "confirm_password": NEW_PASSWORD,
-        },
-    )
+    response = change_password(client, csrf, current="not it at all")
     assert response.status_code == 422
     html = html_of(response)
     assert 'id="current_password-error"' in html and "not your current password" in html
@@ -318,29 +323,13 @@ def test_a_wrong_current_password_is_an_error_next_to_it(client, customer, csrf)
     [("short", "short", "new_password"), (NEW_PASSWORD, "something else", "confirm_password")],
 )
 def test_a_bad_new_password_is_an_error_next_to_it(client, csrf, new, confirm, field):
-    response = client.post(
-        "/portal/profile/password",
-        data={
-            "csrf_token": csrf,
-            "current_password": PASSWORD,
-            "new_password": new,
-            "confirm_password": confirm,
-        },
-    )
+    response = change_password(client, csrf, new=new, confirm=confirm)
     assert response.status_code == 422
     assert f'id="{field}-error"' in html_of(response)
 
 
 def test_a_password_change_keeps_the_user_logged_in(client, customer, csrf):
-    response = client.post(
-        "/portal/profile/password",
-        data={
-            "csrf_token": csrf,
-            "current_password": PASSWORD,
-            "new_password": NEW_PASSWORD,
-            "confirm_password": NEW_PASSWORD,
-        },
-    )
+    response = change_password(client, csrf)
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/portal/profile")
     page = client.get("/portal/")

@@ -21,12 +21,13 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 
-from autocrm.models import Feedback, SlaClock, Team, Ticket, User
+from autocrm.models import Team, Ticket, User
 from autocrm.services import automation, reports, seed
 from autocrm.services.workflows import engine_for
 from tests.factories import web_login
+from tests.report_history import at, plant_history
 from web.reports import CSV_COLUMNS, duration, parse_query
 
 PAGE = "/reports/teams"
@@ -37,10 +38,6 @@ PERIOD = {"start": "2026-03-02", "end": "2026-03-04"}
 @pytest.fixture(autouse=True)
 def _fresh_login_limit(fresh_login_limit: None) -> None:
     """Every test logs in; the login rate limit must not carry over between them."""
-
-
-def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
-    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
 
 
 @dataclass
@@ -55,10 +52,6 @@ class World:
     customer: User
     alpha: Team
     bravo: Team
-
-
-def _span(start: datetime, end: datetime | None) -> float | None:
-    return None if end is None else (end - start).total_seconds()
 
 
 @pytest.fixture
@@ -76,7 +69,7 @@ def world(db_session: Any, factory: Any) -> World:
     t = {name: factory.ticket(customer, team=alpha) for name in ("T1", "T2", "T3", "T4", "T6")}
     t["T7"] = factory.ticket(customer, team=alpha)
     t["T8"] = factory.ticket(customer, team=bravo)
-    rows = {
+    history = {
         #     created       first response    solved           category  assignee
         "T1": (at(2, 9), at(2, 9, 10), at(2, 12), "solved", ann),  # fr 600, res 10800
         "T2": (at(2, 10), at(2, 10, 30), at(2, 16), "closed", ann),  # fr 1800, res 21600
@@ -86,23 +79,6 @@ def world(db_session: Any, factory: Any) -> World:
         "T7": (at(3, 9), at(3, 9, 2), at(5, 9), "solved", bob),  # fr 120; solved after it
         "T8": (at(2, 11), at(2, 11, 5), at(2, 17), "solved", None),  # fr 300, res 21600
     }
-    for name, (created, responded, solved, category, assignee) in rows.items():
-        db_session.execute(
-            update(Ticket)
-            .where(Ticket.id == t[name].id)
-            .values(
-                created_at=created,
-                first_responded_at=responded,
-                solved_at=solved,
-                category=category,
-                status=category,
-                assignee_id=assignee.id if assignee else None,
-                # What the services store; each span lies inside one business day (above).
-                first_response_business_seconds=_span(created, responded),
-                resolution_business_seconds=_span(created, solved),
-            )
-        )
-    db_session.execute(delete(SlaClock).where(SlaClock.ticket_id.in_([x.id for x in t.values()])))
     clocks = [
         ("T1", "first_response", at(2, 9, 10), None),  # in the period, met
         ("T2", "resolution", at(2, 16), at(2, 15)),  # in the period, breached
@@ -110,22 +86,13 @@ def world(db_session: Any, factory: Any) -> World:
         ("T6", "first_response", at(20, 10, month=2), at(20, 10, month=2)),  # before it
         ("T4", "first_response", None, None),  # still running
     ]
-    for name, metric, stopped, breached in clocks:
-        db_session.add(
-            SlaClock(
-                ticket_id=t[name].id,
-                metric=metric,
-                workflow_version_id=t[name].workflow_version_id,
-                target_seconds=3600,
-                started_at=at(2, 8),
-                stopped_at=stopped,
-                breached_at=breached,
-            )
-        )
-    for name, stars in (("T1", 5), ("T2", 2), ("T7", 4)):  # T7 was solved after the period
-        db_session.add(Feedback(ticket_id=t[name].id, author_id=customer.id, rating=stars))
-    db_session.flush()
-    db_session.expire_all()
+    # The business durations planted are what the services store: each span lies inside one
+    # business day (above).
+    plant_history(
+        db_session, t, history, clocks=clocks, clocks_started=at(2, 8),
+        ratings={"T1": 5, "T2": 2, "T7": 4},  # T7 was solved after the period
+        rater=customer, also={name: {"status": row[3]} for name, row in history.items()},
+    )  # fmt: skip
     return World(admin, lead, ann, bob, b_lead, eve, mo, customer, alpha, bravo)
 
 

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from autocrm.models import OutboxEvent, Ticket, TicketEvent, WorkflowVersion
-from autocrm.services import events
-from tests.factories import ApiClient, assert_error
+from autocrm.models import Ticket, TicketEvent, WorkflowVersion
+from tests.factories import ApiClient, assert_error, drain
 from workflows import default_definition
 
 SVG_NS = 'xmlns="http://www.w3.org/2000/svg"'
@@ -31,25 +30,10 @@ def put(api: ApiClient, url: str, **kw: Any) -> Any:
     return api.client.put(url, headers=api.headers, **kw)
 
 
-def run_handlers(db_session: Any, ticket_id: int) -> None:
-    """What the workers would do: handle the ticket's events, including those rules cause."""
-    for _ in range(10):
-        pending = db_session.scalars(
-            select(OutboxEvent.id)
-            .where(OutboxEvent.ticket_id == ticket_id, OutboxEvent.processed_at.is_(None))
-            .order_by(OutboxEvent.created_at)
-        ).all()
-        if not pending:
-            return
-        for event_id in pending:
-            events.do_handle_event(event_id)
-    raise AssertionError("handlers kept producing events")
-
-
 def new_ticket(api: ApiClient, db_session: Any, **fields: Any) -> dict[str, Any]:
     body = {"subject": "Printer on fire", "description": "It is on fire.", **fields}
     ticket = ok(api.post("/api/tickets", json=body), 201)
-    run_handlers(db_session, ticket["id"])
+    drain(db_session, ticket_id=ticket["id"])
     return ok(api.get(f"/api/tickets/{ticket['id']}"))
 
 
@@ -283,10 +267,10 @@ def test_simulation_reads_what_rules_really_did(admin, customer, client, factory
     agent = ApiClient(client, factory.agent())
     ticket = new_ticket(customer, db_session)
     ok(agent.post(f"/api/tickets/{ticket['id']}/messages", json={"body": "On it."}), 201)
-    run_handlers(db_session, ticket["id"])  # start_on_first_agent_reply moves it to open
+    drain(db_session, ticket_id=ticket["id"])  # start_on_first_agent_reply moves it to open
     assert ok(admin.get(f"/api/tickets/{ticket['id']}"))["status"] == "open"
     ok(agent.post(f"/api/tickets/{ticket['id']}/transitions", json={"name": "solve"}))
-    run_handlers(db_session, ticket["id"])  # ask_for_feedback: only a notification shows it
+    drain(db_session, ticket_id=ticket["id"])  # ask_for_feedback: only a notification shows it
     workflow = create_copy(admin)
     base = f"/api/workflows/{workflow['id']}"
 
