@@ -346,7 +346,7 @@ def race(url: str, token: str, bodies: list[tuple[dict[str, Any], dict[str, str]
         body, headers = bodies[i]
         with requests.Session() as session:
             session.headers["Authorization"] = f"Bearer {token}"
-            session.get(url.rsplit("/", 1)[0], timeout=10)  # connect before the barrier
+            session.get(url.rsplit("/", 1)[0], timeout=30)  # connect before the barrier
             barrier.wait()
             responses[i] = session.post(url, json=body, headers=headers, timeout=30)
 
