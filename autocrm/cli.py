@@ -70,9 +70,9 @@ def seed_demo_command() -> None:
 def recompute_durations_command(batch_size: int) -> None:
     """Measure every ticket's first-response and resolution time again in business hours
     (after upgrading past migration 0007, or after changing a team's hours)."""
-    done = 0
-    for done in tickets.recompute_business_durations(batch_size):
-        click.echo(f"{done} tickets measured", err=True)
+    done = tickets.do_recompute_business_durations(
+        batch_size, progress=lambda n: click.echo(f"{n} tickets measured", err=True)
+    )
     click.echo(f"Recomputed the durations of answered or solved tickets: {done}.")
 
 

@@ -8,7 +8,7 @@ a race with another writer, raises ``Conflict`` (409).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -224,12 +224,16 @@ def mark_reopened(ticket: Ticket) -> None:
     ticket.resolution_business_seconds = None
 
 
-def recompute_business_durations(batch_size: int = 500) -> Iterator[int]:
+@rolls_back_on_error
+def do_recompute_business_durations(
+    batch_size: int = 500, progress: Callable[[int], None] | None = None
+) -> int:
     """Measure again, in each ticket's calendar, the first-response and resolution times of
     every answered or solved ticket: those answered or solved before migration 0007 got
     wall-clock seconds, and a team's new business hours change what its past durations were.
     Walks the tickets by id and commits batch by batch (a plain UPDATE: no new version, no
-    event); yields how many tickets are done so far. Safe to run again or to interrupt."""
+    event), calling ``progress`` with how many are done so far. Returns how many were measured.
+    Safe to run again or to interrupt."""
     table = Ticket.__table__
     rewrite = (
         update(table)
@@ -251,7 +255,7 @@ def recompute_business_durations(batch_size: int = 500) -> Iterator[int]:
             .limit(batch_size)
         ).all()
         if not batch:
-            return
+            return done
         db.session.execute(
             rewrite,
             [
@@ -265,7 +269,8 @@ def recompute_business_durations(batch_size: int = 500) -> Iterator[int]:
         )
         db.session.commit()
         done, last_id = done + len(batch), batch[-1].id
-        yield done
+        if progress is not None:
+            progress(done)
 
 
 def _business_seconds_until(ticket: Ticket, moment: datetime | None) -> float | None:
