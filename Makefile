@@ -60,12 +60,14 @@ $(VENDOR_DIR)/chart.js/chart.umd.min.js: $(NPM_STAMP)
 	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md $(@D)/
 	cp node_modules/@kurkle/color/LICENSE.md $(@D)/LICENSE-kurkle-color.md
 
+# Web server, one Celery worker on every queue (celery, escalations, beat: celeryconfig.py) and beat.
 run: venv
 	$(BIN)/python -m autocrm.devserver
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: venv
 	$(BIN)/ruff format .

@@ -4,11 +4,26 @@ The broker URL is filled in from ``AUTOCRM_REDIS_URL`` by ``autocrm.config``. Th
 settings follow the pitfalls listed in ARCHITECTURE.md: late acks plus reject-on-worker-lost so
 a killed worker's task runs again, prefetch of one, and deadlines kept in the database (the beat
 sweep re-publishes outbox rows), never in long ETA messages.
+
+Three queues, so that one kind of work never waits behind another (every worker consumes all
+three unless started with its own ``-Q``; ``WORKER_QUEUES`` is what to pass):
+- ``celery`` (the default): the handlers of ticket events (``handle_event``), mail, webhooks;
+- ``escalations``: the handlers of ``sla.*`` events (``autocrm.events.outbox.queue_for``), so a
+  burst of breaches escalates in parallel beside the ordinary events instead of behind them;
+- ``beat``: beat's periodic ticks. A tick queued behind thousands of event tasks expired before
+  a worker reached it (74 of 101 did in the SLA benchmark); on its own queue the next free
+  worker process takes it.
 """
 
 from datetime import timedelta
+from typing import Any
 
-settings = {
+DEFAULT_QUEUE = "celery"
+ESCALATIONS_QUEUE = "escalations"
+BEAT_QUEUE = "beat"
+WORKER_QUEUES = ",".join((DEFAULT_QUEUE, ESCALATIONS_QUEUE, BEAT_QUEUE))  # celery worker -Q
+
+settings: dict[str, Any] = {
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
@@ -26,6 +41,16 @@ settings = {
         "max_retries": 0,
     },
     "task_publish_retry": False,
+    "task_default_queue": DEFAULT_QUEUE,
+    # The periodic tasks, however they are sent (beat, or by hand from a shell).
+    "task_routes": {
+        task: {"queue": BEAT_QUEUE}
+        for task in (
+            "workers.tasks.relay_pending_outbox",
+            "workers.tasks.sweep",
+            "workers.tasks.settle_kb_suggestions",
+        )
+    },
     "beat_schedule": {
         "relay-pending-outbox": {
             "task": "workers.tasks.relay_pending_outbox",
@@ -38,6 +63,13 @@ settings = {
             "schedule": timedelta(seconds=2),
             # A tick still queued when the next is due is dropped: no pile-up behind a backlog.
             "options": {"expires": 2},
+        },
+        # Customer emails wait out their ticket's window (AUTOCRM_CUSTOMER_EMAIL_WINDOW) in the
+        # database; this period is how late after it one may go out.
+        "request-due-emails": {
+            "task": "workers.tasks.request_due_emails",
+            "schedule": timedelta(seconds=5),
+            "options": {"expires": 5},
         },
         # Knowledge-base deflection: an opened suggestion is settled a day after it was opened
         # (kb.DEFLECTION_WINDOW); this period only delays the figures a little more.

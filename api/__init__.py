@@ -1,4 +1,4 @@
-"""The REST API: Flask-Smorest blueprints over ``autocrm.services`` (thin handlers only)."""
+"""The REST API: Flask-Smorest blueprints over the domain services (thin handlers only)."""
 
 from __future__ import annotations
 

@@ -12,8 +12,8 @@ from marshmallow import fields, validate
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from api.schemas import Id, StrictSchema
-from autocrm.services import audit
-from autocrm.services.listing import PageRequest
+from autocrm.audit import services as audit
+from autocrm.listing import PageRequest
 
 blp = Blueprint("audit", __name__, url_prefix="/api/audit", description="Admin audit log.")
 blp.before_request(require_bearer)

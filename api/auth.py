@@ -9,9 +9,9 @@ from flask_smorest import Blueprint
 from api.errors import ErrorSchema
 from api.schemas import TokenRequestSchema, TokenSchema
 from autocrm.errors import NotAuthenticated
-from autocrm.extensions import limiter
-from autocrm.models import User
-from autocrm.services import users
+from autocrm.people import users
+from autocrm.people.models import User
+from autocrm.ratelimit import login_limits
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Obtain a bearer token.")
 
@@ -29,13 +29,9 @@ def require_bearer() -> None:
     g.actor = users.user_for_token(token.strip())
 
 
-def _login_limit() -> str:
-    return current_app.config["AUTOCRM_LOGIN_RATE_LIMIT"]
-
-
 @blp.route("/token")
 class Token(MethodView):
-    @limiter.limit(_login_limit)
+    @login_limits
     @blp.doc(security=[])
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenSchema)

@@ -39,6 +39,19 @@ class ApiWithErrors(Api):
         return payload, code, headers
 
 
+def http_error_response(error: HTTPException) -> tuple[dict[str, Any], int]:
+    """The error shape for an HTTP error raised outside a view (e.g. werkzeug's 413 while
+    reading the body), where an app-wide handler of its own must answer."""
+    code = error.code or 500
+    body = {
+        "code": code,
+        "status": HTTP_STATUS_CODES.get(code, "Error"),
+        "message": error.description or error.name,
+        "errors": {},
+    }
+    return body, code
+
+
 def domain_error_response(error: DomainError) -> tuple[dict[str, Any], int]:
     code = error.status_code
     body = {

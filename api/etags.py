@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import request
 
+from autocrm.columns import MAX_INT32
 from autocrm.errors import PreconditionFailed
 
 
@@ -18,12 +19,13 @@ def expected_version(body: dict[str, Any], field: str) -> int | None:
     from_body = body.pop(field, None)
     if header is None:
         return from_body
-    try:
-        return int(header.strip().removeprefix("W/").strip('"'))
-    except ValueError as exc:
+    raw = header.strip().removeprefix("W/").strip('"')
+    # isdecimal, not int(): int() also takes "+3", " 3" and "1_000"; and numbers a column holds.
+    if not (raw.isascii() and raw.isdecimal() and len(raw) <= 10 and int(raw) <= MAX_INT32):
         raise PreconditionFailed(
             f'If-Match must be a {field} number, e.g. "3".', {"If-Match": [f"Not a {field}."]}
-        ) from exc
+        )
+    return int(raw)
 
 
 def with_etag(resource: Any, version: int) -> tuple[Any, dict[str, str]]:

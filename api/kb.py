@@ -18,8 +18,10 @@ from api import schemas
 from api.auth import require_bearer
 from api.errors import ErrorSchema
 from api.etags import expected_version, with_etag
-from autocrm.models import Article, User
-from autocrm.services import kb
+from autocrm.kb import articles, categories, votes
+from autocrm.kb import search as kb_search
+from autocrm.kb.models import Article
+from autocrm.people.models import User
 
 blp = Blueprint(
     "kb", __name__, url_prefix="/api/kb", description="Knowledge base: articles and categories."
@@ -42,7 +44,7 @@ def _authenticate() -> None:
 
 
 def _with_etag(article: Article) -> tuple[Article, dict[str, str]]:
-    return with_etag(article, kb.latest_revision_number(article.id))
+    return with_etag(article, articles.latest_revision_number(article.id))
 
 
 def reader() -> User | None:
@@ -61,7 +63,7 @@ class ArticleCollection(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """Search the articles you may read (ranked, with highlighted snippets), or without
         ``q`` list the most recently updated ones."""
-        results = kb.search(
+        results = kb_search.search(
             reader(), args.get("q"), args["limit"], category_id=args.get("category_id")
         )
         return {"items": results}
@@ -71,7 +73,7 @@ class ArticleCollection(MethodView):
     @blp.alt_response(403, schema=ErrorSchema, description="Staff only.")
     def post(self, body: dict[str, Any]) -> Any:
         """Write an article (staff); a draft unless ``status`` is published."""
-        return _with_etag(kb.do_create_article(signed_in(), **body))
+        return _with_etag(articles.do_create_article(signed_in(), **body))
 
 
 @blp.route("/articles/<id:article_id>")
@@ -81,7 +83,7 @@ class ArticleItem(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def get(self, article_id: int) -> Any:
         """One article, if you may read it; its ETag is its newest revision number."""
-        return _with_etag(kb.access_article_by_id(reader(), article_id))
+        return _with_etag(articles.access_article_by_id(reader(), article_id))
 
     @blp.arguments(schemas.ArticleUpdateSchema)
     @blp.response(200, schemas.ArticleSchema)
@@ -96,7 +98,9 @@ class ArticleItem(MethodView):
         Send the revision you edited as ``If-Match`` (the ETag of GET) or ``revision`` to be
         refused with 409 instead of overwriting a save made meanwhile."""
         expected = expected_version(body, "revision")
-        article = kb.do_update_article(signed_in(), article_id, body, expected_revision=expected)
+        article = articles.do_update_article(
+            signed_in(), article_id, body, expected_revision=expected
+        )
         return _with_etag(article)
 
     @blp.response(200, schemas.ArticleDeletedSchema)
@@ -104,7 +108,7 @@ class ArticleItem(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def delete(self, article_id: int) -> Any:
         """Delete an article with its revisions, votes and events (staff)."""
-        kb.do_delete_article(signed_in(), article_id)
+        articles.do_delete_article(signed_in(), article_id)
         return {"id": article_id, "deleted": True}
 
 
@@ -116,7 +120,7 @@ class ArticleRevisions(MethodView):
     def get(self, article_id: int) -> Any:
         """Every saved version of an article, oldest first (staff): title, body, category
         (with its name at the time), visibility and tags as each save left them."""
-        return kb.list_revisions(signed_in(), article_id)
+        return articles.list_revisions(signed_in(), article_id)
 
 
 @blp.route("/articles/<id:article_id>/votes")
@@ -126,7 +130,7 @@ class ArticleVotes(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def post(self, body: dict[str, Any], article_id: int) -> Any:
         """Answer "was this helpful?"; answering again replaces your earlier answer."""
-        return kb.do_vote(signed_in(), article_id, helpful=body["helpful"])
+        return votes.do_vote(signed_in(), article_id, helpful=body["helpful"])
 
 
 @blp.route("/suggestions/opened")
@@ -137,7 +141,7 @@ class SuggestionOpened(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Record that you opened a suggested article (found with ``query``); whether a ticket
         followed is settled later (deflection tracking)."""
-        return kb.do_record_suggestion_opened(signed_in(), body["article_id"], body["query"])
+        return votes.do_record_suggestion_opened(signed_in(), body["article_id"], body["query"])
 
 
 @blp.route("/categories")
@@ -146,14 +150,14 @@ class CategoryCollection(MethodView):
     @blp.response(200, schemas.KbCategorySchema(many=True))
     def get(self) -> Any:
         """All categories, in display order."""
-        return kb.list_categories()
+        return categories.list_categories()
 
     @blp.arguments(schemas.KbCategoryCreateSchema)
     @blp.response(201, schemas.KbCategorySchema)
     @blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def post(self, body: dict[str, Any]) -> Any:
         """Create a category (admin)."""
-        return kb.do_create_category(signed_in(), **body)
+        return categories.do_create_category(signed_in(), **body)
 
 
 @blp.route("/categories/<id:category_id>")
@@ -164,4 +168,4 @@ class CategoryItem(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description="No such category.")
     def patch(self, body: dict[str, Any], category_id: int) -> Any:
         """Rename or reorder a category (admin)."""
-        return kb.do_update_category(signed_in(), category_id, body)
+        return categories.do_update_category(signed_in(), category_id, body)

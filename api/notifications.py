@@ -12,8 +12,8 @@ from marshmallow import fields, validate
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from api.schemas import Id, StrictSchema
-from autocrm.models import NOTIFICATION_KINDS
-from autocrm.services import notification_settings
+from autocrm.notifications import preferences as notification_settings
+from autocrm.notifications.models import NOTIFICATION_KINDS
 
 blp = Blueprint(
     "notifications", __name__, url_prefix="/api", description="Your notifications and preferences."

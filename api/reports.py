@@ -11,7 +11,7 @@ from flask_smorest import Blueprint
 from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
-from autocrm.services import reports
+from autocrm.reports import services as reports
 
 blp = Blueprint("reports", __name__, url_prefix="/api/reports", description="Reports.")
 blp.before_request(require_bearer)

@@ -9,38 +9,22 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from autocrm import markdown
-from autocrm.models import (
-    ArticleStatus,
-    ArticleVisibility,
-    AssignmentPolicy,
-    Priority,
-    Role,
+from autocrm.columns import MAX_INT32
+from autocrm.kb.models import ArticleStatus, ArticleVisibility
+from autocrm.people.models import AssignmentPolicy, Role
+from autocrm.tickets.conversation import MAX_MESSAGE_LENGTH
+from autocrm.tickets.models import Priority
+from autocrm.tickets.representation import (
+    MessageSchema,
+    PriorityField,
+    StaffTicketViewSchema,
+    TicketSchema,
+    TrailEntrySchema,
 )
-from autocrm.realtime import MessageEventSchema
-
-PRIORITIES = [p.label for p in Priority]
-
-
-class PriorityField(fields.Field):
-    """``low|normal|high|urgent`` on the wire, ``Priority`` inside."""
-
-    default_error_messages = {"invalid": f"Must be one of: {', '.join(PRIORITIES)}."}
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {})["enum"] = PRIORITIES
-        super().__init__(**kwargs)
-
-    def _serialize(self, value: Priority | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
-        return None if value is None else Priority(value).label
-
-    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Priority:
-        if not isinstance(value, str) or value.lower() not in PRIORITIES:
-            raise self.make_error("invalid")
-        return Priority.from_label(value)
-
+from autocrm.tickets.services import MAX_SEARCH_LENGTH, MAX_TAG_LENGTH
 
 # Ids are 32-bit on PostgreSQL; a larger number is invalid input, not a database error.
-MAX_ID = 2**31 - 1
+MAX_ID = MAX_INT32
 
 
 class Id(fields.Integer):
@@ -70,6 +54,10 @@ class TokenSchema(ma.Schema):
 
 
 # -- users and teams -----------------------------------------------------------------------------
+
+
+class SessionsEndedSchema(ma.Schema):
+    ended = fields.Integer(metadata={"description": "How many web sessions ended."})
 
 
 class UserSchema(ma.Schema):
@@ -196,26 +184,6 @@ SUBJECT = [
 DESCRIPTION = validate.Length(min=1, max=50_000)
 
 
-class TicketSchema(ma.Schema):
-    id = fields.Integer()
-    subject = fields.String()
-    description = fields.String()
-    status = fields.String()
-    priority = PriorityField()
-    channel = fields.String()
-    requester_id = fields.Integer()
-    assignee_id = fields.Integer(allow_none=True)
-    team_id = fields.Integer(allow_none=True)
-    tags = fields.List(fields.String())
-    version = fields.Integer()
-    workflow_version_id = fields.Integer()
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
-    first_responded_at = fields.DateTime(allow_none=True)
-    solved_at = fields.DateTime(allow_none=True)
-    closed_at = fields.DateTime(allow_none=True)
-
-
 class TicketCreateSchema(StrictSchema):
     subject = fields.String(required=True, validate=SUBJECT)
     description = fields.String(required=True, validate=DESCRIPTION)
@@ -224,7 +192,7 @@ class TicketCreateSchema(StrictSchema):
     team_id = Id(allow_none=True, metadata={"description": "Staff only."})
     assignee_id = Id(allow_none=True, metadata={"description": "Staff only."})
     tags = fields.List(
-        fields.String(validate=validate.Length(min=1, max=50)),
+        fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH)),
         validate=validate.Length(max=20),
         metadata={"description": "Staff only."},
     )
@@ -235,7 +203,8 @@ class TicketUpdateSchema(StrictSchema):
     assignee_id = Id(allow_none=True)
     team_id = Id(allow_none=True)
     tags = fields.List(
-        fields.String(validate=validate.Length(min=1, max=50)), validate=validate.Length(max=20)
+        fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH)),
+        validate=validate.Length(max=20),
     )
     version = Id(
         metadata={"description": "The version you edited; a stale one gets 409. Or send If-Match."}
@@ -252,8 +221,8 @@ class TicketListArgsSchema(StrictSchema):
     unassigned = fields.Boolean(load_default=False)
     team_id = Id(strict=False)
     requester_id = Id(strict=False)
-    tag = fields.String(validate=validate.Length(min=1, max=50))
-    q = fields.String(validate=validate.Length(min=1, max=200))
+    tag = fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
+    q = fields.String(validate=validate.Length(min=1, max=MAX_SEARCH_LENGTH))
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()
@@ -278,22 +247,16 @@ class TransitionSchema(ma.Schema):
     to = fields.String(attribute="dest")
 
 
-class TicketEventSchema(ma.Schema):
-    id = fields.Integer()
-    kind = fields.String()
-    actor_id = fields.Integer(allow_none=True)
-    from_state = fields.String(allow_none=True)
-    to_state = fields.String(allow_none=True)
-    data = fields.Dict()
-    created_at = fields.DateTime()
-
-
-# A message as the API and the realtime `message` event both send it.
-MessageSchema = MessageEventSchema
+# A ticket in a list (TicketSchema), one ticket, a message and a trail entry as the API, the
+# realtime events and the pages all send them (autocrm.tickets.representation). Customers get
+# the detail without the SLA fields.
+TicketDetailSchema = StaffTicketViewSchema
+TicketEventSchema = TrailEntrySchema
 
 
 class MessageCreateSchema(StrictSchema):
-    body = fields.String(required=True, validate=validate.Length(min=1, max=50_000))
+    # The length is documented here; conversation.check_message is the rule (blank too).
+    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH))
     internal = fields.Boolean(load_default=False)
 
 
@@ -372,12 +335,14 @@ class KbCategorySchema(ma.Schema):
 
 class KbCategoryCreateSchema(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    position = fields.Integer(load_default=0, strict=True, validate=validate.Range(min=0))
+    position = fields.Integer(
+        load_default=0, strict=True, validate=validate.Range(min=0, max=MAX_INT32)
+    )
 
 
 class KbCategoryUpdateSchema(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=100))
-    position = fields.Integer(strict=True, validate=validate.Range(min=0))
+    position = fields.Integer(strict=True, validate=validate.Range(min=0, max=MAX_INT32))
 
 
 class ArticleSummarySchema(ma.Schema):
@@ -446,7 +411,7 @@ class ArticleUpdateSchema(StrictSchema):
     tags = TAGS
     revision = fields.Integer(
         load_only=True,
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_INT32),
         metadata={"description": "The revision you edited (or send it as If-Match)."},
     )
 

@@ -12,8 +12,9 @@ from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from api.etags import expected_version, with_etag
-from autocrm.services import conversation, tickets
-from autocrm.services.listing import PageRequest
+from autocrm.listing import PageRequest
+from autocrm.tickets import conversation, representation
+from autocrm.tickets import services as tickets
 
 blp = Blueprint("tickets", __name__, url_prefix="/api/tickets", description="Tickets.")
 blp.before_request(require_bearer)
@@ -22,7 +23,9 @@ NOT_FOUND = {"description": "No such ticket, or not one you may see."}
 
 
 def _with_etag(ticket: Any) -> tuple[Any, dict[str, str]]:
-    return with_etag(ticket, ticket.version)
+    """The ticket as the caller may see it (the same representation ``ticket_updated`` sends)."""
+    view = representation.ticket_view(ticket, representation.audience_of(current_actor()))
+    return with_etag(view, ticket.version)
 
 
 @blp.route("")
@@ -37,7 +40,7 @@ class TicketCollection(MethodView):
         return tickets.list_tickets(current_actor(), tickets.TicketFilters(**args), page)
 
     @blp.arguments(schemas.TicketCreateSchema)
-    @blp.response(201, schemas.TicketSchema)
+    @blp.response(201, schemas.TicketDetailSchema)
     @blp.alt_response(
         422, schema=ErrorSchema, description="Invalid fields, or staff-only fields from a customer."
     )
@@ -48,14 +51,14 @@ class TicketCollection(MethodView):
 
 @blp.route("/<id:ticket_id>")
 class TicketItem(MethodView):
-    @blp.response(200, schemas.TicketSchema)
+    @blp.response(200, schemas.TicketDetailSchema)
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     def get(self, ticket_id: int) -> Any:
         """One ticket; its ETag is its version."""
         return _with_etag(tickets.access_ticket_by_id(current_actor(), ticket_id))
 
     @blp.arguments(schemas.TicketUpdateSchema)
-    @blp.response(200, schemas.TicketSchema)
+    @blp.response(200, schemas.TicketDetailSchema)
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     @blp.alt_response(
         409, schema=ErrorSchema, description="Stale version: someone changed the ticket meanwhile."
@@ -76,7 +79,7 @@ class TicketTransitions(MethodView):
         return tickets.allowed_transitions(actor, tickets.access_ticket_by_id(actor, ticket_id))
 
     @blp.arguments(schemas.TransitionRequestSchema)
-    @blp.response(200, schemas.TicketSchema)
+    @blp.response(200, schemas.TicketDetailSchema)
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     @blp.alt_response(
         409, schema=ErrorSchema, description="Not allowed now; the body lists allowed_transitions."
@@ -96,7 +99,7 @@ class TicketMessages(MethodView):
     def get(self, args: dict[str, Any], ticket_id: int) -> Any:
         """The conversation, oldest first; ``after`` fetches what a client missed."""
         items, more = conversation.list_messages(current_actor(), ticket_id, **args)
-        return {"items": items, "has_more": more}
+        return {"items": representation.preload_authors(items), "has_more": more}
 
     @blp.arguments(schemas.MessageCreateSchema)
     @blp.response(201, schemas.MessageSchema)
@@ -113,7 +116,7 @@ class TicketEvents(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
     def get(self, ticket_id: int) -> Any:
         """The audit trail (customers see creation and status changes)."""
-        return tickets.list_events(current_actor(), ticket_id)
+        return representation.trail_views(tickets.list_events(current_actor(), ticket_id))
 
 
 @blp.route("/<id:ticket_id>/feedback")

@@ -11,8 +11,8 @@ from flask_smorest import Blueprint
 from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
-from autocrm.services import teams, users
-from autocrm.services.listing import PageRequest
+from autocrm.listing import PageRequest
+from autocrm.people import sessions, teams, users
 
 users_blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users.")
 teams_blp = Blueprint("teams", __name__, url_prefix="/api/teams", description="Teams.")
@@ -63,6 +63,17 @@ class UserItem(MethodView):
         """Change a user's name, email, role, password or active flag (admin). An agent
         deactivated or made a customer releases their open tickets to their teams' queues."""
         return users.do_update_user(current_actor(), user_id, body)
+
+
+@users_blp.route("/<id:user_id>/sessions")
+class UserSessions(MethodView):
+    @users_blp.response(200, schemas.SessionsEndedSchema)
+    @users_blp.alt_response(403, schema=ErrorSchema, description="Admins only, for others.")
+    @users_blp.alt_response(404, schema=ErrorSchema, description="No such user.")
+    def delete(self, user_id: int) -> Any:
+        """Log a user out of the web pages everywhere: every session ends and its sockets close
+        (yourself, or anyone as an admin; recorded in the audit log). Bearer tokens stay valid."""
+        return {"ended": sessions.do_end_all_sessions(current_actor(), user_id)}
 
 
 @teams_blp.route("")

@@ -14,7 +14,7 @@ from marshmallow import fields, validate
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from api.schemas import Id, StrictSchema
-from autocrm.services import workflow_admin
+from autocrm.engine import drafts, publishing, simulation
 
 blp = Blueprint(
     "workflows",
@@ -108,9 +108,13 @@ class SimulateRequestSchema(StrictSchema):
     limit = fields.Integer(
         load_default=50,
         strict=True,
-        validate=validate.Range(min=1, max=workflow_admin.MAX_SIMULATED_TICKETS),
+        validate=validate.Range(min=1, max=simulation.MAX_SIMULATED_TICKETS),
         metadata={"description": "How many of the newest tickets to replay."},
     )
+
+
+OUTCOMES = {"enum": ["met", "breached", "open", "none"]}
+VERDICTS = {"enum": ["allowed", "refused"]}
 
 
 class RuleDifferenceSchema(ma.Schema):
@@ -120,28 +124,85 @@ class RuleDifferenceSchema(ma.Schema):
 
 
 class SlaOutcomeSchema(ma.Schema):
-    actual = fields.String(metadata={"enum": ["met", "breached", "open", "none"]})
-    draft = fields.String(metadata={"enum": ["met", "breached", "open", "none"]})
+    published = fields.String(
+        metadata={**OUTCOMES, "description": "Replayed under the version the ticket ran on."}
+    )
+    draft = fields.String(metadata={**OUTCOMES, "description": "Replayed under the draft."})
+    published_due_at = fields.DateTime(allow_none=True)
     draft_due_at = fields.DateTime(allow_none=True)
+    actual = fields.String(
+        metadata={
+            **OUTCOMES,
+            "description": "Same as `published` (the name older clients read). It is the "
+            "published version's replay, not the recorded outcome.",
+            "deprecated": True,
+        }
+    )
+
+
+class TransitionDifferenceSchema(ma.Schema):
+    transition = fields.String(metadata={"description": "As recorded in the ticket's trail."})
+    at = fields.DateTime()
+    published = fields.String(metadata=VERDICTS)
+    draft = fields.String(metadata=VERDICTS)
+    reason = fields.String(metadata={"description": "Why it is refused."})
+
+
+class StateDifferenceSchema(ma.Schema):
+    at = fields.DateTime()
+    event = fields.String(
+        metadata={"description": "The transition's name, or the event kind that set a state."}
+    )
+    published = fields.String(allow_none=True)
+    draft = fields.String(allow_none=True)
 
 
 class TicketSimulationSchema(ma.Schema):
     ticket_id = fields.Integer()
     differs = fields.Boolean()
-    would_fire_not_fired = fields.List(fields.Nested(RuleDifferenceSchema))
-    fired_would_not = fields.List(fields.Nested(RuleDifferenceSchema))
+    would_fire_not_fired = fields.List(
+        fields.Nested(RuleDifferenceSchema),
+        metadata={
+            "description": "Rules the draft would fire that the published version would not."
+        },
+    )
+    fired_would_not = fields.List(
+        fields.Nested(RuleDifferenceSchema),
+        metadata={"description": "Rules the published version fires that the draft would not."},
+    )
+    transitions = fields.List(
+        fields.Nested(TransitionDifferenceSchema),
+        metadata={
+            "description": "Recorded transitions one of the two allows and the other refuses."
+        },
+    )
+    states = fields.List(
+        fields.Nested(StateDifferenceSchema),
+        metadata={"description": "Where the ticket would be in a different state afterwards."},
+    )
     sla = fields.Dict(keys=fields.String(), values=fields.Nested(SlaOutcomeSchema))
+    caveats = fields.List(
+        fields.String(),
+        metadata={
+            "description": "What the simulation could not model for this ticket (say, the "
+            "actions of a rule only the draft fires), in words."
+        },
+    )
 
 
 class SimulationSummarySchema(ma.Schema):
     simulated = fields.Integer()
     with_differences = fields.Integer()
+    with_caveats = fields.Integer()
 
 
 class SimulationReportSchema(ma.Schema):
     summary = fields.Function(
         lambda report: SimulationSummarySchema().dump(report),
-        metadata={"description": "Tickets replayed, and how many would go differently."},
+        metadata={
+            "description": "Tickets replayed, how many would go differently, and how many "
+            "carry caveats."
+        },
     )
     tickets = fields.List(fields.Nested(TicketSimulationSchema))
 
@@ -178,7 +239,7 @@ class WorkflowCollection(MethodView):
     @blp.alt_response(403, schema=ErrorSchema, description=ADMINS_ONLY)
     def get(self) -> Any:
         """List workflows with their newest version number and draft state."""
-        return workflow_admin.list_workflows(current_actor())
+        return drafts.list_workflows(current_actor())
 
     @blp.arguments(WorkflowCreateSchema)
     @blp.response(201, WorkflowSchema)
@@ -187,7 +248,7 @@ class WorkflowCollection(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Create a workflow; its draft copies `copy_from`'s newest version, `definition`, or
         the bundled default. Nothing is published yet."""
-        return workflow_admin.do_create_workflow(current_actor(), **body)
+        return drafts.do_create_workflow(current_actor(), **body)
 
 
 @blp.route("/<id:workflow_id>")
@@ -197,7 +258,7 @@ class WorkflowItem(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def get(self, workflow_id: int) -> Any:
         """A workflow, its versions and its draft."""
-        return workflow_admin.access_workflow_by_id(current_actor(), workflow_id)
+        return drafts.access_workflow_by_id(current_actor(), workflow_id)
 
 
 @blp.route("/<id:workflow_id>/versions/<id:number>")
@@ -207,7 +268,7 @@ class WorkflowVersionItem(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def get(self, workflow_id: int, number: int) -> Any:
         """One published version, with its definition."""
-        return workflow_admin.access_version(current_actor(), workflow_id, number)
+        return drafts.access_version(current_actor(), workflow_id, number)
 
 
 @blp.route("/<id:workflow_id>/versions/<id:number>/diagram.svg")
@@ -217,7 +278,7 @@ class WorkflowVersionDiagram(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def get(self, workflow_id: int, number: int) -> Any:
         """A published version's state diagram (SVG)."""
-        return _svg(workflow_admin.version_diagram(current_actor(), workflow_id, number))
+        return _svg(drafts.version_diagram(current_actor(), workflow_id, number))
 
 
 @blp.route("/<id:workflow_id>/draft")
@@ -228,7 +289,7 @@ class WorkflowDraft(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def put(self, body: dict[str, Any], workflow_id: int) -> Any:
         """Save the draft exactly as sent (even if invalid) and say what is wrong with it."""
-        return workflow_admin.do_save_draft(current_actor(), workflow_id, body["definition"])
+        return drafts.do_save_draft(current_actor(), workflow_id, body["definition"])
 
 
 @blp.route("/<id:workflow_id>/draft/diagram.svg")
@@ -239,7 +300,7 @@ class WorkflowDraftDiagram(MethodView):
     @blp.alt_response(422, schema=ErrorSchema, description="The draft is too broken to draw.")
     def get(self, workflow_id: int) -> Any:
         """The draft's state diagram (SVG); an invalid draft is drawn if its shape allows."""
-        return _svg(workflow_admin.draft_diagram(current_actor(), workflow_id))
+        return _svg(drafts.draft_diagram(current_actor(), workflow_id))
 
 
 @blp.route("/<id:workflow_id>/draft/validate")
@@ -250,7 +311,7 @@ class WorkflowDraftValidate(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     def post(self, body: dict[str, Any], workflow_id: int) -> Any:
         """Validate the draft (or the `definition` sent): errors keyed by location."""
-        return workflow_admin.check_draft(current_actor(), workflow_id, body.get("definition"))
+        return drafts.check_draft(current_actor(), workflow_id, body.get("definition"))
 
 
 @blp.route("/<id:workflow_id>/draft/simulate")
@@ -261,9 +322,11 @@ class WorkflowDraftSimulate(MethodView):
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
     @blp.alt_response(422, schema=ErrorSchema, description="The draft is invalid. " + LOCATED)
     def post(self, body: dict[str, Any], workflow_id: int) -> Any:
-        """Replay the newest tickets' recorded history under the draft: per ticket, the rules
-        that would fire differently and the SLA outcomes that would change."""
-        return workflow_admin.simulate_draft(current_actor(), workflow_id, body["limit"])
+        """Replay the newest tickets' recorded history twice, under the version each ran on and
+        under the draft, and report where the two differ: rules that would fire differently,
+        transitions refused, states reached, SLA outcomes and due times; plus, per ticket,
+        caveats on what the simulation could not model."""
+        return simulation.simulate_draft(current_actor(), workflow_id, body["limit"])
 
 
 @blp.route("/<id:workflow_id>/draft/publish")
@@ -281,4 +344,4 @@ class WorkflowDraftPublish(MethodView):
     def post(self, body: dict[str, Any], workflow_id: int) -> Any:
         """Publish the draft as the next version; optionally make it the default and move
         in-flight tickets onto it with a state map."""
-        return workflow_admin.do_publish(current_actor(), workflow_id, **body)
+        return publishing.do_publish(current_actor(), workflow_id, **body)

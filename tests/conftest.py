@@ -25,10 +25,11 @@ from flask.testing import FlaskClient
 from flask_migrate import upgrade
 from sqlalchemy.orm import scoped_session, sessionmaker
 
-from autocrm import create_app, embedded_redis, outbox
+from autocrm import create_app, embedded_redis
 from autocrm.config import celery_config
+from autocrm.events import outbox
 from autocrm.extensions import db, limiter
-from autocrm.services import sla
+from autocrm.sla import clocks as sla
 from tests.databases import scratch_database
 from tests.factories import Factory
 from workflows.engine import forget_compiled

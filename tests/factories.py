@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
-from autocrm.models import OutboxEvent, Priority, Role, Team, Ticket, User
+from autocrm.errors import DomainError
+from autocrm.events import dispatch as events
+from autocrm.events.models import OutboxEvent
+from autocrm.people import teams, users
+from autocrm.people.models import Role, Team, User
 from autocrm.security import issue_token
-from autocrm.services import events, teams, tickets, users
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket
 
 PASSWORD = "correct horse battery"
 _seq = itertools.count(1)
@@ -32,6 +38,15 @@ def drain(session: Any, rounds: int = 10, *, ticket_id: int | None = None) -> in
         for event_id in ids:
             handled += events.do_handle_event(event_id)
     raise AssertionError("events keep causing events")
+
+
+def refusal(check: Callable[..., Any], *args: Any) -> DomainError:
+    """What a service's ``check_*`` answers to ``args``: the error every edge must pass on."""
+    try:
+        check(*args)
+    except DomainError as exc:
+        return exc
+    raise AssertionError(f"{check.__name__} accepted {args!r}")
 
 
 class Factory:

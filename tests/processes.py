@@ -19,31 +19,31 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import redis
 from sqlalchemy import delete, select
 
 from autocrm import database
+from autocrm.columns import utcnow
+from autocrm.engine.models import Workflow, WorkflowVersion
+from autocrm.engine.versions import current_version
+from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
-from autocrm.models import (
-    AssignmentPolicy,
-    EmailMessage,
-    OutboxEvent,
-    Team,
-    Ticket,
-    User,
-    Workflow,
-    WorkflowVersion,
-    utcnow,
-)
-from autocrm.services import sla, tickets
+from autocrm.notifications.models import EmailMessage
+from autocrm.people.models import AssignmentPolicy, Team, User
+from autocrm.sla import clocks as sla
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Ticket
+from celeryconfig import WORKER_QUEUES
 from tests.conftest import key_prefix, wait_until, worker_env
 from tests.factories import Factory
-from workflows import engine
+from workflows import default_definition, dump_definition, engine, load_definition
 
 REPO = Path(__file__).resolve().parents[1]
 STARTUP_TIMEOUT_S = 30.0
@@ -128,13 +128,15 @@ def start_worker(
     concurrency: int = 1,
     module: str | None = None,
     env: dict[str, str] | None = None,
+    queues: str = WORKER_QUEUES,
 ) -> Process:
     """``celery -A workers worker``, or ``python -m <module> worker`` for a wrapper module
-    that registers test-only handlers before starting the worker."""
+    that registers test-only handlers before starting the worker. It consumes every queue
+    (``celeryconfig``) unless ``queues`` names fewer."""
     command = ["-m", module] if module else ["-m", "celery", "-A", "workers"]
     argv = [
         sys.executable, *command, "worker", "--pool", pool, "--concurrency", str(concurrency),
-        "--loglevel", "INFO", "--hostname", f"{name}@%h",
+        "--loglevel", "INFO", "--hostname", f"{name}@%h", "--queues", queues,
         "--without-heartbeat", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
     return start(
@@ -149,6 +151,26 @@ def start_beat(database_url: str, redis_url: str, log_dir: Path) -> Process:
         "--schedule", str(log_dir / "celerybeat-schedule"),
     ]  # fmt: skip
     return start("beat", argv, log_dir, test_env(database_url, redis_url), "beat: Starting...")
+
+
+@contextlib.contextmanager
+def worker_and_beat(
+    database_url: str, redis_url: str, log_dir: Path, **worker_options: Any
+) -> Iterator[Process]:
+    """A worker (``start_worker``'s options) and beat, for a test module. Messages queued by
+    earlier tests are dropped first, and what is left in the queues after."""
+    with redis.Redis.from_url(redis_url) as broker:
+        drop_queued_messages(broker)
+        worker = start_worker("worker", database_url, redis_url, log_dir, **worker_options)
+        try:
+            beat = start_beat(database_url, redis_url, log_dir)
+            try:
+                yield worker
+            finally:
+                beat.stop()
+        finally:
+            worker.stop()
+            drop_queued_messages(broker)
 
 
 def free_port() -> int:
@@ -187,7 +209,7 @@ def start_gunicorn(
 def drop_queued_messages(broker: Any) -> None:
     """Earlier tests' messages (for rolled-back rows): a fresh worker would first work through
     them, each a "vanished" event."""
-    broker.delete(key_prefix() + "celery")
+    broker.delete(*(key_prefix() + queue for queue in WORKER_QUEUES.split(",")))
 
 
 # -- reading and cleaning up committed data --------------------------------------------------
@@ -302,6 +324,38 @@ def open_ticket(desk: Desk, *, team: bool = True, **fields: Any) -> int:
         ticket_id = ticket.id
         db.session.rollback()
     return ticket_id
+
+
+@contextlib.contextmanager
+def fast_sla_workflow(first_response_s: float) -> Iterator[int]:
+    """The default workflow with an always-open calendar and a first response of
+    ``first_response_s`` seconds for high priority, committed and made the default for new
+    tickets inside the block only. Yields its version id."""
+    previous = current_version().workflow
+    db.session.commit()  # installs the bundled default if this is the first use
+    definition = default_definition()
+    definition["sla"]["calendar"] = None
+    definition["sla"]["targets"]["high"] = {
+        "first_response": first_response_s / 60,
+        "next_reply": 60,
+        "resolution": 600,
+    }
+    workflow = Workflow(name=f"fast-sla-{uuid.uuid4().hex[:8]}", is_default=True)
+    version = WorkflowVersion(
+        workflow=workflow, number=1, definition=dump_definition(load_definition(definition))
+    )
+    previous.is_default = False
+    db.session.add(version)
+    db.session.commit()
+    version_id, previous_id, workflow_id = version.id, previous.id, workflow.id
+    db.session.rollback()
+    try:
+        yield version_id
+    finally:
+        db.session.rollback()
+        db.session.get_one(Workflow, previous_id).is_default = True
+        db.session.get_one(Workflow, workflow_id).is_default = False
+        db.session.commit()
 
 
 def wait_for(read: Callable[[], T], predicate: Callable[[T], bool], timeout: float) -> T:

@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy import delete, update
 
-from autocrm.models import Feedback, SlaClock, Ticket, User
+from autocrm.people.models import User
+from autocrm.sla.models import SlaClock
+from autocrm.tickets.models import Feedback, Ticket
 
 # Per ticket: (created, first response, solved, category, assignee).
 History = dict[str, tuple[datetime, datetime | None, datetime | None, str, User | None]]

@@ -1,11 +1,12 @@
 """A Celery worker whose first ``ticket.created`` event stalls, for the crash tests.
 
 ``python -m tests.slow_worker worker ...`` starts the normal worker (``workers``) with one
-extra, test-only handler of ``ticket.created``. It runs after the real ones, so when it stalls
-the automation's effects (assignment, notifications) are written but not committed. It appends
-``<pid> <event id>`` to the file named by ``AUTOCRM_TEST_STALL_LOG`` each time it runs, and
-sleeps ``AUTOCRM_TEST_STALL_SECONDS`` the first time only (the file did not exist yet), so the
-test can kill the process mid-task and a second run, anywhere, goes through.
+extra, test-only handler of ``ticket.created``, added to the handler table in this process
+only. It runs after the real ones, so when it stalls the automation's effects (assignment,
+notifications) are written but not committed. It appends ``<pid> <event id>`` to the file named
+by ``AUTOCRM_TEST_STALL_LOG`` each time it runs, and sleeps ``AUTOCRM_TEST_STALL_SECONDS`` the
+first time only (the file did not exist yet), so the test can kill the process mid-task and a
+second run, anywhere, goes through.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ import time
 from pathlib import Path
 
 import workers
-from autocrm.models import OutboxEvent
-from autocrm.services import events
+from autocrm.events.handlers import HANDLERS
+from autocrm.events.kinds import Event
 
 STALL_LOG = Path(os.environ["AUTOCRM_TEST_STALL_LOG"])
 STALL_SECONDS = float(os.environ.get("AUTOCRM_TEST_STALL_SECONDS", "60"))
 
 
-@events.handles("ticket.created")
-def stall_the_first_time(event: OutboxEvent) -> None:
+def stall_the_first_time(event: Event) -> None:
     first = not STALL_LOG.exists()
     with STALL_LOG.open("a") as log:
         log.write(f"{os.getpid()} {event.id}\n")
@@ -33,4 +33,8 @@ def stall_the_first_time(event: OutboxEvent) -> None:
 
 
 if __name__ == "__main__":
+    HANDLERS["ticket.created"] = [
+        *HANDLERS["ticket.created"],
+        f"{__spec__.name}.stall_the_first_time",
+    ]
     workers.celery.worker_main(sys.argv[1:])

@@ -8,17 +8,29 @@ and use HttpOnly, SameSite session cookies (Secure when ``AUTOCRM_SECURE_COOKIES
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response
 
-from api.errors import domain_error_response
+from api.errors import domain_error_response, http_error_response
 from autocrm import markdown
+from autocrm.engine.versions import engine_for
 from autocrm.errors import NotFound
-from autocrm.models import Ticket
-from autocrm.services.reports import can_view_reports
-from autocrm.services.workflows import engine_for
-from web import admin, agent, auth, feedback, help_center, kb_staff, portal, reports, workspace
+from autocrm.reports.services import can_view_reports
+from autocrm.tickets.models import Ticket
+from web import (
+    admin,
+    agent,
+    auth,
+    feedback,
+    help_center,
+    kb_staff,
+    logins,
+    portal,
+    reports,
+    workspace,
+)
 from web.session import current_user
 
 CSP = (
@@ -46,6 +58,22 @@ def _not_found(error: NotFound) -> tuple[object, int]:
     return render_template("error.html", user=current_user(), message=error.message), 404
 
 
+def _too_large(error: RequestEntityTooLarge) -> tuple[object, int]:
+    """A body over ``AUTOCRM_MAX_REQUEST_BYTES``: the API's error shape, or a page saying what
+    to do (the browser's Back keeps what was typed)."""
+    if request.path.startswith("/api/"):
+        return http_error_response(error)
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    detail = (
+        f"Pages accept at most {limit // 1024} KiB at once. Go back, shorten the text or split "
+        "it in parts, and send it again."
+    )
+    page = render_template(
+        "error.html", user=current_user(), message="That was too much to send", detail=detail
+    )
+    return page, 413
+
+
 def _state_label(state: str, ticket: Ticket) -> str:
     """A workflow state as people read it, in the version the ticket runs on."""
     return engine_for(ticket).state_labels.get(state, state)
@@ -60,10 +88,20 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
     csrf.init_app(app)
     for blueprint in (*api_blueprints, feedback.bp):  # bearer tokens / their own CSRF token
         csrf.exempt(blueprint)
-    pages = (auth.bp, agent.bp, workspace.bp, portal.bp, feedback.bp, help_center.bp, kb_staff.bp)
+    pages = (
+        auth.bp,
+        logins.bp,
+        agent.bp,
+        workspace.bp,
+        portal.bp,
+        feedback.bp,
+        help_center.bp,
+        kb_staff.bp,
+    )
     for blueprint in (*pages, reports.bp, *admin.blueprints):
         app.register_blueprint(blueprint)
     app.register_error_handler(NotFound, _not_found)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.after_request(_security_headers)
     app.add_template_filter(markdown.render, "markdown")
     app.add_template_filter(_state_label, "state_label")

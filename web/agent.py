@@ -21,10 +21,14 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from autocrm import policies
-from autocrm.errors import DomainError, NotFound
-from autocrm.models import Priority, Ticket, User, utcnow
-from autocrm.services import queue, teams, tickets
-from autocrm.services.listing import PageRequest
+from autocrm.columns import utcnow
+from autocrm.errors import DomainError, InvalidInput, NotFound
+from autocrm.listing import PageRequest
+from autocrm.people import teams
+from autocrm.people.models import User
+from autocrm.tickets import queue
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket
 from web.forms import parse_id
 from web.session import login_required
 
@@ -109,16 +113,9 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
         else:
             filters["team_id"] = team_id
     if values["tag"]:
-        tag = values["tag"].lower()
-        if tickets.TAG.match(tag):
-            filters["tag"] = tag
-        else:
-            errors["tag"] = "A tag is letters, digits, - and _ (at most 50)."
+        filters["tag"] = values["tag"].lower()
     if values["q"]:
-        if len(values["q"]) > 200:
-            errors["q"] = "Search for at most 200 characters."
-        else:
-            filters["q"] = values["q"]
+        filters["q"] = values["q"]
     if values["sla"]:
         if values["sla"] in SLA_LABELS:
             query.sla = values["sla"]
@@ -131,6 +128,10 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
             errors["sort"] = "Choose a sort order from the list."
     query.cursor = values["cursor"] or None
     query.filters = tickets.TicketFilters(**filters)
+    try:
+        tickets.check_filters(query.filters)
+    except InvalidInput as exc:
+        errors.update({name: messages[0] for name, messages in exc.errors.items()})
     return query
 
 

@@ -1,16 +1,26 @@
-"""Login, logout and the home redirect of the web pages."""
+"""Login, logout, the home redirect, and the notification page every logged-in user has."""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from werkzeug.wrappers import Response
 
-from autocrm.errors import NotAuthenticated
-from autocrm.extensions import limiter
-from autocrm.models import User
-from autocrm.services import notification_settings, users
+from autocrm.errors import InvalidInput, NotAuthenticated
+from autocrm.notifications import inbox
+from autocrm.notifications import preferences as notification_settings
+from autocrm.people import users
+from autocrm.people.models import User
+from autocrm.ratelimit import login_limits
 from web.session import current_user, log_in, log_out, login_required
 
 bp = Blueprint("web_auth", __name__)
@@ -35,7 +45,7 @@ def home() -> Response:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["AUTOCRM_LOGIN_RATE_LIMIT"], methods=["POST"])
+@login_limits
 def login() -> Response | str:
     error = None
     email = request.form.get("email", "")
@@ -60,8 +70,32 @@ def logout() -> Response:
 @bp.get("/notifications")
 @login_required()
 def notifications(user: User) -> str:
-    items, more = notification_settings.list_notifications(user, limit=100)
-    return render_template("notifications.html", user=user, items=items, more=more)
+    """The user's notifications, one entry per ticket, a page at a time ("Older" carries the
+    cursor)."""
+    cursor = request.args.get("cursor") or None
+    page = inbox.list_inbox(user, cursor)
+    return render_template("notifications.html", user=user, page=page, cursor=cursor)
+
+
+@bp.errorhandler(InvalidInput)
+def _bad_inbox_input(exc: InvalidInput) -> tuple[str, int]:
+    """A page cursor edited by hand or a form from an outdated page: the newest notifications,
+    with what went wrong, as a 422. (Only the notification views here raise InvalidInput.)"""
+    user = current_user()
+    if user is None:  # not reached: the views check the login first
+        raise exc
+    message = BAD_CURSOR if "cursor" in exc.errors else exc.message
+    page = inbox.list_inbox(user)
+    return render_template("notifications.html", user=user, page=page, error=message), 422
+
+
+BAD_CURSOR = "That page link is broken or out of date; here are your newest notifications."
+
+
+def _back_to_inbox(anchor: str | None = None) -> Response:
+    """The page the form was on (its cursor), at the entry acted on."""
+    cursor = request.form.get("cursor") or None
+    return redirect(url_for("web_auth.notifications", cursor=cursor, _anchor=anchor), code=303)
 
 
 @bp.get("/notifications/unread")
@@ -73,13 +107,51 @@ def unread(user: User) -> Response:
 @bp.post("/notifications/read-all")
 @login_required()
 def read_all(user: User) -> Response:
-    notification_settings.do_mark_all_read(user)
-    return redirect(url_for("web_auth.notifications"))
+    """Mark read what the page counted (``up_to``), not what arrived since."""
+    up_to = inbox.check_up_to(request.form.get("up_to"))
+    flash(_marked_text(notification_settings.do_mark_all_read(user, up_to)), "success")
+    return _back_to_inbox()
+
+
+@bp.post("/notifications/tickets/<id:ticket_id>/read")
+@login_required()
+def read_ticket(user: User, ticket_id: int) -> Response:
+    up_to = inbox.check_up_to(request.form.get("up_to"))
+    flash(_marked_text(inbox.do_mark_ticket_read(user, ticket_id, up_to)), "success")
+    return _back_to_inbox(f"entry-ticket-{ticket_id}")
+
+
+@bp.post("/notifications/tickets/<id:ticket_id>/open")
+@login_required()
+def open_ticket(user: User, ticket_id: int) -> Response:
+    """Follow an entry to its ticket, marking what the entry showed read on the way. A POST
+    (a button styled as a link) because GET requests never write."""
+    inbox.do_mark_ticket_read(user, ticket_id, inbox.check_up_to(request.form.get("up_to")))
+    return redirect(_ticket_url(user, ticket_id), code=303)
+
+
+@bp.post("/notifications/<id:notification_id>/read")
+@login_required()
+def read_one(user: User, notification_id: int) -> Response:
+    """A notification about no ticket is an entry of its own, marked read by its id."""
+    notification_settings.do_mark_read(user, notification_id)
+    flash("Marked read.", "success")
+    return _back_to_inbox(f"entry-note-{notification_id}")
+
+
+def _marked_text(marked: int) -> str:
+    if marked == 0:
+        return "Nothing was unread."
+    return "Marked 1 notification read." if marked == 1 else f"Marked {marked} notifications read."
+
+
+def _ticket_url(user: User, ticket_id: int) -> str:
+    endpoint = "workspace.ticket" if user.role.is_staff else "portal.ticket"
+    return url_for(endpoint, ticket_id=ticket_id)
 
 
 @bp.get("/tickets/<int:ticket_id>")
 @login_required()
 def ticket(user: User, ticket_id: int) -> Response:
     """A ticket's page for whoever follows a link: the workspace or the portal view."""
-    endpoint = "workspace.ticket" if user.role.is_staff else "portal.ticket"
-    return redirect(url_for(endpoint, ticket_id=ticket_id))
+    return redirect(_ticket_url(user, ticket_id))

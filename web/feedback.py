@@ -15,8 +15,8 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from werkzeug.wrappers import Response
 
 from autocrm.errors import DomainError, NotFound
-from autocrm.models import Ticket
-from autocrm.services import conversation
+from autocrm.tickets import conversation
+from autocrm.tickets.models import Ticket
 from web.forms import parse_rating
 
 bp = Blueprint("feedback", __name__, template_folder="templates")

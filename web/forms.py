@@ -9,11 +9,12 @@ def parse_id(raw: str | None) -> int | None:
     """A row id picked from a list or typed in a filter; anything else (text, 0, a number no row
     can have) is None, for the caller to report at its field."""
     raw = (raw or "").strip()
-    # isdecimal, not isdigit: "²" is a digit that int() refuses.
-    return int(raw) if raw.isdecimal() and 1 <= int(raw) <= MAX_ID else None
+    # isdecimal, not isdigit: "²" is a digit that int() refuses; and int() refuses over 4300
+    # digits, so the length is checked first.
+    return int(raw) if raw.isdecimal() and len(raw) <= 10 and 1 <= int(raw) <= MAX_ID else None
 
 
 def parse_rating(raw: str | None) -> int | None:
     """A satisfaction rating from 1 to 5 picked in a form; anything else is None."""
     raw = (raw or "").strip()
-    return int(raw) if raw.isdecimal() and 1 <= int(raw) <= 5 else None
+    return int(raw) if raw.isdecimal() and len(raw) == 1 and 1 <= int(raw) <= 5 else None

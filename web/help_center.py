@@ -1,14 +1,14 @@
 """The help center: customers and anonymous readers browse, search and read the knowledge
 base, vote on whether an article helped, and get articles suggested while writing a ticket.
 
-What a reader sees is decided by the kb service (``kb.help_center_only`` over the policy):
+What a reader sees is decided by the kb service (``helpcenter.help_center_only`` over the policy):
 anonymous readers published public articles, signed-in customers public and customers-only
 ones; drafts and internal articles never appear here, not even for staff. Customers see the
 pages inside the portal's layout, everyone else inside the plain one.
 
 Deflection: ``suggest`` answers the new-ticket page's typeahead. Each suggestion's link carries
 a signed token (reader, article, the subject typed so far); opening it records
-``kb.do_record_suggestion_opened`` and redirects to the article's plain address. The token is
+``votes.do_record_suggestion_opened`` and redirects to the article's plain address. The token is
 what makes that GET safe from cross-site requests: nobody can forge one for another reader.
 """
 
@@ -24,9 +24,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 from werkzeug.wrappers import Response
 
-from autocrm import markdown
-from autocrm.models import Article, KbCategory, User
-from autocrm.services import kb
+from autocrm import database, markdown
+from autocrm.kb import categories, helpcenter, votes
+from autocrm.kb import search as kb_search
+from autocrm.kb.models import Article, KbCategory
+from autocrm.people.models import User
 from web.session import current_user
 
 bp = Blueprint("help", __name__, url_prefix="/help")
@@ -61,8 +63,9 @@ _MARK = re.compile(r"</?mark>")
 
 @bp.app_template_filter("kb_snippet")
 def safe_snippet(snippet: str | None) -> Markup:
-    """A search snippet (HTML from ``kb.search``) for a page: kept as HTML only if it is escaped
-    text with balanced, unnested ``<mark>`` highlights and nothing else; otherwise its text."""
+    """A search snippet (HTML from ``kb_search.search``) for a page: kept as HTML only if it
+    is escaped text with balanced, unnested ``<mark>`` highlights and nothing else; otherwise
+    its text."""
     if not snippet:
         return Markup("")
     tags = _MARK.findall(snippet)
@@ -84,7 +87,7 @@ def excerpt(body: str, length: int = EXCERPT_CHARS) -> str:
 
 
 def _categories_by_id() -> dict[int, KbCategory]:
-    return {category.id: category for category in kb.list_categories()}
+    return {category.id: category for category in categories.list_categories()}
 
 
 # -- suggestion links --------------------------------------------------------------------------
@@ -125,8 +128,8 @@ def index() -> tuple[str, int]:
     user = current_user()
     return _render(
         "help/index.html",
-        sections=kb.help_center_sections(user),
-        recent=[result.article for result in kb.search(user, None, 5, help_center=True)],
+        sections=helpcenter.help_center_sections(user),
+        recent=[result.article for result in kb_search.search(user, None, 5, help_center=True)],
         categories=_categories_by_id(),
     )
 
@@ -137,7 +140,7 @@ def _check_search(q: str, raw_category: str) -> tuple[Errors, KbCategory | None]
         errors["q"] = ["Type a word or two to search for."]
     elif len(q) > MAX_QUERY:
         errors["q"] = [f"Please keep your search under {MAX_QUERY} characters."]
-    elif not kb.query_words(q):
+    elif not kb_search.query_words(q):
         errors["q"] = ["Search for words or numbers: punctuation alone matches nothing."]
     category = None
     if raw_category:
@@ -157,7 +160,7 @@ def search() -> tuple[str, int]:
         return _render(
             "help/search.html", 400, q=q[: MAX_QUERY * 2], errors=errors, results=[], category=None
         )
-    results = kb.help_center_search(
+    results = helpcenter.help_center_search(
         user, q, SEARCH_LIMIT, category_id=category.id if category else None
     )
     return _render(
@@ -173,7 +176,7 @@ def search() -> tuple[str, int]:
 @bp.get("/categories/<int:category_id>")
 def category(category_id: int) -> tuple[str, int]:
     user = current_user()
-    shown = kb.access_category_by_id(category_id)
+    shown = categories.access_category_by_id(category_id)
     raw_page = request.args.get("page", "1")
     page = _positive_int(raw_page)
     if page is None:
@@ -186,7 +189,7 @@ def category(category_id: int) -> tuple[str, int]:
             more=False,
             errors={"page": [f"“{raw_page[:20]}” is not a page number (1, 2, 3 …)."]},
         )
-    articles, more = kb.help_center_category_articles(
+    articles, more = helpcenter.help_center_category_articles(
         user, category_id, page=page, per_page=PER_PAGE
     )
     return _render("help/category.html", category=shown, articles=articles, page=page, more=more)
@@ -199,7 +202,7 @@ def _article_page(
         "help/article.html",
         status,
         article=article,
-        votes=kb.vote_summary(user, article.id),
+        votes=votes.vote_summary(user, article.id),
         **context,
     )
 
@@ -207,18 +210,19 @@ def _article_page(
 @bp.get("/articles/<int:article_id>")
 def article(article_id: int) -> Response | tuple[str, int]:
     user = current_user()
-    shown = kb.access_help_center_article(user, article_id)
+    shown = helpcenter.access_help_center_article(user, article_id)
     token = request.args.get("suggested")
     if token is not None:
         query = _suggested_query(token, user, shown.id)
         if query is not None:
-            kb.do_record_suggestion_opened(user, shown.id, query)
+            with database.writing():
+                votes.do_record_suggestion_opened(user, shown.id, query)
         # The plain address: a reload, a bookmark or a shared link records nothing.
         return redirect(url_for("help.article", article_id=shown.id), 303)
     return _article_page(user, shown)
 
 
-def _tally_json(summary: kb.VoteSummary) -> dict[str, Any]:
+def _tally_json(summary: votes.VoteSummary) -> dict[str, Any]:
     return {
         "article_id": summary.article_id,
         "helpful_count": summary.helpful_count,
@@ -238,15 +242,15 @@ def vote(article_id: int) -> Response | tuple[Any, int]:
             return jsonify({"error": "Please log in to answer."}), 401
         next_url = url_for("help.article", article_id=article_id)
         return redirect(url_for("web_auth.login", next=next_url))
-    shown = kb.access_help_center_article(user, article_id)
+    shown = helpcenter.access_help_center_article(user, article_id)
     answer = request.form.get("helpful", "")
     if answer not in ("yes", "no"):
         message = "Please answer Yes or No."
         if wants_json:
             return jsonify({"error": message, "errors": {"helpful": [message]}}), 422
         return _article_page(user, shown, 422, errors={"helpful": [message]})
-    kb.do_vote(user, shown.id, helpful=answer == "yes")
-    summary = kb.vote_summary(user, shown.id)
+    votes.do_vote(user, shown.id, helpful=answer == "yes")
+    summary = votes.vote_summary(user, shown.id)
     if wants_json:
         return jsonify(_tally_json(summary)), 200
     return redirect(url_for("help.article", article_id=shown.id, _anchor="helpful"), 303)
@@ -257,8 +261,8 @@ def vote(article_id: int) -> Response | tuple[Any, int]:
 
 @bp.get("/suggest")
 def suggest() -> Response | tuple[Response, int]:
-    """Articles for a ticket subject being typed (``q``), at most kb.SUGGESTION_LIMIT; none
-    for fewer than kb.SUGGESTION_MIN_CHARS characters."""
+    """Articles for a ticket subject being typed (``q``), at most helpcenter.SUGGESTION_LIMIT; none
+    for fewer than helpcenter.SUGGESTION_MIN_CHARS characters."""
     user = current_user()
     q = request.args.get("q", "")
     if len(q) > MAX_QUERY:
@@ -276,7 +280,7 @@ def suggest() -> Response | tuple[Response, int]:
             ),
             "url": suggestion_url(user, result.article.id, q.strip()),
         }
-        for result in kb.suggest(user, q)
+        for result in helpcenter.suggest(user, q)
     ]
     response = jsonify({"query": q, "items": items})
     response.headers["Cache-Control"] = "private, no-store"  # links are signed for this reader

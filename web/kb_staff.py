@@ -6,7 +6,7 @@ only).
 
 Pages work without JavaScript: "Preview" is a submit button that re-renders the form with the
 rendered text and saves nothing; ``static/js/kb_editor.js`` shows the preview in place instead,
-through the ``preview`` endpoint. Every change goes through ``autocrm.services.kb``. An edit
+through the ``preview`` endpoint. Every change goes through ``autocrm.kb``. An edit
 carries the revision it started from, so saving over text someone else saved meanwhile is
 refused (409) with the user's input kept.
 
@@ -35,9 +35,14 @@ from werkzeug.wrappers import Response
 
 from autocrm import markdown, policies
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
-from autocrm.models import Article, ArticleRevision, ArticleStatus, ArticleVisibility, User
-from autocrm.services import kb, users
-from autocrm.services.listing import PageRequest
+from autocrm.kb import articles
+from autocrm.kb import categories as kb_categories
+from autocrm.kb import search as kb_search
+from autocrm.kb.models import Article, ArticleRevision, ArticleStatus, ArticleVisibility
+from autocrm.listing import PageRequest
+from autocrm.people import users
+from autocrm.people.models import User
+from web.forms import parse_id
 from web.session import admin_required, current_user, login_required
 
 bp = Blueprint("kb_staff", __name__, url_prefix="/agent/kb")
@@ -115,10 +120,10 @@ def reply_link(article: Article, *, internal_reply: bool) -> ReplyLink:
 def reply_results(user: User, q: str, *, internal_reply: bool) -> list[dict[str, Any]]:
     """The workspace's knowledge-base search: matching articles with their snippets and the
     link to insert into a public reply or an internal note (or why not)."""
-    if not kb.query_words(q):
+    if not kb_search.query_words(q):
         return []
     items = []
-    for result in kb.search(user, q, WORKSPACE_RESULTS):
+    for result in kb_search.search(user, q, WORKSPACE_RESULTS):
         link = reply_link(result.article, internal_reply=internal_reply)
         items.append(
             {
@@ -157,9 +162,9 @@ def _list_filters() -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
         else:
             errors["visibility"] = "Choose a visibility from the list."
     if values["category"]:
-        try:
-            filters["category_id"] = int(values["category"])
-        except ValueError:
+        if (category_id := parse_id(values["category"])) is not None:
+            filters["category_id"] = category_id
+        else:
             errors["category"] = "Choose a category from the list."
     return values, filters, errors
 
@@ -173,10 +178,12 @@ def index(user: User) -> tuple[str, int]:
     listing = None
     page = PageRequest(limit=LIST_LIMIT, cursor=values["cursor"] or None)
     try:
-        listing = kb.list_articles(user, values["q"], page, kb.ArticleFilter(**filters))
+        listing = kb_search.list_articles(
+            user, values["q"], page, kb_search.ArticleFilter(**filters)
+        )
     except InvalidInput as exc:  # a cursor that is not one of ours (edited, or outdated)
         errors["cursor"] = exc.message
-    categories = kb.list_categories()
+    categories = kb_categories.list_categories()
     html = render_template(
         "kb/index.html",
         user=user,
@@ -223,13 +230,13 @@ def check_form(values: dict[str, str]) -> dict[str, Any]:
         "category_id": None,
     }
     if values["category_id"].strip():
-        try:
-            fields["category_id"] = int(values["category_id"])
-        except ValueError:
+        if (category_id := parse_id(values["category_id"])) is not None:
+            fields["category_id"] = category_id
+        else:
             errors["category_id"] = ["Choose a category from the list."]
             del fields["category_id"]
     try:
-        fields = {**fields, **kb.check_article_fields(fields)}
+        fields = {**fields, **articles.check_article_fields(fields)}
     except InvalidInput as exc:
         errors = {**exc.errors, **errors}
     if errors:
@@ -261,7 +268,7 @@ def _render_editor(
         loaded=loaded,
         # A loaded revision's category deleted since: the editor cannot offer it any more.
         lost_category=loaded.category_name if loaded and loaded.category_id is None else None,
-        categories=kb.list_categories(),
+        categories=kb_categories.list_categories(),
     )
     return html, status
 
@@ -289,7 +296,7 @@ def create(user: User) -> Any:
         if action == "preview":
             return _render_editor(user, values, preview=markdown.render(values["body"]))
         fields = check_form(values)
-        article = kb.do_create_article(user, **fields, status=SAVE_ACTIONS[action])
+        article = articles.do_create_article(user, **fields, status=SAVE_ACTIONS[action])
     except DomainError as exc:
         return _render_editor(
             user, values, errors=exc.errors, notice=exc.message, status=exc.status_code
@@ -303,19 +310,19 @@ def create(user: User) -> Any:
 def edit(user: User, article_id: int) -> tuple[str, int]:
     """The editor; ``?revision=N`` loads revision N into it: title, text, category,
     visibility and tags (saved only when the user saves, as a new revision)."""
-    article = kb.access_article_by_id(user, article_id)
+    article = articles.access_article_by_id(user, article_id)
     values = _article_values(article)
     wanted = request.args.get("revision", type=int)
     loaded = None
     if wanted is not None:
         loaded = _revision(user, article_id, wanted)
         values = _revision_values(loaded)
-    base = kb.latest_revision_number(article.id)
+    base = articles.latest_revision_number(article.id)
     return _render_editor(user, values, article=article, base_revision=base, loaded=loaded)
 
 
 def _revision(user: User, article_id: int, number: int) -> ArticleRevision:
-    for revision in kb.list_revisions(user, article_id):
+    for revision in articles.list_revisions(user, article_id):
         if revision.number == number:
             return revision
     raise NotFound(f"Article {article_id} has no revision {number}.")
@@ -345,7 +352,7 @@ def _changes(article: Article, fields: dict[str, Any]) -> dict[str, Any]:
 @bp.post("/<int:article_id>/edit")
 @login_required(staff=True)
 def update(user: User, article_id: int) -> Any:
-    article = kb.access_article_by_id(user, article_id)
+    article = articles.access_article_by_id(user, article_id)
     values = _form_values()
     base = request.form.get("base_revision", type=int)
     try:
@@ -361,15 +368,15 @@ def update(user: User, article_id: int) -> Any:
         if SAVE_ACTIONS[action] is not article.status:
             changes["status"] = SAVE_ACTIONS[action]
         if changes:
-            kb.do_update_article(user, article_id, changes, expected_revision=base)
+            articles.do_update_article(user, article_id, changes, expected_revision=base)
     except NotFound:
         raise
     except DomainError as exc:
-        article = kb.access_article_by_id(user, article_id)
+        article = articles.access_article_by_id(user, article_id)
         notice = exc.message
         if isinstance(exc, Conflict):
             # Saving again is then a conscious choice over the other person's text.
-            base = kb.latest_revision_number(article_id)
+            base = articles.latest_revision_number(article_id)
             notice = (
                 f"{exc.message} Your text is kept below; compare it with the current "
                 "revision in the history, then save again to replace it."
@@ -399,8 +406,8 @@ def preview(user: User) -> tuple[Response, int]:
     will see it."""
     data = request.get_json(silent=True)
     body = str(data.get("body") or "") if isinstance(data, dict) else ""
-    if len(body) > kb.MAX_BODY:
-        return jsonify({"ok": False, "error": f"At most {kb.MAX_BODY} characters."}), 422
+    if len(body) > articles.MAX_BODY:
+        return jsonify({"ok": False, "error": f"At most {articles.MAX_BODY} characters."}), 422
     return jsonify({"ok": True, "html": markdown.render(body)}), 200
 
 
@@ -467,10 +474,10 @@ def field_changes(previous: ArticleRevision, revision: ArticleRevision) -> list[
 @bp.get("/<int:article_id>/history")
 @login_required(staff=True)
 def history(user: User, article_id: int) -> str:
-    article = kb.access_article_by_id(user, article_id)
+    article = articles.access_article_by_id(user, article_id)
     entries = []
     previous = None
-    for revision in kb.list_revisions(user, article_id):
+    for revision in articles.list_revisions(user, article_id):
         entries.append(
             {
                 "revision": revision,
@@ -494,20 +501,20 @@ def history(user: User, article_id: int) -> str:
 @bp.get("/<int:article_id>/delete")
 @login_required(staff=True)
 def confirm_delete(user: User, article_id: int) -> str:
-    article = kb.access_article_by_id(user, article_id)
+    article = articles.access_article_by_id(user, article_id)
     return render_template(
         "kb/delete.html",
         user=user,
         article=article,
-        revisions=kb.latest_revision_number(article.id),
+        revisions=articles.latest_revision_number(article.id),
     )
 
 
 @bp.post("/<int:article_id>/delete")
 @login_required(staff=True)
 def delete(user: User, article_id: int) -> Response:
-    title = kb.access_article_by_id(user, article_id).title
-    kb.do_delete_article(user, article_id)
+    title = articles.access_article_by_id(user, article_id).title
+    articles.do_delete_article(user, article_id)
     flash(f"Deleted “{title}”.", "success")
     return redirect(url_for(".index"))
 
@@ -526,7 +533,7 @@ def _render_categories(
     html = render_template(
         "kb/categories.html",
         user=user,
-        categories=kb.list_categories(),
+        categories=kb_categories.list_categories(),
         errors=errors or {},
         values=values or {},
     )
@@ -544,7 +551,8 @@ def categories(user: User) -> tuple[str, int]:
 def create_category(user: User) -> Any:
     name = request.form.get("name", "")
     try:
-        kb.do_create_category(user, name=name, position=len(kb.list_categories()))
+        position = len(kb_categories.list_categories())
+        kb_categories.do_create_category(user, name=name, position=position)
     except DomainError as exc:
         return _render_categories(
             user, errors={"new": exc.errors}, values={"new": name}, status=exc.status_code
@@ -558,7 +566,7 @@ def create_category(user: User) -> Any:
 def rename_category(user: User, category_id: int) -> Any:
     name = request.form.get("name", "")
     try:
-        kb.do_update_category(user, category_id, {"name": name})
+        kb_categories.do_update_category(user, category_id, {"name": name})
     except NotFound:
         raise
     except DomainError as exc:
@@ -575,7 +583,7 @@ def rename_category(user: User, category_id: int) -> Any:
 @bp.post("/categories/<int:category_id>/move")
 @admin_required
 def move_category(user: User, category_id: int) -> Any:
-    order = [c.id for c in kb.list_categories()]
+    order = [c.id for c in kb_categories.list_categories()]
     if category_id not in order:
         raise NotFound(f"Category {category_id} not found.")
     step = {"up": -1, "down": 1}.get(request.form.get("direction", ""))
@@ -587,7 +595,7 @@ def move_category(user: User, category_id: int) -> Any:
     if 0 <= there < len(order):
         order[here], order[there] = order[there], order[here]
         try:
-            kb.do_reorder_categories(user, order)
+            kb_categories.do_reorder_categories(user, order)
         except DomainError as exc:  # a category was added meanwhile
             flash(f"{exc.message} Try again.", "error")
     return redirect(url_for(".categories", _anchor=f"category-{category_id}"))

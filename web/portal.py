@@ -13,20 +13,23 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from autocrm import markdown
+from autocrm.engine.versions import engine_for_version
 from autocrm.errors import DomainError
-from autocrm.models import Message, Priority, TicketEvent, User
-from autocrm.services import conversation, notification_settings, tickets, users
-from autocrm.services.listing import PageRequest
-from autocrm.services.workflows import engine_for_version
-from web.forms import parse_rating
+from autocrm.listing import PageRequest
+from autocrm.notifications import preferences as notification_settings
+from autocrm.people import users
+from autocrm.people.models import User
+from autocrm.tickets import conversation, representation
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority
+from web.forms import parse_id, parse_rating
+from web.logins import session_rows
 from web.session import log_in, login_required
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 MAX_SUBJECT = 200
 MAX_DESCRIPTION = 50_000
-MAX_MESSAGE = 50_000
 MAX_COMMENT = 5000
 MAX_PASSWORD = 1024
 DASHBOARD_LIMIT = 200
@@ -60,32 +63,20 @@ def _field_errors(exc: DomainError) -> Errors:
     return errors or {"form": [exc.message]}
 
 
-def _message_json(message: Message, user: User) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "ticket_id": message.ticket_id,
-        "author_id": message.author_id,
-        "author_name": message.author.name,
-        "author_is_staff": message.author.role.is_staff,
-        "mine": message.author_id == user.id,
-        "body": message.body,
-        "body_html": markdown.render(message.body),
-        "created_at": message.created_at.isoformat(),
-    }
-
-
-def _timeline(user: User, events: list[TicketEvent], labels: dict[str, str]) -> list[dict]:
+def _timeline(user: User, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The status history as the page first draws it (``portal.js`` adds to it from ``trail``
+    events, with the same words)."""
     items = []
-    for event in events:
-        state = labels.get(event.to_state or "", event.to_state or "")
-        if event.actor_id is None:
+    for entry in entries:
+        if entry["actor_id"] is None:
             who = "automatically"
-        elif event.actor_id == user.id:
+        elif entry["actor_id"] == user.id:
             who = "by you"
         else:
-            who = f"by {event.actor.name}" if event.actor else ""
-        text = "Ticket opened" if event.kind == "ticket.created" else f"Status set to {state}"
-        items.append({"text": text, "who": who, "at": event.created_at, "state": state})
+            who = f"by {entry['actor_name']}" if entry["actor_name"] else ""
+        state = entry["to_state_label"] or ""
+        text = "Ticket opened" if entry["kind"] == "ticket.created" else f"Status set to {state}"
+        items.append({"id": entry["id"], "text": text, "who": who, "at": entry["created_at"]})
     return items
 
 
@@ -165,6 +156,8 @@ def _ticket_page(user: User, ticket_id: int, status: int = 200, **context: Any) 
     ticket = tickets.access_ticket_by_id(user, ticket_id)
     labels = _status_labels({ticket.workflow_version_id})
     messages, more = conversation.list_messages(user, ticket.id, limit=200)
+    view = representation.render_ticket(ticket, "customer")
+    trail = representation.render_trail(tickets.list_events(user, ticket.id))
     context.setdefault("reply", "")
     context.setdefault("errors", {})
     context.setdefault("rating", None)
@@ -173,14 +166,16 @@ def _ticket_page(user: User, ticket_id: int, status: int = 200, **context: Any) 
         "portal/ticket.html",
         user=user,
         ticket=ticket,
-        status_label=labels.get(ticket.status, ticket.status),
-        messages=messages,
+        status_label=view["status_label"],
+        view=view,
+        messages=representation.render_messages(messages),
         more_messages=more,
-        timeline=_timeline(user, tickets.list_events(user, ticket.id), labels),
+        timeline=_timeline(user, trail),
         transitions=[
-            (spec.name, TRANSITION_LABELS.get(spec.name, spec.label))
-            for spec in tickets.allowed_transitions(user, ticket)
+            (t["name"], TRANSITION_LABELS.get(t["name"], t["label"]))
+            for t in representation.allowed_for(view, "customer", user.id)
         ],
+        transition_labels=TRANSITION_LABELS,
         closed=ticket.category == "closed",
         done=ticket.category in CLOSED_CATEGORIES,
         feedback=conversation.feedback_for(user, ticket.id),
@@ -202,10 +197,11 @@ def ticket(user: User, ticket_id: int) -> tuple[str, int]:
 def messages_json(user: User, ticket_id: int) -> Response | tuple[Response, int]:
     """What a reconnecting page missed: public messages after ``after`` (a message id)."""
     raw_after = request.args.get("after", "0")
-    if not raw_after.isdecimal():
+    after = 0 if raw_after == "0" else parse_id(raw_after)
+    if after is None:
         return jsonify({"error": "after must be a message id."}), 400
-    messages, more = conversation.list_messages(user, ticket_id, after=int(raw_after), limit=100)
-    return jsonify({"items": [_message_json(m, user) for m in messages], "has_more": more})
+    messages, more = conversation.list_messages(user, ticket_id, after=after, limit=100)
+    return jsonify({"items": representation.render_messages(messages), "has_more": more})
 
 
 @bp.post("/tickets/<int:ticket_id>/messages")
@@ -218,25 +214,17 @@ def send_message(user: User, ticket_id: int) -> Response | tuple[Any, int]:
         body = str((request.get_json(silent=True) or {}).get("body", ""))
     else:
         body = request.form.get("body", "")
-    error = None
-    if not body.strip():
-        error = "Please write a message first."
-    elif len(body) > MAX_MESSAGE:
-        error = f"Please keep a message under {MAX_MESSAGE} characters."
-    else:
-        try:
-            message = conversation.do_add_message(user, ticket_id, body)
-        except DomainError as exc:
-            if exc.status_code == 404:
-                raise
-            error = exc.message
-        else:
-            if wants_json:
-                return jsonify({"ok": True, "message": _message_json(message, user)}), 201
-            return redirect(url_for("portal.ticket", ticket_id=ticket_id, _anchor="reply"))
+    try:
+        message = conversation.do_add_message(user, ticket_id, body)
+    except DomainError as exc:
+        if exc.status_code == 404:
+            raise
+        if wants_json:
+            return jsonify({"ok": False, "error": exc.message, "errors": exc.errors}), 422
+        return _ticket_page(user, ticket_id, 422, reply=body, errors={"body": [exc.message]})
     if wants_json:
-        return jsonify({"ok": False, "error": error}), 422
-    return _ticket_page(user, ticket_id, 422, reply=body, errors={"body": [error]})
+        return jsonify({"ok": True, "message": representation.render_message(message)}), 201
+    return redirect(url_for("portal.ticket", ticket_id=ticket_id, _anchor="reply"))
 
 
 @bp.post("/tickets/<int:ticket_id>/transition")
@@ -244,7 +232,7 @@ def send_message(user: User, ticket_id: int) -> Response | tuple[Any, int]:
 def transition(user: User, ticket_id: int) -> Response:
     name = request.form.get("name", "")
     raw_version = request.form.get("version", "")
-    version = int(raw_version) if raw_version.isdecimal() else None
+    version = parse_id(raw_version)
     try:
         ticket = tickets.do_transition(user, ticket_id, name, expected_version=version)
     except DomainError as exc:
@@ -290,6 +278,7 @@ def feedback(user: User, ticket_id: int) -> Response | tuple[str, int]:
 def _profile_page(user: User, status: int = 200, **context: Any) -> tuple[str, int]:
     context.setdefault("errors", {})
     context.setdefault("prefs", notification_settings.email_preferences(user))
+    context.setdefault("sessions", session_rows(user))
     html = render_template(
         "portal/profile.html", user=user, kinds=CUSTOMER_NOTIFICATION_KINDS, **context
     )

@@ -22,9 +22,10 @@ from werkzeug.wrappers import Response
 
 from autocrm import policies
 from autocrm.errors import Forbidden, NotFound
-from autocrm.models import Team, User
-from autocrm.services import reports, teams
-from autocrm.services.listing import PageRequest
+from autocrm.listing import PageRequest
+from autocrm.people import teams
+from autocrm.people.models import Team, User
+from autocrm.reports import services as reports
 from web.forms import parse_id
 from web.session import login_required
 

@@ -9,27 +9,47 @@ from typing import Any
 from flask import g, redirect, request, session, url_for
 
 from autocrm.errors import NotAuthenticated, NotFound
-from autocrm.models import Role, User
+from autocrm.people import sessions
+from autocrm.people.models import Role, User
 from autocrm.security import password_fingerprint
-from autocrm.services import users
+
+SESSION_KEY = sessions.COOKIE_KEY
 
 
 def log_in(user: User) -> None:
+    """Start a server-side session (ending the one this browser had) and name it in the
+    cookie."""
+    key = sessions.do_start_session(
+        user,
+        user_agent=request.user_agent.string,
+        address=request.remote_addr or "",
+        replacing=session.get(SESSION_KEY),
+    )
     session.clear()
     session["user_id"] = user.id
     # Sockets and pages check it: a password change or deactivation ends the session.
     session["auth"] = password_fingerprint(user.password_hash)
+    session[SESSION_KEY] = key
     session.permanent = True
 
 
 def log_out() -> None:
+    """End the session on the server too: a copy of the cookie logs no one in afterwards."""
+    sessions.do_end_session(session.get(SESSION_KEY))
     session.clear()
+
+
+def user_of_session() -> User:
+    """The user the request's session cookie logs in; NotAuthenticated if none."""
+    return sessions.user_for_session(
+        session.get("user_id"), session.get("auth"), session.get(SESSION_KEY)
+    )
 
 
 def current_user() -> User | None:
     if "web_user" not in g:
         try:
-            g.web_user = users.user_for_session(session.get("user_id"), session.get("auth"))
+            g.web_user = user_of_session()
         except NotAuthenticated:
             g.web_user = None
     return g.web_user

@@ -15,12 +15,19 @@ from flask import Blueprint, flash, jsonify, redirect, render_template, request,
 from werkzeug.wrappers import Response
 
 from autocrm import policies
+from autocrm.canned import services as canned
+from autocrm.canned.models import CannedResponse
+from autocrm.engine import versions
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
-from autocrm.models import CannedResponse, Priority, Team, Ticket, User
-from autocrm.realtime import MessageEventSchema
-from autocrm.services import canned, conversation, kb, sla, teams, tickets, users, workflows
-from autocrm.services.listing import PageRequest
+from autocrm.kb import articles
+from autocrm.listing import PageRequest
+from autocrm.people import teams, users
+from autocrm.people.models import Team, User
+from autocrm.tickets import conversation, representation
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket
 from web import kb_staff
+from web.forms import parse_id
 from web.session import login_required
 
 bp = Blueprint("workspace", __name__, url_prefix="/agent")
@@ -59,7 +66,7 @@ def ticket(user: User, ticket_id: int) -> str | tuple[str, int]:
     elif article_id:
         try:
             link = kb_staff.reply_link(
-                kb.access_article_by_id(user, article_id), internal_reply=internal
+                articles.access_article_by_id(user, article_id), internal_reply=internal
             )
             draft, notice = link.markdown or "", link.warning
         except NotFound as exc:
@@ -90,8 +97,9 @@ def _render(
     kb_query: str = "",
     kb_results: list[dict[str, Any]] | None = None,
 ) -> tuple[str, int]:
-    messages = _all_messages(user, item.id)
+    messages = representation.render_messages(_all_messages(user, item.id))
     people = _people(item)
+    view = representation.ticket_view(item, "staff")
     team_list = teams.list_teams(user, PageRequest(limit=200, sort="id")).items
     html = render_template(
         "agent/ticket.html",
@@ -102,8 +110,13 @@ def _render(
         teams=sorted(team_list, key=lambda t: t.name.lower()),
         staff=_assignable_staff(team_list),
         priorities=[p.label for p in Priority],
-        transitions=tickets.allowed_transitions(user, item),
-        clocks=_clocks(item),
+        view=representation.render_tickets([item], "staff")[0],
+        transitions=representation.allowed_for(view, user.role.value, user.id),
+        clocks=[
+            {**c, "label": METRIC_LABELS.get(c["metric"], c["metric"])} for c in view["sla_clocks"]
+        ],
+        metric_labels=METRIC_LABELS,
+        team_names={t.id: t.name for t in team_list},
         trail=_trail(user, item, people, {t.id: t.name for t in team_list}),
         canned_responses=canned.list_canned(user),
         draft=draft,
@@ -160,35 +173,11 @@ def _assignable_staff(team_list: list[Team]) -> list[dict[str, Any]]:
     ]
 
 
-def _clocks(item: Ticket) -> list[dict[str, Any]]:
-    result = []
-    for metric, clock in sorted(sla.clocks_of(item).items(), key=lambda kv: kv[1].id):
-        if clock.breached_at is not None:
-            state = "breached"
-        elif clock.stopped_at is not None:
-            state = "met"
-        elif clock.due_at is None:
-            state = "paused"
-        else:
-            state = "warning" if clock.warned_at is not None else "running"
-        result.append(
-            {
-                "metric": metric,
-                "label": METRIC_LABELS.get(metric, metric),
-                "state": state,
-                "due_at": clock.due_at,
-                "stopped_at": clock.stopped_at,
-                "breached_at": clock.breached_at,
-            }
-        )
-    return result
-
-
 def _trail(
     user: User, item: Ticket, people: dict[int, str], team_names: dict[int, str]
 ) -> list[dict[str, Any]]:
     events = tickets.list_events(user, item.id)
-    numbers = workflows.version_numbers(
+    numbers = versions.version_numbers(
         {
             e.data["cause"]["workflow_version"]
             for e in events
@@ -273,12 +262,6 @@ def _wants_json() -> bool:
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
-def message_json(message: Any, people: dict[int, str] | None = None) -> dict[str, Any]:
-    data = MessageEventSchema().dump(message)  # body_html: sanitized by autocrm.markdown
-    data["author_name"] = (people or {}).get(message.author_id) or message.author.name
-    return data
-
-
 @bp.get("/tickets/<int:ticket_id>/messages.json")
 @login_required(staff=True)
 def messages_json(user: User, ticket_id: int) -> Response | tuple[Response, int]:
@@ -288,7 +271,7 @@ def messages_json(user: User, ticket_id: int) -> Response | tuple[Response, int]
         items, more = conversation.list_messages(user, ticket_id, after=after, limit=200)
     except DomainError as exc:
         return jsonify({"ok": False, "error": exc.message}), exc.status_code
-    return jsonify({"items": [message_json(m) for m in items], "has_more": more})
+    return jsonify({"items": representation.render_messages(items), "has_more": more})
 
 
 @bp.post("/tickets/<int:ticket_id>/messages")
@@ -301,12 +284,12 @@ def add_message(user: User, ticket_id: int) -> Any:
     body = str(data.get("body") or "")
     internal = data.get("visibility") == "internal" or data.get("internal") is True
     try:
-        if not body.strip():
-            raise InvalidInput("Write a message first.", {"body": ["Must not be blank."]})
         message = conversation.do_add_message(user, ticket_id, body, internal=internal)
     except DomainError as exc:
         if _wants_json():
-            return jsonify({"ok": False, "error": exc.message}), exc.status_code
+            return jsonify({"ok": False, "error": exc.message, "errors": exc.errors}), (
+                exc.status_code
+            )
         if isinstance(exc, NotFound):
             raise
         item = tickets.access_ticket_by_id(user, ticket_id)
@@ -319,7 +302,7 @@ def add_message(user: User, ticket_id: int) -> Any:
             reply_error=exc.message,
         )
     if _wants_json():
-        return jsonify({"ok": True, "message": message_json(message)}), 201
+        return jsonify({"ok": True, "message": representation.render_message(message)}), 201
     flash("Internal note added." if internal else "Reply sent.", "success")
     return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor=f"message-{message.id}"))
 
@@ -328,10 +311,7 @@ def add_message(user: User, ticket_id: int) -> Any:
 
 
 def _version_from_form() -> int | None:
-    try:
-        return int(request.form.get("version", ""))
-    except ValueError:
-        return None
+    return parse_id(request.form.get("version"))
 
 
 @bp.post("/tickets/<int:ticket_id>/transition")
@@ -399,10 +379,8 @@ def update_fields(user: User, ticket_id: int) -> Any:
 def _optional_int(raw: str | None) -> int | str | None:
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        return raw  # reported as invalid by _field_changes
+    parsed = parse_id(raw)
+    return raw if parsed is None else parsed  # a string is reported as invalid by _field_changes
 
 
 def _field_changes(item: Ticket, submitted: dict[str, Any]) -> dict[str, Any]:
@@ -433,7 +411,7 @@ def _field_changes(item: Ticket, submitted: dict[str, Any]) -> dict[str, Any]:
 # -- knowledge base ----------------------------------------------------------------------------
 
 
-@bp.get("/tickets/<int:ticket_id>/kb.json")
+@bp.get("/tickets/<int:ticket_id>/articles.json")
 @login_required(staff=True)
 def kb_search(user: User, ticket_id: int) -> tuple[Response, int]:
     """Articles matching ``q`` with snippets, and for each the Markdown link to insert into a

@@ -5,14 +5,17 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
-from autocrm import outbox, realtime
-from autocrm.services import automation, events, kb
+from autocrm import kvstore
+from autocrm.automation import sweep as automation_sweep
+from autocrm.events import dispatch, outbox
+from autocrm.kb import votes
+from autocrm.notifications import emails
 
 
 @shared_task(name="workers.tasks.handle_event")
 def handle_event(event_id: str) -> bool:
     """Run the handlers of one outbox event (at most once, however often delivered)."""
-    return events.do_handle_event(event_id)
+    return dispatch.do_handle_event(event_id)
 
 
 @shared_task(name="workers.tasks.relay_pending_outbox")
@@ -26,12 +29,12 @@ def sweep() -> dict[str, int]:
     """Beat: fire SLA warnings and breaches and time-based rules that fell due, and retry
     waiting assignments. One sweep at a time: a tick that finds one running leaves it be."""
     lock = current_app.extensions["autocrm.redis"].lock(
-        realtime.redis_key("sweep-lock"), timeout=120, blocking=False
+        kvstore.redis_key("sweep-lock"), timeout=120, blocking=False
     )
     if not lock.acquire():
         return {"skipped": 1}
     try:
-        return automation.do_sweep()
+        return automation_sweep.do_sweep()
     finally:
         lock.release()
 
@@ -40,4 +43,10 @@ def sweep() -> dict[str, int]:
 def settle_kb_suggestions() -> int:
     """Beat: settle suggested-article openings whose window has passed (did a ticket follow,
     or did the article deflect it?). Settled events are left alone, so a repeat is harmless."""
-    return kb.do_settle_suggestions()
+    return votes.do_settle_suggestions()
+
+
+@shared_task(name="workers.tasks.request_due_emails")
+def request_due_emails() -> int:
+    """Beat: request the customer emails whose window has ended (each once)."""
+    return emails.do_request_due_emails()

@@ -23,6 +23,7 @@ from workflows.calendar import BusinessCalendar
 from workflows.guards import GUARDS
 
 CATEGORIES = ("new", "open", "pending", "solved", "closed")
+DONE_CATEGORIES = ("solved", "closed")  # a ticket here needs no more work
 ROLES = ("customer", "agent", "admin")
 NAME = validate.Regexp(r"^[a-z][a-z0-9_]{0,49}$", error="Use lower-case letters, digits and _.")
 DEFAULT_PATH = Path(__file__).with_name("default.yaml")
@@ -74,7 +75,7 @@ class RuleSchema(Schema):
 
 
 # At most a year of business minutes: deadlines are computed day by day.
-MINUTES = {
+MINUTES: dict[str, Any] = {
     "validate": validate.Range(min=0, max=525_600, min_inclusive=False),
     "load_default": None,
 }

@@ -2,7 +2,7 @@
 
 ``CompiledWorkflow.fire`` moves a ticket by a named transition. The machine is shared by every
 request, so it holds no model: each call wraps the ticket in a short-lived ``_Subject`` and fires
-the event on it directly. The caller (``autocrm.services``) owns the database transaction and
+the event on it directly. The caller (the domain services) owns the database transaction and
 turns the returned ``TransitionOutcome`` into an audit event and outbox rows.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from transitions import EventData, Machine
 
@@ -69,7 +69,8 @@ def _guard(name: str) -> Any:
     check = GUARDS[name]
 
     def condition(event: EventData) -> bool:
-        return check(event.model.ticket, event.model.actor)
+        subject = cast(_Subject, event.model)  # the Machine only ever moves a _Subject
+        return check(subject.ticket, subject.actor)
 
     condition.__name__ = f"guard_{name}"
     return condition

@@ -29,3 +29,7 @@ GUARDS: dict[str, Guard] = {
     "has_team": has_team,
     "actor_is_assignee": actor_is_assignee,
 }
+
+# Guards that depend on who fires the transition, not only on the ticket: a page that is sent
+# one ticket for many viewers applies these itself (``autocrm.tickets.representation``).
+ACTOR_GUARDS = frozenset({"actor_is_assignee"})

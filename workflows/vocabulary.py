@@ -3,7 +3,7 @@
 One vocabulary serves event rules ("when a customer replies ..."), time-based rules ("solved
 for 4 days ...") and SLA escalations, so validation, evaluation and the admin editor agree on
 what exists. Adding a word here is the whole change for conditions; an action also needs its
-effect in ``autocrm.services.automation``.
+effect in ``autocrm.automation``.
 """
 
 from __future__ import annotations

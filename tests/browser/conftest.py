@@ -3,7 +3,7 @@ Celery worker and beat, on a database of their own, driven by Playwright in Debi
 
 - The database is dedicated to the browser tests (a separate SQLite file; on PostgreSQL a
   uniquely named database created, migrated and dropped here), seeded with the demo data
-  (``autocrm.services.seed``), so the demo logins work. It is not rolled back: what a test
+  (``autocrm.demo``), so the demo logins work. It is not rolled back: what a test
   creates stays until the browser tests end, so give what you create unique names. The
   stack runs only while tests/browser runs (package-scoped fixtures).
 - The processes share the test Redis under a key prefix of their own (their Celery queue and
@@ -52,9 +52,9 @@ from playwright.sync_api import (
 
 from autocrm import create_app
 from autocrm.config import celery_config
+from autocrm.demo import seed
+from autocrm.demo.logins import DEMO_LOGINS, DemoLogin
 from autocrm.extensions import db
-from autocrm.services import seed
-from autocrm.services.seed import DemoLogin
 from tests import processes
 from tests.conftest import RUN_ID, app_config, key_prefix, wait_until
 from tests.databases import scratch_database
@@ -281,7 +281,7 @@ class DemoUsers:
 @pytest.fixture(scope="package")
 def demo() -> DemoUsers:
     """The seeded demo logins (``demo.agent.email``, ``demo.agent.password``, ``.name``)."""
-    by_email = {login.email: login for login in seed.DEMO_LOGINS}
+    by_email = {login.email: login for login in DEMO_LOGINS}
     return DemoUsers(
         admin=by_email["admin@example.com"],
         agent=by_email["agent@example.com"],

@@ -23,10 +23,14 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from autocrm.canned import services as canned
+from autocrm.engine import drafts
+from autocrm.engine.models import Workflow
 from autocrm.extensions import db
-from autocrm.models import Article, KbCategory, Team, Ticket, User, Workflow
+from autocrm.kb.models import Article, KbCategory
+from autocrm.people.models import Team, User
 from autocrm.security import issue_feedback_token
-from autocrm.services import canned, workflow_admin
+from autocrm.tickets.models import Ticket
 from tests import processes
 from tests.browser.conftest import PAGE_MS, REPO, ContextFactory, DemoUsers, LiveServer
 
@@ -142,6 +146,7 @@ CHECKS = [
     Check("reports-teams", "admin", "/reports/teams", ready=CHARTS_DRAWN),
     Check("reports-teams-bad-period", "admin", "/reports/teams?start=someday", status=422),
     Check("notifications", "agent", "/notifications"),
+    Check("notifications-customer", "customer", "/notifications"),
     # The staff knowledge base.
     Check("kb-list", "agent", "/agent/kb/"),
     Check("kb-new", "agent", "/agent/kb/new"),
@@ -188,11 +193,23 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
         article = one(select(Article.id).where(Article.title == "Open your first support ticket"))
         admin = db.session.scalar(select(User).where(User.email == demo.admin.email))
         token = uuid.uuid4().hex[:8]
-        draft = workflow_admin.do_create_workflow(admin, name=f"a11y {token}")
-        broken = workflow_admin.do_create_workflow(admin, name=f"a11y broken {token}")
+        draft = drafts.do_create_workflow(admin, name=f"a11y {token}")
+        # A draft that changes things, so its simulation lists differences and caveats.
+        changed = copy.deepcopy(draft.draft)
+        solve = next(t for t in changed["transitions"] if t["name"] == "solve")
+        solve["from"] = [state for state in solve["from"] if state != "open"]
+        changed["rules"].append(
+            {
+                "name": "tag_every_ticket",
+                "event": "ticket.created",
+                "then": [{"action": "add_tag", "tag": "seen"}],
+            }
+        )
+        drafts.do_save_draft(admin, draft.id, changed)
+        broken = drafts.do_create_workflow(admin, name=f"a11y broken {token}")
         definition = copy.deepcopy(broken.draft)
         definition["transitions"][0]["to"] = "nowhere"
-        workflow_admin.do_save_draft(admin, broken.id, definition)
+        drafts.do_save_draft(admin, broken.id, definition)
         response = canned.do_create_canned(
             db.session.get(User, agent_id),
             title=f"Ask for the app version {token}",

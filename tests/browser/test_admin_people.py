@@ -16,9 +16,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from autocrm.columns import utcnow
 from autocrm.extensions import db
-from autocrm.models import Team, User, utcnow
-from autocrm.services import tickets
+from autocrm.people.models import Team, User
+from autocrm.tickets import services as tickets
 from tests import processes
 from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.conftest import wait_until

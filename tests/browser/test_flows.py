@@ -17,9 +17,11 @@ import pytest
 from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy import select
 
+from autocrm.columns import utcnow
 from autocrm.extensions import db
-from autocrm.models import Feedback, Team, Ticket, User, utcnow
-from autocrm.services import tickets
+from autocrm.people.models import Team, User
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Feedback, Ticket
 from tests import processes
 from tests.browser.conftest import PAGE_MS, ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.conftest import wait_until

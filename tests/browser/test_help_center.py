@@ -16,8 +16,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from autocrm.extensions import db
-from autocrm.models import ArticleVote, KbSuggestionEvent, User
-from autocrm.services import kb
+from autocrm.kb import articles, categories
+from autocrm.kb.models import ArticleVote, KbSuggestionEvent
+from autocrm.people.models import User
 from tests import processes
 from tests.browser.conftest import PAGE_MS, ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.conftest import wait_until
@@ -37,8 +38,8 @@ def write_article(live_server: LiveServer, demo: DemoUsers, token: str) -> tuple
     with live_server.data():
         admin = db.session.get(User, _user_id(demo.admin.email))
         agent = db.session.get(User, _user_id(demo.agent.email))
-        category = kb.do_create_category(admin, name=f"Coffee {token}", position=9)
-        article = kb.do_create_article(
+        category = categories.do_create_category(admin, name=f"Coffee {token}", position=9)
+        article = articles.do_create_article(
             agent,
             title=title,
             body=f"Descale it every month: {word} builds up in the pipes.\n\n"

@@ -15,8 +15,8 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from autocrm.extensions import db
-from autocrm.models import User
-from autocrm.services import kb
+from autocrm.kb import articles, categories
+from autocrm.people.models import User
 from tests.browser.conftest import SCREENSHOTS, ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.browser.test_flows import (
     EVENT_MS,
@@ -35,7 +35,7 @@ def _token() -> str:
 def write_article(live_server: LiveServer, author_email: str, **fields: object) -> int:
     with live_server.data():
         author = db.session.scalar(select(User).where(User.email == author_email))
-        return kb.do_create_article(author, **fields).id
+        return articles.do_create_article(author, **fields).id
 
 
 def article_id_of(page: Page) -> int:
@@ -138,8 +138,10 @@ def test_pages_at_phone_and_desktop_widths(
     token = _token()
     with live_server.data():
         admin = db.session.scalar(select(User).where(User.email == demo.admin.email))
-        billing = kb.do_create_category(admin, name=f"Billing {token}", position=0).id
-        accounts = kb.do_create_category(admin, name=f"Accounts and sign-in {token}", position=1).id
+        billing = categories.do_create_category(admin, name=f"Billing {token}", position=0).id
+        accounts = categories.do_create_category(
+            admin, name=f"Accounts and sign-in {token}", position=1
+        ).id
     article_id = write_article(
         live_server, demo.agent.email, title=f"Changing the invoice address {token}",
         category_id=billing,
@@ -149,10 +151,10 @@ def test_pages_at_phone_and_desktop_widths(
     with live_server.data():
         agent = db.session.scalar(select(User).where(User.email == demo.agent.email))
         # Every kind of change, so the history shows each at both widths.
-        kb.do_update_article(
+        articles.do_update_article(
             agent, article_id, {"body": f"Open **Billing** ({token}).", "tags": ["invoices"]}
         )
-        kb.do_update_article(
+        articles.do_update_article(
             agent, article_id, {"category_id": accounts, "visibility": "customers"}
         )
     write_article(

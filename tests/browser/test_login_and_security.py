@@ -9,7 +9,7 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from autocrm.extensions import db
-from autocrm.models import Ticket
+from autocrm.tickets.models import Ticket
 from tests import processes
 from tests.browser.conftest import (
     ContextFactory,

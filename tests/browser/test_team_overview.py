@@ -15,8 +15,9 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from autocrm.extensions import db
-from autocrm.models import Role, Team, User
-from autocrm.services import reports, teams, users
+from autocrm.people import teams, users
+from autocrm.people.models import Role, Team, User
+from autocrm.reports import services as reports
 from tests import processes
 from tests.browser.conftest import PAGE_MS, ContextFactory, DemoUsers, LiveServer, Screenshot
 from web.reports import CSV_COLUMNS, duration, percent, rating

@@ -19,11 +19,12 @@ import requests
 from flask import Flask
 
 from autocrm.extensions import db
-from autocrm.models import AssignmentPolicy, User
+from autocrm.people.models import AssignmentPolicy, User
 from autocrm.security import issue_token
 from tests import processes
 from tests.e2e import servers
 from tests.e2e.servers import LATE_PATCH_COMPLAINTS, WebServer
+from tests.factories import Factory
 from tests.processes import Desk
 
 MODES = ("eventlet", "gevent")
@@ -180,3 +181,88 @@ def test_reconnecting_client_catches_up_with_nothing_lost(
 
     assert [m["id"] for m in fetched] == missed
     assert seen == [first, *missed, after]
+
+
+# -- losing access ----------------------------------------------------------------------------
+
+
+def api(server: WebServer, token: str, method: str, path: str, body: dict) -> dict:
+    response = requests.request(
+        method, f"{server.url}/api{path}", json=body, timeout=10,
+        headers={"Authorization": f"Bearer {token}"},
+    )  # fmt: skip
+    assert response.ok, response.text
+    return response.json()
+
+
+def second_team_agent() -> tuple[int, int]:
+    """Another team (Support) with one agent; returns (team id, agent id)."""
+    factory = Factory(db.session)
+    team = factory.team()
+    agent = factory.agent(team)
+    ids = team.id, agent.id
+    db.session.rollback()
+    return ids
+
+
+def about(ticket_id: int, events: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return [
+        (name, data)
+        for name, data in events
+        if ticket_id in (data.get("ticket_id"), data.get("id"))
+    ]
+
+
+def test_agent_moved_off_a_ticket_stops_receiving_it_in_every_process(
+    web: list[WebServer], worker: processes.Process, ctx: None
+) -> None:
+    """Billing's agent watches a ticket on process A; an admin moves it to Support through
+    process B. Nothing about the ticket reaches Billing's socket afterwards (notes, replies,
+    updates, typing, presence), while Support's agent on process A gets it all."""
+    desk, ticket_id = desk_with_ticket(policy=AssignmentPolicy.MANUAL)
+    marker_ticket = processes.open_ticket(desk)  # stays in Billing
+    support_team, support_agent = second_team_agent()
+    admin = token_for(desk.admin_id)
+    billing_token = token_for(desk.agent_ids[0])
+    note = {"body": "Billing may read this", "internal": True}
+    with (
+        servers.connected(web[0], billing_token) as billing,
+        servers.connected(web[0], token_for(support_agent)) as support,
+        servers.connected(web[1], admin) as typist,
+    ):
+        billing.call("join_ticket", {"ticket_id": ticket_id})
+        billing.call("join_ticket", {"ticket_id": marker_ticket})
+        typist.call("join_ticket", {"ticket_id": ticket_id})
+        before = api(web[1], admin, "POST", f"/tickets/{ticket_id}/messages", note)
+        billing.recorder.wait_for("message", lambda m: m["id"] == before["id"])
+
+        moved = api(web[1], admin, "PATCH", f"/tickets/{ticket_id}", {"team_id": support_team})
+        seen_before_move = len(billing.recorder.events)
+        response = requests.get(
+            f"{web[0].url}/api/tickets/{ticket_id}", timeout=10,
+            headers={"Authorization": f"Bearer {billing_token}"},
+        )  # fmt: skip
+        assert response.status_code == 404
+        support.call("join_ticket", {"ticket_id": ticket_id})
+        viewers = support.recorder.wait_for(
+            "presence", lambda p: p["ticket_id"] == ticket_id and support_agent in p["viewer_ids"]
+        )["viewer_ids"]
+        assert desk.agent_ids[0] not in viewers  # nor is Billing's agent shown as viewing it
+        typist.call("typing", {"ticket_id": ticket_id, "typing": True})
+        for body in ({"body": "Support only", "internal": True}, {"body": "A public reply"}):
+            api(web[1], admin, "POST", f"/tickets/{ticket_id}/messages", body)
+        marker = api(web[1], admin, "POST", f"/tickets/{marker_ticket}/messages", note)
+
+        # Support (same process as Billing) got the later reply; the marker, sent after it on
+        # the same channel, reached Billing: anything about the ticket would have come first.
+        support.recorder.wait_for("message", lambda m: m["body"] == "A public reply")
+        support.recorder.wait_for("typing", lambda t: t["ticket_id"] == ticket_id)
+        billing.recorder.wait_for("message", lambda m: m["id"] == marker["id"])
+
+    after_move = about(ticket_id, billing.recorder.events[seen_before_move:])
+    leaked = [
+        (name, data)
+        for name, data in after_move
+        if not (name == "ticket_updated" and data["version"] <= moved["version"])
+    ]
+    assert leaked == []

@@ -12,10 +12,14 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from autocrm.audit import services as audit
+from autocrm.audit.models import AdminAuditEntry
+from autocrm.canned import services as canned
+from autocrm.engine import drafts, publishing
 from autocrm.errors import Forbidden, InvalidInput
-from autocrm.models import AdminAuditEntry, Role, User
-from autocrm.services import audit, canned, teams, users, workflow_admin
-from autocrm.services.listing import PageRequest
+from autocrm.listing import PageRequest
+from autocrm.people import teams, users
+from autocrm.people.models import Role, User
 from tests.factories import ApiClient, Factory, assert_error, web_login
 from workflows import default_definition
 
@@ -121,12 +125,12 @@ def test_team_changes_are_recorded(db_session, admin, factory):
 
 
 def test_workflow_admin_changes_are_recorded(db_session, admin):
-    workflow = workflow_admin.do_create_workflow(admin, name="support-v2")
+    workflow = drafts.do_create_workflow(admin, name="support-v2")
     draft = copy.deepcopy(default_definition())
     draft["name"] = "support-v2"
     draft["sla"]["warning_at"] = 0.5
-    workflow_admin.do_save_draft(admin, workflow.id, draft)
-    workflow_admin.do_publish(admin, workflow.id, note="Warn earlier", make_default=True)
+    drafts.do_save_draft(admin, workflow.id, draft)
+    publishing.do_publish(admin, workflow.id, note="Warn earlier", make_default=True)
     got = [(e.action, e.target_type, e.target_id) for e in all_entries(db_session)]
     assert got == [
         ("workflow.created", "workflow", workflow.id),
@@ -293,7 +297,7 @@ def test_page_shows_who_what_which_target_and_the_changes(logged_in, admin, fact
     assert f'href="/admin/teams/{made["team"].id}"' in rows[-1]
     assert "<time datetime=" in newest
 
-    workflow_admin.do_create_workflow(admin, name="linked-flow")
+    drafts.do_create_workflow(admin, name="linked-flow")
     page = html.unescape(logged_in.get("/admin/audit/").get_data(as_text=True))
     newest = re.findall(r'<tr id="audit-\d+">(.*?)</tr>', page, re.S)[0]
     assert "Created workflow" in newest

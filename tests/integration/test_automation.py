@@ -8,21 +8,19 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import time_machine
 from sqlalchemy import select, update
 
-from autocrm.models import (
-    AssignmentPolicy,
-    EmailMessage,
-    Notification,
-    Priority,
-    SlaClock,
-    Ticket,
-    TicketEvent,
-    Workflow,
-    WorkflowVersion,
-    utcnow,
-)
-from autocrm.services import automation, conversation, tickets
+from autocrm.automation import sweep
+from autocrm.columns import utcnow
+from autocrm.engine.models import Workflow, WorkflowVersion
+from autocrm.events.models import OutboxEvent
+from autocrm.notifications.models import EmailMessage, Notification
+from autocrm.people.models import AssignmentPolicy
+from autocrm.sla.models import SlaClock
+from autocrm.tickets import conversation
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket, TicketEvent
 from tests.factories import drain
 from workflows import default_definition, dump_definition, load_definition
 
@@ -192,6 +190,55 @@ def test_sla_clocks_start_pause_resume_and_stop(factory, db_session):
     assert all(c.stopped_at is not None for c in clocks(db_session, ticket.id).values())
 
 
+def test_a_transition_pauses_and_resumes_clocks_at_its_own_time_without_a_worker(
+    factory, db_session
+):
+    use_workflow(db_session, always_open_sla(first_response=60, resolution=240))
+    agent = factory.agent()
+    ticket = factory.ticket(factory.customer(), priority=Priority.URGENT)
+    drain(db_session)  # the clocks start
+    tickets.do_transition(agent, ticket.id, "start")
+    started = clocks(db_session, ticket.id)["resolution"].segment_started_at
+
+    paused_at = tickets.do_transition(agent, ticket.id, "wait_on_customer").status_changed_at
+    paused = clocks(db_session, ticket.id)["resolution"]
+    assert (paused.due_at, paused.warn_at, paused.stopped_at) == (None, None, None)
+    assert paused.consumed_seconds == pytest.approx((paused_at - started).total_seconds())
+
+    resumed_at = tickets.do_transition(agent, ticket.id, "resume").status_changed_at
+    resumed = clocks(db_session, ticket.id)["resolution"]
+    left = timedelta(minutes=240) - (paused_at - started)
+    assert abs(resumed.due_at - (resumed_at + left)) < timedelta(milliseconds=1)
+    unhandled = select(OutboxEvent).where(
+        OutboxEvent.ticket_id == ticket.id,
+        OutboxEvent.kind == "ticket.transitioned",
+        OutboxEvent.processed_at.is_(None),
+    )
+    assert len(db_session.scalars(unhandled).all()) == 3, "no worker has seen the transitions"
+
+
+def test_a_worker_thirty_minutes_behind_leaves_the_first_response_deadline_at_creation_plus_target(
+    factory, db_session
+):
+    """Issue 10: with the worker 30 minutes behind, a first-response deadline moved from 18:49
+    to 19:19. The clock is the creation's business now, not the worker's."""
+    use_workflow(db_session, always_open_sla(first_response=60, resolution=240))
+    ticket = factory.ticket(factory.customer(), priority=Priority.URGENT)
+    opened = db_session.get(Ticket, ticket.id).created_at
+    with time_machine.travel(opened + timedelta(minutes=30), tick=True):
+        assert drain(db_session) >= 1  # ticket.created and what it sets off, half an hour late
+    handled_at = db_session.scalar(
+        select(OutboxEvent.processed_at).where(
+            OutboxEvent.ticket_id == ticket.id, OutboxEvent.kind == "ticket.created"
+        )
+    )
+    assert handled_at >= opened + timedelta(minutes=30)
+    first = clocks(db_session, ticket.id)["first_response"]
+    assert first.started_at == opened
+    assert first.due_at == opened + timedelta(minutes=60)
+    assert first.warn_at == opened + timedelta(minutes=45)
+
+
 def test_priority_change_retargets_running_clocks(factory, db_session):
     use_workflow(db_session, always_open_sla(first_response=10, resolution=60))
     admin = factory.admin()
@@ -213,11 +260,11 @@ def test_breach_fires_once_and_escalates(factory, db_session, team_setup):
     drain(db_session)
     due = clocks(db_session, ticket.id)["first_response"].due_at
 
-    early = automation.do_sweep(due - timedelta(seconds=1))  # past the 75% warning point
+    early = sweep.do_sweep(due - timedelta(seconds=1))  # past the 75% warning point
     assert (early["sla_warnings"], early["sla_breaches"]) == (1, 0)
-    swept = automation.do_sweep(due + timedelta(seconds=1))
+    swept = sweep.do_sweep(due + timedelta(seconds=1))
     assert (swept["sla_warnings"], swept["sla_breaches"]) == (0, 1)
-    assert automation.do_sweep(due + timedelta(minutes=5))["sla_breaches"] == 0
+    assert sweep.do_sweep(due + timedelta(minutes=5))["sla_breaches"] == 0
     drain(db_session)
 
     [breach] = trail(db_session, ticket.id, "sla.breached")
@@ -241,7 +288,7 @@ def test_a_paused_clock_never_breaches(factory, db_session):
     tickets.do_transition(agent, ticket.id, "start")
     tickets.do_transition(agent, ticket.id, "wait_on_customer")
     drain(db_session)
-    assert automation.do_sweep(utcnow() + timedelta(hours=1))["sla_breaches"] == 0
+    assert sweep.do_sweep(utcnow() + timedelta(hours=1))["sla_breaches"] == 0
 
 
 # -- time-based rules ---------------------------------------------------------------------------
@@ -253,11 +300,11 @@ def test_solved_tickets_auto_close_after_four_days_once(factory, db_session):
     tickets.do_transition(agent, ticket.id, "solve")
     drain(db_session)
     solved_at = db_session.get(Ticket, ticket.id).solved_at
-    assert automation.do_sweep(solved_at + timedelta(days=3))["time_rules"] == 1  # reminder
+    assert sweep.do_sweep(solved_at + timedelta(days=3))["time_rules"] == 1  # reminder
     assert db_session.get(Ticket, ticket.id).status == "solved"
-    assert automation.do_sweep(solved_at + timedelta(days=4, seconds=1))["time_rules"] == 1
+    assert sweep.do_sweep(solved_at + timedelta(days=4, seconds=1))["time_rules"] == 1
     assert db_session.get(Ticket, ticket.id).status == "closed"
-    assert automation.do_sweep(solved_at + timedelta(days=9))["time_rules"] == 0
+    assert sweep.do_sweep(solved_at + timedelta(days=9))["time_rules"] == 0
     [closed] = trail(db_session, ticket.id, "ticket.transitioned")[-1:]
     assert closed.data["cause"]["rule"] == "auto_close_solved"
 
@@ -269,8 +316,8 @@ def test_urgent_unassigned_ticket_alerts_the_team_lead(factory, db_session, team
     ticket = factory.ticket(factory.customer(), team=team, priority=Priority.URGENT)
     drain(db_session)
     created = db_session.get(Ticket, ticket.id).created_at
-    assert automation.do_sweep(created + timedelta(minutes=14))["time_rules"] == 0
-    assert automation.do_sweep(created + timedelta(minutes=16))["time_rules"] == 1
+    assert sweep.do_sweep(created + timedelta(minutes=14))["time_rules"] == 0
+    assert sweep.do_sweep(created + timedelta(minutes=16))["time_rules"] == 1
     [alert] = db_session.scalars(
         select(Notification).where(
             Notification.user_id == lead.id,

@@ -9,36 +9,25 @@ when an agent's load drops); SLA breaches and waiting assignments by beat's swee
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import func, select
 
+from autocrm.columns import utcnow
+from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
-from autocrm.models import (
-    AssignmentPolicy,
-    Notification,
-    OutboxEvent,
-    Priority,
-    SlaClock,
-    Ticket,
-    TicketEvent,
-    User,
-    Workflow,
-    WorkflowVersion,
-    utcnow,
-)
-from autocrm.services import tickets
-from autocrm.services.workflows import current_version
+from autocrm.notifications.models import Notification
+from autocrm.people.models import AssignmentPolicy, User
+from autocrm.sla.models import SlaClock
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket, TicketEvent
 from tests import processes
 from tests.conftest import wait_until
 from tests.processes import Desk, open_ticket, snapshot, staffed_team, wait_for
-from workflows import default_definition, dump_definition, load_definition
 
 SWEEP_PERIOD_S = 2.0
 FIRST_RESPONSE_S = 3.0
@@ -49,19 +38,8 @@ def automation(
     app: Any, database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
     log_dir: Path = tmp_path_factory.mktemp("automation")
-    with redis.Redis.from_url(redis_url) as broker:
-        processes.drop_queued_messages(broker)
-    worker = processes.start_worker(
-        "worker", database_url, redis_url, log_dir, pool="prefork", concurrency=2
-    )
-    try:
-        beat = processes.start_beat(database_url, redis_url, log_dir)
-        try:
-            yield
-        finally:
-            beat.stop()
-    finally:
-        worker.stop()
+    with processes.worker_and_beat(database_url, redis_url, log_dir, pool="prefork", concurrency=2):
+        yield
 
 
 @pytest.fixture
@@ -181,33 +159,9 @@ def test_manual_assignment_is_never_overridden(committed):
 
 @pytest.fixture
 def fast_sla_workflow(committed: datetime) -> Iterator[int]:
-    """The default workflow with an always-open calendar and a 3-second first response for
-    high priority, made the default for new tickets for this test only."""
-    previous = current_version().workflow
-    db.session.commit()  # installs the bundled default if this is the first use
-    definition = default_definition()
-    definition["sla"]["calendar"] = None
-    definition["sla"]["targets"]["high"] = {
-        "first_response": FIRST_RESPONSE_S / 60,
-        "next_reply": 60,
-        "resolution": 600,
-    }
-    workflow = Workflow(name=f"fast-sla-{uuid.uuid4().hex[:8]}", is_default=True)
-    version = WorkflowVersion(
-        workflow=workflow, number=1, definition=dump_definition(load_definition(definition))
-    )
-    previous.is_default = False
-    db.session.add(version)
-    db.session.commit()
-    version_id, previous_id = version.id, previous.id
-    db.session.rollback()
-    try:
+    """A 3-second first response for high priority, for this test only."""
+    with processes.fast_sla_workflow(FIRST_RESPONSE_S) as version_id:
         yield version_id
-    finally:
-        db.session.rollback()
-        db.session.get_one(Workflow, previous_id).is_default = True
-        db.session.get_one(Workflow, workflow.id).is_default = False
-        db.session.commit()
 
 
 def first_response_clock(ticket_id: int) -> tuple[Any, ...] | None:
@@ -241,13 +195,18 @@ def test_an_unanswered_ticket_breaches_its_sla_on_time_and_escalates_once(
     lateness = (recorded_at - due_at).total_seconds()
     assert 0 <= lateness < 5, f"breach recorded {lateness:.2f}s after the deadline"
 
-    # The escalation committed with the breach: priority raised, the lead assigned and told.
-    priority, assigned_to = snapshot(
-        lambda: db.session.execute(
-            select(Ticket.priority, Ticket.assignee_id).where(Ticket.id == ticket_id)
-        ).one()
+    # A worker runs the escalation (from the escalations queue): priority raised, the lead
+    # assigned and told.
+    escalated = wait_for(
+        lambda: tuple(
+            db.session.execute(
+                select(Ticket.priority, Ticket.assignee_id).where(Ticket.id == ticket_id)
+            ).one()
+        ),
+        lambda row: row == (Priority.URGENT, desk.lead_id),
+        timeout=15,
     )
-    assert (priority, assigned_to) == (Priority.URGENT, desk.lead_id)
+    assert escalated == (Priority.URGENT, desk.lead_id)
     [(assigned, _)] = trail(ticket_id, "ticket.assigned")
     assert assigned["cause"]["rule"] == "sla.first_response.breach"
 

@@ -11,10 +11,12 @@ import re
 import pytest
 from sqlalchemy import delete, func, select
 
-from autocrm.models import Article, KbCategory, Role, Team, Ticket, User
+from autocrm.demo import seed
+from autocrm.demo.logins import DEMO_LOGINS
+from autocrm.kb.models import Article, KbCategory
+from autocrm.people.models import Role, Team, User
 from autocrm.security import verify_password
-from autocrm.services import seed
-from autocrm.services.seed import DEMO_LOGINS
+from autocrm.tickets.models import Ticket
 
 LOGIN_LINE = re.compile(r"^\s+(admin|agent|customer)\s+(\S+@\S+)\s+(\S+)\s*$")
 

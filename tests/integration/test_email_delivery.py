@@ -19,9 +19,18 @@ from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import select, update
 
-from autocrm import create_app, mail, outbox
-from autocrm.models import EmailMessage, Notification, OutboxEvent, utcnow
-from autocrm.services import email_delivery, events, notification_settings, notifications
+from autocrm import create_app
+from autocrm.columns import utcnow
+from autocrm.events import dispatch as events
+from autocrm.events import outbox
+from autocrm.events.emit import emit
+from autocrm.events.kinds import EmailRequested
+from autocrm.events.models import OutboxEvent
+from autocrm.mail import mailer as mail
+from autocrm.notifications import delivery as email_delivery
+from autocrm.notifications import preferences as notification_settings
+from autocrm.notifications import services as notifications
+from autocrm.notifications.models import EmailMessage, Notification
 from tests.integration.test_outbox import queued_event_ids
 
 SENDER = "AutoCRM <support@autocrm.test>"
@@ -138,7 +147,8 @@ def test_a_sent_email_is_never_sent_again_whichever_event_asks(factory, db_sessi
     queued = queue(db_session, factory.customer())
     assert events.do_handle_event(email_event(db_session, queued.id).id)
     # Another event naming the same email (not just the same event redelivered).
-    again = outbox.record_event("email.requested", {"email_id": queued.id})
+    again = EmailRequested(email_id=queued.id)
+    emit(again)
     db_session.commit()
     assert events.do_handle_event(again.id) is True
     assert len(smtp.messages) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,9 +14,14 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from autocrm import security
-from autocrm.models import EmailMessage, Feedback, Ticket
+from autocrm.columns import utcnow
+from autocrm.events import dispatch as events
+from autocrm.notifications import emails
+from autocrm.notifications import services as notifications
+from autocrm.notifications.models import EmailMessage
 from autocrm.security import issue_feedback_token
-from autocrm.services import events, notifications, tickets
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Feedback, Ticket
 from tests.factories import ApiClient
 from tests.integration.test_email_delivery import SmtpServer, email_event, smtp_mailer
 
@@ -59,10 +65,13 @@ def assert_safe_page(response) -> None:
 
 
 def test_the_emailed_link_opens_the_form_and_records_one_rating(
-    client, factory, db_session, smtp, customer, solved
+    app, client, factory, db_session, smtp, customer, solved
 ):
     notifications.request_feedback(solved, dedupe_key="solved-event-1")
     db_session.commit()
+    # A customer's email waits out the ticket's window; the beat then requests it.
+    window = app.config["AUTOCRM_CUSTOMER_EMAIL_WINDOW"]
+    assert emails.do_request_due_emails(utcnow() + timedelta(seconds=window)) == 1
     queued = db_session.scalar(
         select(EmailMessage).where(EmailMessage.to_address == customer.email)
     )

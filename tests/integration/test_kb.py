@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from autocrm.models import KbSuggestionEvent
-from autocrm.services import kb
+from autocrm.kb import votes
+from autocrm.kb.models import KbSuggestionEvent
 from tests.factories import ApiClient, assert_error
 
 
@@ -228,13 +228,13 @@ def test_suggestion_events_settle_into_deflections(agent, customer, factory, db_
     event = db_session.get(KbSuggestionEvent, response.json["id"])
     assert event.ticket_filed is None
 
-    assert kb.do_settle_suggestions(event.opened_at + timedelta(hours=1)) == 0
-    assert kb.do_settle_suggestions(event.opened_at + kb.DEFLECTION_WINDOW) == 1
+    assert votes.do_settle_suggestions(event.opened_at + timedelta(hours=1)) == 0
+    assert votes.do_settle_suggestions(event.opened_at + votes.DEFLECTION_WINDOW) == 1
     assert event.ticket_filed is False  # deflected: no ticket followed
 
-    second = kb.do_record_suggestion_opened(customer.user, article["id"], "fix")
+    second = votes.do_record_suggestion_opened(customer.user, article["id"], "fix")
     factory.ticket(customer.user)
-    kb.do_settle_suggestions(second.opened_at + kb.DEFLECTION_WINDOW)
+    votes.do_settle_suggestions(second.opened_at + votes.DEFLECTION_WINDOW)
     assert second.ticket_filed is True
 
 

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from autocrm import policies
-from autocrm.models import Article, ArticleStatus, ArticleVisibility, Role
+from autocrm.kb.models import Article, ArticleStatus, ArticleVisibility
+from autocrm.people.models import Role
 
 PUBLISHED, DRAFT = ArticleStatus.PUBLISHED, ArticleStatus.DRAFT
 PUBLIC, CUSTOMERS, INTERNAL = (

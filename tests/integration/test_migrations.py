@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from autocrm.extensions import db
-from autocrm.models.kb import FTS_NAME_MARK
+from autocrm.kb.models import FTS_NAME_MARK
 from tests import processes
 from tests.databases import scratch_database
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from autocrm.models import NOTIFICATION_KINDS, NotificationPreference
-from autocrm.services import notifications
+from autocrm.notifications import services as notifications
+from autocrm.notifications.models import NOTIFICATION_KINDS, NotificationPreference
 from tests.factories import ApiClient, assert_error
 
 

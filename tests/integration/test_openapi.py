@@ -33,6 +33,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/users/me"),
     ("get", "/api/users/{user_id}"),
     ("patch", "/api/users/{user_id}"),
+    ("delete", "/api/users/{user_id}/sessions"),
     ("get", "/api/teams"),
     ("post", "/api/teams"),
     ("get", "/api/teams/{team_id}"),
@@ -274,3 +275,18 @@ def test_docs_assets_are_served(client):
 def test_docs_page_never_calls_the_online_validator(client):
     page = client.get("/api/docs").get_data(as_text=True)
     assert '"validatorUrl": null' in page
+
+
+def test_the_simulation_documents_both_replays_and_the_caveats(spec):
+    """API clients read per ticket what the published version and the draft would each do,
+    and what the simulation could not model."""
+    op = operations(spec)[("post", "/api/workflows/{workflow_id}/draft/simulate")]
+    report = resolve(spec, json_schema(resolve(spec, op["responses"]["200"])))
+    ticket = resolve(spec, report["properties"]["tickets"]["items"])["properties"]
+    assert ticket["caveats"]["type"] == "array"
+    assert ticket["caveats"]["items"]["type"] == "string"
+    for field in ("transitions", "states", "would_fire_not_fired", "fired_would_not"):
+        assert ticket[field]["type"] == "array", field
+    sla = resolve(spec, ticket["sla"]["additionalProperties"])["properties"]
+    assert {"published", "draft", "published_due_at", "draft_due_at", "actual"} <= set(sla)
+    assert sla["actual"].get("deprecated") is True

@@ -4,8 +4,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from autocrm.errors import Conflict
-from autocrm.models import Priority, Ticket
-from autocrm.services import tickets
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket
 
 
 def concurrent_writer(db_session, ticket_id: int) -> None:

@@ -9,19 +9,28 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-from autocrm import create_app, outbox
+from autocrm import create_app
+from autocrm.columns import utcnow
 from autocrm.config import celery_config
-from autocrm.models import OutboxEvent, Ticket, TicketEvent, utcnow
-from autocrm.services import events, tickets
+from autocrm.events import dispatch as events
+from autocrm.events import outbox
+from autocrm.events.handlers import HANDLERS
+from autocrm.events.kinds import Event
+from autocrm.events.models import OutboxEvent
+from autocrm.sla import sweep as sla_sweep
+from autocrm.sla.models import SlaClock
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket, TicketEvent
+from celeryconfig import ESCALATIONS_QUEUE
 from tests.conftest import key_prefix
 
 QUEUE = "celery"
 
 
-def queued_event_ids(broker) -> list[str]:
-    """Event ids of the handle_event tasks waiting in the test broker's queue."""
+def queued_event_ids(broker, queue: str = QUEUE) -> list[str]:
+    """Event ids of the handle_event tasks waiting in one of the test broker's queues."""
     ids = []
-    for raw in broker.lrange(key_prefix() + QUEUE, 0, -1):
+    for raw in broker.lrange(key_prefix() + queue, 0, -1):
         message = json.loads(raw)
         if message["headers"]["task"] == outbox.HANDLE_EVENT_TASK:
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
@@ -98,39 +107,83 @@ def test_broker_down_the_request_succeeds_and_the_sweep_delivers_later(
     assert row.last_published_at is not None
 
 
-def test_handling_an_event_is_idempotent(factory, db_session):
-    seen = []
-    events.HANDLERS["ticket.created"].append(seen.append)
-    try:
-        ticket = factory.ticket(factory.customer())
-        [row] = events_for(db_session, ticket.id)
-        assert events.do_handle_event(row.id) is True
-        assert events.do_handle_event(row.id) is False  # redelivered: nothing happens
-        assert [e.id for e in seen] == [row.id]
-        db_session.refresh(row)
-        assert row.processed_at is not None
-        row.created_at = utcnow() - timedelta(hours=1)
-        db_session.commit()
-        assert outbox.relay_pending() == 0, "a processed event is never published again"
-    finally:
-        events.HANDLERS["ticket.created"].remove(seen.append)
+def test_sla_events_go_to_the_escalations_queue_also_when_the_relay_publishes_them_again(
+    factory, db_session, broker
+):
+    ticket = factory.ticket(factory.customer(), priority=Priority.URGENT)
+    due = db_session.scalar(
+        select(SlaClock.due_at).where(
+            SlaClock.ticket_id == ticket.id, SlaClock.metric == "first_response"
+        )
+    )
+    assert sla_sweep.do_fire_due(sla_sweep.BREACH, due + timedelta(seconds=1)) >= 1
+    rows = {row.kind: row.id for row in events_for(db_session, ticket.id)}
+    breach, created = rows["sla.breached"], rows["ticket.created"]
+    assert breach in queued_event_ids(broker, ESCALATIONS_QUEUE)
+    assert breach not in queued_event_ids(broker)
+    assert created in queued_event_ids(broker)
+    assert created not in queued_event_ids(broker, ESCALATIONS_QUEUE)
+
+    db_session.execute(  # nobody handled them: old enough for the relay to publish again
+        update(OutboxEvent)
+        .where(OutboxEvent.ticket_id == ticket.id)
+        .values(created_at=utcnow() - timedelta(minutes=5))
+    )
+    assert outbox.relay_pending() >= 2
+    assert queued_event_ids(broker, ESCALATIONS_QUEUE).count(breach) == 2
+    assert breach not in queued_event_ids(broker)
+
+
+SEEN: list[Event] = []
+
+
+def remember(event: Event) -> None:
+    """A test-only handler (named in ``HANDLERS`` by its path, as real ones are)."""
+    SEEN.append(event)
+
+
+def explode(event: Event) -> None:
+    raise RuntimeError("handler failed")
+
+
+@pytest.fixture
+def extra_handler(monkeypatch):
+    """Add a handler of ``ticket.created`` for one test."""
+
+    def add(name: str) -> None:
+        monkeypatch.setitem(
+            HANDLERS, "ticket.created", [*HANDLERS["ticket.created"], f"{__name__}.{name}"]
+        )
+
+    SEEN.clear()
+    return add
+
+
+def test_handling_an_event_is_idempotent(factory, db_session, extra_handler):
+    extra_handler("remember")
+    ticket = factory.ticket(factory.customer())
+    [row] = events_for(db_session, ticket.id)
+    assert events.do_handle_event(row.id) is True
+    assert events.do_handle_event(row.id) is False  # redelivered: nothing happens
+    assert [e.id for e in SEEN] == [row.id]
+    db_session.refresh(row)
+    assert row.processed_at is not None
+    row.created_at = utcnow() - timedelta(hours=1)
+    db_session.commit()
+    assert outbox.relay_pending() == 0, "a processed event is never published again"
 
 
 def test_a_vanished_event_is_ignored(db_session):
     assert events.do_handle_event("00000000-0000-0000-0000-000000000000") is False
 
 
-def test_a_failing_handler_leaves_the_event_unprocessed_for_a_retry(factory, db_session):
-    def explode(event):
-        raise RuntimeError("handler failed")
-
-    events.HANDLERS["ticket.created"].append(explode)
-    try:
-        ticket = factory.ticket(factory.customer())
-        [row] = events_for(db_session, ticket.id)
-        with pytest.raises(RuntimeError):
-            events.do_handle_event(row.id)
-        db_session.rollback()
-        assert db_session.get(OutboxEvent, row.id).processed_at is None
-    finally:
-        events.HANDLERS["ticket.created"].remove(explode)
+def test_a_failing_handler_leaves_the_event_unprocessed_for_a_retry(
+    factory, db_session, extra_handler
+):
+    extra_handler("explode")
+    ticket = factory.ticket(factory.customer())
+    [row] = events_for(db_session, ticket.id)
+    with pytest.raises(RuntimeError):
+        events.do_handle_event(row.id)
+    db_session.rollback()
+    assert db_session.get(OutboxEvent, row.id).processed_at is None

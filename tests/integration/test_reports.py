@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from autocrm.models import Team, Ticket, User
-from autocrm.services import conversation, teams, tickets
+from autocrm.people import teams
+from autocrm.people.models import Team, User
+from autocrm.tickets import conversation
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Ticket
 from tests.factories import ApiClient, assert_error
 from tests.integration.test_automation import use_workflow
 from tests.report_history import at, plant_history, wall_clock_seconds

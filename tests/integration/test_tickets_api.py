@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from tests.factories import ApiClient, assert_error
+from autocrm.tickets import conversation
+from autocrm.tickets import services as tickets
+from tests.factories import ApiClient, assert_error, refusal
 
 ON_POSTGRES = os.environ.get("AUTOCRM_TEST_DATABASE_URL", "").startswith("postgresql")
 PRIORITY_RANK = {"low": 1, "normal": 2, "high": 3, "urgent": 4}
@@ -297,6 +299,19 @@ def test_list_filters(as_admin, catalogue, query, expected):
     got = [names[i] for i in listed_ids(as_admin, query.format(**ids))]
     assert set(got) == expected
     assert len(got) == len(expected)
+
+
+@pytest.mark.parametrize(
+    ("query", "filters"),
+    [
+        ("tag=no%20spaces!", tickets.TicketFilters(tag="no spaces!")),
+        ("tag=-dash-first", tickets.TicketFilters(tag="-dash-first")),
+    ],
+)
+def test_a_bad_filter_gets_the_filter_rule(as_admin, query, filters):
+    rule = refusal(tickets.check_filters, filters)
+    error = assert_error(as_admin.get(f"/api/tickets?{query}"), 422)
+    assert (error["message"], error["errors"]) == (rule.message, rule.errors)
 
 
 @pytest.mark.parametrize(
@@ -718,6 +733,25 @@ def test_a_closed_ticket_takes_no_messages(as_customer, as_agent, ticket):
 def test_message_rejects_invalid_bodies(as_agent, ticket, body, field):
     resp = as_agent.post(f"/api/tickets/{ticket['id']}/messages", json=body)
     assert field in assert_error(resp, 422)["errors"]["json"]
+
+
+def test_a_blank_message_gets_the_message_rule(as_agent, ticket):
+    rule = refusal(conversation.check_message, " \n\t")
+    resp = as_agent.post(f"/api/tickets/{ticket['id']}/messages", json={"body": " \n\t"})
+    error = assert_error(resp, 422)
+    assert (error["message"], error["errors"]) == (rule.message, {"body": ["Must not be blank."]})
+    assert messages(as_agent, ticket["id"])["items"] == []
+
+
+def test_the_documented_message_length_is_the_rules(client, as_agent, ticket):
+    longest = "x" * conversation.MAX_MESSAGE_LENGTH
+    url = f"/api/tickets/{ticket['id']}/messages"
+    ok(as_agent.post(url, json={"body": longest}), 201)
+    too_long = assert_error(as_agent.post(url, json={"body": longest + "x"}), 422)
+    assert set(too_long["errors"]["json"]) == {"body"}
+    spec = client.get("/api/openapi.json").get_json()
+    body = spec["components"]["schemas"]["MessageCreate"]["properties"]["body"]
+    assert body["maxLength"] == conversation.MAX_MESSAGE_LENGTH
 
 
 # -- feedback ----------------------------------------------------------------------------------

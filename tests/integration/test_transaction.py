@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from autocrm import aftercommit
 from autocrm.errors import InvalidInput
-from autocrm.models import Team, User
-from autocrm.services.transaction import rolls_back_on_error
+from autocrm.people.models import Team, User
+from autocrm.transaction import rolls_back_on_error
 
 
 def _failing_service(session, user: User):

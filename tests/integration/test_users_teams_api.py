@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from autocrm.models import AssignmentPolicy, Role, Ticket, TicketEvent
-from autocrm.services import tickets
+from autocrm.people.models import AssignmentPolicy, Role
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Ticket, TicketEvent
 from tests.factories import ApiClient, assert_error, drain
 
 

@@ -11,8 +11,10 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from autocrm.models import AdminAuditEntry, AssignmentPolicy, Role, Team, Ticket, User
-from autocrm.services import users
+from autocrm.audit.models import AdminAuditEntry
+from autocrm.people import users
+from autocrm.people.models import AssignmentPolicy, Role, Team, User
+from autocrm.tickets.models import Ticket
 from tests.factories import PASSWORD, ApiClient, Factory, csrf_token, web_login
 
 

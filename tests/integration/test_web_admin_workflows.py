@@ -17,9 +17,11 @@ from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from autocrm.models import Priority, Ticket, Workflow, WorkflowVersion
-from autocrm.services import tickets, workflow_admin
-from autocrm.services.workflows import current_version
+from autocrm.engine import drafts
+from autocrm.engine.models import Workflow, WorkflowVersion
+from autocrm.engine.versions import current_version
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket
 from tests.factories import Factory, csrf_token, drain, web_login
 from workflows import default_definition, load_definition
 
@@ -457,7 +459,7 @@ def test_raw_edits_are_saved_and_their_errors_located(client, admin, db_session)
 def test_parts_the_form_cannot_show_are_named(client, admin, db_session):
     workflow_id = default_workflow_id(db_session)
     draft = {**default_definition(), "colour": "teal"}
-    workflow_admin.do_save_draft(admin, workflow_id, draft)
+    drafts.do_save_draft(admin, workflow_id, draft)
     page, _ = open_editor(client, workflow_id)
     assert "parts the form cannot show: <code>colour</code>" in page
     assert "<span>colour</span>: Unknown field." in page, "in the summary, at no field"
@@ -561,7 +563,7 @@ def test_a_version_page_shows_the_definition_and_its_diagram(client, admin, db_s
     assert 'data-state="on_hold"' in svg.get_data(as_text=True)
 
     assert client.get(f"{BASE}/{workflow_id}/draft/diagram.svg").status_code == 404  # no draft
-    workflow_admin.do_save_draft(admin, workflow_id, {"states": "nothing to draw"})
+    drafts.do_save_draft(admin, workflow_id, {"states": "nothing to draw"})
     broken = client.get(f"{BASE}/{workflow_id}/draft/diagram.svg")
     assert broken.status_code == 422 and broken.mimetype == "text/plain"
     review = client.get(f"{BASE}/{workflow_id}/draft/review").get_data(as_text=True)
@@ -586,7 +588,7 @@ def test_simulation_shows_per_ticket_differences(client, admin, factory, db_sess
             "then": [{"action": "add_tag", "tag": "hot"}],
         }
     )
-    workflow_admin.do_save_draft(admin, workflow_id, draft)
+    drafts.do_save_draft(admin, workflow_id, draft)
 
     page = text_of(client.get(f"{BASE}/{workflow_id}/draft/review"))
     assert f'src="{BASE}/{workflow_id}/draft/diagram.svg"' in page
@@ -594,14 +596,16 @@ def test_simulation_shows_per_ticket_differences(client, admin, factory, db_sess
     response = client.get(f"{BASE}/{workflow_id}/draft/review?limit=10")
     assert response.status_code == 200
     page = text_of(response)
-    assert "Replayed 2 tickets: 1 would go differently" in page
-    ticket_block = re.search(r'<li class="wf-sim-ticket">.*?</li>\s*</ul>', page, re.S).group(0)
+    assert "Replayed 2 tickets: 1 would go differently</strong>; 1 with caveats." in page
+    ticket_block = re.search(r'<li class="wf-sim-ticket">.*?</div>', page, re.S).group(0)
     assert f"#{urgent.id}</a> Server down" in ticket_block
     assert "<code>tag_urgent</code>" in ticket_block and "(ticket.created)" in ticket_block
+    caveats = ticket_block.split("What the simulation could not model for this ticket:")[1]
+    assert "Rule 'tag_urgent' would fire under the draft" in caveats
     assert f"#{calm.id}</a>" in page.split("would go exactly the same")[1]
     assert 'value="10"' in field_tag(page, "limit")
 
-    workflow_admin.do_save_draft(admin, workflow_id, {**draft, "initial": "nowhere"})
+    drafts.do_save_draft(admin, workflow_id, {**draft, "initial": "nowhere"})
     refused = client.get(f"{BASE}/{workflow_id}/draft/review?limit=10")
     assert refused.status_code == 422
     page = text_of(refused)
@@ -624,7 +628,7 @@ def test_publishing_with_a_missing_state_map_entry_is_refused_at_it(
     for transition in draft["transitions"]:
         transition["from"] = [s for s in transition["from"] if s != "new"]
     draft["rules"] = [r for r in draft["rules"] if r["name"] != "start_on_first_agent_reply"]
-    workflow_admin.do_save_draft(admin, workflow_id, draft)
+    drafts.do_save_draft(admin, workflow_id, draft)
 
     page = client.get(f"{BASE}/{workflow_id}/draft/review").get_data(as_text=True)
     fields = form_fields(page, f"{BASE}/{workflow_id}/draft/publish")
@@ -657,7 +661,7 @@ def test_publishing_with_a_missing_state_map_entry_is_refused_at_it(
 
 def test_publishing_an_invalid_draft_is_refused(client, admin, db_session):
     workflow_id = default_workflow_id(db_session)
-    workflow_admin.do_save_draft(admin, workflow_id, {**default_definition(), "initial": "x"})
+    drafts.do_save_draft(admin, workflow_id, {**default_definition(), "initial": "x"})
     token = csrf_token(client, f"{BASE}/")
     response = client.post(
         f"{BASE}/{workflow_id}/draft/publish", data={"csrf_token": token, "note": "try"}

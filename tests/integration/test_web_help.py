@@ -15,16 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
+from autocrm.demo import seed
 from autocrm.extensions import db
-from autocrm.models import (
-    Article,
-    ArticleVisibility,
-    KbCategory,
-    KbSuggestionEvent,
-    Ticket,
-    User,
-)
-from autocrm.services import kb, seed
+from autocrm.kb import articles, categories, votes
+from autocrm.kb.models import Article, ArticleVisibility, KbCategory, KbSuggestionEvent
+from autocrm.people.models import User
+from autocrm.tickets.models import Ticket
 from tests.factories import Factory, csrf_token, web_login
 from web.help_center import safe_snippet
 from workers.tasks import settle_kb_suggestions
@@ -62,7 +58,7 @@ def customer(factory: Factory) -> User:
 
 @pytest.fixture
 def category(factory: Factory, db_session: Any) -> KbCategory:
-    return kb.do_create_category(factory.admin(), name="Kitchen", position=1)
+    return categories.do_create_category(factory.admin(), name="Kitchen", position=1)
 
 
 def write(
@@ -74,7 +70,7 @@ def write(
     visibility: str = "public",
     status: str = "published",
 ) -> Article:
-    return kb.do_create_article(
+    return articles.do_create_article(
         author,
         title=title,
         body=body,
@@ -151,7 +147,7 @@ def test_a_hidden_article_cannot_be_voted_on_or_opened_as_a_suggestion(client, s
     opened = client.get(f"/help/articles/{internal.id}?suggested=whatever")
 
     assert vote.status_code == 404 and opened.status_code == 404
-    assert kb.vote_summary(None, shelf["public"].id).helpful_count == 0
+    assert votes.vote_summary(None, shelf["public"].id).helpful_count == 0
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -168,7 +164,7 @@ def test_the_home_page_lists_topics_with_their_articles_and_a_search_box(client,
 
 
 def test_a_category_without_readable_articles_is_not_offered(client, agent, factory):
-    empty = kb.do_create_category(factory.admin(), name="Staff only", position=3)
+    empty = categories.do_create_category(factory.admin(), name="Staff only", position=3)
     write(agent, "Only for us", "internal stuff", category=empty, visibility="internal")
 
     page = text_of(client.get("/help/"))
@@ -358,7 +354,7 @@ def test_a_customer_votes_once_and_can_change_the_answer(client, app, shelf, cus
 
     page = text_of(client.get(f"/help/articles/{article.id}"))
     assert "You answered No." in page and "1 of 2 readers found this helpful." in page
-    summary = kb.vote_summary(customer, article.id)
+    summary = votes.vote_summary(customer, article.id)
     assert (summary.helpful_count, summary.not_helpful_count, summary.mine) == (1, 1, False)
 
 
@@ -400,14 +396,14 @@ def test_a_bad_vote_is_a_clear_error_next_to_the_buttons(client, shelf, customer
     assert response.status_code == 422
     page = text_of(response)
     assert 'id="helpful-error">Please answer Yes or No.' in page
-    assert kb.vote_summary(customer, shelf["public"].id).mine is None
+    assert votes.vote_summary(customer, shelf["public"].id).mine is None
 
 
 def test_a_vote_without_csrf_token_is_refused(client, shelf, customer):
     log_in(client, customer)
     response = client.post(f"/help/articles/{shelf['public'].id}/vote", data={"helpful": "yes"})
     assert response.status_code == 400
-    assert kb.vote_summary(customer, shelf["public"].id).mine is None
+    assert votes.vote_summary(customer, shelf["public"].id).mine is None
 
 
 # -- suggestions and deflection ----------------------------------------------------------------
@@ -531,7 +527,7 @@ def test_filing_a_ticket_after_opening_a_suggestion_is_not_a_deflection(
     log_in(other, helped)
     other.get(suggestion_link(other, "kettle", shelf["public"]))
     ticket = db_session.get(Ticket, int(filed.headers["Location"].rstrip("/").rsplit("/")[-1]))
-    a_day_ago = kb.DEFLECTION_WINDOW + timedelta(minutes=1)
+    a_day_ago = votes.DEFLECTION_WINDOW + timedelta(minutes=1)
     for event in (*events_of(customer), *events_of(helped)):  # a day has passed
         event.opened_at -= a_day_ago
     ticket.created_at -= a_day_ago  # filed a moment after the suggestion was opened

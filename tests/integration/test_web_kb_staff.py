@@ -13,14 +13,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 
 from autocrm.errors import Forbidden, InvalidInput
-from autocrm.models import (
-    Article,
-    ArticleRevision,
-    ArticleStatus,
-    ArticleVisibility,
-    KbCategory,
-)
-from autocrm.services import conversation, kb
+from autocrm.kb import articles, categories
+from autocrm.kb import search as kb_search
+from autocrm.kb.models import Article, ArticleRevision, ArticleStatus, ArticleVisibility, KbCategory
+from autocrm.tickets import conversation
 from tests.factories import Factory, csrf_token, web_login
 
 
@@ -61,7 +57,7 @@ def article(author: Any, **fields: Any) -> Article:
         "status": ArticleStatus.PUBLISHED,
         **fields,
     }
-    return kb.do_create_article(author, **values)
+    return articles.do_create_article(author, **values)
 
 
 def form(token: str, **fields: str) -> dict[str, str]:
@@ -93,7 +89,7 @@ STAFF_GETS = [
     "/agent/kb/{id}/history",
     "/agent/kb/{id}/delete",
     "/agent/kb/categories",
-    "/agent/tickets/{t}/kb.json?q=x",
+    "/agent/tickets/{t}/articles.json?q=x",
 ]
 
 
@@ -116,11 +112,15 @@ def test_customers_are_sent_away_from_every_authoring_page_and_json_endpoint(cli
         "/agent/kb/preview", json={"body": "*hi*"}, headers={"X-CSRFToken": token}
     )
     assert response.status_code == 302
-    assert kb.access_article_by_id(people["agent"], item.id).title == "Exporting reports"
+    assert articles.access_article_by_id(people["agent"], item.id).title == "Exporting reports"
 
 
 def test_logged_out_visitors_go_to_the_login_page(client, people):
-    for url in ("/agent/kb/", "/agent/kb/new", f"/agent/tickets/{people['ticket'].id}/kb.json"):
+    for url in (
+        "/agent/kb/",
+        "/agent/kb/new",
+        f"/agent/tickets/{people['ticket'].id}/articles.json",
+    ):
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response.headers["Location"]
 
@@ -130,7 +130,7 @@ def test_categories_are_for_admins_only(client, people, db_session):
     assert client.get("/agent/kb/categories").status_code == 404
     response = client.post("/agent/kb/categories", data={"csrf_token": token, "name": "Billing"})
     assert response.status_code == 404
-    assert kb.list_categories() == []
+    assert categories.list_categories() == []
     assert "/agent/kb/categories" not in text_of(client.get("/agent/kb/"))  # no link either
 
 
@@ -139,7 +139,7 @@ def test_categories_are_for_admins_only(client, people, db_session):
 
 def test_the_list_searches_and_filters(client, people):
     agent = people["agent"]
-    billing = kb.do_create_category(people["admin"], name="Billing")
+    billing = categories.do_create_category(people["admin"], name="Billing")
     invoices = article(
         agent, title="Invoices", body="Download an invoice as PDF.", category_id=billing.id
     )
@@ -190,7 +190,7 @@ def query_of(url: str) -> dict[str, list[str]]:
 
 def test_the_list_pages_through_every_article_with_the_filters_kept(client, people, db_session):
     agent = people["agent"]
-    billing = kb.do_create_category(people["admin"], name="Billing").id
+    billing = categories.do_create_category(people["admin"], name="Billing").id
     drafts = [
         article(agent, title=f"Billing draft {n}", category_id=billing, status="draft").id
         for n in range(110)
@@ -247,7 +247,7 @@ def test_search_results_page_by_relevance_with_the_filters_kept(client, people):
     assert query_of(urls[1])["q"] == ["refund"]
     assert query_of(urls[1])["visibility"] == ["internal"]
     # In the order the search ranks them, best first: the first page is its top 50.
-    ranked = kb.search(agent, "refund", 50, visibility=ArticleVisibility.INTERNAL)
+    ranked = kb_search.search(agent, "refund", 50, visibility=ArticleVisibility.INTERNAL)
     assert listed[:50] == [r.article.id for r in ranked]
     assert listed[0] == best
 
@@ -297,7 +297,7 @@ def test_an_agent_writes_a_draft_then_publishes_it(client, people, db_session):
     db_session.refresh(created)
     assert created.status is ArticleStatus.PUBLISHED
     # Publishing without touching the text keeps one revision.
-    assert kb.latest_revision_number(created.id) == 1
+    assert articles.latest_revision_number(created.id) == 1
 
 
 def test_field_errors_are_shown_at_the_field_with_the_input_kept(client, people, db_session):
@@ -345,7 +345,7 @@ def test_the_preview_endpoint_renders_sanitized_markdown(client, people):
     rendered = response.get_json()["html"]
     assert "<strong>bold</strong>" in rendered
     assert 'href="javascript' not in rendered and "<img" not in rendered
-    too_long = {"body": "x" * (kb.MAX_BODY + 1)}
+    too_long = {"body": "x" * (articles.MAX_BODY + 1)}
     assert client.post("/agent/kb/preview", json=too_long, headers=headers).status_code == 422
     assert client.post("/agent/kb/preview", json={"body": "x"}).status_code == 400  # no CSRF
 
@@ -387,13 +387,13 @@ def revision_entry(page: str, number: int) -> str:
 def moved_article(client: FlaskClient, people: dict[str, Any]) -> tuple[Article, dict[str, int]]:
     """An article written in Billing, public, tagged old and refund-policy; then moved by the
     agent through the editor to Accounts, internal, tagged refund and refund-policy (same text)."""
-    categories = {
-        name: kb.do_create_category(people["admin"], name=name).id
+    category_ids = {
+        name: categories.do_create_category(people["admin"], name=name).id
         for name in ("Billing", "Accounts")
     }
     item = article(
         people["colleague"],
-        category_id=categories["Billing"],
+        category_id=category_ids["Billing"],
         tags=["old", "refund-policy"],
     )
     token = log_in(client, people["agent"])
@@ -401,18 +401,18 @@ def moved_article(client: FlaskClient, people: dict[str, Any]) -> tuple[Article,
         token,
         title=item.title,
         body=item.body,
-        category_id=str(categories["Accounts"]),
+        category_id=str(category_ids["Accounts"]),
         visibility="internal",
         tags="refund-policy, refund",
         action="publish",
         base_revision="1",
     )
     assert client.post(f"/agent/kb/{item.id}/edit", data=data).status_code == 302
-    return item, categories
+    return item, category_ids
 
 
 def test_the_history_shows_category_visibility_and_tag_changes(client, people, db_session):
-    item, categories = moved_article(client, people)
+    item, category_ids = moved_article(client, people)
 
     page = text_of(client.get(f"/agent/kb/{item.id}/history"))
     newest = revision_entry(page, 2)
@@ -425,8 +425,8 @@ def test_the_history_shows_category_visibility_and_tag_changes(client, people, d
     assert "Category: Billing. Visibility: Public. Tags: old, refund-policy." in first
 
     # The names at the time: a rename or a deletion later leaves the history as it was.
-    kb.do_update_category(people["admin"], categories["Accounts"], {"name": "Sign-in"})
-    db_session.delete(db_session.get(KbCategory, categories["Billing"]))
+    categories.do_update_category(people["admin"], category_ids["Accounts"], {"name": "Sign-in"})
+    db_session.delete(db_session.get(KbCategory, category_ids["Billing"]))
     db_session.flush()
     page = text_of(client.get(f"/agent/kb/{item.id}/history"))
     assert "Category: <del>Billing</del> → <ins>Accounts</ins>" in revision_entry(page, 2)
@@ -434,11 +434,11 @@ def test_the_history_shows_category_visibility_and_tag_changes(client, people, d
 
 
 def test_a_change_of_category_alone_is_shown_without_a_diff(client, people):
-    billing = kb.do_create_category(people["admin"], name="Billing")
+    billing = categories.do_create_category(people["admin"], name="Billing")
     item = article(people["agent"])
-    kb.do_update_article(people["agent"], item.id, {"category_id": billing.id})
-    kb.do_update_article(people["agent"], item.id, {"category_id": None})
-    kb.do_update_article(people["agent"], item.id, {"body": item.body})  # saved, no change
+    articles.do_update_article(people["agent"], item.id, {"category_id": billing.id})
+    articles.do_update_article(people["agent"], item.id, {"category_id": None})
+    articles.do_update_article(people["agent"], item.id, {"body": item.body})  # saved, no change
     log_in(client, people["agent"])
     page = text_of(client.get(f"/agent/kb/{item.id}/history"))
     assert "Category: <del>No category</del> → <ins>Billing</ins>" in revision_entry(page, 2)
@@ -465,11 +465,11 @@ def tags_field(page: str) -> str:
 
 
 def test_loading_a_revision_restores_its_category_visibility_and_tags(client, people):
-    item, categories = moved_article(client, people)
+    item, category_ids = moved_article(client, people)
 
     editor = text_of(client.get(f"/agent/kb/{item.id}/edit?revision=1"))
     assert "title, text, category, visibility and tags are loaded" in editor
-    assert selected_category(editor) == str(categories["Billing"])
+    assert selected_category(editor) == str(category_ids["Billing"])
     assert checked_visibility(editor) == "public"
     assert tags_field(editor) == "old, refund-policy"
     assert 'name="base_revision" value="2"' in editor
@@ -487,11 +487,11 @@ def test_loading_a_revision_restores_its_category_visibility_and_tags(client, pe
         base_revision="2",
     )
     assert client.post(f"/agent/kb/{item.id}/edit", data=data).status_code == 302
-    restored = kb.access_article_by_id(people["agent"], item.id)
-    assert restored.category_id == categories["Billing"]
+    restored = articles.access_article_by_id(people["agent"], item.id)
+    assert restored.category_id == category_ids["Billing"]
     assert restored.visibility is ArticleVisibility.PUBLIC
     assert list(restored.tags) == ["old", "refund-policy"]
-    newest = kb.list_revisions(people["agent"], item.id)[-1]
+    newest = articles.list_revisions(people["agent"], item.id)[-1]
     assert newest.number == 3
     assert (newest.category_name, newest.visibility, newest.tags) == (
         "Billing",
@@ -501,8 +501,8 @@ def test_loading_a_revision_restores_its_category_visibility_and_tags(client, pe
 
 
 def test_loading_a_revision_whose_category_was_deleted_says_so(client, people, db_session):
-    item, categories = moved_article(client, people)
-    db_session.delete(db_session.get(KbCategory, categories["Billing"]))
+    item, category_ids = moved_article(client, people)
+    db_session.delete(db_session.get(KbCategory, category_ids["Billing"]))
     db_session.flush()
 
     editor = text_of(client.get(f"/agent/kb/{item.id}/edit?revision=1"))
@@ -514,7 +514,7 @@ def test_loading_a_revision_whose_category_was_deleted_says_so(client, people, d
 
 def test_saving_over_someone_elses_newer_text_is_refused_with_the_input_kept(client, people):
     item = article(people["agent"])
-    kb.do_update_article(people["colleague"], item.id, {"body": "The colleague's text."})
+    articles.do_update_article(people["colleague"], item.id, {"body": "The colleague's text."})
     token = log_in(client, people["agent"])
     data = form(token, body="My text, started from revision 1.", base_revision="1")
     response = client.post(f"/agent/kb/{item.id}/edit", data=data)
@@ -523,11 +523,11 @@ def test_saving_over_someone_elses_newer_text_is_refused_with_the_input_kept(cli
     assert "Someone else saved this article" in page
     assert "My text, started from revision 1.</textarea>" in page
     assert 'name="base_revision" value="2"' in page  # saving again is a conscious choice
-    assert kb.access_article_by_id(people["agent"], item.id).body == "The colleague's text."
+    assert articles.access_article_by_id(people["agent"], item.id).body == "The colleague's text."
 
     data["base_revision"] = "2"
     assert client.post(f"/agent/kb/{item.id}/edit", data=data).status_code == 302
-    assert kb.latest_revision_number(item.id) == 3
+    assert articles.latest_revision_number(item.id) == 3
 
 
 def test_an_edit_without_changes_adds_no_revision(client, people):
@@ -544,7 +544,7 @@ def test_an_edit_without_changes_adds_no_revision(client, people):
     response = client.post(f"/agent/kb/{item.id}/edit", data=data)
     assert response.status_code == 302
     assert "Nothing to change." in text_of(client.get(response.headers["Location"]))
-    assert kb.latest_revision_number(item.id) == 1
+    assert articles.latest_revision_number(item.id) == 1
 
 
 def test_unpublishing_makes_it_a_draft_again(client, people):
@@ -552,7 +552,7 @@ def test_unpublishing_makes_it_a_draft_again(client, people):
     token = log_in(client, people["agent"])
     data = form(token, title=item.title, body=item.body, tags="", base_revision="1")
     client.post(f"/agent/kb/{item.id}/edit", data=data)
-    assert kb.access_article_by_id(people["agent"], item.id).status is ArticleStatus.DRAFT
+    assert articles.access_article_by_id(people["agent"], item.id).status is ArticleStatus.DRAFT
 
 
 def test_delete_asks_first_then_deletes(client, people, db_session):
@@ -560,7 +560,7 @@ def test_delete_asks_first_then_deletes(client, people, db_session):
     token = log_in(client, people["agent"])
     confirm = text_of(client.get(f"/agent/kb/{item.id}/delete"))
     assert "Delete this article?" in confirm and "Old article" in confirm
-    assert kb.access_article_by_id(people["agent"], item.id)  # still there
+    assert articles.access_article_by_id(people["agent"], item.id)  # still there
 
     response = client.post(f"/agent/kb/{item.id}/delete", data={"csrf_token": token})
     assert response.status_code == 302
@@ -576,7 +576,7 @@ def test_admins_create_rename_and_reorder_categories(client, people):
     for name in ("Billing", "Accounts", "Shipping"):
         response = client.post("/agent/kb/categories", data={"csrf_token": token, "name": name})
         assert response.status_code == 302
-    ids = {c.name: c.id for c in kb.list_categories()}
+    ids = {c.name: c.id for c in categories.list_categories()}
     assert list(ids) == ["Billing", "Accounts", "Shipping"]  # in the order they were added
 
     response = client.post(
@@ -584,14 +584,14 @@ def test_admins_create_rename_and_reorder_categories(client, people):
         data={"csrf_token": token, "direction": "up"},
     )
     assert response.status_code == 302
-    assert [c.name for c in kb.list_categories()] == ["Billing", "Shipping", "Accounts"]
+    assert [c.name for c in categories.list_categories()] == ["Billing", "Shipping", "Accounts"]
 
     response = client.post(
         f"/agent/kb/categories/{ids['Billing']}",
         data={"csrf_token": token, "name": "Invoices"},
     )
     assert response.status_code == 302
-    assert kb.list_categories()[0].name == "Invoices"
+    assert categories.list_categories()[0].name == "Invoices"
 
     response = client.post(
         f"/agent/kb/categories/{ids['Accounts']}",
@@ -612,7 +612,7 @@ def test_admins_create_rename_and_reorder_categories(client, people):
 
 def kb_json(client: FlaskClient, ticket: Any, q: str, reply: str = "public") -> dict[str, Any]:
     response = client.get(
-        f"/agent/tickets/{ticket.id}/kb.json", query_string={"q": q, "reply": reply}
+        f"/agent/tickets/{ticket.id}/articles.json", query_string={"q": q, "reply": reply}
     )
     assert response.status_code == 200, response.get_data(as_text=True)
     return {item["title"]: item for item in response.get_json()["items"]}
@@ -646,7 +646,7 @@ def test_internal_articles_are_not_offered_for_public_replies(client, people):
     assert internal["Escalation phone list"]["insert"].startswith("[Escalation phone list](")
     assert "only staff" in internal["Escalation phone list"]["warning"]
 
-    response = client.get(f"/agent/tickets/{ticket.id}/kb.json?q=x&reply=secret")
+    response = client.get(f"/agent/tickets/{ticket.id}/articles.json?q=x&reply=secret")
     assert response.status_code == 422
 
 
@@ -717,15 +717,17 @@ def test_a_public_reply_may_link_only_articles_customers_can_open(client, people
 def test_workspace_search_needs_access_to_the_ticket(client, people, factory):
     billing_ticket = factory.ticket(people["customer"], team=factory.team("Billing"))
     log_in(client, people["agent"])
-    response = client.get(f"/agent/tickets/{billing_ticket.id}/kb.json?q=export")
+    response = client.get(f"/agent/tickets/{billing_ticket.id}/articles.json?q=export")
     assert response.status_code == 404
     assert response.get_json()["ok"] is False
 
 
 def test_a_reorder_must_name_every_category_once(people):
-    first = kb.do_create_category(people["admin"], name="First")
-    kb.do_create_category(people["admin"], name="Second")
+    first = categories.do_create_category(people["admin"], name="First")
+    categories.do_create_category(people["admin"], name="Second")
     with pytest.raises(InvalidInput):
-        kb.do_reorder_categories(people["admin"], [first.id])
+        categories.do_reorder_categories(people["admin"], [first.id])
     with pytest.raises(Forbidden):
-        kb.do_reorder_categories(people["agent"], [c.id for c in kb.list_categories()])
+        categories.do_reorder_categories(
+            people["agent"], [c.id for c in categories.list_categories()]
+        )

@@ -8,9 +8,12 @@ import re
 import pytest
 
 from autocrm.errors import InvalidInput
-from autocrm.models import Ticket
-from autocrm.services import conversation, notification_settings, tickets, users
-from tests.factories import PASSWORD, csrf_token, web_login
+from autocrm.notifications import preferences as notification_settings
+from autocrm.people import users
+from autocrm.tickets import conversation
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Ticket
+from tests.factories import PASSWORD, csrf_token, refusal, web_login
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -155,7 +158,8 @@ def test_messages_json_gives_sanitized_html_after_an_id(client, factory, custome
     response = client.get(f"/portal/tickets/{ticket.id}/messages.json?after={first.id}")
     assert response.status_code == 200
     [item] = response.get_json()["items"]
-    assert item["mine"] is True and item["author_name"] == "Casey"
+    assert item["author_id"] == customer.id and item["author_name"] == "Casey"
+    assert (item["author_role"], item["internal"], item["attachments"]) == ("customer", False, [])
     assert "<img" not in item["body_html"] and "onerror" not in item["body_html"].split("&lt;")[0]
     assert "&lt;img src=x onerror=alert(1)&gt;" in item["body_html"]
     for after in ("x", "²"):
@@ -176,6 +180,23 @@ def test_the_reply_form_posts_a_message_and_keeps_a_blank_one(client, customer, 
     )
     assert blank.status_code == 422
     assert "Please write a message first." in html_of(blank)
+
+
+@pytest.mark.parametrize("body", [" \n\t", "x" * (conversation.MAX_MESSAGE_LENGTH + 1)])
+def test_a_bad_reply_gets_the_message_rule(client, customer, csrf, ticket, body):
+    rule = refusal(conversation.check_message, body)
+    page = client.post(
+        f"/portal/tickets/{ticket.id}/messages", data={"csrf_token": csrf, "body": body}
+    )
+    assert page.status_code == 422
+    assert rule.message in html_of(page)
+    script = client.post(
+        f"/portal/tickets/{ticket.id}/messages", json={"body": body}, headers={"X-CSRFToken": csrf}
+    )
+    assert script.status_code == 422
+    assert script.get_json() == {"ok": False, "error": rule.message, "errors": rule.errors}
+    assert set(rule.errors) == {"body"}
+    assert conversation.list_messages(customer, ticket.id)[0] == []
 
 
 def test_a_reply_to_a_closed_ticket_keeps_the_text(client, factory, customer, csrf):
@@ -211,7 +232,9 @@ def test_the_json_reply_fallback_answers_like_the_socket(client, csrf, ticket):
 
 def test_status_timeline_and_the_solve_and_reopen_buttons(client, customer, csrf, ticket):
     html = html_of(client.get(f"/portal/tickets/{ticket.id}"))
-    assert "Ticket opened" in html and "Mark as solved" in html and "Reopen" not in html
+    assert "Ticket opened" in html and ">Mark as solved</button>" in html
+    assert ">Reopen</button>" not in html
+    assert 'id="feedback" hidden' in html  # shown by the page script once the ticket is solved
 
     response = client.post(
         f"/portal/tickets/{ticket.id}/transition",
@@ -220,7 +243,8 @@ def test_status_timeline_and_the_solve_and_reopen_buttons(client, customer, csrf
     assert response.status_code == 302
     html = html_of(client.get(f"/portal/tickets/{ticket.id}"))
     assert "Status set to Solved" in html and "by you" in html
-    assert "Reopen" in html and "How did we do?" in html
+    assert ">Reopen</button>" in html and "How did we do?" in html
+    assert 'id="feedback" hidden' not in html
 
     stale = client.post(
         f"/portal/tickets/{ticket.id}/transition",
@@ -251,7 +275,7 @@ def test_feedback_on_a_solved_ticket_is_recorded_once(client, factory, customer,
 
 
 def test_feedback_is_not_offered_before_the_ticket_is_solved(client, csrf, ticket):
-    assert "How did we do?" not in html_of(client.get(f"/portal/tickets/{ticket.id}"))
+    assert 'id="feedback" hidden' in html_of(client.get(f"/portal/tickets/{ticket.id}"))
     response = client.post(
         f"/portal/tickets/{ticket.id}/feedback", data={"csrf_token": csrf, "rating": "5"}
     )

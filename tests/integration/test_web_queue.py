@@ -3,13 +3,18 @@ the row fragment queue.js fetches, and the SLA badges."""
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
-from autocrm.models import Priority, SlaClock, Ticket, utcnow
-from tests.factories import csrf_token, web_login
+from autocrm.columns import utcnow
+from autocrm.sla.models import SlaClock
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Priority, Ticket
+from tests.factories import csrf_token, refusal, web_login
 
 
 def row_ids(html: str) -> set[int]:
@@ -121,6 +126,19 @@ def test_bad_filters_show_errors_and_keep_the_input(agent_client, world):
     assert '<option value="extreme" selected>' in html
     assert 'aria-invalid="true"' in html
     assert row_ids(html) == set()
+
+
+def test_the_queue_checks_its_filters_by_the_filter_rule(agent_client, world):
+    long_q = "x" * (tickets.MAX_SEARCH_LENGTH + 1)
+    rule = refusal(tickets.check_filters, tickets.TicketFilters(tag="-dash", q=long_q))
+    assert set(rule.errors) == {"tag", "q"}
+    for path in ("/agent/", "/agent/rows"):
+        response = agent_client.get(f"{path}?tag=-dash&q={long_q}")
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        if path == "/agent/":
+            for [message] in rule.errors.values():
+                assert html.escape(message) in page
 
 
 def test_id_filters_with_other_digits_are_errors_not_a_500(agent_client, world):
@@ -273,21 +291,17 @@ def test_row_fragment_returns_only_visible_matching_tickets(agent_client, world)
 
 
 def test_sla_badges_and_filter(agent_client, world, db_session):
+    """Every ticket's clocks start when it is opened; set them to what each row should show."""
     now = utcnow()
-    version_id = world["mine"].workflow_version_id
-    for ticket, due in (
-        (world["mine"], now - timedelta(minutes=5)),
-        (world["theirs"], now + timedelta(hours=5)),
-    ):
-        db_session.add(
-            SlaClock(
-                ticket_id=ticket.id,
-                metric="first_response",
-                workflow_version_id=version_id,
-                target_seconds=3600,
-                due_at=due,
-            )
-        )
+    due = {
+        world["mine"].id: now - timedelta(minutes=5),
+        world["theirs"].id: now + timedelta(hours=5),
+    }
+    for clock in db_session.scalars(select(SlaClock)):
+        if clock.ticket_id in due:
+            clock.due_at, clock.warn_at = due[clock.ticket_id], None
+        else:  # answered and solved long ago: no clock runs
+            clock.stopped_at, clock.due_at, clock.warn_at = now, None, None
     db_session.commit()
     html = agent_client.get("/agent/").get_data(as_text=True)
     assert "sla sla-breached" in html and "overdue" in html

@@ -23,9 +23,12 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from autocrm.models import Team, Ticket, User
-from autocrm.services import automation, reports, seed
-from autocrm.services.workflows import engine_for
+from autocrm.automation import sweep
+from autocrm.demo import history, seed
+from autocrm.engine.versions import engine_for
+from autocrm.people.models import Team, User
+from autocrm.reports import services as reports
+from autocrm.tickets.models import Ticket
 from tests.factories import web_login
 from tests.report_history import at, plant_history
 from web.reports import CSV_COLUMNS, duration, parse_query
@@ -414,10 +417,10 @@ def test_the_demo_history_fills_the_report_and_leaves_nothing_due(db_session: An
         assert team["sla_clocks_stopped"] > 20 and team["csat_ratings"] > 5
         assert 1 <= team["csat_average"] <= 5
         assert any(agent["open_assigned"] for agent in team["agents"])
-    assert automation.do_sweep() == dict.fromkeys(
+    assert sweep.do_sweep() == dict.fromkeys(
         ("sla_warnings", "sla_breaches", "time_rules", "assignments"), 0
     )
-    assert seed.seed_history() == 0  # once only
+    assert history.seed_history() == 0  # once only
 
 
 def test_no_time_rule_of_the_demo_history_falls_due_when_the_demo_starts(db_session: Any):
@@ -427,7 +430,7 @@ def test_no_time_rule_of_the_demo_history_falls_due_when_the_demo_starts(db_sess
     seed.seed_demo(now=seeded_at)
 
     for later in (timedelta(seconds=1), timedelta(minutes=1)):
-        assert automation.do_sweep(now=seeded_at + later)["time_rules"] == 0
+        assert sweep.do_sweep(now=seeded_at + later)["time_rules"] == 0
 
 
 def test_demo_history_tickets_keep_the_workflow_invariants(db_session: Any):

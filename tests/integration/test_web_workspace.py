@@ -10,10 +10,14 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from autocrm.canned import services as canned
+from autocrm.canned.models import CannedResponse
 from autocrm.errors import Forbidden
-from autocrm.models import CannedResponse, Message, Ticket
-from autocrm.services import canned, causes, conversation, tickets
-from tests.factories import ApiClient, Factory, csrf_token, web_login
+from autocrm.events import causes
+from autocrm.tickets import conversation
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Message, Ticket
+from tests.factories import ApiClient, Factory, csrf_token, refusal, web_login
 
 
 @pytest.fixture(autouse=True)
@@ -167,6 +171,27 @@ def test_a_failed_reply_keeps_the_text(client, setup):
         headers={"X-CSRFToken": token, "Accept": "application/json"},
     )
     assert response.status_code == 409 and response.get_json()["ok"] is False
+
+
+@pytest.mark.parametrize("body", [" \n\t", "x" * (conversation.MAX_MESSAGE_LENGTH + 1)])
+def test_a_bad_reply_gets_the_message_rule(client, db_session, setup, body):
+    rule = refusal(conversation.check_message, body)
+    ticket = setup["ticket"]
+    token = log_in(client, setup["agent"])
+    page = client.post(
+        url(ticket, "/messages"), data={"csrf_token": token, "visibility": "public", "body": body}
+    )
+    assert page.status_code == 422
+    assert html.escape(rule.message) in page.get_data(as_text=True)
+    script = client.post(
+        url(ticket, "/messages"),
+        json={"body": body},
+        headers={"X-CSRFToken": token, "Accept": "application/json"},
+    )
+    assert script.status_code == 422
+    assert script.get_json() == {"ok": False, "error": rule.message, "errors": rule.errors}
+    assert set(rule.errors) == {"body"}
+    assert db_session.scalar(select(Message).where(Message.ticket_id == ticket.id)) is None
 
 
 def test_messages_json_is_sanitized_and_pages_after_an_id(client, setup):

@@ -13,9 +13,14 @@ import pytest
 from sqlalchemy import delete, select
 
 from autocrm import database
+from autocrm.columns import utcnow
+from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
-from autocrm.models import EmailMessage, OutboxEvent, Ticket, TicketEvent, User, utcnow
-from autocrm.services import tickets, users
+from autocrm.notifications.models import EmailMessage
+from autocrm.people import users
+from autocrm.people.models import User
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Ticket, TicketEvent
 from tests import processes
 from tests.conftest import wait_until
 from tests.factories import PASSWORD

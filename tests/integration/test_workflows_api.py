@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from autocrm.models import Ticket, TicketEvent, WorkflowVersion
+from autocrm.engine.models import WorkflowVersion
+from autocrm.sla.models import SlaClock
+from autocrm.tickets.models import Ticket, TicketEvent
 from tests.factories import ApiClient, assert_error, drain
 from workflows import default_definition
 
@@ -141,6 +143,11 @@ def test_copy_edit_validate_simulate_publish_and_new_tickets_follow(admin, custo
     assert by_id[before["id"]]["fired_would_not"] == []
     assert by_id[before["id"]]["differs"] is True
     assert by_id[plain["id"]]["differs"] is False
+    # The tag it would add is not applied to the replay: the ticket says so.
+    [caveat] = by_id[before["id"]]["caveats"]
+    assert "'tag_urgent'" in caveat and "not simulated" in caveat
+    assert by_id[plain["id"]]["caveats"] == []
+    assert report["summary"]["with_caveats"] == 1
     assert set(by_id[plain["id"]]["sla"]) == {"first_response", "resolution"}
     assert by_id[plain["id"]]["sla"]["first_response"]["actual"] == "open"
 
@@ -247,6 +254,50 @@ def test_publishing_with_a_state_map_moves_tickets_in_flight(admin, customer, db
     assert solved["status"] == "solved"
 
 
+def test_a_state_map_enters_the_new_states_as_a_transition_would(admin, customer, db_session):
+    """Timestamps and SLA clocks follow the category each ticket enters, at publish time: one
+    mapped into closed has closed_at, into solved a resolution time, out of solved neither."""
+    new_ticket(customer, db_session)
+    workflow = create_copy(admin)
+    base = f"/api/workflows/{workflow['id']}"
+    ok(admin.post(f"{base}/draft/publish", json={"make_default": True}), 201)
+    to_solve = new_ticket(customer, db_session)
+    to_close = new_ticket(customer, db_session)
+    ok(admin.post(f"/api/tickets/{to_close['id']}/transitions", json={"name": "start"}))
+    to_reopen = new_ticket(customer, db_session)
+    ok(admin.post(f"/api/tickets/{to_reopen['id']}/transitions", json={"name": "solve"}))
+    assert ok(admin.get(f"/api/tickets/{to_reopen['id']}"))["solved_at"] is not None
+
+    state_map = {"new": "solved", "open": "closed", "solved": "open"}
+    ok(admin.post(f"{base}/draft/publish", json={"state_map": state_map}), 201)
+
+    def moved(ticket: dict[str, Any]) -> tuple[dict[str, Any], Ticket, dict[str, SlaClock]]:
+        row = db_session.get(Ticket, ticket["id"])
+        db_session.refresh(row)
+        clocks = db_session.scalars(select(SlaClock).where(SlaClock.ticket_id == row.id))
+        return ok(admin.get(f"/api/tickets/{row.id}")), row, {c.metric: c for c in clocks}
+
+    closed, closed_row, closed_clocks = moved(to_close)
+    assert closed["status"] == "closed"
+    assert closed["closed_at"] is not None
+    assert closed_row.closed_at == closed_row.status_changed_at
+    assert {c.stopped_at for c in closed_clocks.values()} == {closed_row.status_changed_at}
+
+    solved, solved_row, solved_clocks = moved(to_solve)
+    assert (solved["status"], solved["closed_at"]) == ("solved", None)
+    assert solved_row.solved_at == solved_row.status_changed_at
+    assert solved_row.resolution_business_seconds is not None
+    assert {c.stopped_at for c in solved_clocks.values()} == {solved_row.status_changed_at}
+
+    reopened, reopened_row, reopened_clocks = moved(to_reopen)
+    assert reopened["status"] == "open"
+    assert (reopened["solved_at"], reopened["closed_at"]) == (None, None)
+    assert reopened_row.resolution_business_seconds is None
+    resolution = reopened_clocks["resolution"]
+    assert resolution.started_at == reopened_row.status_changed_at
+    assert resolution.stopped_at is None and resolution.due_at is not None
+
+
 def test_without_a_state_map_tickets_stay_on_their_version(admin, customer, db_session):
     new_ticket(customer, db_session)
     workflow = create_copy(admin)
@@ -263,7 +314,11 @@ def test_without_a_state_map_tickets_stay_on_their_version(admin, customer, db_s
     assert later["workflow_version_id"] != ticket["workflow_version_id"], "v2 is the newest"
 
 
-def test_simulation_reads_what_rules_really_did(admin, customer, client, factory, db_session):
+def test_simulation_compares_the_draft_with_the_version_the_ticket_ran_on(
+    admin, customer, client, factory, db_session
+):
+    """Both sides are replays of the same trail (messages included): rules that only leave a
+    notification, like ask_for_feedback, count as much as those that move the ticket."""
     agent = ApiClient(client, factory.agent())
     ticket = new_ticket(customer, db_session)
     ok(agent.post(f"/api/tickets/{ticket['id']}/messages", json={"body": "On it."}), 201)
@@ -283,11 +338,11 @@ def test_simulation_reads_what_rules_really_did(admin, customer, client, factory
 
     unchanged = report_for(ok(admin.get(base))["draft"])
     assert unchanged["differs"] is False, unchanged
-    assert unchanged["sla"]["first_response"] == {
-        "actual": "met",
-        "draft": "met",
-        "draft_due_at": unchanged["sla"]["first_response"]["draft_due_at"],
-    }
+    assert unchanged["caveats"] == [] and unchanged["transitions"] == unchanged["states"] == []
+    first_response = unchanged["sla"]["first_response"]
+    assert first_response["published"] == first_response["draft"] == "met"
+    assert first_response["published_due_at"] == first_response["draft_due_at"] is not None
+    assert first_response["actual"] == "met", "older clients read the published outcome"
 
     without = copy.deepcopy(default_definition())
     without["rules"] = [r for r in without["rules"] if r["name"] != "start_on_first_agent_reply"]
@@ -299,6 +354,18 @@ def test_simulation_reads_what_rules_really_did(admin, customer, client, factory
     silent = copy.deepcopy(default_definition())
     silent["rules"] = [r for r in silent["rules"] if r["name"] != "ask_for_feedback"]
     assert [d["rule"] for d in report_for(silent)["fired_would_not"]] == ["ask_for_feedback"]
+
+    no_solving_open = copy.deepcopy(default_definition())
+    solve = next(t for t in no_solving_open["transitions"] if t["name"] == "solve")
+    solve["from"].remove("open")
+    refused = report_for(no_solving_open)
+    assert [(t["transition"], t["published"], t["draft"]) for t in refused["transitions"]] == [
+        ("solve", "allowed", "refused")
+    ]
+    assert [(s["event"], s["published"], s["draft"]) for s in refused["states"]] == [
+        ("solve", "solved", "open")
+    ]
+    assert any("would refuse 'solve'" in caveat for caveat in refused["caveats"])
 
 
 # -- diagrams, reading, errors ------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from autocrm import policies
-from autocrm.models import Role, User
+from autocrm.people.models import Role, User
 
 
 def user(role: Role) -> User:

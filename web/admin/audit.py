@@ -14,10 +14,12 @@ from typing import Any
 from flask import Blueprint, render_template, request, url_for
 from werkzeug.routing import BuildError
 
+from autocrm.audit import services as audit
+from autocrm.audit.models import AdminAuditEntry
 from autocrm.errors import InvalidInput
-from autocrm.models import AdminAuditEntry, User
-from autocrm.services import audit, users
-from autocrm.services.listing import PageRequest
+from autocrm.listing import PageRequest
+from autocrm.people import users
+from autocrm.people.models import User
 from web.admin.people import describe_calendar
 from web.forms import parse_id
 from web.session import admin_required

@@ -16,10 +16,11 @@ from zoneinfo import available_timezones
 from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from autocrm.automation import assignment
 from autocrm.errors import DomainError, InvalidInput, NotFound
-from autocrm.models import AssignmentPolicy, Role, Team, User
-from autocrm.services import assignment, teams, users
-from autocrm.services.listing import PageRequest
+from autocrm.listing import PageRequest
+from autocrm.people import sessions, teams, users
+from autocrm.people.models import AssignmentPolicy, Role, Team, User
 from web.forms import parse_id
 from web.session import admin_required, log_in
 from workflows.calendar import WEEKDAYS
@@ -212,6 +213,7 @@ def _user_page(
         member_of=[(tid, team_names.get(tid, f"Team {tid}")) for tid in shown.team_ids],
         min_password=users.MIN_PASSWORD_LENGTH,
         open_assigned=assignment.open_assigned_count(shown) if shown.role.is_staff else 0,
+        session_count=len(sessions.list_sessions(shown)),
     )
 
 
@@ -285,6 +287,22 @@ def user_password(user: User, user_id: int) -> Any:
         page = _user_page(user, shown, notice="Password reset.", shown_password=password)
         return _no_store(page)
     flash(f"Password of {shown.name} reset; their sessions have ended.", "success")
+    return redirect(url_for(".user_detail", user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/sessions/end")
+@admin_required
+def user_sessions_end(user: User, user_id: int) -> Any:
+    """Log a user out everywhere (a lost laptop, a shared computer): every session ends."""
+    try:
+        ended = sessions.do_end_all_sessions(user, user_id)
+    except DomainError as exc:
+        return _failed_user_change(user, user_id, exc)
+    if user_id == user.id:
+        return redirect(url_for("web_auth.login"))
+    flash(
+        f"Ended {ended} session{'s' if ended != 1 else ''}; open pages are logged out.", "success"
+    )
     return redirect(url_for(".user_detail", user_id=user_id))
 
 

@@ -12,40 +12,41 @@ is listed in ``DraftForm.unshown``, because saving the form would drop or change
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from werkzeug.datastructures import MultiDict
 
 from autocrm.errors import InvalidInput
 from workflows.calendar import WEEKDAYS
 from workflows.definition import CATEGORIES, ROLES
 from workflows.guards import GUARDS
+from workflows.text import (
+    ACTION_LISTS,
+    CALENDAR_KEYS,
+    CONDITION_KEYS,
+    DELAY_UNITS,
+    METRICS,
+    PRIORITIES,
+    RULE_KEYS,
+    SLA_KEYS,
+    STATE_KEYS,
+    TOP_KEYS,
+    TRANSITION_KEYS,
+    action_param,
+    json_problem,
+    reject_constant,
+)
 from workflows.vocabulary import ACTIONS, EVENTS, FIELDS, OPERATORS, PRIORITY_ORDER, SINCE_FIELDS
 
-PRIORITIES = tuple(reversed(PRIORITY_ORDER))  # most urgent first, as people read a table
-METRICS = ("first_response", "next_reply", "resolution")
-DELAY_UNITS = ("days", "hours", "minutes", "seconds")
 TRIGGERS = ("event", "after")
 MAX_ROWS = 300  # per list: far above any real workflow, well below a form that hurts
-MAX_RAW_CHARS = 200_000
-MAX_RAW_NODES = 50_000  # YAML aliases can make a small text a huge document
 FORM_KEY = re.compile(r"^[a-z_]+(\.[a-z0-9_]{1,50}){0,6}$")
 INTEGER = re.compile(r"^-?\d{1,15}$")
 DECIMAL = re.compile(r"^-?\d{1,15}(\.\d{1,15})?$")
 
-TOP_KEYS = ("name", "description", "initial", "states", "transitions", "rules", "sla")
-STATE_KEYS = ("name", "label", "category", "terminal")
-TRANSITION_KEYS = ("name", "label", "from", "to", "roles", "guards")
-RULE_KEYS = ("name", "description", "event", "after", "if", "then", "enabled")
-CONDITION_KEYS = ("field", "op", "value")
-SLA_KEYS = ("calendar", "targets", "pause_in", "warning_at", "on_warning", "on_breach")
-CALENDAR_KEYS = ("timezone", "hours", "holidays")
-ACTION_LISTS = ("on_warning", "on_breach")
 
 # The vocabularies the editor offers (a draft's unknown words are offered too, to keep them).
 CHOICES = {
@@ -62,12 +63,6 @@ CHOICES = {
     "weekdays": WEEKDAYS,
     "delay_units": DELAY_UNITS,
 }
-
-
-def action_param(action: str) -> str:
-    """The key an action's one value is stored under (``value`` for actions taking none)."""
-    params = ACTIONS.get(action) or {}
-    return next(iter(params), "value")
 
 
 # -- a definition as form values ------------------------------------------------------------------
@@ -346,20 +341,16 @@ def parse_value(text: str) -> Any:
     if not text:
         return None
     try:
-        value = json.loads(text, parse_constant=_no_constant)
+        value = json.loads(text, parse_constant=reject_constant)
     except (ValueError, RecursionError):
         value = text
     else:
-        if _json_problem(value) is not None:
+        if json_problem(value) is not None:
             value = text
     if value == text and text.startswith("[") and text.endswith("]"):
         inner = text[1:-1].strip()
         return [parse_value(item) for item in inner.split(",")] if inner else []
     return value
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON can store")
 
 
 # -- form values as a definition ------------------------------------------------------------------
@@ -748,175 +739,3 @@ def _field_names(values: Mapping[str, Any]) -> Iterator[str]:
         yield f"sla.{key}"
         for j, _ in enumerate(values["sla"][key]):
             yield from (f"sla.{key}.{j}.{part}" for part in ("action", "value", "message"))
-
-
-# -- the raw view ---------------------------------------------------------------------------------
-
-RAW_FORMATS = ("yaml", "json")
-
-
-class _DraftLoader(yaml.SafeLoader):
-    """Safe YAML without timestamps: ``2026-12-25`` stays text (JSON has no dates)."""
-
-
-_DraftLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-class _DraftDumper(yaml.SafeDumper):
-    """Block lists indented under their key, as people write YAML (and default.yaml is)."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-
-def dump_raw(draft: Any, fmt: str) -> str:
-    """The draft as text, its keys in the order people write them (a database may have sorted
-    them: PostgreSQL's jsonb does)."""
-    draft = in_writing_order(draft)
-    if fmt == "json":
-        return json.dumps(draft, indent=2, ensure_ascii=False)
-    return yaml.dump(
-        draft,
-        Dumper=_DraftDumper,
-        sort_keys=False,
-        allow_unicode=True,
-        default_flow_style=None,
-        width=100,
-    )
-
-
-def in_writing_order(draft: Any) -> Any:
-    """A copy of the draft with the keys of every part it knows in their usual order (unknown
-    keys after them); anything else is kept as it is."""
-    if not isinstance(draft, dict):
-        return draft
-    ordered = _keys(draft, TOP_KEYS)
-    for key, keys in (("states", STATE_KEYS), ("transitions", TRANSITION_KEYS)):
-        ordered[key] = _each(ordered.get(key), lambda row, keys=keys: _keys(row, keys))
-    ordered["rules"] = _each(ordered.get("rules"), _rule_order)
-    if isinstance(ordered.get("sla"), dict):
-        ordered["sla"] = _sla_order(ordered["sla"])
-    return {key: value for key, value in ordered.items() if key in draft}
-
-
-def _keys(row: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
-    known = {key: row[key] for key in order if key in row}
-    return known | {key: value for key, value in row.items() if key not in known}
-
-
-def _each(rows: Any, arrange: Any) -> Any:
-    if not isinstance(rows, list):
-        return rows
-    return [arrange(row) if isinstance(row, dict) else row for row in rows]
-
-
-def _action_order(action: dict[str, Any]) -> dict[str, Any]:
-    name = action.get("action")
-    return _keys(action, ("action", action_param(name if isinstance(name, str) else ""), "message"))
-
-
-def _rule_order(rule: dict[str, Any]) -> dict[str, Any]:
-    ordered = _keys(rule, RULE_KEYS)
-    if isinstance(ordered.get("after"), dict):
-        ordered["after"] = _keys(ordered["after"], (*DELAY_UNITS, "since"))
-    for key, arrange in (("if", lambda c: _keys(c, CONDITION_KEYS)), ("then", _action_order)):
-        if key in ordered:
-            ordered[key] = _each(ordered[key], arrange)
-    return ordered
-
-
-def _sla_order(sla: dict[str, Any]) -> dict[str, Any]:
-    ordered = _keys(sla, SLA_KEYS)
-    calendar = ordered.get("calendar")
-    if isinstance(calendar, dict):
-        calendar = _keys(calendar, CALENDAR_KEYS)
-        if isinstance(calendar.get("hours"), dict):
-            calendar["hours"] = _keys(calendar["hours"], WEEKDAYS)
-        ordered["calendar"] = calendar
-    targets = ordered.get("targets")
-    if isinstance(targets, dict):
-        ordered["targets"] = {
-            priority: _keys(target, METRICS) if isinstance(target, dict) else target
-            for priority, target in _keys(targets, PRIORITIES).items()
-        }
-    for key in ACTION_LISTS:
-        if key in ordered:
-            ordered[key] = _each(ordered[key], _action_order)
-    return ordered
-
-
-def parse_raw(text: str, fmt: str) -> dict[str, Any]:
-    """The draft a raw YAML/JSON text holds; InvalidInput at ``raw`` saying where it is wrong."""
-    if fmt not in RAW_FORMATS:
-        raise InvalidInput("Choose YAML or JSON.", {"format": ["Choose YAML or JSON."]})
-    if len(text) > MAX_RAW_CHARS:
-        _raw_error(f"The text is too long: at most {MAX_RAW_CHARS:,} characters.")
-    try:
-        data = _parse_json(text) if fmt == "json" else yaml.load(text, Loader=_DraftLoader)  # noqa: S506 (a SafeLoader)
-    except json.JSONDecodeError as exc:
-        _raw_error(f"JSON syntax error on line {exc.lineno}, column {exc.colno}: {exc.msg}.")
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" on line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "not valid YAML"
-        _raw_error(f"YAML syntax error{where}: {problem}.")
-    except (yaml.YAMLError, ValueError) as exc:
-        _raw_error(f"This is not valid {fmt.upper()}: {exc}.")
-    except RecursionError:
-        _raw_error("The text is nested too deeply.")
-    if not isinstance(data, dict):
-        _raw_error("The draft must be a mapping at the top (name: ..., states: ..., ...).")
-    problem = _json_problem(data)
-    if problem is not None:
-        _raw_error(problem)
-    return data
-
-
-def _parse_json(text: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_no_constant)
-    except json.JSONDecodeError:
-        raise
-    except ValueError as exc:  # NaN, Infinity, an integer too long to read
-        raise json.JSONDecodeError(str(exc), text, 0) from exc
-
-
-def _raw_error(message: str) -> None:
-    raise InvalidInput(message, {"raw": [message]})
-
-
-def _json_problem(value: Any) -> str | None:
-    """Why a loaded YAML/JSON value cannot be stored as JSON, or None. Counts nodes, since
-    YAML aliases make a small text describe an enormous document."""
-    budget = [MAX_RAW_NODES]
-
-    def walk(item: Any, path: str) -> str | None:
-        budget[0] -= 1
-        if budget[0] < 0:
-            return "The document is too large."
-        at = f" at {path}" if path else ""
-        if item is None or isinstance(item, (str, bool, int)):
-            return None
-        if isinstance(item, float):
-            return None if math.isfinite(item) else f"Numbers must be finite{at}."
-        if isinstance(item, list):
-            for i, child in enumerate(item):
-                if found := walk(child, f"{path}.{i}" if path else str(i)):
-                    return found
-            return None
-        if isinstance(item, dict):
-            for key, child in item.items():
-                if not isinstance(key, str):
-                    return f"Keys must be text{at}: got {key!r}."
-                if found := walk(child, f"{path}.{key}" if path else key):
-                    return found
-            return None
-        return f"A value JSON cannot hold{at}: {type(item).__name__}."
-
-    try:
-        return walk(value, "")
-    except RecursionError:
-        return "The document is nested too deeply."

@@ -4,7 +4,7 @@ the SLA policy each workflow carries.
 Pages work without JavaScript: the editor is one form of indexed fields (``workflow_form``)
 that posts the whole draft; ``static/js/workflow_editor.js`` adds and removes rows in place and
 switches between the form and the raw YAML/JSON view. Saving keeps the draft as entered even
-when it is invalid (``workflow_admin.do_save_draft``); the page then answers 422 and shows each
+when it is invalid (``drafts.do_save_draft``); the page then answers 422 and shows each
 validation error at its field. Simulating is a GET (it changes nothing); publishing a POST.
 """
 
@@ -14,11 +14,13 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
+from autocrm.engine import drafts, publishing, simulation
+from autocrm.engine.models import Workflow
 from autocrm.errors import Conflict, DomainError, InvalidInput
-from autocrm.models import User, Workflow
-from autocrm.services import workflow_admin
+from autocrm.people.models import User
 from web.admin import workflow_form
 from web.session import admin_required
+from workflows import text as definition_text
 
 bp = Blueprint("admin_workflows", __name__, url_prefix="/admin/workflows")
 
@@ -56,11 +58,9 @@ def _render_index(
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
-    workflows = workflow_admin.list_workflows(user)
-    versions = workflow_admin.list_versions(user)
-    problems = {
-        w.id: len(workflow_admin.check_draft(user, w.id).errors) for w in workflows if w.has_draft
-    }
+    workflows = drafts.list_workflows(user)
+    versions = drafts.list_versions(user)
+    problems = {w.id: len(drafts.check_draft(user, w.id).errors) for w in workflows if w.has_draft}
     starts = [
         (f"version:{w.id}:{v.number}", f"{w.name}, version {v.number}")
         for w in workflows
@@ -87,7 +87,7 @@ def create(user: User) -> Any:
         name = form["name"].strip()
         _check_length("name", name, MAX_NAME)
         _check_length("description", form["description"], MAX_TEXT)
-        workflow = workflow_admin.do_create_workflow(
+        workflow = drafts.do_create_workflow(
             user,
             name=name,
             description=form["description"].strip(),
@@ -103,12 +103,12 @@ def _starting_definition(user: User, start: str, name: str) -> dict[str, Any] | 
     if start == START_BUNDLED:
         return None  # do_create_workflow copies the bundled default
     if start == START_EMPTY:
-        return workflow_admin.empty_definition(name)
+        return drafts.empty_definition(name)
     kind, _, rest = start.partition(":")
     workflow_id, _, number = rest.partition(":")
     if kind == "version" and workflow_id.isdecimal() and number.isdecimal():
         try:
-            version = workflow_admin.access_version(user, int(workflow_id), int(number))
+            version = drafts.access_version(user, int(workflow_id), int(number))
         except DomainError:
             pass
         else:
@@ -127,8 +127,8 @@ def _check_length(field: str, value: str, limit: int) -> None:
 @bp.get("/<int:workflow_id>/versions/<int:number>")
 @admin_required
 def version(user: User, workflow_id: int, number: int) -> str:
-    item = workflow_admin.access_version(user, workflow_id, number)
-    summaries = workflow_admin.list_versions(user, workflow_id).get(workflow_id, [])
+    item = drafts.access_version(user, workflow_id, number)
+    summaries = drafts.list_versions(user, workflow_id).get(workflow_id, [])
     summary = next(s for s in summaries if s.number == number)
     return render_template(
         "admin/workflow_version.html",
@@ -150,7 +150,7 @@ def version(user: User, workflow_id: int, number: int) -> str:
 @bp.get("/<int:workflow_id>/versions/<int:number>/diagram.svg")
 @admin_required
 def version_diagram(user: User, workflow_id: int, number: int) -> Response:
-    return Response(workflow_admin.version_diagram(user, workflow_id, number), mimetype=SVG)
+    return Response(drafts.version_diagram(user, workflow_id, number), mimetype=SVG)
 
 
 # -- the draft editor -----------------------------------------------------------------------------
@@ -159,21 +159,21 @@ def version_diagram(user: User, workflow_id: int, number: int) -> Response:
 @bp.get("/<int:workflow_id>/draft")
 @admin_required
 def draft(user: User, workflow_id: int) -> tuple[str, int]:
-    workflow = workflow_admin.access_workflow_by_id(user, workflow_id)
+    workflow = drafts.access_workflow_by_id(user, workflow_id)
     view = request.args.get("view", "form")
     fmt = request.args.get("format", "yaml")
     return _render_stored_draft(
         user,
         workflow,
         view=view if view in VIEWS else "form",
-        raw_format=fmt if fmt in workflow_form.RAW_FORMATS else "yaml",
+        raw_format=fmt if fmt in definition_text.RAW_FORMATS else "yaml",
     )
 
 
 def _render_stored_draft(user: User, workflow: Workflow, **shown: Any) -> tuple[str, int]:
     """The editor on the draft as stored (or the version a new draft starts from): the page
     itself, and the answer to input that could not be read as a definition at all."""
-    start = workflow_admin.draft_to_edit(user, workflow.id)
+    start = drafts.draft_to_edit(user, workflow.id)
     return _render_editor(
         user, workflow, start.definition, saved=start.saved, based_on=start.based_on, **shown
     )
@@ -209,7 +209,7 @@ def _render_editor(
         errors=errors,
         view=view,
         raw_format=raw_format,
-        raw_text=workflow_form.dump_raw(definition, raw_format) if raw_text is None else raw_text,
+        raw_text=definition_text.dump_raw(definition, raw_format) if raw_text is None else raw_text,
         raw_errors=raw_errors or [],
         choices=workflow_form.CHOICES,
         action_hints=ACTION_HINTS,
@@ -220,13 +220,13 @@ def _render_editor(
 def _definition_errors(user: User, workflow_id: int, definition: Any) -> dict[str, list[str]]:
     if not isinstance(definition, dict):
         return {"_schema": ["The draft must be a mapping (name, states, transitions, ...)."]}
-    return workflow_admin.check_draft(user, workflow_id, definition).errors
+    return drafts.check_draft(user, workflow_id, definition).errors
 
 
 @bp.post("/<int:workflow_id>/draft")
 @admin_required
 def save_draft(user: User, workflow_id: int) -> Any:
-    workflow = workflow_admin.access_workflow_by_id(user, workflow_id)
+    workflow = drafts.access_workflow_by_id(user, workflow_id)
     try:
         definition = workflow_form.definition_from_form(request.form)
     except InvalidInput as exc:
@@ -238,20 +238,20 @@ def save_draft(user: User, workflow_id: int) -> Any:
 @bp.post("/<int:workflow_id>/draft/raw")
 @admin_required
 def save_raw(user: User, workflow_id: int) -> Any:
-    workflow = workflow_admin.access_workflow_by_id(user, workflow_id)
+    workflow = drafts.access_workflow_by_id(user, workflow_id)
     text = request.form.get("raw", "")
     fmt = request.form.get("format", "yaml")
-    fmt = fmt if fmt in workflow_form.RAW_FORMATS else "yaml"
+    fmt = fmt if fmt in definition_text.RAW_FORMATS else "yaml"
     try:
-        definition = workflow_form.parse_raw(text, fmt)
-    except InvalidInput as exc:
+        definition = definition_text.parse_raw(text, fmt)
+    except definition_text.DefinitionTextError as exc:
         return _render_stored_draft(
             user,
             workflow,
             view="raw",
             raw_format=fmt,
             raw_text=text,
-            raw_errors=exc.errors.get("raw", [exc.message]),
+            raw_errors=[str(exc)],
             status=422,
         )
     return _saved(user, workflow, definition, view="raw", raw_format=fmt, raw_text=text)
@@ -266,7 +266,7 @@ def _saved(
     raw_format: str = "yaml",
     raw_text: str | None = None,
 ) -> Any:
-    check = workflow_admin.do_save_draft(user, workflow.id, definition)
+    check = drafts.do_save_draft(user, workflow.id, definition)
     if check.valid:
         flash("Draft saved. It is valid: simulate it, then publish.", "success")
         return redirect(url_for(".draft", workflow_id=workflow.id, view=view, format=raw_format))
@@ -291,7 +291,7 @@ def _problems(count: int) -> str:
 @admin_required
 def draft_diagram(user: User, workflow_id: int) -> Response:
     try:
-        document = workflow_admin.draft_diagram(user, workflow_id)
+        document = drafts.draft_diagram(user, workflow_id)
     except InvalidInput as exc:
         return Response(exc.message, status=exc.status_code, mimetype="text/plain")
     response = Response(document, mimetype=SVG)
@@ -305,13 +305,13 @@ def draft_diagram(user: User, workflow_id: int) -> Response:
 @bp.get("/<int:workflow_id>/draft/review")
 @admin_required
 def review(user: User, workflow_id: int) -> tuple[str, int]:
-    workflow = workflow_admin.access_workflow_by_id(user, workflow_id)
+    workflow = drafts.access_workflow_by_id(user, workflow_id)
     if "limit" not in request.args:
         return _render_review(user, workflow)
     raw_limit = request.args.get("limit", "")
     try:
         limit = _simulation_limit(raw_limit)
-        report = workflow_admin.simulate_draft(user, workflow_id, limit)
+        report = simulation.simulate_draft(user, workflow_id, limit)
     except InvalidInput as exc:
         return _render_review(
             user,
@@ -324,7 +324,7 @@ def review(user: User, workflow_id: int) -> tuple[str, int]:
 
 
 def _simulation_limit(raw: str) -> int:
-    top = workflow_admin.MAX_SIMULATED_TICKETS
+    top = simulation.MAX_SIMULATED_TICKETS
     text = raw.strip()
     if not text.isdecimal() or not 1 <= int(text) <= top:
         raise InvalidInput(
@@ -352,12 +352,12 @@ def _render_review(
     diagram_error = None
     if draft is not None:
         try:
-            workflow_admin.draft_diagram(user, workflow.id)
+            drafts.draft_diagram(user, workflow.id)
         except InvalidInput as exc:
             diagram_error = exc.message
-    in_flight = workflow_admin.in_flight_states(user, workflow.id)
+    in_flight = drafts.in_flight_states(user, workflow.id)
     states = [s["name"] for s in form.values["states"] if s["name"]]
-    versions = workflow_admin.list_versions(user, workflow.id).get(workflow.id, [])
+    versions = drafts.list_versions(user, workflow.id).get(workflow.id, [])
     html = render_template(
         "admin/workflow_review.html",
         user=user,
@@ -367,7 +367,7 @@ def _render_review(
         diagram_error=diagram_error,
         next_number=(versions[0].number if versions else 0) + 1,
         limit=limit,
-        max_limit=workflow_admin.MAX_SIMULATED_TICKETS,
+        max_limit=simulation.MAX_SIMULATED_TICKETS,
         simulate_errors=simulate_errors or [],
         report=report,
         subjects=_subjects(user, report),
@@ -384,7 +384,7 @@ def _render_review(
 def _subjects(user: User, report: Any) -> dict[int, str]:
     if report is None:
         return {}
-    return workflow_admin.ticket_subjects(user, [t.ticket_id for t in report.tickets])
+    return drafts.ticket_subjects(user, [t.ticket_id for t in report.tickets])
 
 
 def _default_publish(in_flight: dict[str, int], states: list[str]) -> dict[str, Any]:
@@ -399,7 +399,7 @@ def _default_publish(in_flight: dict[str, int], states: list[str]) -> dict[str, 
 @bp.post("/<int:workflow_id>/draft/publish")
 @admin_required
 def publish(user: User, workflow_id: int) -> Any:
-    workflow = workflow_admin.access_workflow_by_id(user, workflow_id)
+    workflow = drafts.access_workflow_by_id(user, workflow_id)
     submitted = {
         "note": request.form.get("note", ""),
         "make_default": bool(request.form.get("make_default")),
@@ -417,7 +417,7 @@ def publish(user: User, workflow_id: int) -> Any:
             for state, target in submitted["state_map"].items()
             if target and len(target) <= 50
         }
-        version = workflow_admin.do_publish(
+        version = publishing.do_publish(
             user,
             workflow_id,
             note=submitted["note"].strip(),

@@ -45,7 +45,7 @@
     app.socket.on("ticket_updated", (data) => {
       const row = root.querySelector('[data-ticket-id="' + data.id + '"]');
       if (!row) return;
-      setBadge(row.querySelector("[data-status-badge]"), data.category, labelFor(labels, data.status));
+      setBadge(row.querySelector("[data-status-badge]"), data.category, data.status_label || labelFor(labels, data.status));
       const subject = row.querySelector(".ticket-subject");
       if (data.subject) subject.textContent = data.subject;
       const updated = row.querySelector("[data-updated]");
@@ -62,7 +62,7 @@
   // -- one ticket -----------------------------------------------------------------------------
   function ticketPage(root) {
     const ticketId = Number(root.dataset.ticketId);
-    const labels = labelsOf(root);
+    const userId = Number(root.dataset.userId);
     const list = document.getElementById("message-list");
     const known = new Set(Array.from(list.querySelectorAll("[data-message-id]"))
       .map((li) => Number(li.dataset.messageId)));
@@ -73,15 +73,17 @@
       if (known.has(m.id)) return;
       known.add(m.id);
       lastId = Math.max(lastId, m.id);
+      const mine = m.author_id === userId;
+      const staff = m.author_role !== "customer";
       const li = document.createElement("li");
-      li.className = "message" + (m.mine ? " message-mine" : m.author_is_staff ? " message-staff" : "");
+      li.className = "message" + (mine ? " message-mine" : staff ? " message-staff" : "");
       if (isNew) li.classList.add("message-new");
       li.dataset.messageId = m.id;
       const header = document.createElement("header");
       const who = document.createElement("strong");
-      who.textContent = m.mine ? "You" : (m.author_name || "Support");
+      who.textContent = mine ? "You" : m.author_name;
       header.append(who);
-      if (m.author_is_staff) {
+      if (staff) {
         const tag = document.createElement("span");
         tag.className = "role-tag";
         tag.textContent = "Support";
@@ -137,17 +139,81 @@
     app.onConnect(() => {
       app.emit("join_ticket", { ticket_id: ticketId }).then(catchUp);
     });
+    // Every event carries what the page draws: nothing is fetched for it.
     app.socket.on("message", (m) => {
-      if (m.ticket_id !== ticketId || known.has(m.id)) return;
-      catchUp();  // the JSON endpoint gives the author's name too
+      if (m.ticket_id === ticketId && !m.internal) appendMessage(m, true);
     });
 
+    // -- the ticket: status, actions, the rating form, the reply box ---------------------------
+    let ticket = JSON.parse(root.dataset.ticket);
+    const transitionLabels = JSON.parse(root.dataset.transitionLabels || "{}");
     const statusBadge = document.getElementById("ticket-status");
     const notice = document.getElementById("status-notice");
+
+    function transitionForm(t) {
+      const form = document.createElement("form");
+      form.method = "post";
+      form.action = root.dataset.transitionUrl;
+      form.className = "transition-form";
+      for (const [name, value] of [["csrf_token", app.csrf], ["name", t.name], ["version", ticket.version]]) {
+        const input = document.createElement("input");
+        input.type = "hidden";
+        input.name = name;
+        input.value = String(value);
+        form.append(input);
+      }
+      const button = document.createElement("button");
+      button.type = "submit";
+      if (t.name !== "solve") button.className = "secondary";
+      button.textContent = transitionLabels[t.name] || t.label || t.name;
+      form.append(button);
+      return form;
+    }
+
+    function drawTicket() {
+      setBadge(statusBadge, ticket.category, ticket.status_label);
+      root.dataset.category = ticket.category;
+      const priority = document.getElementById("ticket-priority");
+      priority.textContent = ticket.priority.charAt(0).toUpperCase() + ticket.priority.slice(1);
+      // The customer's own buttons: the transitions offered to customers, and of those only
+      // the assignee's when a guard says so (a customer is never the assignee).
+      const mine = ticket.transitions.filter((t) => t.roles.includes("customer") &&
+        (!t.assignee_only || ticket.assignee_id === userId));
+      document.getElementById("transition-forms").replaceChildren(...mine.map(transitionForm));
+      document.getElementById("actions").hidden = mine.length === 0;
+      document.getElementById("feedback").hidden = !CLOSED.includes(ticket.category);
+      const closed = ticket.category === "closed";
+      document.getElementById("closed-note").hidden = !closed;
+      const form = document.getElementById("reply-form");
+      if (form) form.hidden = closed;
+    }
+
     app.socket.on("ticket_updated", (data) => {
-      if (data.id !== ticketId) return;
-      setBadge(statusBadge, data.category, labelFor(labels, data.status));
-      if (data.category !== root.dataset.category) notice.hidden = false;
+      // Events of one ticket arrive in order; a lower version is an older change.
+      if (data.id !== ticketId || data.version < ticket.version) return;
+      const before = ticket.status;
+      ticket = data;
+      drawTicket();
+      if (data.status !== before) {
+        notice.textContent = "The status is now " + data.status_label + ".";
+        notice.hidden = false;
+      }
+    });
+
+    const timeline = document.getElementById("timeline");
+    app.socket.on("trail", (entry) => {
+      if (entry.ticket_id !== ticketId || timeline.querySelector('[data-trail-id="' + entry.id + '"]')) return;
+      const li = document.createElement("li");
+      li.dataset.trailId = entry.id;
+      const text = document.createElement("span");
+      text.className = "timeline-text";
+      text.textContent = entry.kind === "ticket.created" ? "Ticket opened" : "Status set to " + (entry.to_state_label || "");
+      const who = entry.actor_id === null ? "automatically"
+        : entry.actor_id === userId ? "by you" : "by " + (entry.actor_name || "");
+      const small = document.createElement("small");
+      small.append(who + ", ", timeElement(entry.created_at));
+      li.append(text, " ", small);
+      timeline.append(li);
     });
 
     const form = document.getElementById("reply-form");
@@ -199,8 +265,7 @@
       button.textContent = "Send reply";
       if (ack && ack.ok) {
         clearError();
-        const m = ack.message;
-        appendMessage({ ...m, mine: true, author_name: root.dataset.userName, author_is_staff: false }, false);
+        appendMessage(ack.message, false);
         if (textarea.value === body) textarea.value = "";
         textarea.focus();
       } else {

@@ -1,7 +1,8 @@
 // The agent's ticket workspace, live: the conversation over Socket.IO (with an HTTP fallback),
 // retry that keeps the typed text, catching up on missed messages after a reconnect, typing and
 // presence warnings, canned responses and knowledge-base article links inserted at the cursor,
-// SLA countdowns, and the side panel refreshed when someone else changes the ticket. Without
+// SLA countdowns, and the header, status, details, SLA and history panels redrawn from the
+// `ticket_updated` and `trail` events (complete payloads: nothing is fetched for them). Without
 // this script the page still works through its forms.
 (function () {
   "use strict";
@@ -11,8 +12,11 @@
   const ticketId = Number(root.dataset.ticketId);
   const userId = Number(root.dataset.userId);
   const requesterId = Number(root.dataset.requesterId);
+  const userRole = root.dataset.userRole;
   const people = JSON.parse(root.dataset.people || "{}");
-  let pageVersion = Number(root.dataset.version);
+  const teamNames = JSON.parse(root.dataset.teams || "{}");
+  const metricLabels = JSON.parse(root.dataset.metricLabels || "{}");
+  let ticket = JSON.parse(root.dataset.ticket);
 
   const list = document.getElementById("ws-messages");
   const template = document.getElementById("ws-message-template");
@@ -145,7 +149,7 @@
     sendButton.disabled = false;
     sendButton.removeAttribute("aria-busy");
     if (result && result.ok) {
-      appendMessage({ ...result.message, author_name: result.message.author_name || nameOf(userId) });
+      appendMessage(result.message);
       if (body.value === text) body.value = "";
       saveDraft();
       stopTyping();
@@ -445,52 +449,180 @@
   tick();
   setInterval(tick, 30000);
 
-  // -- someone else changed the ticket ---------------------------------------------------------
+  // -- someone changed the ticket: redraw from the event --------------------------------------
 
   let fieldsDirty = false;
-  function watchFields() {
-    const fields = document.getElementById("ws-fields");
-    if (fields) fields.addEventListener("input", () => { fieldsDirty = true; });
-  }
-  watchFields();
+  const fieldsForm = document.getElementById("ws-fields");
+  if (fieldsForm) fieldsForm.addEventListener("input", () => { fieldsDirty = true; });
 
   function showStale(text) {
     document.getElementById("ws-stale-text").textContent = text;
     staleBox.hidden = false;
   }
 
-  // Redraw the header and side panel from a fresh page, unless the user is editing there (then
-  // say so and let them reload when they are ready: their input would otherwise be lost).
-  async function refreshPanel(update) {
-    const side = root.querySelector(".ws-side");
-    if (fieldsDirty || side.contains(document.activeElement)) {
-      showStale(`Someone else changed this ticket (now ${update.status}, priority ${update.priority}).`);
+  const capitalize = (text) => text.charAt(0).toUpperCase() + text.slice(1);
+  function element(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  function timeNode(iso, suffix = " UTC") {
+    const time = element("time");
+    time.dateTime = iso;
+    time.textContent = `${iso.slice(0, 16).replace("T", " ")}${suffix}`;
+    return time;
+  }
+  function hidden(name, value) {
+    const input = element("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = String(value);
+    return input;
+  }
+
+  function drawHeader() {
+    root.querySelectorAll("[data-ws-status]").forEach((badge) => {
+      badge.className = `status status-${ticket.category}`;
+      badge.textContent = ticket.status_label;
+    });
+    const priority = document.getElementById("ws-priority-text");
+    priority.className = `priority-${ticket.priority}`;
+    priority.textContent = `${capitalize(ticket.priority)} priority`;
+    document.getElementById("ws-team-text").textContent = ticket.team_name || "none (triage)";
+    document.getElementById("ws-assignee-text").textContent = ticket.assignee_name || "nobody";
+  }
+
+  // My buttons: what my role may fire, and an assignee-only one only when I am the assignee.
+  function drawTransitions() {
+    const mine = ticket.transitions.filter((t) => t.roles.includes(userRole) &&
+      (!t.assignee_only || ticket.assignee_id === userId));
+    const forms = mine.map((t) => {
+      const form = element("form", "inline-form");
+      form.method = "post";
+      form.action = root.dataset.transitionUrl;
+      const button = element("button", "outline small", t.label || t.name);
+      button.type = "submit";
+      button.title = `${ticket.status} → ${t.to}`;
+      form.append(hidden("csrf_token", app.csrf), hidden("name", t.name), hidden("version", ticket.version), button);
+      return form;
+    });
+    document.getElementById("ws-transitions").replaceChildren(...forms);
+    document.getElementById("ws-no-transitions").hidden = forms.length > 0;
+  }
+
+  // The details form follows the ticket unless the agent is editing it: then their input stays
+  // and so does the version they edited, so saving tells them what changed meanwhile (409).
+  function drawFields() {
+    if (!fieldsForm) return;
+    if (fieldsDirty || fieldsForm.contains(document.activeElement)) {
+      showStale(`Someone else changed this ticket (now ${ticket.status_label}, priority ${ticket.priority}). Your edits are kept.`);
       return;
     }
-    try {
-      const response = await fetch(window.location.pathname, { headers: { Accept: "text/html" } });
-      if (!response.ok) throw new Error(String(response.status));
-      const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-      const freshRoot = fresh.getElementById("workspace");
-      for (const selector of [".ws-head", ".ws-side"]) {
-        const next = fresh.querySelector(selector);
-        const current = root.querySelector(selector);
-        if (next && current) current.replaceWith(document.adoptNode(next));
+    fieldsForm.elements.priority.value = ticket.priority;
+    fieldsForm.elements.team_id.value = ticket.team_id === null ? "" : String(ticket.team_id);
+    fieldsForm.elements.assignee_id.value = ticket.assignee_id === null ? "" : String(ticket.assignee_id);
+    fieldsForm.elements.tags.value = ticket.tags.join(", ");
+    fieldsForm.elements.version.value = String(ticket.version);
+  }
+
+  const CLOCK_STATES = { breached: "Breached", met: "Met", paused: "Paused", warning: "Due soon", running: "Running" };
+  function drawClocks() {
+    const items = ticket.sla_clocks.map((clock) => {
+      const li = element("li", `ws-clock ws-clock-${clock.state}`);
+      li.dataset.metric = clock.metric;
+      if (clock.due_at && ["running", "warning"].includes(clock.state)) li.dataset.due = clock.due_at;
+      li.append(element("span", "ws-clock-label", metricLabels[clock.metric] || clock.metric), " ",
+        element("span", "ws-clock-state", CLOCK_STATES[clock.state]));
+      const [word, at] = clock.due_at ? ["due", clock.due_at]
+        : clock.breached_at ? ["breached", clock.breached_at]
+          : clock.stopped_at ? ["stopped", clock.stopped_at] : [null, null];
+      if (word) {
+        const due = element("span", "ws-clock-due", `${word} `);
+        due.append(timeNode(at));
+        if (clock.due_at) {
+          const countdown = element("span", "ws-countdown");
+          countdown.setAttribute("aria-label", "time left");
+          due.append(" ", countdown);
+        }
+        li.append(" ", due);
       }
-      pageVersion = Number(freshRoot.dataset.version);
-      root.dataset.version = String(pageVersion);
-      staleBox.hidden = true;
-      watchFields();
-      tick();
-    } catch (_) {
-      showStale("This ticket changed; reload to see the changes.");
+      return li;
+    });
+    document.getElementById("ws-clocks").replaceChildren(...items);
+    document.getElementById("ws-clocks").hidden = items.length === 0;
+    document.getElementById("ws-no-clocks").hidden = items.length > 0;
+    tick();
+  }
+
+  app.socket.on("ticket_updated", (update) => {
+    // Events of one ticket arrive in order; a lower version is an older change.
+    if (update.id !== ticketId || update.version < ticket.version) return;
+    ticket = update;
+    root.dataset.version = String(ticket.version);
+    drawHeader();
+    drawTransitions();
+    drawFields();
+    drawClocks();
+  });
+
+  // -- the history: a trail entry in the words the server uses (web/workspace.py _describe) ---
+
+  // Python's repr() of a rule condition's value, as the server-drawn history shows it.
+  const repr = (value) => (typeof value === "string" ? `'${value}'` : JSON.stringify(value));
+
+  function describe(entry) {
+    const data = entry.data || {};
+    const show = (name, value) => {
+      if (value === null || value === undefined || (Array.isArray(value) && !value.length)) return "none";
+      if (name === "assignee_id") return people[String(value)] || `#${value}`;
+      if (name === "team_id") return teamNames[String(value)] || `#${value}`;
+      if (name === "tags") return value.join(", ");
+      return String(value);
+    };
+    switch (entry.kind) {
+      case "ticket.created": return `Opened the ticket (${entry.to_state})`;
+      case "ticket.transitioned": return `Moved ${entry.from_state} → ${entry.to_state} (${data.transition})`;
+      case "ticket.updated": {
+        const parts = Object.entries(data.changes || {}).map(([name, [from, to]]) =>
+          `${name.replace(/_id$/, "")}: ${show(name, from)} → ${show(name, to)}`);
+        return parts.length ? `Changed ${parts.join("; ")}` : "Changed the ticket";
+      }
+      case "ticket.assigned": return `Assigned to ${show("assignee_id", data.assignee_id)}`;
+      case "sla.warning":
+      case "sla.breached": {
+        const what = entry.kind === "sla.warning" ? "is close to its deadline" : "breached its deadline";
+        return `SLA ${metricLabels[data.metric] || data.metric} ${what}`;
+      }
+      case "feedback.created": return `Customer rated the help ${data.rating}/5`;
+      case "automation.failed": return `An automated action failed: ${data.error}`;
+      default: return entry.kind;
     }
   }
 
-  let refreshTimer = null;
-  app.socket.on("ticket_updated", (update) => {
-    if (update.id !== ticketId || update.version <= pageVersion) return;
-    clearTimeout(refreshTimer);
-    refreshTimer = setTimeout(() => refreshPanel(update), 300);
+  const trailList = document.getElementById("ws-trail");
+  app.socket.on("trail", (entry) => {
+    if (entry.ticket_id !== ticketId || trailList.querySelector(`[data-trail-id="${entry.id}"]`)) return;
+    const cause = entry.data && typeof entry.data.cause === "object" ? entry.data.cause : null;
+    const who = entry.actor_id !== null ? (entry.actor_name || nameOf(entry.actor_id))
+      : cause ? `Automation: ${cause.rule}` : "Automation";
+    const li = element("li", `ws-event${entry.actor_id === null ? " ws-event-auto" : ""}`);
+    li.dataset.trailId = String(entry.id);
+    const head = element("div", "ws-event-head");
+    head.append(element("strong", "", who), timeNode(entry.created_at, ""));
+    li.append(head, element("div", "", describe(entry)));
+    const because = (cause && cause.because) || [];
+    if (because.length) {
+      const box = element("div", "ws-because", "because");
+      const ul = element("ul");
+      because.forEach((c) => {
+        const item = element("li");
+        item.append(element("code", "", `${c.field} ${c.op} ${repr(c.value)} (was ${repr(c.actual)})`));
+        ul.append(item);
+      });
+      box.append(ul);
+      li.append(box);
+    }
+    trailList.prepend(li);  // newest first
   });
 })();

@@ -1,0 +1,1 @@
+"""Canned responses: reply templates agents insert, private or shared with a team."""

@@ -1,0 +1,1 @@
+"""Email: the mailer interface that sends (SMTP, or the console in development)."""

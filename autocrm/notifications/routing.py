@@ -1,0 +1,133 @@
+"""Who hears about a ticket event, as which notification, and what it says.
+
+``notify`` is a handler (``autocrm.events.handlers.HANDLERS``) for the ticket events people
+are told about; the telling itself is ``services.notify``, which makes what one change tells
+one person a single notification. What is said is in the words people see: a state's label
+from the ticket's workflow version, never its internal name, and always a body saying what
+changed (with the latest public reply when a status change follows one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from autocrm.engine.versions import engine_for
+from autocrm.events.kinds import (
+    MessageCreated,
+    TicketAssigned,
+    TicketChange,
+    TicketCreated,
+    TicketTransitioned,
+)
+from autocrm.extensions import db
+from autocrm.notifications import services
+from autocrm.people.models import User
+from autocrm.tickets.models import Message, Ticket
+
+QUOTE_LIMIT = 2000
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One thing to tell some people."""
+
+    kind: str
+    recipients: list[User]
+    title: str
+    body: str
+    quote: str = ""
+
+
+def notify(event: TicketChange) -> None:
+    """A handler: notify the people a ticket event concerns (never the person who caused it)."""
+    ticket = db.session.get_one(Ticket, event.ticket_id)
+    for notice in notices(ticket, event):
+        for user in notice.recipients:
+            if user is None or user.id == event.actor_id:
+                continue
+            services.notify(
+                user,
+                notice.kind,
+                ticket=ticket,
+                title=notice.title,
+                body=notice.body,
+                quote=notice.quote,
+                dedupe_key=event.id,
+            )
+
+
+def notices(ticket: Ticket, event: TicketChange) -> list[Notice]:
+    ref = f"[#{ticket.id}] {ticket.subject}"
+    if isinstance(event, TicketCreated):
+        return _created(ticket, ref)
+    if isinstance(event, TicketAssigned) and ticket.assignee is not None:
+        return [
+            Notice("assigned", [ticket.assignee], f"{ref} was assigned to you", _opened(ticket))
+        ]
+    if isinstance(event, MessageCreated) and not event.internal:
+        return _reply(ticket, ref, event)
+    if isinstance(event, TicketTransitioned):
+        return [_status(ticket, ref, event)]
+    return []
+
+
+def _team_members(ticket: Ticket) -> list[User]:
+    if ticket.team is None:
+        return []
+    return [m.user for m in ticket.team.memberships]
+
+
+def _opened(ticket: Ticket) -> str:
+    return f"{ticket.requester.name} wrote:\n\n{ticket.description}".rstrip()
+
+
+def _created(ticket: Ticket, ref: str) -> list[Notice]:
+    """Its assignee (set at creation, or by assignment in the same change) hears once that a
+    new ticket is theirs; with nobody assigned, the team hears of it."""
+    if ticket.assignee is not None:
+        title = f"New ticket {ref}, assigned to you"
+        return [Notice("assigned", [ticket.assignee], title, _opened(ticket))]
+    return [Notice("ticket_created", _team_members(ticket), f"New ticket {ref}", _opened(ticket))]
+
+
+def _reply(ticket: Ticket, ref: str, event: MessageCreated) -> list[Notice]:
+    message = db.session.get_one(Message, event.message_id)
+    text = _replied(message)
+    if event.author_role == "customer":
+        staff = [ticket.assignee] if ticket.assignee else _team_members(ticket)
+        return [Notice("customer_reply", staff, f"New reply on {ref}", text)]
+    return [Notice("public_reply", [ticket.requester], f"New reply on {ref}", text)]
+
+
+def _status(ticket: Ticket, ref: str, event: TicketTransitioned) -> Notice:
+    labels = engine_for(ticket).state_labels
+    to_label = labels.get(event.to_state) or event.to_state.replace("_", " ").capitalize()
+    from_label = labels.get(event.from_state) or event.from_state.replace("_", " ").capitalize()
+    text = f"Your ticket is now {to_label} (it was {from_label})."
+    latest = _latest_public_staff_reply(ticket)
+    quote = _replied(latest) if latest is not None else ""
+    return Notice("status_changed", [ticket.requester], f"{ref} is now {to_label}", text, quote)
+
+
+def _latest_public_staff_reply(ticket: Ticket) -> Message | None:
+    return db.session.scalar(
+        select(Message)
+        .where(
+            Message.ticket_id == ticket.id,
+            Message.internal.is_(False),
+            Message.author_id != ticket.requester_id,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+
+
+def _replied(message: Message) -> str:
+    """A reply as notifications tell it (a reply told and a status quoting it read the same,
+    so it is said once)."""
+    body = message.body.strip()
+    if len(body) > QUOTE_LIMIT:
+        body = body[:QUOTE_LIMIT].rstrip() + " [...]"
+    return f"{message.author.name} replied:\n\n{body}"

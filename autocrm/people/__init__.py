@@ -1,0 +1,1 @@
+"""People: users (customers, agents, admins), authentication, teams and their members."""

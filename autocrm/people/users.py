@@ -1,0 +1,315 @@
+"""Users and authentication.
+
+Admins create users, change their role, reset their password and deactivate or reactivate
+them; each change is recorded in the admin audit log (``autocrm.audit``) in the same
+transaction. A deactivated user keeps their tickets but can no longer log in, and every token,
+web session and socket of theirs stops working at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from marshmallow import ValidationError, validate
+from sqlalchemy import select, update
+
+from autocrm import policies
+from autocrm.audit import services as audit
+from autocrm.automation import assignment
+from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
+from autocrm.extensions import db
+from autocrm.listing import Page, PageRequest, contains, keyset_page
+from autocrm.people.models import Role, Team, TeamMembership, User
+from autocrm.realtime import publish as realtime
+from autocrm.security import (
+    hash_password,
+    issue_token,
+    password_fingerprint,
+    read_token,
+    verify_password,
+)
+from autocrm.transaction import duplicates_refused, rolls_back_on_error
+
+MIN_PASSWORD_LENGTH = 8
+MAX_NAME_LENGTH = 120
+MAX_EMAIL_LENGTH = 254
+GENERATED_PASSWORD_BYTES = 12  # 16 URL-safe characters
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def authenticate(email: str, password: str) -> tuple[User, str]:
+    """The user and a fresh token for valid credentials of an active account."""
+    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+    if not verify_password(user.password_hash if user else None, password) or user is None:
+        raise NotAuthenticated("Invalid email or password.")
+    if not user.active:
+        raise NotAuthenticated("This account is deactivated.")
+    return user, issue_token(user.id, user.password_hash)
+
+
+def user_for_token(token: str) -> User:
+    claims = read_token(token)
+    if claims is None:
+        raise NotAuthenticated("Invalid or expired token.")
+    user_id, fingerprint = claims
+    user = db.session.get(User, user_id)
+    if user is None or not user.active or password_fingerprint(user.password_hash) != fingerprint:
+        raise NotAuthenticated("Invalid or expired token.")
+    return user
+
+
+def user_for_session(user_id: Any, fingerprint: Any) -> User:
+    """The user of a web session: it names the user and the password fingerprint at login, so
+    a password change or a deactivation ends every session."""
+    user = db.session.get(User, user_id) if isinstance(user_id, int) else None
+    if user is None or not user.active or password_fingerprint(user.password_hash) != fingerprint:
+        raise NotAuthenticated("Not logged in.")
+    return user
+
+
+def access_user_by_id(actor: User, user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or not policies.can_view_user(actor, user):
+        raise NotFound(f"User {user_id} not found.")
+    return user
+
+
+def require_admin(actor: User) -> None:
+    if not policies.can_manage_users_and_teams(actor):
+        raise Forbidden("Only administrators may manage users and teams.")
+
+
+def check_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(
+            "Password too short.",
+            {"password": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]},
+        )
+
+
+def generate_password() -> str:
+    """A random password for an admin to hand over (shown once, never stored in clear)."""
+    return secrets.token_urlsafe(GENERATED_PASSWORD_BYTES)
+
+
+def check_email(email: str) -> None:
+    try:
+        validate.Email()(email)
+        validate.Length(max=MAX_EMAIL_LENGTH)(email)
+    except ValidationError:
+        raise InvalidInput(
+            "Invalid email address.", {"email": ["Enter an address like name@example.com."]}
+        ) from None
+
+
+def check_email_free(email: str, *, except_id: int | None = None) -> None:
+    existing = db.session.scalar(select(User.id).where(User.email == email))
+    if existing is not None and existing != except_id:
+        raise _email_in_use()
+
+
+def _email_in_use() -> InvalidInput:
+    return InvalidInput("Email already in use.", {"email": ["A user with this email exists."]})
+
+
+def check_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Name is blank.", {"name": ["Must not be blank."]})
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidInput(
+            "Name too long.", {"name": [f"Use at most {MAX_NAME_LENGTH} characters."]}
+        )
+    return name
+
+
+def create_user(email: str, password: str, role: Role, name: str | None = None) -> User:
+    """Add a user to the session without committing (shared by the API and the CLI)."""
+    email = normalize_email(email)
+    check_email(email)
+    check_email_free(email)
+    check_password(password)
+    user = User(
+        email=email,
+        name=(name or email.split("@")[0]).strip(),
+        role=role,
+        password_hash=hash_password(password),
+    )
+    db.session.add(user)
+    with duplicates_refused(User.email, _email_in_use):
+        db.session.flush()
+    return user
+
+
+def _teams_by_id(team_ids: Sequence[int], role: Role) -> list[Team]:
+    if team_ids and not role.is_staff:
+        raise InvalidInput("Customers cannot join teams.", {"team_ids": ["Only for staff."]})
+    found = []
+    for team_id in dict.fromkeys(team_ids):
+        team = db.session.get(Team, team_id)
+        if team is None:
+            raise InvalidInput("Unknown team.", {"team_ids": [f"No team {team_id}."]})
+        found.append(team)
+    return found
+
+
+@rolls_back_on_error
+def do_create_user(
+    actor: User,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    name: str | None = None,
+    team_ids: Sequence[int] = (),
+) -> User:
+    """A new user (and, for staff, their teams), recorded in the audit log."""
+    require_admin(actor)
+    if name is not None:
+        name = check_name(name)
+    teams = _teams_by_id(team_ids, role)
+    user = create_user(email, password, role, name)
+    for team in teams:
+        user.memberships.append(TeamMembership(team=team))
+    created = {
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "teams": [t.name for t in teams] or None,
+    }
+    audit.record(actor, "user.created", user, audit.diff({}, created))
+    for team in teams:
+        audit.record(actor, "team.member_added", team, {"member": [None, user.name]})
+    db.session.commit()
+    return user
+
+
+@rolls_back_on_error
+def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
+    """Change a user's name, email, role, password or active flag. A new password, a
+    deactivation or a new role ends the user's sockets (tokens and web sessions end by
+    themselves: they carry the password's fingerprint, and inactive users are refused). An
+    agent deactivated or made a customer releases their open tickets to their team queues."""
+    require_admin(actor)
+    user = access_user_by_id(actor, user_id)
+    changes = dict(changes)
+    if "name" in changes:
+        changes["name"] = check_name(changes["name"])
+    if "email" in changes:
+        changes["email"] = normalize_email(changes["email"])
+        check_email(changes["email"])
+        check_email_free(changes["email"], except_id=user.id)
+    # Sockets were authorized for who the user was: these changes end them.
+    access_changed = (
+        "password" in changes
+        or changes.get("active") is False
+        or ("role" in changes and changes["role"] is not user.role)
+    )
+    if user.id == actor.id and (
+        changes.get("active") is False or changes.get("role", Role.ADMIN) is not Role.ADMIN
+    ):
+        raise InvalidInput(
+            "You cannot demote or deactivate yourself.",
+            {"role" if "role" in changes else "active": ["Not on your own account."]},
+        )
+    password_reset = "password" in changes
+    if password_reset:
+        password = changes.pop("password")
+        check_password(password)
+        user.password_hash = hash_password(password)
+    before = {field: getattr(user, field) for field in changes}
+    teams_before = sorted(m.team.name for m in user.memberships)
+    if changes.get("role") is Role.CUSTOMER and user.role.is_staff:
+        # Customers belong to no team: leave every team and stop leading any.
+        user.memberships.clear()
+        db.session.execute(update(Team).where(Team.lead_id == user.id).values(lead_id=None))
+    leaves = changes.get("active") is False or changes.get("role") is Role.CUSTOMER
+    if leaves and user.role.is_staff:
+        assignment.release_open_tickets(actor, user)
+    for field, value in changes.items():
+        setattr(user, field, value)
+    _record_update(actor, user, audit.diff(before, changes), teams_before, password_reset)
+    if access_changed:
+        realtime.disconnect_user(user.id)
+    with duplicates_refused(User.email, _email_in_use):
+        db.session.commit()
+    return user
+
+
+def _record_update(
+    actor: User,
+    user: User,
+    changed: dict[str, list[Any]],
+    teams_before: list[str],
+    password_reset: bool,
+) -> None:
+    """One audit entry per kind of change, so the log can be filtered by what happened."""
+    details = {k: v for k, v in changed.items() if k in ("name", "email")}
+    if details:
+        audit.record(actor, "user.updated", user, details)
+    if "role" in changed:
+        role_change = {"role": changed["role"]}
+        if teams_before and not user.memberships:
+            role_change["teams"] = [teams_before, []]
+        audit.record(actor, "user.role_changed", user, role_change)
+    if "active" in changed:
+        action = "user.reactivated" if user.active else "user.deactivated"
+        audit.record(actor, action, user, {"active": changed["active"]})
+    if password_reset:
+        audit.record(actor, "user.password_reset", user)
+
+
+def list_users(
+    actor: User,
+    page: PageRequest,
+    *,
+    role: Role | None = None,
+    q: str | None = None,
+    active: bool | None = None,
+    team_id: int | None = None,
+) -> Page[User]:
+    require_admin(actor)
+    stmt = select(User)
+    if role is not None:
+        stmt = stmt.where(User.role == role)
+    if active is not None:
+        stmt = stmt.where(User.active.is_(active))
+    if team_id is not None:
+        member = select(TeamMembership.user_id).where(TeamMembership.team_id == team_id)
+        stmt = stmt.where(User.id.in_(member))
+    if q:
+        stmt = stmt.where(contains(User.email, q) | contains(User.name, q))
+    return keyset_page(stmt, page, {"id": User.id}, User.id)
+
+
+@rolls_back_on_error
+def do_change_own_password(actor: User, current_password: str, new_password: str) -> User:
+    """A user replaces their own password: the current one proves it is them. Every token and
+    session issued before ends (they carry the old password's fingerprint), and so do sockets."""
+    if not verify_password(actor.password_hash, current_password):
+        raise InvalidInput(
+            "The current password is wrong.",
+            {"current_password": ["This is not your current password."]},
+        )
+    check_password(new_password)
+    actor.password_hash = hash_password(new_password)
+    realtime.disconnect_user(actor.id)
+    db.session.commit()
+    return actor
+
+
+def staff_names() -> dict[int, str]:
+    """Every agent's and admin's name by id (authors, viewers and actors shown to staff)."""
+    rows = db.session.execute(select(User.id, User.name).where(User.role != Role.CUSTOMER))
+    return {row.id: row.name for row in rows}
+
+
+def active_staff() -> list[User]:
+    """Agents and admins who can be assigned tickets, by name."""
+    stmt = select(User).where(User.role != Role.CUSTOMER, User.active.is_(True))
+    return list(db.session.scalars(stmt.order_by(User.name)))

@@ -1,0 +1,191 @@
+"""Sending realtime events: the one way to emit what comes from the database.
+
+``publish`` queues the emit on ``autocrm.aftercommit``, so nothing reaches a client before the
+change commits and nothing does if it rolls back. Typing and presence are not stored, so they
+go out at once (``emit_now``). The Socket.IO server and its client events live in
+``autocrm.realtime.sockets``; the rooms in ``rooms``; what a ticket, message or trail entry
+looks like in ``autocrm.tickets.representation`` (the REST API's schemas too).
+
+A ticket event sends, after commit:
+- ``message``: the message, to the ticket's room (an internal note: its staff room only);
+- ``ticket_updated``: the ticket as each audience sees it, rendered just before the commit,
+  once per ticket however many events the transaction made (its final state): the staff
+  version to the staff room and the team queues (and a queue it left), the customer version
+  to the requester's own room;
+- ``trail``: each new trail entry, to the staff room, and the public kinds to the requester.
+Customers' sockets are never in a staff room or a queue, so staff-only fields, trail kinds and
+internal notes cannot reach them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from autocrm import aftercommit
+from autocrm.events.kinds import PUBLIC_TRAIL_KINDS, Event, MessageCreated, TicketChange
+from autocrm.extensions import db
+from autocrm.kvstore import redis_key
+from autocrm.people.models import Role, User
+from autocrm.realtime.payloads import NotificationEventSchema
+from autocrm.realtime.rooms import staff_room, team_room, ticket_room, user_room
+from autocrm.tickets import representation
+from autocrm.tickets.models import Message, Ticket, TicketEvent
+
+_TICKETS = "realtime.tickets"  # before commit: (ticket id, a team it left or None)
+_NO_MOVE = object()
+
+# -- emitting ---------------------------------------------------------------------------------
+
+
+def publish(event: str, data: dict[str, Any], rooms: list[str]) -> None:
+    """Emit after the current transaction commits (dropped if it rolls back)."""
+    aftercommit.add("socketio", (event, data, rooms))
+
+
+def _emit_queued(items: list[tuple[str, dict[str, Any], list[str]]]) -> None:
+    server = current_app.extensions.get("socketio")
+    if server is None:
+        return
+    for event, data, rooms in items:
+        for room in dict.fromkeys(rooms):
+            server.emit(event, data, to=room)
+
+
+def emit_now(event: str, data: dict[str, Any], room: str, skip_sid: str | None = None) -> None:
+    """For what is not stored (typing, presence): straight out."""
+    current_app.extensions["socketio"].emit(event, data, to=room, skip_sid=skip_sid)
+
+
+def presence_key(ticket_id: int) -> str:
+    """Who has the ticket open: ``<user id>:<socket id>`` members (the socket handlers)."""
+    return redis_key(f"presence:ticket:{ticket_id}")
+
+
+def emit_presence(ticket_id: int) -> None:
+    """``presence`` to the ticket's staff: its viewers, each person once."""
+    store = current_app.extensions["autocrm.redis"]
+    viewers = sorted({int(m.split(b":", 1)[0]) for m in store.smembers(presence_key(ticket_id))})
+    emit_now("presence", {"ticket_id": ticket_id, "viewer_ids": viewers}, staff_room(ticket_id))
+
+
+def publish_event(event: Event, trail: TicketEvent | None = None) -> None:
+    """What a ticket event shows the people watching: the message, the ticket, the trail."""
+    if not isinstance(event, TicketChange):
+        return
+    if isinstance(event, MessageCreated):
+        publish_message(db.session.get_one(Message, event.message_id))
+    changes = getattr(event, "changes", {})
+    left = changes["team_id"][0] if "team_id" in changes else _NO_MOVE
+    aftercommit.add(_TICKETS, ("ticket", event.ticket_id, left))
+    if trail is not None:
+        aftercommit.add(_TICKETS, ("trail", trail, None))
+
+
+def publish_message(message: Message) -> None:
+    data = representation.render_message(message)
+    room = staff_room(message.ticket_id) if message.internal else ticket_room(message.ticket_id)
+    publish("message", data, [room])
+
+
+def _render_queued(items: list[tuple[str, Any, Any]]) -> None:
+    """Just before commit: each changed ticket once, for each audience, and the new trail
+    entries, each rendered in bulk."""
+    left: dict[int, set[int | None]] = {}
+    trail: list[TicketEvent] = []
+    for what, subject, moved_from in items:
+        if what == "trail":
+            trail.append(subject)
+        else:
+            left.setdefault(subject, set())
+            if moved_from is not _NO_MOVE:
+                left[subject].add(moved_from)
+    db.session.flush()
+    # Read anew: a reply touches the ticket with a plain UPDATE the session's objects miss.
+    stmt = select(Ticket).where(Ticket.id.in_(left)).order_by(Ticket.id)
+    found = db.session.scalars(stmt.execution_options(populate_existing=True))
+    tickets = list(found)
+    customers = _customer_requesters(tickets)
+    for ticket, data in zip(tickets, representation.render_tickets(tickets, "staff"), strict=True):
+        rooms = [staff_room(ticket.id), team_room(ticket.team_id)]
+        rooms += [team_room(team) for team in left[ticket.id] if team != ticket.team_id]
+        publish("ticket_updated", data, rooms)
+    public = [t for t in tickets if t.requester_id in customers]
+    for ticket, data in zip(public, representation.render_tickets(public, "customer"), strict=True):
+        publish("ticket_updated", data, [user_room(ticket.requester_id)])
+    if trail:
+        _publish_trail(trail, {t.id: t.requester_id for t in tickets}, customers)
+
+
+def _publish_trail(
+    entries: list[TicketEvent], requesters: dict[int, int], customers: set[int]
+) -> None:
+    for entry, data in zip(entries, representation.render_trail(entries), strict=True):
+        publish("trail", data, [staff_room(entry.ticket_id)])
+        requester = requesters.get(entry.ticket_id)
+        if entry.kind in PUBLIC_TRAIL_KINDS and requester in customers:
+            publish("trail", data, [user_room(requester)])
+
+
+def _customer_requesters(tickets: list[Ticket]) -> set[int]:
+    """Requesters who are customers: staff who opened a ticket for themselves watch it as
+    staff, and get the staff version only."""
+    ids = {t.requester_id for t in tickets}
+    stmt = select(User.id).where(User.id.in_(ids), User.role == Role.CUSTOMER)
+    return set(db.session.scalars(stmt)) if ids else set()
+
+
+def user_sockets_key(user_id: int) -> str:
+    return redis_key(f"sockets:user:{user_id}")
+
+
+def disconnect_user(user_id: int) -> None:
+    """After commit, close every socket of the user, in any web process: their rooms were
+    granted to who they were before (deactivation, new role, new password, team left)."""
+    aftercommit.add("socketio_disconnect", user_id)
+
+
+def session_sockets_key(session_id: int) -> str:
+    return redis_key(f"sockets:session:{session_id}")
+
+
+def disconnect_session(session_id: int) -> None:
+    """After commit, close the sockets a web session (its cookie) opened, in any web process:
+    the session ended (logout), so every copy of its cookie is logged out, sockets included."""
+    aftercommit.add("socketio_disconnect_session", session_id)
+
+
+def _disconnect_queued(user_ids: list[int]) -> None:
+    _disconnect_sockets([user_sockets_key(user_id) for user_id in dict.fromkeys(user_ids)])
+
+
+def _disconnect_sessions_queued(session_ids: list[int]) -> None:
+    _disconnect_sockets([session_sockets_key(id_) for id_ in dict.fromkeys(session_ids)])
+
+
+def _disconnect_sockets(keys: list[str]) -> None:
+    """Close the sockets whose ids the Redis sets ``keys`` hold."""
+    server = current_app.extensions.get("socketio")
+    if server is None:
+        return
+    store = current_app.extensions["autocrm.redis"]
+    for key in keys:
+        for sid in store.smembers(key):
+            server.server.disconnect(sid.decode(), namespace="/")
+
+
+def publish_notification(notification: Any) -> None:
+    publish(
+        "notification",
+        NotificationEventSchema().dump(notification),
+        [user_room(notification.user_id)],
+    )
+
+
+def install() -> None:
+    aftercommit.register_before_commit(_TICKETS, _render_queued)
+    aftercommit.register("socketio", _emit_queued)
+    aftercommit.register("socketio_disconnect", _disconnect_queued)
+    aftercommit.register("socketio_disconnect_session", _disconnect_sessions_queued)

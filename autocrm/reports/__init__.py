@@ -1,0 +1,1 @@
+"""Team performance reports (TeamOverview), aggregated in SQL."""

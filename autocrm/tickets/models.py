@@ -1,0 +1,156 @@
+"""Tickets and what hangs off them: tags, the conversation, the audit trail and feedback."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
+from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from autocrm.columns import IntEnumType, JSONType, UTCDateTime, utcnow
+from autocrm.extensions import Model
+from autocrm.people.models import Team, User
+
+
+class Priority(enum.IntEnum):
+    LOW = 1
+    NORMAL = 2
+    HIGH = 3
+    URGENT = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def from_label(cls, label: str) -> Priority:
+        return cls[label.upper()]
+
+
+class Ticket(Model):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        # Keyset pagination: one (sort key, id) index per sort, and (filter, created_at, id)
+        # for each filter so a filtered, newest-first page is an index range scan.
+        Index("ix_tickets_created_at_id", "created_at", "id"),
+        Index("ix_tickets_updated_at_id", "updated_at", "id"),
+        Index("ix_tickets_priority_id", "priority", "id"),
+        Index("ix_tickets_status_created", "status", "created_at", "id"),
+        Index("ix_tickets_priority_created", "priority", "created_at", "id"),
+        Index("ix_tickets_requester_created", "requester_id", "created_at", "id"),
+        Index("ix_tickets_assignee_created", "assignee_id", "created_at", "id"),
+        Index("ix_tickets_team_created", "team_id", "created_at", "id"),
+        # Workload (open tickets per agent) and the team queue (unassigned, not done).
+        Index("ix_tickets_assignee_category", "assignee_id", "category"),
+        Index("ix_tickets_team_category_assignee", "team_id", "category", "assignee_id"),
+        # Time-based rules count from these.
+        Index("ix_tickets_solved_at", "solved_at"),
+        # Team reports: solved per team in a period; closed per team for the backlog trend.
+        Index("ix_tickets_team_solved", "team_id", "solved_at"),
+        Index("ix_tickets_team_closed", "team_id", "closed_at"),
+        Index("ix_tickets_status_changed_at", "status_changed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(50))
+    # The workflow category of ``status`` (new/open/pending/solved/closed), kept with it so
+    # SLA pausing, workloads and reports need not consult each ticket's workflow version.
+    category: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[Priority] = mapped_column(IntEnumType(Priority), default=Priority.NORMAL)
+    channel: Mapped[str] = mapped_column(String(20), default="web")
+    requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    workflow_version_id: Mapped[int] = mapped_column(ForeignKey("workflow_versions.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    status_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    first_responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    solved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Business seconds (the ticket's hours, ``sla.calendar_for_ticket``) from creation to
+    # ``first_responded_at`` and to ``solved_at``, stored when those become known so reports
+    # aggregate them in SQL; set and cleared together with their timestamps.
+    first_response_business_seconds: Mapped[float | None]
+    resolution_business_seconds: Mapped[float | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    requester: Mapped[User] = relationship(foreign_keys=[requester_id])
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    team: Mapped[Team | None] = relationship()
+    tag_rows: Mapped[list[TicketTag]] = relationship(
+        cascade="all, delete-orphan", order_by="TicketTag.tag", lazy="selectin"
+    )
+    tags: AssociationProxy[list[str]] = association_proxy(
+        "tag_rows", "tag", creator=lambda tag: TicketTag(tag=tag)
+    )
+
+    # SQLAlchemy bumps the version on every UPDATE and adds "AND version = :old" to it, so a
+    # concurrent writer that read the same version loses with StaleDataError (-> 409).
+    __mapper_args__ = {"version_id_col": version}
+
+    def __repr__(self) -> str:
+        return f"<Ticket {self.id} {self.status}>"
+
+
+class TicketTag(Model):
+    __tablename__ = "ticket_tags"
+    __table_args__ = (Index("ix_ticket_tags_tag_ticket", "tag", "ticket_id"),)
+
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
+
+
+class Message(Model):
+    """One entry of a ticket's conversation; ``internal`` ones are agent notes."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_ticket_id_id", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    body: Mapped[str] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[User] = relationship()
+
+
+class TicketEvent(Model):
+    """Append-only audit trail: who (or which rule) did what to a ticket, and from/to state."""
+
+    __tablename__ = "ticket_events"
+    __table_args__ = (Index("ix_ticket_events_ticket_id_id", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(50))
+    from_state: Mapped[str | None] = mapped_column(String(50))
+    to_state: Mapped[str | None] = mapped_column(String(50))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    actor: Mapped[User | None] = relationship()
+
+
+class Feedback(Model):
+    __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="rating_range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), unique=True
+    )
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    rating: Mapped[int]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

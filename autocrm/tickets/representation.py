@@ -1,0 +1,340 @@
+"""How a ticket, a message and a trail entry look to the people who read them: one schema each.
+
+The REST API, the realtime events (``autocrm.realtime.publish``) and the pages all serialize
+through these, so a page that applies a realtime event holds exactly what a fresh fetch would
+give it. Tickets are rendered for an audience, in bulk (one query per kind of related row,
+whatever the number of tickets):
+
+- ``customer``: what the requester may see; its ``transitions`` are the customer's.
+- ``staff``: all of it, plus the SLA clocks; its ``transitions`` are the staff roles'.
+
+``transitions`` lists what the audience's roles may fire from the ticket's state, each with
+the roles that may and whether only the assignee may (the ``actor_is_assignee`` guard): a
+viewer's own buttons are ``allowed_for(ticket, role, user_id)``, which equals the REST
+``/transitions`` answer for that viewer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from marshmallow import Schema, fields
+from sqlalchemy import select
+
+from autocrm import markdown
+from autocrm.engine.versions import engine_for_version
+from autocrm.extensions import db
+from autocrm.people.models import Team, User
+from autocrm.sla.models import SlaClock
+from autocrm.tickets.models import Message, Priority, Ticket, TicketEvent
+from workflows.guards import ACTOR_GUARDS, GUARDS
+
+Audience = Literal["staff", "customer"]
+AUDIENCE_ROLES: dict[str, frozenset[str]] = {
+    "staff": frozenset({"agent", "admin"}),
+    "customer": frozenset({"customer"}),
+}
+
+
+def audience_of(user: User) -> Audience:
+    return "staff" if user.role.is_staff else "customer"
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+
+class MessageSchema(Schema):
+    """A message as every reader gets it: enough to draw it without another request."""
+
+    id = fields.Integer()
+    ticket_id = fields.Integer()
+    author_id = fields.Integer()
+    author_name = fields.Function(lambda m: m.author.name, deserialize=str)
+    author_role = fields.Function(
+        lambda m: m.author.role.value,
+        deserialize=str,
+        metadata={"enum": ["customer", "agent", "admin"]},
+    )
+    body = fields.String(metadata={"description": "Markdown, as written."})
+    body_html = fields.Function(
+        lambda m: markdown.render(m.body),
+        deserialize=str,
+        metadata={"description": "The body rendered to sanitized HTML."},
+    )
+    internal = fields.Boolean()
+    created_at = fields.DateTime()
+    attachments = fields.Function(
+        lambda m: [],
+        deserialize=list,
+        metadata={"description": "The message's files (none yet: attachments are to come)."},
+    )
+
+
+def render_message(message: Message) -> dict[str, Any]:
+    return MessageSchema().dump(message)
+
+
+def render_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    return MessageSchema(many=True).dump(preload_authors(messages))
+
+
+def preload_authors(messages: Sequence[Message]) -> Sequence[Message]:
+    """The messages, their authors loaded in one query (not one per message)."""
+    ids = {m.author_id for m in messages}
+    if ids:
+        list(db.session.scalars(select(User).where(User.id.in_(ids))))
+    return messages
+
+
+# -- the trail --------------------------------------------------------------------------------
+
+
+class TrailEntrySchema(Schema):
+    """One entry of a ticket's audit trail (customers see only creation and status changes)."""
+
+    id = fields.Integer()
+    ticket_id = fields.Integer()
+    kind = fields.String()
+    actor_id = fields.Integer(allow_none=True)
+    actor_name = fields.String(allow_none=True, metadata={"description": "Null: automation."})
+    from_state = fields.String(allow_none=True)
+    to_state = fields.String(allow_none=True)
+    to_state_label = fields.String(allow_none=True)
+    data = fields.Dict()
+    created_at = fields.DateTime()
+
+
+def render_trail(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
+    return TrailEntrySchema(many=True).dump(trail_views(entries))
+
+
+def trail_views(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
+    """The entries' fields for ``TrailEntrySchema`` (names and labels read once for all)."""
+    if not entries:
+        return []
+    names = _user_names({e.actor_id for e in entries if e.actor_id is not None})
+    stmt = select(Ticket.id, Ticket.workflow_version_id).where(
+        Ticket.id.in_({e.ticket_id for e in entries})
+    )
+    ticket_versions: dict[int, int] = {row[0]: row[1] for row in db.session.execute(stmt)}
+    rows = []
+    for entry in entries:
+        labels = engine_for_version(ticket_versions[entry.ticket_id]).state_labels
+        rows.append(
+            {
+                "id": entry.id,
+                "ticket_id": entry.ticket_id,
+                "kind": entry.kind,
+                "actor_id": entry.actor_id,
+                "actor_name": names.get(entry.actor_id) if entry.actor_id else None,
+                "from_state": entry.from_state,
+                "to_state": entry.to_state,
+                "to_state_label": labels.get(entry.to_state, entry.to_state)
+                if entry.to_state
+                else None,
+                "data": entry.data,
+                "created_at": entry.created_at,
+            }
+        )
+    return rows
+
+
+# -- tickets ----------------------------------------------------------------------------------
+
+
+class OfferedTransitionSchema(Schema):
+    name = fields.String()
+    label = fields.String()
+    to = fields.String()
+    roles = fields.List(fields.String())
+    assignee_only = fields.Boolean(metadata={"description": "Only the ticket's assignee may."})
+
+
+class SlaClockSchema(Schema):
+    metric = fields.String()
+    state = fields.String(metadata={"enum": ["running", "warning", "paused", "met", "breached"]})
+    due_at = fields.DateTime(allow_none=True)
+    stopped_at = fields.DateTime(allow_none=True)
+    breached_at = fields.DateTime(allow_none=True)
+
+
+PRIORITIES = [p.label for p in Priority]
+
+
+class PriorityField(fields.Field):
+    """``low|normal|high|urgent`` on the wire, ``Priority`` inside."""
+
+    default_error_messages = {"invalid": f"Must be one of: {', '.join(PRIORITIES)}."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {})["enum"] = PRIORITIES
+        super().__init__(**kwargs)
+
+    def _serialize(self, value: Priority | None, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else Priority(value).label
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Priority:
+        if not isinstance(value, str) or value.lower() not in PRIORITIES:
+            raise self.make_error("invalid")
+        return Priority.from_label(value)
+
+
+class TicketSchema(Schema):
+    """A ticket in a list (the REST list and bulk answers); one ticket carries more."""
+
+    id = fields.Integer()
+    subject = fields.String()
+    description = fields.String()
+    status = fields.String()
+    priority = PriorityField()
+    channel = fields.String()
+    requester_id = fields.Integer()
+    assignee_id = fields.Integer(allow_none=True)
+    team_id = fields.Integer(allow_none=True)
+    tags = fields.List(fields.String())
+    version = fields.Integer()
+    workflow_version_id = fields.Integer()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    first_responded_at = fields.DateTime(allow_none=True)
+    solved_at = fields.DateTime(allow_none=True)
+    closed_at = fields.DateTime(allow_none=True)
+
+
+class TicketViewSchema(TicketSchema):
+    """One ticket as its requester may see it (the REST detail and ``ticket_updated``)."""
+
+    status_label = fields.String(metadata={"description": "The state's name for people."})
+    category = fields.String(metadata={"enum": ["new", "open", "pending", "solved", "closed"]})
+    requester_name = fields.String()
+    assignee_name = fields.String(allow_none=True)
+    team_name = fields.String(allow_none=True)
+    transitions = fields.List(fields.Nested(OfferedTransitionSchema))
+
+
+class StaffTicketViewSchema(TicketViewSchema):
+    """What staff see besides: the SLA clocks (due times of the running ones in ``sla_due``)."""
+
+    sla_due = fields.Dict(keys=fields.String(), values=fields.DateTime(allow_none=True))
+    sla_clocks = fields.List(fields.Nested(SlaClockSchema))
+
+
+def schema_for(audience: Audience) -> type[TicketViewSchema]:
+    return StaffTicketViewSchema if audience == "staff" else TicketViewSchema
+
+
+def render_ticket(ticket: Ticket, audience: Audience) -> dict[str, Any]:
+    return render_tickets([ticket], audience)[0]
+
+
+def render_tickets(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str, Any]]:
+    return schema_for(audience)(many=True).dump(ticket_views(tickets, audience))
+
+
+def ticket_view(ticket: Ticket, audience: Audience) -> dict[str, Any]:
+    return ticket_views([ticket], audience)[0]
+
+
+def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str, Any]]:
+    """Each ticket's fields for the audience's schema; the people, teams and clocks are read
+    once for all the tickets."""
+    if not tickets:
+        return []
+    db.session.flush()  # the version and updated_at a reader will see are set at flush
+    people: set[int | None] = {t.requester_id for t in tickets}
+    names = _user_names(people | {t.assignee_id for t in tickets})
+    team_ids = {t.team_id for t in tickets if t.team_id is not None}
+    stmt = select(Team.id, Team.name).where(Team.id.in_(team_ids))
+    teams: dict[int, str] = {row[0]: row[1] for row in db.session.execute(stmt)} if team_ids else {}
+    clocks = _clocks({t.id for t in tickets}) if audience == "staff" else {}
+    rows = []
+    for ticket in tickets:
+        engine = engine_for_version(ticket.workflow_version_id)
+        row = {
+            **{name: getattr(ticket, name) for name in _PLAIN},
+            "status_label": engine.state_labels.get(ticket.status, ticket.status),
+            "priority": Priority(ticket.priority),
+            "requester_name": names.get(ticket.requester_id),
+            "assignee_name": names.get(ticket.assignee_id) if ticket.assignee_id else None,
+            "team_name": teams.get(ticket.team_id) if ticket.team_id else None,
+            "tags": list(ticket.tags),
+            "transitions": _offered(ticket, engine.transitions.values(), audience),
+        }
+        if audience == "staff":
+            mine = clocks.get(ticket.id, [])
+            row["sla_due"] = {c.metric: c.due_at for c in mine if c.stopped_at is None}
+            row["sla_clocks"] = [_clock(c) for c in mine]
+        rows.append(row)
+    return rows
+
+
+def allowed_for(ticket: dict[str, Any], role: str, user_id: int) -> list[dict[str, Any]]:
+    """The rendered ticket's transitions one viewer may fire (what the page shows as buttons)."""
+    return [
+        t
+        for t in ticket["transitions"]
+        if role in t["roles"] and (not t["assignee_only"] or ticket["assignee_id"] == user_id)
+    ]
+
+
+_PLAIN = (
+    "id", "subject", "description", "status", "category", "channel", "requester_id",
+    "assignee_id", "team_id", "version", "workflow_version_id", "created_at", "updated_at",
+    "first_responded_at", "solved_at", "closed_at",
+)  # fmt: skip
+
+
+def _offered(ticket: Ticket, specs: Iterable[Any], audience: Audience) -> list[dict[str, Any]]:
+    """Transitions from the ticket's state that the audience's roles may fire, checking every
+    guard that does not depend on who fires it."""
+    roles = AUDIENCE_ROLES[audience]
+    return [
+        {
+            "name": spec.name,
+            "label": spec.label,
+            "to": spec.dest,
+            "roles": sorted(spec.roles & roles),
+            "assignee_only": any(g in ACTOR_GUARDS for g in spec.guards),
+        }
+        for spec in specs
+        if ticket.status in spec.sources
+        and spec.roles & roles
+        and all(GUARDS[g](ticket, None) for g in spec.guards if g not in ACTOR_GUARDS)
+    ]
+
+
+def clock_state(clock: SlaClock) -> str:
+    if clock.breached_at is not None:
+        return "breached"
+    if clock.stopped_at is not None:
+        return "met"
+    if clock.due_at is None:
+        return "paused"
+    return "warning" if clock.warned_at is not None else "running"
+
+
+def _clock(clock: SlaClock) -> dict[str, Any]:
+    return {
+        "metric": clock.metric,
+        "state": clock_state(clock),
+        "due_at": clock.due_at,
+        "stopped_at": clock.stopped_at,
+        "breached_at": clock.breached_at,
+    }
+
+
+def _clocks(ticket_ids: set[int]) -> dict[int, list[SlaClock]]:
+    by_ticket: dict[int, list[SlaClock]] = {}
+    stmt = select(SlaClock).where(SlaClock.ticket_id.in_(ticket_ids)).order_by(SlaClock.id)
+    for clock in db.session.scalars(stmt):
+        by_ticket.setdefault(clock.ticket_id, []).append(clock)
+    return by_ticket
+
+
+def _user_names(user_ids: set[int | None]) -> dict[int | None, str]:
+    ids = {i for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    rows = db.session.execute(select(User.id, User.name).where(User.id.in_(ids)))
+    return {row[0]: row[1] for row in rows}

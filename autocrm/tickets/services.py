@@ -1,0 +1,441 @@
+"""Tickets: create, find, change fields, fire workflow transitions, and bulk changes.
+
+Every change emits a typed event (``autocrm.events``: the trail row, the outbox row, the
+realtime payload) and keeps the SLA clocks in the same transaction, timed by the change, and
+bumps the ticket's version; a change made against a stale version, or losing a race with
+another writer, raises ``Conflict`` (409).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, exists, or_, select, update
+from sqlalchemy.orm.exc import StaleDataError
+
+from autocrm import aftercommit, policies
+from autocrm.columns import utcnow
+from autocrm.engine.versions import current_version, engine_for, engine_for_version
+from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
+from autocrm.events.emit import by, emit
+from autocrm.events.kinds import (
+    PUBLIC_TRAIL_KINDS,
+    TicketAssigned,
+    TicketCreated,
+    TicketTransitioned,
+    TicketUpdated,
+)
+from autocrm.extensions import db
+from autocrm.listing import Page, PageRequest, contains, keyset_page
+from autocrm.people.models import Team, User
+from autocrm.realtime import access as realtime_access
+from autocrm.sla import clocks as sla
+from autocrm.tickets.models import Priority, Ticket, TicketEvent, TicketTag
+from autocrm.tickets.state import business_seconds_since_created, enter_state
+from autocrm.transaction import rolls_back_on_error
+from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
+
+SORTS = {
+    "id": Ticket.id,  # PageRequest's default
+    "created_at": Ticket.created_at,
+    "updated_at": Ticket.updated_at,
+    "priority": Ticket.priority,
+}
+MAX_TAG_LENGTH = 50
+MAX_SEARCH_LENGTH = 200
+TAG = re.compile(rf"^[a-z0-9][a-z0-9_\-]{{0,{MAX_TAG_LENGTH - 1}}}$")
+TAG_RULE = f"letters, digits, - and _ (at most {MAX_TAG_LENGTH})"
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+
+def access_ticket_by_id(actor: User, ticket_id: int) -> Ticket:
+    ticket = db.session.get(Ticket, ticket_id)
+    if ticket is None or not policies.can_view_ticket(actor, ticket):
+        raise NotFound(f"Ticket {ticket_id} not found.")
+    return ticket
+
+
+@dataclass(frozen=True)
+class TicketFilters:
+    status: list[str] = field(default_factory=list)
+    priority: list[Priority] = field(default_factory=list)
+    assignee_id: int | None = None
+    unassigned: bool = False
+    team_id: int | None = None
+    requester_id: int | None = None
+    tag: str | None = None
+    q: str | None = None
+
+
+def check_filters(filters: TicketFilters) -> None:
+    """The filters a person typed (the API's query, the agent queue's form): InvalidInput
+    naming each one that can match nothing sensible."""
+    errors: dict[str, list[str]] = {}
+    if filters.tag and not TAG.match(filters.tag.lower()):
+        errors["tag"] = [f"A tag is {TAG_RULE}."]
+    if filters.q and len(filters.q) > MAX_SEARCH_LENGTH:
+        errors["q"] = [f"Search for at most {MAX_SEARCH_LENGTH} characters."]
+    if errors:
+        raise InvalidInput("Please correct the filters.", errors)
+
+
+def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page[Ticket]:
+    check_filters(filters)
+    stmt = select(Ticket).where(policies.visible_tickets(actor))
+    if filters.status:
+        stmt = stmt.where(Ticket.status.in_(filters.status))
+    if filters.priority:
+        stmt = stmt.where(Ticket.priority.in_(filters.priority))
+    if filters.unassigned:
+        stmt = stmt.where(Ticket.assignee_id.is_(None))
+    elif filters.assignee_id is not None:
+        stmt = stmt.where(Ticket.assignee_id == filters.assignee_id)
+    if filters.team_id is not None:
+        stmt = stmt.where(Ticket.team_id == filters.team_id)
+    if filters.requester_id is not None:
+        stmt = stmt.where(Ticket.requester_id == filters.requester_id)
+    if filters.tag:
+        stmt = stmt.where(
+            exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.tag == filters.tag.lower())
+        )
+    if filters.q:
+        stmt = stmt.where(
+            contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
+        )
+    return keyset_page(stmt, page, SORTS, Ticket.id)
+
+
+def allowed_transitions(actor: User, ticket: Ticket) -> list[TransitionSpec]:
+    return engine_for(ticket).allowed(ticket, actor.role.value, actor)
+
+
+def list_events(actor: User, ticket_id: int) -> list[TicketEvent]:
+    ticket = access_ticket_by_id(actor, ticket_id)
+    stmt = select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+    if not policies.is_staff(actor):
+        stmt = stmt.where(TicketEvent.kind.in_(PUBLIC_TRAIL_KINDS))
+    return list(db.session.scalars(stmt))
+
+
+# -- shared checks and the audit trail ----------------------------------------------------------
+
+
+def check_fields_allowed(actor: User, fields: Iterable[str], *, creating: bool) -> None:
+    forbidden = policies.forbidden_ticket_fields(actor, set(fields), creating=creating)
+    if forbidden:
+        raise InvalidInput(
+            "Only staff may set " + ", ".join(sorted(forbidden)) + ".",
+            {name: ["Only staff may set this field."] for name in sorted(forbidden)},
+        )
+
+
+def _check_team(team_id: int | None) -> None:
+    if team_id is not None and db.session.get(Team, team_id) is None:
+        raise InvalidInput("Unknown team.", {"team_id": [f"No team {team_id}."]})
+
+
+def _check_assignee(assignee_id: int | None, team_id: int | None) -> None:
+    if assignee_id is None:
+        return
+    user = db.session.get(User, assignee_id)
+    if user is None or not user.active or not user.role.is_staff:
+        raise InvalidInput(
+            "Invalid assignee.", {"assignee_id": ["Must be an active agent or admin."]}
+        )
+    if team_id is not None and team_id not in user.team_ids:
+        raise InvalidInput(
+            "Assignee is not in the ticket's team.",
+            {"assignee_id": [f"User {assignee_id} is not a member of team {team_id}."]},
+        )
+
+
+def normalize_tags(tags: Iterable[str]) -> list[str]:
+    cleaned = sorted({t.strip().lower() for t in tags if t.strip()})
+    bad = [t for t in cleaned if not TAG.match(t)]
+    if bad:
+        raise InvalidInput(
+            "Invalid tag.",
+            {"tags": [f"{t!r}: use {TAG_RULE}." for t in bad]},
+        )
+    return cleaned
+
+
+def _check_version(ticket: Ticket, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != ticket.version:
+        raise Conflict(
+            f"Ticket {ticket.id} is at version {ticket.version}, not {expected_version}; "
+            "reload it and try again.",
+            {"version": [f"Stale; current version is {ticket.version}."]},
+            current_version=ticket.version,
+        )
+
+
+@contextmanager
+def _one_change() -> Iterator[None]:
+    """The body makes one change and it is committed; losing an optimistic-locking race (at
+    any flush inside, or at commit) becomes a 409 and nothing of the change is kept."""
+    try:
+        yield
+        db.session.commit()
+    except StaleDataError as exc:
+        db.session.rollback()
+        raise Conflict("The ticket was changed by someone else; reload it and try again.") from exc
+
+
+# -- the durations reports aggregate ------------------------------------------------------------
+
+
+@rolls_back_on_error
+def do_recompute_business_durations(
+    batch_size: int = 500, progress: Callable[[int], None] | None = None
+) -> int:
+    """Measure again, in each ticket's calendar, the first-response and resolution times of
+    every answered or solved ticket: those answered or solved before migration 0007 got
+    wall-clock seconds, and a team's new business hours change what its past durations were.
+    Walks the tickets by id and commits batch by batch (a plain UPDATE: no new version, no
+    event), calling ``progress`` with how many are done so far. Returns how many were measured.
+    Safe to run again or to interrupt."""
+    table = cast(Table, Ticket.__table__)  # declarative types it as any FromClause
+    rewrite = (
+        update(table)
+        .where(table.c.id == bindparam("ticket_id"))
+        .values(
+            first_response_business_seconds=bindparam("first_response"),
+            resolution_business_seconds=bindparam("resolution"),
+        )
+    )
+    done, last_id = 0, 0
+    while True:
+        batch = db.session.scalars(
+            select(Ticket)
+            .where(
+                Ticket.id > last_id,
+                or_(Ticket.first_responded_at.is_not(None), Ticket.solved_at.is_not(None)),
+            )
+            .order_by(Ticket.id)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            return done
+        db.session.execute(
+            rewrite,
+            [
+                {
+                    "ticket_id": ticket.id,
+                    "first_response": _business_seconds_until(ticket, ticket.first_responded_at),
+                    "resolution": _business_seconds_until(ticket, ticket.solved_at),
+                }
+                for ticket in batch
+            ],
+        )
+        db.session.commit()
+        done, last_id = done + len(batch), batch[-1].id
+        if progress is not None:
+            progress(done)
+
+
+def _business_seconds_until(ticket: Ticket, moment: datetime | None) -> float | None:
+    return None if moment is None else business_seconds_since_created(ticket, moment)
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+
+@rolls_back_on_error
+def do_create_ticket(
+    actor: User,
+    *,
+    subject: str,
+    description: str,
+    priority: Priority = Priority.NORMAL,
+    channel: str = "api",
+    **staff_fields: Any,
+) -> Ticket:
+    check_fields_allowed(
+        actor, [k for k, v in staff_fields.items() if v is not None], creating=True
+    )
+    if not subject.strip():
+        raise InvalidInput("Subject is blank.", {"subject": ["Must not be blank."]})
+    requester_id = staff_fields.get("requester_id") or actor.id
+    requester = db.session.get(User, requester_id)
+    if requester is None or not requester.active:
+        raise InvalidInput(
+            "Unknown requester.", {"requester_id": [f"No active user {requester_id}."]}
+        )
+    team_id, assignee_id = staff_fields.get("team_id"), staff_fields.get("assignee_id")
+    _check_team(team_id)
+    _check_assignee(assignee_id, team_id)
+    version = current_version()
+    engine = engine_for_version(version.id)
+    ticket = Ticket(
+        created_at=utcnow(),
+        subject=subject.strip(),
+        description=description,
+        priority=priority,
+        channel=channel,
+        requester_id=requester.id,
+        team_id=team_id,
+        assignee_id=assignee_id,
+        workflow_version_id=version.id,
+        status=engine.initial,
+        category=engine.categories[engine.initial],
+    )
+    ticket.tags = normalize_tags(staff_fields.get("tags") or [])
+    db.session.add(ticket)
+    db.session.flush()
+    sla.start_new_ticket(ticket)
+    emit(
+        TicketCreated(
+            ticket_id=ticket.id,
+            **by(actor),
+            to_state=ticket.status,
+            team_id=team_id,
+            assignee_id=assignee_id,
+            priority=priority.label,
+            tags=list(ticket.tags),
+        )
+    )
+    db.session.commit()
+    return ticket
+
+
+def apply_changes(
+    actor: User | None, ticket: Ticket, changes: dict[str, Any]
+) -> dict[str, list[Any]]:
+    """Set ticket fields (already authorized); returns ``{field: [old, new]}`` of real changes."""
+    team_id = changes.get("team_id", ticket.team_id)
+    if "team_id" in changes:
+        _check_team(team_id)
+        if "assignee_id" not in changes and ticket.assignee_id is not None:
+            assignee = db.session.get(User, ticket.assignee_id)
+            if team_id is not None and assignee and team_id not in assignee.team_ids:
+                changes = {**changes, "assignee_id": None}  # moving teams drops a foreign assignee
+    if "assignee_id" in changes:
+        _check_assignee(changes["assignee_id"], team_id)
+    if "tags" in changes:
+        changes = {**changes, "tags": normalize_tags(changes["tags"])}
+    diff: dict[str, list[Any]] = {}
+    for name, new in changes.items():
+        old = list(ticket.tags) if name == "tags" else getattr(ticket, name)
+        if old != new:
+            diff[name] = [_plain(old), _plain(new)]
+            setattr(ticket, name, new)
+    realtime_access.drop_lost_viewers(ticket, diff)
+    if diff:
+        now = utcnow()
+        ticket.updated_at = now  # also makes a tags-only change UPDATE the row: new version
+        if "team_id" in diff:
+            sla.on_team_change(ticket, diff["team_id"][0], now)
+        if "priority" in diff:
+            sla.on_priority_change(ticket, now)
+        emit(TicketUpdated(ticket_id=ticket.id, **by(actor), changes=diff))
+        if "assignee_id" in diff:
+            emit(
+                TicketAssigned(ticket_id=ticket.id, **by(actor), assignee_id=diff["assignee_id"][1])
+            )
+    return diff
+
+
+def _plain(value: Any) -> Any:
+    return value.label if isinstance(value, Priority) else value
+
+
+@rolls_back_on_error
+def do_update_ticket(
+    actor: User, ticket_id: int, changes: dict[str, Any], expected_version: int | None = None
+) -> Ticket:
+    ticket = access_ticket_by_id(actor, ticket_id)
+    check_fields_allowed(actor, changes, creating=False)
+    _check_version(ticket, expected_version)
+    with _one_change():
+        apply_changes(actor, ticket, changes)
+    return ticket
+
+
+def fire_transition(actor: User | None, ticket: Ticket, name: str) -> None:
+    """Move the ticket by a named workflow transition (the ticket is already visible to actor;
+    no actor: the automation, which any transition's role list admits)."""
+    engine = engine_for(ticket)
+    try:
+        outcome = engine.fire(ticket, name, actor.role.value if actor else None, actor)
+    except UnknownTransition as exc:
+        raise InvalidInput(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
+    except TransitionNotAllowed as exc:
+        raise Conflict(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
+    enter_state(
+        ticket,
+        from_category=outcome.from_category,
+        to_state=outcome.to_state,
+        to_category=outcome.to_category,
+        now=utcnow(),
+    )
+    emit(
+        TicketTransitioned(
+            ticket_id=ticket.id,
+            **by(actor),
+            transition=name,
+            from_state=outcome.from_state,
+            to_state=outcome.to_state,
+            to_category=outcome.to_category,
+        )
+    )
+
+
+@rolls_back_on_error
+def do_transition(
+    actor: User, ticket_id: int, name: str, expected_version: int | None = None
+) -> Ticket:
+    ticket = access_ticket_by_id(actor, ticket_id)
+    _check_version(ticket, expected_version)
+    with _one_change():
+        fire_transition(actor, ticket, name)
+    return ticket
+
+
+# -- bulk --------------------------------------------------------------------------------------
+
+
+@dataclass
+class BulkResult:
+    ticket_id: int
+    ok: bool
+    status: int = 200
+    message: str = ""
+    ticket: Ticket | None = None
+
+
+@rolls_back_on_error
+def do_bulk(actor: User, ticket_ids: list[int], action: str, value: Any) -> list[BulkResult]:
+    """Apply one action to many tickets; each succeeds or fails on its own."""
+    results = []
+    for ticket_id in dict.fromkeys(ticket_ids):
+        try:
+            with aftercommit.savepoint():  # each ticket's change lands whole or not at all
+                ticket = access_ticket_by_id(actor, ticket_id)
+                if action == "transition":
+                    fire_transition(actor, ticket, value)
+                else:
+                    changes = {"assignee_id" if action == "assign" else "priority": value}
+                    check_fields_allowed(actor, changes, creating=False)
+                    apply_changes(actor, ticket, changes)
+                db.session.flush()
+            results.append(BulkResult(ticket_id, ok=True, ticket=ticket))
+        except DomainError as exc:
+            results.append(
+                BulkResult(ticket_id, ok=False, status=exc.status_code, message=exc.message)
+            )
+        except StaleDataError:
+            results.append(
+                BulkResult(
+                    ticket_id, ok=False, status=409, message="Changed by someone else meanwhile."
+                )
+            )
+    db.session.commit()
+    return results

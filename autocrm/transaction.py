@@ -1,0 +1,65 @@
+"""The service layer owns the transaction, also when a change fails.
+
+A ``do_*`` function commits its own changes. If it raises instead (bad input found half-way,
+a stale version, a conflict), ``rolls_back_on_error`` rolls back whatever it had changed in
+the session before the error reaches the caller: a page that catches the error re-renders
+from the database as it was, and neither views nor socket handlers ever roll back themselves.
+Inside a savepoint (bulk changes, rule actions) the savepoint's own rollback applies instead,
+so the outer transaction keeps the work done so far.
+
+``duplicates_refused`` covers the race a ``check_*`` cannot: two requests both find a name
+free, and the database's unique constraint refuses the second insert. The loser gets the same
+error a sequential duplicate gets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, ParamSpec, TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import InstrumentedAttribute
+
+from autocrm.errors import DomainError
+from autocrm.extensions import db
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def rolls_back_on_error(service: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(service)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return service(*args, **kwargs)
+        except BaseException:
+            if not db.session().in_nested_transaction():
+                db.session.rollback()
+            raise
+
+    return run
+
+
+def _violates_unique(error: IntegrityError, column: InstrumentedAttribute[Any]) -> bool:
+    """Whether ``error`` is the unique constraint on ``column`` (named by the metadata's
+    convention, ``uq_<table>_<column>``) refusing a row."""
+    table, name = column.property.columns[0].table.name, column.property.columns[0].name
+    diag = getattr(error.orig, "diag", None)  # PostgreSQL names the constraint
+    if diag is not None:
+        return bool(diag.constraint_name == f"uq_{table}_{name}")
+    return f"UNIQUE constraint failed: {table}.{name}" in str(error.orig)  # SQLite
+
+
+@contextlib.contextmanager
+def duplicates_refused(
+    column: InstrumentedAttribute[Any], error: Callable[[], DomainError]
+) -> Iterator[None]:
+    """Inside, the unique constraint on ``column`` refusing a row raises ``error()``."""
+    try:
+        yield
+    except IntegrityError as exc:
+        if not _violates_unique(exc, column):
+            raise
+        raise error() from exc
