@@ -5,11 +5,23 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-from api import audit, auth, errors, kb, notifications, reports, tickets, users, workflows
+from api import (
+    audit,
+    auth,
+    errors,
+    kb,
+    notifications,
+    reports,
+    tickets,
+    tokens,
+    users,
+    workflows,
+)
 from api.schemas import MAX_ID
 
 BLUEPRINTS = (
     auth.blp,
+    tokens.blp,
     tickets.blp,
     users.users_blp,
     users.teams_blp,
@@ -37,8 +49,9 @@ def init_app(app: Flask) -> errors.ApiWithErrors:
         spec_kwargs={
             "security": [{"bearerAuth": []}],
             "info": {
-                "description": "AutoCRM's REST API. Get a token from POST /api/auth/token and "
-                "send it as `Authorization: Bearer <token>`."
+                "description": "AutoCRM's REST API. Get a token from POST /api/auth/token "
+                "(or make a personal API token: POST /api/tokens, or on your profile page) "
+                "and send it as `Authorization: Bearer <token>`."
             },
         },
     )

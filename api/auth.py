@@ -8,7 +8,9 @@ from flask_smorest import Blueprint
 
 from api.errors import ErrorSchema
 from api.schemas import TokenRequestSchema, TokenSchema
-from autocrm.errors import NotAuthenticated
+from autocrm import policies
+from autocrm.database import SAFE_METHODS
+from autocrm.errors import Forbidden, NotAuthenticated
 from autocrm.people import users
 from autocrm.people.models import User
 from autocrm.ratelimit import login_limits
@@ -27,6 +29,11 @@ def require_bearer() -> None:
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("Send Authorization: Bearer <token> (from POST /api/auth/token).")
     g.actor = users.user_for_token(token.strip())
+    if request.method not in SAFE_METHODS and not policies.may_change(g.actor):
+        raise Forbidden(
+            "This token may only read; make one with the write scope to change things.",
+            {"scope": ["read: GET requests only."]},
+        )
 
 
 @blp.route("/token")
@@ -43,7 +50,8 @@ class Token(MethodView):
     )
     def post(self, credentials: dict[str, str]) -> dict[str, object]:
         """Exchange email and password for a bearer token."""
-        _, token = users.authenticate(credentials["email"], credentials["password"])
+        user, token = users.authenticate(credentials["email"], credentials["password"], via="api")
+        users.do_log_in_api(user)
         return {
             "access_token": token,
             "token_type": "Bearer",

@@ -53,6 +53,47 @@ class TokenSchema(ma.Schema):
     expires_in = fields.Integer(metadata={"description": "Seconds until the token expires."})
 
 
+class ApiTokenSchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    scope = fields.String(metadata={"enum": ["read", "write", "admin"]})
+    prefix = fields.String(metadata={"description": "The token's first characters."})
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime(allow_none=True)
+    last_used_at = fields.DateTime(
+        allow_none=True, metadata={"description": "Updated at most once a minute."}
+    )
+
+
+class ApiTokenCreatedSchema(ApiTokenSchema):
+    token = fields.String(
+        metadata={"description": "The token itself: shown this once, never stored."}
+    )
+
+
+class ApiTokenRevokedSchema(ma.Schema):
+    id = fields.Integer()
+    revoked = fields.Boolean()
+
+
+class ApiTokenCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    scope = fields.String(
+        required=True,
+        validate=validate.OneOf(["read", "write", "admin"]),
+        metadata={
+            "description": "read: GET only. write: what you may do, without administration. "
+            "admin (admins only): everything."
+        },
+    )
+    expires_in_days = fields.Integer(
+        load_default=90,
+        allow_none=True,
+        validate=validate.Range(min=1, max=366),
+        metadata={"description": "Days until it stops working (null: never). Default 90."},
+    )
+
+
 # -- users and teams -----------------------------------------------------------------------------
 
 

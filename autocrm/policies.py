@@ -9,6 +9,9 @@ Visibility rules:
 Team performance reports: admins see every team's, a team's lead sees that team's.
 The audit log of admin changes: admins only.
 Resources a caller may not see are reported as missing (404) by the services, not forbidden.
+Personal API tokens narrow what their user may do by their scope (``User.token_scope``): a
+"read" token changes nothing, a "write" token no administration (users, teams, workflows, KB
+categories, canned responses shared with everyone), and no token manages tokens.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from sqlalchemy import ColumnElement, false, or_, true
 
 from autocrm.canned.models import CannedResponse
 from autocrm.kb.models import Article, ArticleStatus, ArticleVisibility
-from autocrm.people.models import Role, Team, User
+from autocrm.people.models import Role, Team, TokenScope, User
 from autocrm.tickets.models import Ticket
 
 # Fields of a ticket only staff may set (at creation or later).
@@ -36,6 +39,23 @@ def is_staff(actor: User) -> bool:
 
 def is_admin(actor: User) -> bool:
     return actor.role is Role.ADMIN
+
+
+def may_change(actor: User) -> bool:
+    """Whether this request may change anything at all: not with a "read" token."""
+    return actor.token_scope is not TokenScope.READ
+
+
+def can_administer(actor: User) -> bool:
+    """Change users, teams, workflows and the like: admins, unless their personal token's
+    scope stops short of administration."""
+    return is_admin(actor) and actor.token_scope in (None, TokenScope.ADMIN)
+
+
+def can_manage_tokens(actor: User) -> bool:
+    """Make and revoke personal tokens: with one's password or web session, never with a
+    token (a leaked token must not be able to mint more)."""
+    return actor.token_scope is None
 
 
 def visible_tickets(actor: User) -> ColumnElement[bool]:
@@ -81,8 +101,12 @@ def can_view_user(actor: User, user: User) -> bool:
     return is_staff(actor) or actor.id == user.id
 
 
-def can_manage_users_and_teams(actor: User) -> bool:
+def can_list_users(actor: User) -> bool:
     return is_admin(actor)
+
+
+def can_manage_users_and_teams(actor: User) -> bool:
+    return can_administer(actor)
 
 
 def can_list_teams(actor: User) -> bool:
@@ -108,7 +132,7 @@ def can_manage_canned_response(actor: User, response: CannedResponse) -> bool:
 
 
 def can_share_canned_with_everyone(actor: User) -> bool:
-    return is_admin(actor)
+    return can_administer(actor)
 
 
 # -- knowledge base ----------------------------------------------------------------------------
@@ -154,7 +178,7 @@ def can_write_articles(actor: User) -> bool:
 
 
 def can_manage_kb_categories(actor: User) -> bool:
-    return is_admin(actor)
+    return can_administer(actor)
 
 
 def visible_report_teams(actor: User) -> ColumnElement[bool]:

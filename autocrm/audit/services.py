@@ -1,4 +1,6 @@
-"""The audit log of admin changes: who changed which user, team or workflow, when, and how.
+"""The audit log of admin changes and security events: who changed which user, team or
+workflow, who logged in or failed to, who made or revoked a token or ended a session; when, and
+how.
 
 Admin services call ``record`` inside the transaction of the change they make, so an entry
 exists exactly when the change was committed. ``changes`` maps a field to ``[before, after]``
@@ -35,6 +37,11 @@ ACTIONS = {
     "user.reactivated": "reactivated user",
     "user.password_reset": "reset password",
     "user.sessions_ended": "ended every session of user",
+    "user.session_ended": "ended a session",
+    "user.logged_in": "logged in",
+    "user.login_failed": "login refused",
+    "token.created": "created an API token",
+    "token.revoked": "revoked an API token",
     "team.created": "created team",
     "team.updated": "changed team",
     "team.member_added": "added team member",

@@ -35,6 +35,12 @@ def _require_admin(actor: User) -> None:
         raise Forbidden("Only administrators may manage workflows.")
 
 
+def _require_administration(actor: User) -> None:
+    """Changing a workflow: an admin, and not with a token short of the admin scope."""
+    if not policies.can_administer(actor):
+        raise Forbidden("Only administrators may change workflows; a token needs the admin scope.")
+
+
 # -- reading ------------------------------------------------------------------------------------
 
 
@@ -121,7 +127,11 @@ def list_versions(actor: User, workflow_id: int | None = None) -> dict[int, list
 
 
 def access_workflow_by_id(actor: User, workflow_id: int, *, lock: bool = False) -> Workflow:
-    _require_admin(actor)
+    """A workflow to read, or (``lock``) to change: locked, and only for those who may."""
+    if lock:
+        _require_administration(actor)
+    else:
+        _require_admin(actor)
     workflow = db.session.get(Workflow, workflow_id, with_for_update=lock)
     if workflow is None:
         raise NotFound(f"Workflow {workflow_id} not found.")
@@ -324,7 +334,7 @@ def do_create_workflow(
 ) -> Workflow:
     """A new workflow whose draft copies another's newest version, the given definition, or
     the bundled default. It has no version until its draft is published."""
-    _require_admin(actor)
+    _require_administration(actor)
     current_version()  # installs the default workflow, so there is always one to copy
     name = name.strip()
     if not name:

@@ -44,6 +44,12 @@ class User(Model):
         back_populates="user", cascade="all, delete-orphan"
     )
 
+    # Not a column: the scope of the personal API token this request came with (see
+    # ``autocrm.people.tokens`` and ``autocrm.policies``); None for a password login or a web
+    # session, which may do all their role allows.
+    __allow_unmapped__ = True
+    token_scope: TokenScope | None = None
+
     @property
     def team_ids(self) -> list[int]:
         return sorted(m.team_id for m in self.memberships)
@@ -122,3 +128,34 @@ class UserSession(Model):
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     address: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TokenScope(enum.StrEnum):
+    """What a personal API token may do: read (GET only), write (what the user may do, but no
+    administration), admin (everything the admin may do)."""
+
+    READ = "read"
+    WRITE = "write"
+    ADMIN = "admin"
+
+
+class ApiToken(Model):
+    """A personal API token: named, scoped, expiring, revocable. Only the SHA-256 of the token
+    is kept (it is 32 random bytes: no slow hash needed), with its first characters to tell
+    tokens apart in the list. Revoking deletes the row; the audit log keeps the record."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    scope: Mapped[TokenScope] = mapped_column(
+        Enum(TokenScope, native_enum=False, length=20, values_callable=enum_values)
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()

@@ -52,6 +52,7 @@ def do_start_session(
         )
     )
     key = secrets.token_urlsafe(32)
+    users.record_login(user, "web")
     db.session.add(
         UserSession(
             user_id=user.id,
@@ -129,6 +130,7 @@ def do_end_own_session(user: User, session_id: int) -> None:
     entry = db.session.get(UserSession, session_id)
     if entry is None or entry.user_id != user.id:
         raise NotFound("That session has already ended.", {"session_id": ["No such session."]})
+    audit.record(user, "user.session_ended", user, {"browser": [None, entry.user_agent]})
     _end(entry)
     db.session.commit()
 
@@ -136,13 +138,12 @@ def do_end_own_session(user: User, session_id: int) -> None:
 @rolls_back_on_error
 def do_end_all_sessions(actor: User, user_id: int) -> int:
     """Log a user out everywhere: every web session ends and every socket closes. Yourself,
-    or (admins) anyone, recorded in the audit log. Returns how many sessions ended."""
+    or (admins) anyone; recorded in the audit log either way. Returns how many sessions ended."""
     if actor.id != user_id:
         users.require_admin(actor)
     user = users.access_user_by_id(actor, user_id)
     ended = db.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
-    if actor.id != user.id:
-        audit.record(actor, "user.sessions_ended", user)
+    audit.record(actor, "user.sessions_ended", user)
     realtime.disconnect_user(user.id)
     db.session.commit()
     return int(getattr(ended, "rowcount", 0) or 0)

@@ -21,6 +21,7 @@ from autocrm.automation import assignment
 from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from autocrm.extensions import db
 from autocrm.listing import Page, PageRequest, contains, keyset_page
+from autocrm.people import tokens
 from autocrm.people.models import Role, Team, TeamMembership, User
 from autocrm.realtime import publish as realtime
 from autocrm.security import (
@@ -42,17 +43,50 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-def authenticate(email: str, password: str) -> tuple[User, str]:
-    """The user and a fresh token for valid credentials of an active account."""
-    user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
+# How a person logged in, as the audit log says it.
+LOGIN_CHANNELS = ("web", "api")
+
+
+def authenticate(email: str, password: str, *, via: str = "web") -> tuple[User, str]:
+    """The user and a fresh token for valid credentials of an active account. A refusal is
+    recorded in the audit log (committed before NotAuthenticated is raised); a success is
+    recorded where the login completes (``record_login``)."""
+    email = normalize_email(email)
+    user = db.session.scalar(select(User).where(User.email == email))
     if not verify_password(user.password_hash if user else None, password) or user is None:
+        _record_refused_login(user, email, via, "wrong email or password")
         raise NotAuthenticated("Invalid email or password.")
     if not user.active:
+        _record_refused_login(user, email, via, "account deactivated")
         raise NotAuthenticated("This account is deactivated.")
     return user, issue_token(user.id, user.password_hash)
 
 
+def _record_refused_login(user: User | None, email: str, via: str, reason: str) -> None:
+    target = user if user is not None else audit.Target("user", None, email[:MAX_EMAIL_LENGTH])
+    audit.record(None, "user.login_failed", target, {"via": [None, via], "reason": [None, reason]})
+    db.session.commit()
+
+
+def record_login(user: User, via: str) -> None:
+    """A completed login, in the audit log (in the caller's transaction)."""
+    if via not in LOGIN_CHANNELS:
+        raise ValueError(f"unknown login channel {via!r}")
+    audit.record(user, "user.logged_in", user, {"via": [None, via]})
+
+
+@rolls_back_on_error
+def do_log_in_api(user: User) -> None:
+    """The token endpoint handed ``user`` a token: recorded as a login."""
+    record_login(user, "api")
+    db.session.commit()
+
+
 def user_for_token(token: str) -> User:
+    """The user a bearer token logs in: a personal API token (``autocrm.people.tokens``) or
+    one from the token endpoint (signed, tied to the password)."""
+    if tokens.is_personal_token(token):
+        return tokens.user_for_personal_token(token)
     claims = read_token(token)
     if claims is None:
         raise NotAuthenticated("Invalid or expired token.")
@@ -60,6 +94,7 @@ def user_for_token(token: str) -> User:
     user = db.session.get(User, user_id)
     if user is None or not user.active or password_fingerprint(user.password_hash) != fingerprint:
         raise NotAuthenticated("Invalid or expired token.")
+    user.token_scope = None  # the password's token: all the role allows
     return user
 
 
@@ -69,6 +104,7 @@ def user_for_session(user_id: Any, fingerprint: Any) -> User:
     user = db.session.get(User, user_id) if isinstance(user_id, int) else None
     if user is None or not user.active or password_fingerprint(user.password_hash) != fingerprint:
         raise NotAuthenticated("Not logged in.")
+    user.token_scope = None  # a web session: all the role allows
     return user
 
 
@@ -273,7 +309,8 @@ def list_users(
     active: bool | None = None,
     team_id: int | None = None,
 ) -> Page[User]:
-    require_admin(actor)
+    if not policies.can_list_users(actor):
+        raise Forbidden("Only administrators may list users.")
     stmt = select(User)
     if role is not None:
         stmt = stmt.where(User.role == role)

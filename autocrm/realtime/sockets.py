@@ -21,7 +21,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from autocrm import database, policies
 from autocrm.columns import MAX_INT32
-from autocrm.errors import DomainError
+from autocrm.errors import DomainError, Forbidden
 from autocrm.extensions import db
 from autocrm.people import sessions, teams, users
 from autocrm.people.models import User
@@ -64,13 +64,19 @@ class JoinQueueSchema(Schema):
 _actors: dict[str, int] = {}  # sid -> user id, for this process's connections
 _viewing: dict[str, set[int]] = {}  # sid -> tickets a staff member has open
 _web_sessions: dict[str, int] = {}  # sid -> the web session (cookie) it connected with
+_tokens: dict[str, str] = {}  # sid -> the bearer token it connected with
 
 
 def _actor() -> User:
-    """The connection's user, re-read so that a deactivation takes effect at once."""
-    user = db.session.get(User, _actors.get(request.sid, 0))  # type: ignore[attr-defined]
+    """The connection's user, re-read so that a deactivation takes effect at once; with a
+    bearer token, the token is checked again (revoked, expired, its scope)."""
+    sid = request.sid  # type: ignore[attr-defined]
+    if sid in _tokens:
+        return users.user_for_token(_tokens[sid])
+    user = db.session.get(User, _actors.get(sid, 0))
     if user is None or not user.active:
         raise DomainError("Not authenticated.")
+    user.token_scope = None  # a web session's socket
     return user
 
 
@@ -89,7 +95,10 @@ def _handler(schema: Schema | None, action: Callable[..., Any], *, read_only: bo
                 with database.read_only():
                     result = action(_actor(), **data)
             else:
-                result = action(_actor(), **data)
+                actor = _actor()
+                if not policies.may_change(actor):
+                    raise Forbidden("This token may only read.")
+                result = action(actor, **data)
         except DomainError as exc:
             return {"ok": False, "error": exc.message, "errors": exc.errors}
         return {"ok": True, **(result or {})}
@@ -112,6 +121,8 @@ def _connect(auth: Any = None) -> bool:
     except DomainError:
         return False  # refused: the client sees a connect_error
     _actors[request.sid] = user.id  # type: ignore[attr-defined]
+    if token:
+        _tokens[request.sid] = str(token)  # type: ignore[attr-defined]
     _sockets_in(user_sockets_key(user.id), add=request.sid)  # type: ignore[attr-defined]
     if web_session is not None:  # logging that session out closes this socket
         _web_sessions[request.sid] = web_session.id  # type: ignore[attr-defined]
@@ -123,6 +134,7 @@ def _connect(auth: Any = None) -> bool:
 def _disconnect(*_: Any) -> None:
     sid = request.sid  # type: ignore[attr-defined]
     user_id = _actors.pop(sid, None)
+    _tokens.pop(sid, None)
     viewed = _viewing.pop(sid, set())
     # Each step on its own: one Redis hiccup must not leave the others undone.
     web_session_id = _web_sessions.pop(sid, None)

@@ -289,12 +289,13 @@ def test_page_shows_who_what_which_target_and_the_changes(logged_in, admin, fact
     users.do_update_user(admin, made["agent"].id, {"role": Role.ADMIN})
     page = html.unescape(logged_in.get("/admin/audit/").get_data(as_text=True))
     rows = re.findall(r'<tr id="audit-\d+">(.*?)</tr>', page, re.S)
-    assert len(rows) == 5
+    assert len(rows) == 6
+    assert "Logged in" in rows[-1] and "Ada Admin" in rows[-1]  # the page's own login, first
     newest = rows[0]
     assert "Ada Admin" in newest and "Changed role" in newest and "user.role_changed" in newest
     assert f'href="/admin/users/{made["agent"].id}"' in newest and "Agnes" in newest
     assert "<del>agent</del>" in newest and "<ins>admin</ins>" in newest
-    assert f'href="/admin/teams/{made["team"].id}"' in rows[-1]
+    assert f'href="/admin/teams/{made["team"].id}"' in rows[-2]
     assert "<time datetime=" in newest
 
     drafts.do_create_workflow(admin, name="linked-flow")

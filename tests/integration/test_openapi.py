@@ -17,6 +17,9 @@ SWAGGER_DIR = Path(web.__file__).parent / "static" / "vendor" / "swagger-ui"
 
 EXPECTED_OPERATIONS = {
     ("post", "/api/auth/token"),
+    ("get", "/api/tokens"),
+    ("post", "/api/tokens"),
+    ("delete", "/api/tokens/{token_id}"),
     ("get", "/api/tickets"),
     ("post", "/api/tickets"),
     ("get", "/api/tickets/{ticket_id}"),
@@ -151,6 +154,7 @@ def test_every_operation_documents_its_success_response(spec):
             and key[1]
             in {
                 "/api/tickets",
+                "/api/tokens",
                 "/api/users",
                 "/api/teams",
                 "/api/teams/{team_id}/members",

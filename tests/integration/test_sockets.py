@@ -148,7 +148,7 @@ def test_a_user_deactivated_after_connecting_can_do_nothing_more(connect, factor
     db_session.commit()
     assert sock.emit("join_ticket", {"ticket_id": ticket.id}) == {
         "ok": False,
-        "error": "Not authenticated.",
+        "error": "Invalid or expired token.",  # the socket's token is checked on every event
         "errors": {},
     }
     assert ticket_room(ticket.id) not in sock.rooms()
