@@ -84,25 +84,29 @@ class TicketAssigned(TicketChange):
 
 
 @dataclass(frozen=True, kw_only=True)
-class TicketTransitioned(TicketChange):
-    kind = "ticket.transitioned"
-    transition: str
+class StateMove(TicketChange):
+    """The ticket entered a state (``tickets.state.enter_state``), by a transition or by a
+    workflow migration."""
+
     from_state: str
     to_state: str
     to_category: str
 
 
 @dataclass(frozen=True, kw_only=True)
-class WorkflowMigrated(TicketChange):
+class TicketTransitioned(StateMove):
+    kind = "ticket.transitioned"
+    transition: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkflowMigrated(StateMove):
     """Publishing a workflow version moved the ticket onto it (and maybe to another state)."""
 
     kind = "workflow.migrated"
-    from_state: str
-    to_state: str
     workflow_id: int
     from_version: int
     to_version: int
-    to_category: str
 
 
 @dataclass(frozen=True, kw_only=True)
