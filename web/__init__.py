@@ -10,13 +10,21 @@ from __future__ import annotations
 
 from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.exceptions import RequestEntityTooLarge
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import (
+    HTTPException,
+    InternalServerError,
+    MethodNotAllowed,
+    RequestEntityTooLarge,
+)
+from werkzeug.exceptions import NotFound as UnknownUrl
 from werkzeug.wrappers import Response
 
 from api.errors import domain_error_response, http_error_response
 from autocrm import markdown
 from autocrm.engine.versions import engine_for
 from autocrm.errors import NotFound
+from autocrm.extensions import db
 from autocrm.reports.services import can_view_reports
 from autocrm.tickets.models import Ticket
 from web import (
@@ -56,6 +64,34 @@ def _not_found(error: NotFound) -> tuple[object, int]:
     if request.path.startswith("/api/"):
         return domain_error_response(error)
     return render_template("error.html", user=current_user(), message=error.message), 404
+
+
+# What a person is told, by status, when a page fails outside a view's own error handling.
+PAGE_ERRORS = {
+    404: ("Page not found", "The address may be mistyped, or the page has moved."),
+    405: ("That does not work here", "This address cannot be used that way; go back, try again."),
+    500: (
+        "Something went wrong on our side",
+        "It has been logged. Go back and try again in a moment; what you typed is still in the "
+        "form after Back.",
+    ),
+}
+
+
+def _http_error_page(error: HTTPException) -> tuple[object, int]:
+    """Unknown URLs, wrong methods and server errors: a page in the site's shell for people,
+    the API's JSON error shape under ``/api/`` (an API 500 never shows Python's text)."""
+    code = error.code or 500
+    if request.path.startswith("/api/"):
+        return http_error_response(error)
+    message, detail = PAGE_ERRORS[code]
+    if code == 500:
+        db.session.rollback()  # whatever failed must not fail the error page too
+    try:
+        user = current_user()
+    except SQLAlchemyError:  # the database itself is what failed
+        user = None
+    return render_template("error.html", user=user, message=message, detail=detail), code
 
 
 def _too_large(error: RequestEntityTooLarge) -> tuple[object, int]:
@@ -102,6 +138,8 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         app.register_blueprint(blueprint)
     app.register_error_handler(NotFound, _not_found)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
+    for page_error in (UnknownUrl, MethodNotAllowed, InternalServerError):
+        app.register_error_handler(page_error, _http_error_page)
     app.after_request(_security_headers)
     app.add_template_filter(markdown.render, "markdown")
     app.add_template_filter(_state_label, "state_label")

@@ -44,6 +44,12 @@ def home() -> Response:
     return redirect(_home_for(user) if user else url_for("web_auth.login"))
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for this path whatever the page says; the icon is an SVG."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @login_limits
 def login() -> Response | str:
