@@ -9,15 +9,17 @@ web session and socket of theirs stops working at once.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flask import current_app
 from marshmallow import ValidationError, validate
 from sqlalchemy import select, update
 
 from autocrm import policies
 from autocrm.audit import services as audit
 from autocrm.automation import assignment
+from autocrm.config import on_off
 from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from autocrm.extensions import db
 from autocrm.listing import Page, PageRequest, contains, keyset_page
@@ -42,6 +44,18 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def staff_password_login_from(config: Mapping[str, Any]) -> bool:
+    """``AUTOCRM_STAFF_PASSWORD_LOGIN``: off, agents and admins log in only through single
+    sign-on (``autocrm.people.sso``); customers always may use their password."""
+    return on_off("STAFF_PASSWORD_LOGIN", config.get("AUTOCRM_STAFF_PASSWORD_LOGIN", "on"))
+
+
+STAFF_USE_SSO = (
+    "Agents and administrators log in with single sign-on, not a password: use the "
+    "single sign-on button on the login page."
+)
+
+
 def authenticate(email: str, password: str) -> tuple[User, str]:
     """The user and a fresh token for valid credentials of an active account."""
     user = db.session.scalar(select(User).where(User.email == normalize_email(email)))
@@ -49,6 +63,9 @@ def authenticate(email: str, password: str) -> tuple[User, str]:
         raise NotAuthenticated("Invalid email or password.")
     if not user.active:
         raise NotAuthenticated("This account is deactivated.")
+    # Only after the password matched: the refusal must not tell strangers who is staff.
+    if user.role.is_staff and not staff_password_login_from(current_app.config):
+        raise NotAuthenticated(STAFF_USE_SSO)
     return user, issue_token(user.id, user.password_hash)
 
 
