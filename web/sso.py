@@ -1,0 +1,73 @@
+"""Single sign-on pages: ``/login/sso`` sends the browser to the OpenID Connect provider,
+``/login/sso/callback`` takes its answer and logs the user in with a server-side session,
+exactly as the password login does (``web.session.log_in``).
+
+The sign-on in progress (state, nonce, PKCE verifier, where to go next) waits in the signed
+session cookie between the two; the callback takes it out, so each can finish once. Whatever
+goes wrong is shown on the login page with its status (400 a stale or forged answer, 403 a
+refusal, 502 a provider that does not answer) and logged; refusals of a verified identity are
+also in the admin audit log (``autocrm.people.sso``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, redirect, request, session, url_for
+from werkzeug.wrappers import Response
+
+from autocrm import database
+from autocrm.errors import DomainError, NotFound
+from autocrm.people import oidc, sso
+from web.auth import home_for, render_login, safe_next
+from web.session import log_in
+
+bp = Blueprint("web_sso", __name__)
+log = logging.getLogger(__name__)
+FLOW_KEY = "sso_flow"
+
+
+def _client() -> oidc.Client:
+    settings = sso.sso_settings()
+    if settings is None:
+        raise NotFound("Single sign-on is not set up here.")
+    # The address registered at the provider: the public one, not what this request came in by.
+    base = current_app.config["AUTOCRM_BASE_URL"].rstrip("/")
+    return oidc.Client(
+        issuer=settings.issuer,
+        client_id=settings.client_id,
+        client_secret=settings.client_secret,
+        redirect_uri=base + url_for("web_sso.callback"),
+    )
+
+
+def _failed(exc: DomainError) -> tuple[str, int]:
+    log.warning("single sign-on failed (%s): %s %s", exc.status_code, exc.message, exc.errors)
+    return render_login(error=exc.message), exc.status_code
+
+
+@bp.get("/login/sso")
+def start() -> Response | tuple[str, int]:
+    client = _client()
+    try:
+        url, flow = oidc.begin(client, safe_next(request.args.get("next")))
+    except DomainError as exc:
+        return _failed(exc)
+    session[FLOW_KEY] = flow.as_dict()
+    return redirect(url)
+
+
+@bp.get("/login/sso/callback")
+def callback() -> Response | tuple[str, int]:
+    client = _client()
+    flow = oidc.Flow.from_session(session.pop(FLOW_KEY, None))
+    settings = sso.sso_settings()
+    assert settings is not None  # _client() answered 404 otherwise
+    try:
+        claims = oidc.finish(client, flow, request.args)
+        with database.writing():  # a GET that logs in: the user, their identity, the session
+            user = sso.do_sso_login(claims, settings)
+            log_in(user)
+    except DomainError as exc:
+        return _failed(exc)
+    return redirect((flow.next if flow else None) or home_for(user))
