@@ -5,9 +5,12 @@ It is outside the system under test, so it is written for clarity, not completen
 client, the authorization code flow with PKCE (S256) and client_secret_basic, RS256 ID tokens
 signed by a key made at start (published in its JWKS), discovery, and userinfo. Its authorize
 page is a form that logs in whoever is typed in (email, name, whether the email is verified,
-the subject), auto-approving, as a browser test fills it and integration tests post it. Two
-test-only switches on that form: ``forge`` signs the ID token with a key that is not in the
-JWKS, ``deny`` answers ``access_denied``. Codes are one-time and expire in a minute.
+the subject), auto-approving, as a browser test fills it and integration tests post it.
+Test-only switches on that form make the answers a relying party must refuse or cope with:
+``forge`` signs the ID token with a key that is not in the JWKS, ``deny`` answers
+``access_denied``, ``nonce`` and ``audience`` replace those claims, ``expired`` issues an ID
+token that expired an hour ago, and ``userinfo_only`` keeps the email out of the ID token
+(only the userinfo endpoint has it). Codes are one-time and expire in a minute.
 
 ``start(log_dir)`` runs it on a free port for a fixture; ``log_in_at(authorize_url, ...)``
 plays the person at its form and returns the callback URL it redirects to.
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
 CODE_TTL_S = 60
 TOKEN_TTL_S = 300
 READY = "test OIDC provider ready"
+SWITCHES = frozenset({"forge", "nonce", "audience", "expired", "userinfo_only"})
 
 AUTHORIZE_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Test identity provider</title></head>
@@ -115,7 +119,7 @@ def create_provider(issuer: str, client_id: str, client_secret: str) -> Flask:
             codes[code] = {
                 "params": params,
                 "expires": time.time() + CODE_TTL_S,
-                "forge": bool(request.form.get("forge")),
+                "switches": {k: v for k, v in request.form.items() if k in SWITCHES and v},
                 "claims": {
                     "sub": request.form.get("subject") or f"sub-{email}",
                     "email": email,
@@ -155,16 +159,20 @@ def create_provider(issuer: str, client_id: str, client_secret: str) -> Flask:
         challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
         if challenge != params["code_challenge"]:
             return _token_error("invalid_grant")
-        now = int(time.time())
+        switches = grant["switches"]
+        now = int(time.time()) - (3600 if switches.get("expired") else 0)
         claims = {
             **grant["claims"],
             "iss": issuer,
-            "aud": client_id,
+            "aud": switches.get("audience") or client_id,
             "iat": now,
             "exp": now + TOKEN_TTL_S,
-            "nonce": params.get("nonce"),
+            "nonce": switches.get("nonce") or params.get("nonce"),
         }
-        signing_key = rogue if grant["forge"] else key
+        if switches.get("userinfo_only"):
+            for name in ("email", "email_verified", "name"):
+                claims.pop(name)
+        signing_key = rogue if switches.get("forge") else key
         id_token = jwt.encode({"alg": "RS256", "kid": "test-key"}, claims, signing_key)
         access_token = secrets.token_urlsafe(24)
         with lock:
@@ -225,18 +233,18 @@ def log_in_at(
     name: str = "",
     verified: bool = True,
     subject: str = "",
-    forge: bool = False,
     deny: bool = False,
+    **switches: str | bool,
 ) -> str:
-    """Fill in the provider's form as a person would; returns where it redirects (our
-    callback URL with the code and state)."""
+    """Fill in the provider's form as a person would (``switches``: see the module's
+    docstring); returns where it redirects (our callback URL with the code and state)."""
     page = requests.get(authorize_url, timeout=10)
     assert page.status_code == 200, page.text
+    assert set(switches) <= SWITCHES, switches
     form = {"email": email, "name": name, "subject": subject}
+    form.update({k: "1" if v is True else str(v) for k, v in switches.items() if v})
     if verified:
         form["email_verified"] = "true"
-    if forge:
-        form["forge"] = "1"
     if deny:
         form["deny"] = "1"
     answer = requests.post(authorize_url, data=form, allow_redirects=False, timeout=10)

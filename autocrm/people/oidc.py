@@ -173,7 +173,7 @@ def _exchange(client: Client, metadata: Mapping[str, Any], code: str, flow: Flow
             code_verifier=flow.code_verifier,
             timeout=HTTP_TIMEOUT_S,
         )
-    except requests.RequestException as exc:
+    except (requests.RequestException, ValueError) as exc:  # ValueError: not JSON
         raise ProviderUnavailable(
             "The single sign-on provider is not answering. Try again in a moment.",
             {"provider": [f"token endpoint: {exc}"]},

@@ -235,6 +235,9 @@ def _created(claimed: Claimed, settings: SsoSettings) -> User:
 
 
 def _user_for(claimed: Claimed, settings: SsoSettings) -> User:
+    # At every sign-on, not only the first: narrowing the allowed domains, or the provider
+    # moving someone to another domain, takes effect at once.
+    check_claims(claimed, settings)
     identity = db.session.scalar(
         select(SsoIdentity).where(
             SsoIdentity.issuer == claimed.issuer, SsoIdentity.subject == claimed.subject
@@ -245,7 +248,6 @@ def _user_for(claimed: Claimed, settings: SsoSettings) -> User:
         _refuse_inactive(user)
         audit.record(user, "user.sso_login", user, {"provider": [None, claimed.issuer]})
         return user
-    check_claims(claimed, settings)
     return _linked(claimed, settings) or _created(claimed, settings)
 
 

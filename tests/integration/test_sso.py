@@ -207,6 +207,17 @@ def test_a_domain_not_allowed_is_refused(client, sso_on, db_session):
     assert sso_login(client, "ok@acme-corp.test").status_code == 302
 
 
+def test_narrowing_the_domains_refuses_users_who_signed_on_before(client, app, sso_on, db_session):
+    assert sso_login(app.test_client(), "old-timer@old.test").status_code == 302
+    sso_on["AUTOCRM_OIDC_ALLOWED_DOMAINS"] = "acme.test"
+
+    response = sso_login(client, "old-timer@old.test")
+
+    assert response.status_code == 403
+    refused = audit_entries(db_session, "user.sso_refused")
+    assert len(refused) == 1 and refused[0].target_label.endswith("<old-timer@old.test>")
+
+
 def test_an_unverified_email_is_refused(client, sso_on, db_session):
     response = sso_login(client, "unverified@acme.test", verified=False)
 
@@ -300,6 +311,30 @@ def test_an_id_token_not_signed_by_the_provider_is_refused(client, sso_on, db_se
     assert response.status_code == 400
     assert "could not be verified" in error_on_page(response)
     assert user_by_email(db_session, "forged@acme.test") is None
+
+
+@pytest.mark.parametrize(
+    "switch",
+    [
+        {"nonce": "from-another-sign-on"},
+        {"audience": "some-other-client"},
+        {"expired": True},
+    ],
+    ids=["nonce", "audience", "expired"],
+)
+def test_an_id_token_meant_for_something_else_is_refused(client, sso_on, db_session, switch):
+    response = sso_login(client, "replayed@acme.test", **switch)
+
+    assert response.status_code == 400
+    assert "could not be verified" in error_on_page(response)
+    assert user_by_email(db_session, "replayed@acme.test") is None
+
+
+def test_the_email_may_come_from_userinfo_alone(client, sso_on, db_session):
+    response = sso_login(client, "quiet@acme.test", name="Quinn", userinfo_only=True)
+
+    assert response.status_code == 302 and response.location == "/agent/"
+    assert user_by_email(db_session, "quiet@acme.test").name == "Quinn"
 
 
 def test_the_provider_saying_no_is_shown(client, sso_on):
