@@ -5,8 +5,8 @@ exactly as the password login does (``web.session.log_in``).
 The sign-on in progress (state, nonce, PKCE verifier, where to go next) waits in the signed
 session cookie between the two; the callback takes it out, so each can finish once. Whatever
 goes wrong is shown on the login page with its status (400 a stale or forged answer, 403 a
-refusal, 502 a provider that does not answer) and logged; refusals of a verified identity are
-also in the admin audit log (``autocrm.people.sso``).
+refusal, 502 a provider that does not answer, 404 no single sign-on set up) and logged;
+refusals of a verified identity are also in the admin audit log (``autocrm.people.sso``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,14 @@ log = logging.getLogger(__name__)
 FLOW_KEY = "sso_flow"
 
 
-def _client() -> oidc.Client:
+def _settings() -> sso.SsoSettings:
     settings = sso.sso_settings()
     if settings is None:
-        raise NotFound("Single sign-on is not set up here.")
+        raise NotFound("Single sign-on is not set up here: log in with your password.")
+    return settings
+
+
+def _client(settings: sso.SsoSettings) -> oidc.Client:
     # The address registered at the provider: the public one, not what this request came in by.
     base = current_app.config["AUTOCRM_BASE_URL"].rstrip("/")
     return oidc.Client(
@@ -41,33 +45,26 @@ def _client() -> oidc.Client:
     )
 
 
+@bp.errorhandler(DomainError)
 def _failed(exc: DomainError) -> tuple[str, int]:
+    """Whatever went wrong, on the login page with its status (and in the log)."""
     log.warning("single sign-on failed (%s): %s %s", exc.status_code, exc.message, exc.errors)
     return render_login(error=exc.message), exc.status_code
 
 
 @bp.get("/login/sso")
-def start() -> Response | tuple[str, int]:
-    client = _client()
-    try:
-        url, flow = oidc.begin(client, safe_next(request.args.get("next")))
-    except DomainError as exc:
-        return _failed(exc)
+def start() -> Response:
+    url, flow = oidc.begin(_client(_settings()), safe_next(request.args.get("next")))
     session[FLOW_KEY] = flow.as_dict()
     return redirect(url)
 
 
 @bp.get("/login/sso/callback")
-def callback() -> Response | tuple[str, int]:
-    client = _client()
+def callback() -> Response:
+    settings = _settings()
     flow = oidc.Flow.from_session(session.pop(FLOW_KEY, None))
-    settings = sso.sso_settings()
-    assert settings is not None  # _client() answered 404 otherwise
-    try:
-        claims = oidc.finish(client, flow, request.args)
-        with database.writing():  # a GET that logs in: the user, their identity, the session
-            user = sso.do_sso_login(claims, settings)
-            log_in(user)
-    except DomainError as exc:
-        return _failed(exc)
+    claims = oidc.finish(_client(settings), flow, request.args)
+    with database.writing():  # a GET that logs in: the user, their identity, the session
+        user = sso.do_sso_login(claims, settings)
+        log_in(user)
     return redirect((flow.next if flow else None) or home_for(user))

@@ -37,7 +37,7 @@ ACTIONS = {
     "user.sessions_ended": "ended every session of user",
     "user.sso_login": "logged in with single sign-on",
     "user.sso_created": "joined through single sign-on",
-    "user.sso_refused": "was refused single sign-on",
+    "user.sso_refused": "refused single sign-on",
     "team.created": "created team",
     "team.updated": "changed team",
     "team.member_added": "added team member",

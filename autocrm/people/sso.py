@@ -252,12 +252,12 @@ def _user_for(claimed: Claimed, settings: SsoSettings) -> User:
 
 
 def _record_refusal(claimed: Claimed, refusal: SignOnRefused) -> None:
-    """The refusal in the audit log, committed on its own (nothing else of the attempt is)."""
+    """The refusal in the audit log, committed on its own (nothing else of the attempt is).
+    AutoCRM refused (no actor); the target is the account, or who the provider named."""
     db.session.rollback()
-    user = refusal.user
-    target = user if user is not None else audit.Target("user", None, claimed.label)
+    target = refusal.user or audit.Target("user", None, claimed.label)
     details = {"reason": [None, refusal.message], "provider": [None, claimed.issuer]}
-    audit.record(user, "user.sso_refused", target, details)
+    audit.record(None, "user.sso_refused", target, details)
     db.session.commit()
 
 

@@ -252,7 +252,7 @@ def test_a_deactivated_user_is_refused(client, app, sso_on, factory, db_session,
     assert "deactivated" in error_on_page(response)
     assert client.get("/agent/").status_code == 302
     (refused,) = audit_entries(db_session, "user.sso_refused")
-    assert refused.target_id == agent_id and refused.actor_id == agent_id
+    assert refused.target_id == agent_id and refused.actor_id is None
 
 
 def test_a_customer_account_does_not_become_staff_by_sign_on(client, sso_on, factory, db_session):
@@ -266,6 +266,20 @@ def test_a_customer_account_does_not_become_staff_by_sign_on(client, sso_on, fac
     assert customer.role is Role.CUSTOMER
     assert db_session.scalar(select(SsoIdentity).where(SsoIdentity.user_id == customer.id)) is None
     assert audit_entries(db_session, "user.sso_refused")[0].target_id == customer.id
+
+
+def test_admins_read_sign_ons_and_refusals_in_the_audit_log(client, app, sso_on, factory):
+    sso_on["AUTOCRM_OIDC_ALLOWED_DOMAINS"] = "acme.test"
+    sso_login(app.test_client(), "welcome@acme.test", name="Wendy")
+    sso_login(app.test_client(), "intruder@elsewhere.test", name="Ivan")
+    web_login(client, factory.admin())
+
+    page = client.get("/admin/audit/").get_data(as_text=True)
+
+    assert "Joined through single sign-on" in page
+    assert "Logged in with single sign-on" in page
+    assert "Refused single sign-on" in page
+    assert "Ivan &lt;intruder@elsewhere.test&gt;" in page
 
 
 # -- answers that are not genuine (refused, logged, not audited: nobody is vouched for) -----------
