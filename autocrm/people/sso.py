@@ -166,25 +166,29 @@ class Claimed:
         )
 
 
-def check_claims(claimed: Claimed, settings: SsoSettings) -> None:
+def check_claims(claimed: Claimed, settings: SsoSettings, known: User | None = None) -> None:
+    """A usable, verified email address in an allowed domain. ``known``: the user this
+    provider account logged in before, named in the refusal."""
     if not claimed.email:
-        raise SignOnRefused("The single sign-on provider did not share your email address.")
+        raise SignOnRefused("The single sign-on provider did not share your email address.", known)
     try:
         users.check_email(claimed.email)
     except DomainError:
         raise SignOnRefused(
-            "The single sign-on provider gave an email address AutoCRM cannot use."
+            "The single sign-on provider gave an email address AutoCRM cannot use.", known
         ) from None
     if not claimed.email_verified:
         raise SignOnRefused(
             "Your email address is not verified at the single sign-on provider. Verify it "
-            "there, then log in again."
+            "there, then log in again.",
+            known,
         )
     domain = claimed.email.rpartition("@")[2]
     if settings.allowed_domains and domain not in settings.allowed_domains:
         raise SignOnRefused(
             f"Addresses at {domain} cannot log in to AutoCRM with single sign-on. Ask an "
-            "administrator if you should."
+            "administrator if you should.",
+            known,
         )
 
 
@@ -235,19 +239,20 @@ def _created(claimed: Claimed, settings: SsoSettings) -> User:
 
 
 def _user_for(claimed: Claimed, settings: SsoSettings) -> User:
-    # At every sign-on, not only the first: narrowing the allowed domains, or the provider
-    # moving someone to another domain, takes effect at once.
-    check_claims(claimed, settings)
     identity = db.session.scalar(
         select(SsoIdentity).where(
             SsoIdentity.issuer == claimed.issuer, SsoIdentity.subject == claimed.subject
         )
     )
-    if identity is not None:
-        user = db.session.get_one(User, identity.user_id)
-        _refuse_inactive(user)
-        audit.record(user, "user.sso_login", user, {"provider": [None, claimed.issuer]})
-        return user
+    known = db.session.get_one(User, identity.user_id) if identity is not None else None
+    if known is not None:
+        _refuse_inactive(known)
+    # At every sign-on, not only the first: narrowing the allowed domains, or the provider
+    # moving someone to another domain, takes effect at once.
+    check_claims(claimed, settings, known)
+    if known is not None:
+        audit.record(known, "user.sso_login", known, {"provider": [None, claimed.issuer]})
+        return known
     return _linked(claimed, settings) or _created(claimed, settings)
 
 
