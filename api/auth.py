@@ -43,7 +43,11 @@ class Token(MethodView):
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenSchema)
     @blp.alt_response(
-        401, schema=ErrorSchema, description="Wrong email or password, or a deactivated account."
+        401,
+        schema=ErrorSchema,
+        description="Wrong email or password, a deactivated account, or an agent or admin "
+        "while staff password login is off (AUTOCRM_STAFF_PASSWORD_LOGIN: they use single "
+        "sign-on).",
     )
     @blp.alt_response(
         429, schema=ErrorSchema, description="Too many login attempts; wait and retry."

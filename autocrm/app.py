@@ -19,6 +19,7 @@ from autocrm.config import Settings
 from autocrm.events import causes, outbox
 from autocrm.extensions import db, migrate
 from autocrm.mail import mailer as mail
+from autocrm.people import sso
 from autocrm.realtime import access as realtime_access
 from autocrm.realtime import publish as realtime
 from autocrm.realtime import sockets
@@ -38,6 +39,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config.from_mapping(settings.as_flask_config())
     if config:
         app.config.from_mapping(config)
+    sso.check_settings(app.config)  # a setting that cannot work stops the start, named
     if isinstance(app.json, DefaultJSONProvider):  # Flask's own; the only one that sorts keys
         app.json.sort_keys = False  # keep the schemas' field order (id first) in responses
 

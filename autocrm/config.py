@@ -28,6 +28,20 @@ def _flag(name: str) -> bool:
     return (_env(name, "") or "").strip().lower() in {"on", "1", "true", "yes"}
 
 
+class InvalidSetting(ValueError):
+    """A setting that cannot work; the message names the variable (the app refuses to start)."""
+
+
+def on_off(name: str, value: object) -> bool:
+    """A setting that must say on or off (``value`` from the environment, or a test's bool)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in {"on", "off", "1", "0", "true", "false", "yes", "no"}:
+        raise InvalidSetting(f"{PREFIX}{name} must be on or off, not {value!r}.")
+    return text in {"on", "1", "true", "yes"}
+
+
 def default_instance_path() -> Path:
     return Path(_env("INSTANCE_PATH") or REPO_ROOT / "instance").resolve()
 
@@ -90,6 +104,25 @@ class Settings:
     customer_email_window: int = field(
         default_factory=lambda: int(_env("CUSTOMER_EMAIL_WINDOW", "120") or 0)
     )
+    # Single sign-on with OpenID Connect (autocrm.people.sso checks them): no issuer, no SSO.
+    oidc_issuer: str | None = field(default_factory=lambda: _env("OIDC_ISSUER") or None)
+    oidc_client_id: str | None = field(default_factory=lambda: _env("OIDC_CLIENT_ID") or None)
+    oidc_client_secret: str | None = field(
+        default_factory=lambda: _env("OIDC_CLIENT_SECRET") or None
+    )
+    oidc_allowed_domains: str = field(
+        default_factory=lambda: _env("OIDC_ALLOWED_DOMAINS", "") or ""
+    )
+    oidc_default_role: str = field(
+        default_factory=lambda: _env("OIDC_DEFAULT_ROLE", "agent") or "agent"
+    )
+    oidc_button_label: str = field(
+        default_factory=lambda: _env("OIDC_BUTTON_LABEL", "single sign-on") or "single sign-on"
+    )
+    # "on" or "off" (checked at startup: a typo must not leave password login on unnoticed).
+    staff_password_login: str = field(
+        default_factory=lambda: _env("STAFF_PASSWORD_LOGIN", "on") or "on"
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -130,6 +163,13 @@ class Settings:
             "AUTOCRM_SMTP_TIMEOUT": self.smtp_timeout,
             "AUTOCRM_MAIL_FROM": self.mail_from,
             "AUTOCRM_CUSTOMER_EMAIL_WINDOW": self.customer_email_window,
+            "AUTOCRM_OIDC_ISSUER": self.oidc_issuer,
+            "AUTOCRM_OIDC_CLIENT_ID": self.oidc_client_id,
+            "AUTOCRM_OIDC_CLIENT_SECRET": self.oidc_client_secret,
+            "AUTOCRM_OIDC_ALLOWED_DOMAINS": self.oidc_allowed_domains,
+            "AUTOCRM_OIDC_DEFAULT_ROLE": self.oidc_default_role,
+            "AUTOCRM_OIDC_BUTTON_LABEL": self.oidc_button_label,
+            "AUTOCRM_STAFF_PASSWORD_LOGIN": self.staff_password_login,
             "MAX_CONTENT_LENGTH": self.max_request_bytes,
             # Form fields may use all of it (werkzeug's own default for them is 500 kB, less
             # than a long article typed in a non-Latin script).

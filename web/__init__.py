@@ -37,6 +37,7 @@ from web import (
     logins,
     portal,
     reports,
+    sso,
     workspace,
 )
 from web.session import current_user
@@ -126,6 +127,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         csrf.exempt(blueprint)
     pages = (
         auth.bp,
+        sso.bp,
         logins.bp,
         agent.bp,
         workspace.bp,

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
+    current_app,
     flash,
     jsonify,
     redirect,
@@ -18,7 +19,7 @@ from werkzeug.wrappers import Response
 from autocrm.errors import InvalidInput, NotAuthenticated
 from autocrm.notifications import inbox
 from autocrm.notifications import preferences as notification_settings
-from autocrm.people import users
+from autocrm.people import sso, users
 from autocrm.people.models import User
 from autocrm.ratelimit import login_limits
 from web.session import current_user, log_in, log_out, login_required
@@ -26,11 +27,11 @@ from web.session import current_user, log_in, log_out, login_required
 bp = Blueprint("web_auth", __name__)
 
 
-def _home_for(user: object) -> str:
+def home_for(user: object) -> str:
     return url_for("agent.queue") if user.role.is_staff else url_for("portal.dashboard")
 
 
-def _safe_next(target: str | None) -> str | None:
+def safe_next(target: str | None) -> str | None:
     """Only same-site paths: never redirect to another host after login."""
     if not target:
         return None
@@ -41,7 +42,7 @@ def _safe_next(target: str | None) -> str | None:
 @bp.get("/")
 def home() -> Response:
     user = current_user()
-    return redirect(_home_for(user) if user else url_for("web_auth.login"))
+    return redirect(home_for(user) if user else url_for("web_auth.login"))
 
 
 @bp.get("/favicon.ico")
@@ -61,10 +62,22 @@ def login() -> Response | str:
         except NotAuthenticated as exc:
             error = exc.message
         else:
-            log_in(user)
-            return redirect(_safe_next(request.args.get("next")) or _home_for(user))
-    status = 401 if error else 200
-    return render_template("login.html", error=error, email=email, user=None), status
+            log_in(user, via="web")
+            return redirect(safe_next(request.args.get("next")) or home_for(user))
+    return render_login(error=error, email=email), 401 if error else 200
+
+
+def render_login(*, error: str | None = None, email: str = "") -> str:
+    """The login page: the password form, and the single sign-on button when it is set up."""
+    return render_template(
+        "login.html",
+        error=error,
+        email=email,
+        user=None,
+        sso=sso.sso_settings(),
+        staff_password_login=users.staff_password_login_from(current_app.config),
+        next_url=safe_next(request.args.get("next")),
+    )
 
 
 @bp.post("/logout")

@@ -325,6 +325,6 @@ def change_password(user: User) -> Response | tuple[str, int]:
                 errors["new_password"] = errors.pop("password")
     if errors:
         return _profile_page(user, 422, errors=errors)
-    log_in(user)  # the session carried the old password's fingerprint
+    log_in(user, via=None)  # the session carried the old password's fingerprint
     flash("Your password has been changed.", "success")
     return redirect(url_for("portal.profile"))

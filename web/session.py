@@ -16,11 +16,13 @@ from autocrm.security import password_fingerprint
 SESSION_KEY = sessions.COOKIE_KEY
 
 
-def log_in(user: User) -> None:
+def log_in(user: User, *, via: str | None) -> None:
     """Start a server-side session (ending the one this browser had) and name it in the
-    cookie."""
+    cookie. ``via``: "web" (the password form), "sso", or None for the same person's session
+    renewed after their password changed (not a new login)."""
     key = sessions.do_start_session(
         user,
+        via=via,
         user_agent=request.user_agent.string,
         address=request.remote_addr or "",
         replacing=session.get(SESSION_KEY),

@@ -40,10 +40,12 @@ def _oldest_live() -> Any:
 
 @rolls_back_on_error
 def do_start_session(
-    user: User, *, user_agent: str, address: str, replacing: str | None = None
+    user: User, *, via: str | None, user_agent: str, address: str, replacing: str | None = None
 ) -> str:
-    """Record a login; returns the key the cookie carries. ``replacing``: the key of the
-    session this login replaces (a fresh login in the same browser), which ends."""
+    """Record a login (``via``: how, see ``users.record_login``; None: a session renewed
+    after a password change, not a new login); returns the key the cookie carries.
+    ``replacing``: the key of the session this login replaces (a fresh login in the same
+    browser), which ends."""
     if replacing:
         db.session.execute(delete(UserSession).where(UserSession.key_hash == _hash(replacing)))
     db.session.execute(
@@ -52,7 +54,8 @@ def do_start_session(
         )
     )
     key = secrets.token_urlsafe(32)
-    users.record_login(user, "web")
+    if via is not None:
+        users.record_login(user, via)
     db.session.add(
         UserSession(
             user_id=user.id,

@@ -9,15 +9,17 @@ web session and socket of theirs stops working at once.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from flask import current_app
 from marshmallow import ValidationError, validate
 from sqlalchemy import select, update
 
 from autocrm import policies
 from autocrm.audit import services as audit
 from autocrm.automation import assignment
+from autocrm.config import on_off
 from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from autocrm.extensions import db
 from autocrm.listing import Page, PageRequest, contains, keyset_page
@@ -43,8 +45,20 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+def staff_password_login_from(config: Mapping[str, Any]) -> bool:
+    """``AUTOCRM_STAFF_PASSWORD_LOGIN``: off, agents and admins log in only through single
+    sign-on (``autocrm.people.sso``); customers always may use their password."""
+    return on_off("STAFF_PASSWORD_LOGIN", config.get("AUTOCRM_STAFF_PASSWORD_LOGIN", "on"))
+
+
+STAFF_USE_SSO = (
+    "Agents and administrators log in with single sign-on, not a password: use the "
+    "single sign-on button on the login page."
+)
+
+
 # How a person logged in, as the audit log says it.
-LOGIN_CHANNELS = ("web", "api")
+LOGIN_CHANNELS = ("web", "api", "sso")
 
 
 def authenticate(email: str, password: str, *, via: str = "web") -> tuple[User, str]:
@@ -59,6 +73,10 @@ def authenticate(email: str, password: str, *, via: str = "web") -> tuple[User, 
     if not user.active:
         _record_refused_login(user, email, via, "account deactivated")
         raise NotAuthenticated("This account is deactivated.")
+    # Only after the password matched: the refusal must not tell strangers who is staff.
+    if user.role.is_staff and not staff_password_login_from(current_app.config):
+        _record_refused_login(user, email, via, "staff log in with single sign-on")
+        raise NotAuthenticated(STAFF_USE_SSO)
     return user, issue_token(user.id, user.password_hash)
 
 
@@ -69,10 +87,12 @@ def _record_refused_login(user: User | None, email: str, via: str, reason: str) 
 
 
 def record_login(user: User, via: str) -> None:
-    """A completed login, in the audit log (in the caller's transaction)."""
+    """A completed login, in the audit log (in the caller's transaction). A single sign-on is
+    recorded by ``sso.do_sso_login`` as ``user.sso_login`` with its provider, so not here."""
     if via not in LOGIN_CHANNELS:
         raise ValueError(f"unknown login channel {via!r}")
-    audit.record(user, "user.logged_in", user, {"via": [None, via]})
+    if via != "sso":
+        audit.record(user, "user.logged_in", user, {"via": [None, via]})
 
 
 @rolls_back_on_error

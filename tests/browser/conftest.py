@@ -15,6 +15,9 @@ Celery worker and beat, on a database of their own, driven by Playwright in Debi
 - Every context from ``new_context`` (and so ``page``) is watched: a request to a host other
   than this machine, an uncaught JavaScript error, a Content-Security-Policy violation, or a
   page served without a strict CSP fails the test; so does a traceback in the server's log.
+- Single sign-on is set up against the tests' own OpenID Connect provider (``sso_provider``,
+  a process of its own): the login page shows "Log in with Test ID" (a link, so the password
+  form's "Log in" stays the page's one button of that name).
 
 Chromium must be at /usr/bin/chromium (Debian's package ``chromium``; ``.ci/run`` installs it)
 or where ``AUTOCRM_TEST_CHROMIUM`` says. Without it these tests fail, they never skip.
@@ -55,7 +58,7 @@ from autocrm.config import celery_config
 from autocrm.demo import seed
 from autocrm.demo.logins import DEMO_LOGINS, DemoLogin
 from autocrm.extensions import db
-from tests import processes
+from tests import oidc_provider, processes
 from tests.conftest import RUN_ID, app_config, key_prefix, wait_until
 from tests.databases import scratch_database
 
@@ -171,7 +174,22 @@ class LiveServer:
                 db.session.remove()
 
 
-def _server_env(database_url: str, redis_url: str, url: str) -> dict[str, str]:
+SSO_BUTTON_LABEL = "Test ID"
+
+
+@pytest.fixture(scope="package")
+def sso_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[oidc_provider.Provider]:
+    """The OpenID Connect provider the live server's single sign-on uses."""
+    process, provider = oidc_provider.start(tmp_path_factory.mktemp("oidc-provider"))
+    try:
+        yield provider
+    finally:
+        process.stop()
+
+
+def _server_env(
+    database_url: str, redis_url: str, url: str, sso: oidc_provider.Provider
+) -> dict[str, str]:
     port = str(urlsplit(url).port)
     return processes.test_env(
         database_url,
@@ -184,6 +202,10 @@ def _server_env(database_url: str, redis_url: str, url: str) -> dict[str, str]:
         # Tests log in far more often than people: one process, counts kept in memory.
         AUTOCRM_LOGIN_RATE_LIMIT="10000 per minute",
         AUTOCRM_RATELIMIT_STORAGE_URL="memory://",
+        AUTOCRM_OIDC_ISSUER=sso.issuer,
+        AUTOCRM_OIDC_CLIENT_ID=sso.client_id,
+        AUTOCRM_OIDC_CLIENT_SECRET=sso.client_secret,
+        AUTOCRM_OIDC_BUTTON_LABEL=SSO_BUTTON_LABEL,
     )
 
 
@@ -214,12 +236,13 @@ def live_server(
     browser_database_url: str,
     redis_url: str,
     live_url: str,
+    sso_provider: oidc_provider.Provider,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     """The web server, a Celery worker and beat on the browser database; their logs are copied
     to test-artifacts/browser-logs/<sqlite|postgres>/ afterwards."""
     log_dir = tmp_path_factory.mktemp("browser-logs")
-    env = _server_env(browser_database_url, redis_url, live_url)
+    env = _server_env(browser_database_url, redis_url, live_url, sso_provider)
     started: list[processes.Process] = []
     try:
         started.append(

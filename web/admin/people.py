@@ -282,7 +282,7 @@ def user_password(user: User, user_id: int) -> Any:
     except DomainError as exc:
         return _failed_user_change(user, user_id, exc)
     if shown.id == user.id:
-        log_in(shown)  # the new password ended every session, this one included
+        log_in(shown, via=None)  # the new password ended every session, this one included
     if generate:
         page = _user_page(user, shown, notice="Password reset.", shown_password=password)
         return _no_store(page)
