@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from api.errors import ErrorSchema
 from api.schemas import TokenRequestSchema, TokenSchema
 from autocrm.errors import NotAuthenticated
-from autocrm.people import users
+from autocrm.people import twofactor, users
 from autocrm.people.models import User
 from autocrm.ratelimit import login_limits
 
@@ -36,14 +36,21 @@ class Token(MethodView):
     @blp.arguments(TokenRequestSchema)
     @blp.response(200, TokenSchema)
     @blp.alt_response(
-        401, schema=ErrorSchema, description="Wrong email or password, or a deactivated account."
+        401,
+        schema=ErrorSchema,
+        description="Wrong email or password, or a deactivated account; or, for an account "
+        "with two-factor login, a missing or wrong `otp` (then `errors.otp` says which). Staff "
+        "who must use two-factor login and have not set it up get `errors.otp` too: they set "
+        "it up on the web pages first.",
     )
     @blp.alt_response(
         429, schema=ErrorSchema, description="Too many login attempts; wait and retry."
     )
     def post(self, credentials: dict[str, str]) -> dict[str, object]:
-        """Exchange email and password for a bearer token."""
-        _, token = users.authenticate(credentials["email"], credentials["password"])
+        """Exchange email and password (and, with two-factor login, a code) for a bearer
+        token."""
+        user, token = users.authenticate(credentials["email"], credentials["password"])
+        twofactor.check_token_login(user, credentials.get("otp"))
         return {
             "access_token": token,
             "token_type": "Bearer",

@@ -29,6 +29,7 @@ from web import (
     logins,
     portal,
     reports,
+    twofactor,
     workspace,
 )
 from web.session import current_user
@@ -91,6 +92,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
     pages = (
         auth.bp,
         logins.bp,
+        twofactor.bp,
         agent.bp,
         workspace.bp,
         portal.bp,

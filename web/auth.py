@@ -21,6 +21,7 @@ from autocrm.notifications import preferences as notification_settings
 from autocrm.people import users
 from autocrm.people.models import User
 from autocrm.ratelimit import login_limits
+from web import twofactor as twofactor_pages
 from web.session import current_user, log_in, log_out, login_required
 
 bp = Blueprint("web_auth", __name__)
@@ -55,8 +56,12 @@ def login() -> Response | str:
         except NotAuthenticated as exc:
             error = exc.message
         else:
+            next_url = _safe_next(request.args.get("next"))
+            second_step = twofactor_pages.second_step(user, next_url)
+            if second_step is not None:  # a code (or setting one up) before the session starts
+                return second_step
             log_in(user)
-            return redirect(_safe_next(request.args.get("next")) or _home_for(user))
+            return redirect(next_url or _home_for(user))
     status = 401 if error else 200
     return render_template("login.html", error=error, email=email, user=None), status
 
