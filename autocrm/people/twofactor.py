@@ -282,12 +282,17 @@ def do_verify_login(user: User, code: str) -> str:
         return "app"
     if user.has_two_factor and not _is_totp_shaped(code) and _claim_recovery_code(user, code):
         left = recovery_codes_left(user)
-        audit.record(user, "user.recovery_code_used", user, {"recovery_codes_left": [left + 1, left]})
+        audit.record(
+            user, "user.recovery_code_used", user, {"recovery_codes_left": [left + 1, left]}
+        )
         db.session.commit()
         return "recovery"
     audit.record(user, "user.2fa_failed", user)
     db.session.commit()
-    message = "That code is not right, or was already used. Enter the current code or an unused recovery code."
+    message = (
+        "That code is not right, or was already used. Enter the current code from your app "
+        "or an unused recovery code."
+    )
     raise NotAuthenticated(message, {"otp": [message]})
 
 
@@ -328,7 +333,9 @@ def do_set_staff_required(actor: User, required: bool) -> int:
         db.session.rollback()
         return 0
     logged_out = _log_out_unenrolled_staff() if required else 0
-    audit.record(actor, "settings.staff_2fa_required", POLICY_TARGET, {"required": [before, required]})
+    audit.record(
+        actor, "settings.staff_2fa_required", POLICY_TARGET, {"required": [before, required]}
+    )
     db.session.commit()
     return logged_out
 

@@ -62,9 +62,9 @@ def password_step(client, user: User, password: str = PASSWORD, **kw):
     )
 
 
-def code_step(client, code: str, token_from: str = "/login/verify", **kw):
+def code_step(client, code: str, page_with_form: str = "/login/verify", **kw):
     return client.post(
-        "/login/verify", data={"otp": code, "csrf_token": csrf_token(client, token_from)}, **kw
+        "/login/verify", data={"otp": code, "csrf_token": csrf_token(client, page_with_form)}, **kw
     )
 
 
@@ -100,7 +100,9 @@ def test_set_up_needs_a_current_code_then_gives_ten_recovery_codes(db_session, a
     assert agent.totp_secret and enrolment.secret not in agent.totp_secret
 
     with pytest.raises(InvalidInput) as wrong:
-        twofactor.do_confirm_enrolment(agent, "000000" if code_of(enrolment.secret) != "000000" else "111111")
+        twofactor.do_confirm_enrolment(
+            agent, "000000" if code_of(enrolment.secret) != "000000" else "111111"
+        )
     assert "otp" in wrong.value.errors
     assert not agent.has_two_factor
 
@@ -218,7 +220,7 @@ def test_the_pending_login_expires(client, agent, fresh_login_limit):
     expired = client.get("/login/verify")
 
     assert expired.status_code == 303 and expired.location.endswith("/login")
-    late = code_step(client, code_of(secret, 1), token_from="/login")
+    late = code_step(client, code_of(secret, 1), page_with_form="/login")
     assert late.status_code == 303 and late.location.endswith("/login")
     assert not opens(client, "/agent/")
 
@@ -230,7 +232,9 @@ def test_the_code_step_spends_the_accounts_login_budget(app, client, agent, fres
     wrong = "123456" if code_of(secret, 1) != "123456" else "654321"
     for attempt in range(allowed - 1):  # the password step spent one
         address = f"203.0.113.{next(_addresses)}"  # a new address each time: the account's budget
-        assert code_step(client, wrong, environ_base={"REMOTE_ADDR": address}).status_code == 401, attempt
+        assert code_step(client, wrong, environ_base={"REMOTE_ADDR": address}).status_code == 401, (
+            attempt
+        )
 
     limited = code_step(client, code_of(secret, 1), environ_base={"REMOTE_ADDR": "203.0.113.250"})
 
@@ -244,7 +248,9 @@ def test_a_password_change_ends_the_pending_login(client, agent, fresh_login_lim
     password_step(client, agent)
     users.do_change_own_password(agent, PASSWORD, "a brand new password")
 
-    assert code_step(client, code_of(secret, 1), token_from="/login").location.endswith("/login")
+    assert code_step(client, code_of(secret, 1), page_with_form="/login").location.endswith(
+        "/login"
+    )
     assert not opens(client, "/agent/")
 
 
@@ -287,7 +293,9 @@ def test_the_admin_page_resets_it(client, db_session, factory, agent, fresh_logi
     page = f"/admin/users/{agent.id}"
     assert "Reset two-factor login of Tess Totp" in client.get(page).get_data(as_text=True)
 
-    response = client.post(f"{page}/two-factor/reset", data={"csrf_token": csrf_token(client, page)})
+    response = client.post(
+        f"{page}/two-factor/reset", data={"csrf_token": csrf_token(client, page)}
+    )
 
     assert response.status_code == 302
     db_session.refresh(agent)
@@ -321,7 +329,9 @@ def test_requiring_it_logs_staff_out_and_makes_them_set_it_up(
         select(AdminAuditEntry).where(AdminAuditEntry.action == "settings.staff_2fa_required")
     ).one()
     assert (entry.actor_id, entry.target_type, entry.changes) == (
-        admin.id, "setting", {"required": [False, True]}
+        admin.id,
+        "setting",
+        {"required": [False, True]},
     )
     assert not opens(client, "/agent/")  # logged out
     assert opens(customer_browser, "/portal/")  # customers are not concerned
@@ -336,7 +346,9 @@ def test_requiring_it_logs_staff_out_and_makes_them_set_it_up(
         data={"otp": code_of(secret), "csrf_token": csrf_token(client, "/login/two-factor")},
     )
     assert done.status_code == 201
-    assert len(re.findall(r"<code>[a-z2-9]{5}-[a-z2-9]{5}</code>", done.get_data(as_text=True))) == 10
+    assert (
+        len(re.findall(r"<code>[a-z2-9]{5}-[a-z2-9]{5}</code>", done.get_data(as_text=True))) == 10
+    )
     assert opens(client, "/agent/")
     # While required, staff cannot turn it off themselves.
     with pytest.raises(InvalidInput):
