@@ -33,7 +33,7 @@ from autocrm.people import twofactor, users
 from autocrm.people.models import User
 from autocrm.ratelimit import login_limits
 from autocrm.security import password_fingerprint
-from web.session import log_in, login_required
+from web.session import log_in, log_out, login_required
 
 bp = Blueprint("web_twofactor", __name__)
 
@@ -65,7 +65,7 @@ def second_step(user: User, next_url: str | None) -> Response | None:
             twofactor.do_begin_enrolment(user)
     else:
         return None
-    session.clear()  # a pending login is no login: whatever this browser had ends
+    log_out()  # a pending login is no login: the session this browser had ends
     session[PENDING] = {
         "uid": user.id,
         "pw": password_fingerprint(user.password_hash),
@@ -158,8 +158,12 @@ def login_enrol() -> Response | tuple[str, int]:
     return _no_store(html, 422 if errors else 200)
 
 
-def _codes_page(user: User, codes: list[str], continue_to: str) -> Response:
-    html = render_template("two_factor_codes.html", user=user, codes=codes, continue_to=continue_to)
+def _codes_page(
+    user: User, codes: list[str], continue_to: str, title: str = "Two-factor login is on"
+) -> Response:
+    html = render_template(
+        "two_factor_codes.html", user=user, codes=codes, continue_to=continue_to, title=title
+    )
     return _no_store(html, 201)
 
 
@@ -178,8 +182,8 @@ def _account_page(user: User, errors: dict[str, Any] | None = None, status: int 
     return _no_store(html, status)
 
 
-def _refused(user: User, exc: DomainError) -> Response:
-    return _account_page(user, exc.errors or {"_form": [exc.message]}, exc.status_code)
+def _refused(user: User, errors: dict[str, Any] | None, exc: DomainError) -> Response:
+    return _account_page(user, errors or exc.errors or {"_form": [exc.message]}, exc.status_code)
 
 
 @bp.get("/account/two-factor")
@@ -194,7 +198,7 @@ def start(user: User) -> Response:
     try:
         twofactor.do_begin_enrolment(user)
     except DomainError as exc:
-        return _refused(user, exc)
+        return _refused(user, None, exc)
     return redirect(url_for(".account", _anchor="setup"), code=303)
 
 
@@ -204,7 +208,7 @@ def confirm(user: User) -> Response:
     try:
         codes = twofactor.do_confirm_enrolment(user, request.form.get("otp", ""))
     except DomainError as exc:
-        return _refused(user, exc)
+        return _refused(user, None, exc)
     return _codes_page(user, codes, url_for(".account"))
 
 
@@ -216,6 +220,16 @@ def disable(user: User) -> Response:
             user, password=request.form.get("password", ""), code=request.form.get("otp", "")
         )
     except DomainError as exc:
-        return _refused(user, exc)
+        return _refused(user, None, exc)
     flash("Two-factor login is off: your password alone logs you in.", "success")
     return redirect(url_for(".account"), code=303)
+
+
+@bp.post("/account/two-factor/recovery-codes")
+@login_required()
+def renew_codes(user: User) -> Response:
+    try:
+        codes = twofactor.do_renew_recovery_codes(user, request.form.get("otp", ""))
+    except DomainError as exc:
+        return _refused(user, {"renew_otp": exc.errors.get("otp", [exc.message])}, exc)
+    return _codes_page(user, codes, url_for(".account"), "New recovery codes")

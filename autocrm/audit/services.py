@@ -39,6 +39,7 @@ ACTIONS = {
     "user.2fa_disabled": "turned off two-factor login",
     "user.2fa_reset": "reset two-factor login of user",
     "user.recovery_code_used": "logged in with a recovery code",
+    "user.recovery_codes_renewed": "replaced their recovery codes",
     "user.2fa_failed": "entered a wrong second factor at login",
     "settings.staff_2fa_required": "changed whether staff need two-factor login",
     "team.created": "created team",

@@ -221,6 +221,21 @@ def do_confirm_enrolment(user: User, code: str) -> list[str]:
     return codes
 
 
+@rolls_back_on_error
+def do_renew_recovery_codes(user: User, code: str) -> list[str]:
+    """Ten new recovery codes in place of the old ones (running out, or the list was lost),
+    proven by a current code from the app."""
+    if not user.has_two_factor:
+        raise InvalidInput("Two-factor login is not on.", {"otp": ["Turn it on first."]})
+    code = normalize_code(code)
+    if not _is_totp_shaped(code) or not _claim_totp(user, code):
+        raise _wrong_code("That is not the current code from your app, or it was already used.")
+    codes = _new_recovery_codes(user)
+    audit.record(user, "user.recovery_codes_renewed", user)
+    db.session.commit()
+    return codes
+
+
 def _clear(user: User) -> None:
     user.totp_secret = None
     user.totp_enabled_at = None
@@ -265,6 +280,8 @@ def do_reset(actor: User, user_id: int) -> User:
         )
     _clear(user)
     audit.record(actor, "user.2fa_reset", user)
+    if must_enrol(user):  # staff must have it: no session goes on without it
+        _log_out([user.id])
     db.session.commit()
     return user
 
@@ -341,16 +358,19 @@ def do_set_staff_required(actor: User, required: bool) -> int:
 
 
 def _log_out_unenrolled_staff() -> int:
-    unenrolled = list(
-        db.session.scalars(
-            select(User.id).where(User.role != Role.CUSTOMER, User.totp_enabled_at.is_(None))
-        )
+    unenrolled = db.session.scalars(
+        select(User.id).where(User.role != Role.CUSTOMER, User.totp_enabled_at.is_(None))
     )
-    if not unenrolled:
+    return _log_out(list(unenrolled))
+
+
+def _log_out(user_ids: list[int]) -> int:
+    """End every web session and socket of these users; how many of them were logged in."""
+    if not user_ids:
         return 0
-    sessions_of = select(UserSession.user_id).where(UserSession.user_id.in_(unenrolled))
+    sessions_of = select(UserSession.user_id).where(UserSession.user_id.in_(user_ids))
     logged_in = set(db.session.scalars(sessions_of))
-    db.session.execute(delete(UserSession).where(UserSession.user_id.in_(unenrolled)))
-    for user_id in unenrolled:
+    db.session.execute(delete(UserSession).where(UserSession.user_id.in_(user_ids)))
+    for user_id in logged_in:
         realtime.disconnect_user(user_id)
     return len(logged_in)

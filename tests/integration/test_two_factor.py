@@ -14,6 +14,7 @@ from itertools import count
 
 import pyotp
 import pytest
+import time_machine
 from limits import parse as parse_limit
 from sqlalchemy import select
 
@@ -432,3 +433,59 @@ def test_a_secret_under_another_secret_key_does_not_verify(app, agent):
         assert twofactor.do_verify_login(agent, codes[0]) == "recovery"
     finally:
         app.config["SECRET_KEY"] = original
+
+
+def test_new_recovery_codes_replace_the_old_ones(client, db_session, agent, fresh_login_limit):
+    secret, old_codes = enrol(agent)
+    two_step_login(client, agent, secret)
+    page = "/account/two-factor"
+
+    refused = client.post(
+        f"{page}/recovery-codes", data={"otp": "12", "csrf_token": csrf_token(client, page)}
+    )
+    assert refused.status_code == 422 and 'id="renew-error"' in refused.get_data(as_text=True)
+    # A minute later, the app shows a code not used yet (logging in spent the ones until now).
+    with time_machine.travel(time.time() + 2 * twofactor.STEP_SECONDS, tick=True):
+        renewed = client.post(
+            f"{page}/recovery-codes",
+            data={"otp": code_of(secret), "csrf_token": csrf_token(client, page)},
+        )
+
+    assert renewed.status_code == 201
+    new_codes = re.findall(
+        r"<code>([a-z2-9]{5}-[a-z2-9]{5})</code>", renewed.get_data(as_text=True)
+    )
+    assert len(new_codes) == 10 and not set(new_codes) & set(old_codes)
+    assert actions_about(db_session, agent)[-1] == "user.recovery_codes_renewed"
+    with pytest.raises(NotAuthenticated):
+        twofactor.do_verify_login(agent, old_codes[0])
+    assert twofactor.do_verify_login(agent, new_codes[0]) == "recovery"
+
+
+def test_a_reset_while_required_logs_the_user_out(
+    client, db_session, factory, agent, fresh_login_limit
+):
+    admin = factory.admin()
+    enrol(admin)
+    secret, _ = enrol(agent)
+    twofactor.do_set_staff_required(admin, True)
+    two_step_login(client, agent, secret)
+    assert opens(client, "/agent/")
+
+    twofactor.do_reset(admin, agent.id)
+
+    assert not opens(client, "/agent/")
+    assert password_step(client, agent).location.endswith("/login/two-factor")
+
+
+def test_the_users_page_says_why_the_requirement_was_refused(client, factory, fresh_login_limit):
+    admin = factory.admin()
+    web_login(client, admin)
+    page = "/admin/users"
+
+    client.post(
+        f"{page}/two-factor-policy", data={"required": "on", "csrf_token": csrf_token(client, page)}
+    )
+
+    assert not twofactor.staff_required()
+    assert "Set it up for your own account first" in client.get(page).get_data(as_text=True)
