@@ -100,6 +100,7 @@ def test_an_agent_sets_up_two_factor_and_logs_in_with_a_code_then_a_recovery_cod
     secret, *codes = scan_and_confirm(page, "two-factor-account", width, screenshot)
     expect(page.locator("#two-factor-status")).to_have_text("On")
     expect(page.locator("#codes-left")).to_contain_text("10 recovery codes left")
+    check_page(page, "two-factor-account-on", width, screenshot)
     log_out(page, name)
 
     password_step(page, email)
