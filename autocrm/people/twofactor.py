@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
+import string
 import time
 from dataclasses import dataclass
 
@@ -55,7 +55,7 @@ RECOVERY_CODE_COUNT = 10
 RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 RECOVERY_CODE_LENGTH = 10
 MAX_CODE_INPUT = 64
-_SEPARATORS = re.compile(r"[\s-]+")
+_CODE_CHARACTERS = frozenset(string.ascii_lowercase + string.digits)
 POLICY_TARGET = audit.Target("setting", None, "Two-factor login required for staff")
 
 
@@ -113,9 +113,10 @@ def recovery_codes_left(user: User) -> int:
 
 
 def normalize_code(code: str) -> str:
-    """What was typed, without spaces and dashes, lower case (recovery codes are shown in
-    groups; apps show TOTP codes as "123 456")."""
-    return _SEPARATORS.sub("", code[:MAX_CODE_INPUT]).lower()
+    """What was typed, lower case, without spaces and dashes (recovery codes are shown in
+    groups; apps show TOTP codes as "123 456") or anything else no code holds (so nothing
+    typed, not even a lone surrogate from a JSON body, fails to hash)."""
+    return "".join(ch for ch in code[:MAX_CODE_INPUT].lower() if ch in _CODE_CHARACTERS)
 
 
 def _is_totp_shaped(code: str) -> bool:

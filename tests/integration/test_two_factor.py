@@ -489,3 +489,24 @@ def test_the_users_page_says_why_the_requirement_was_refused(client, factory, fr
 
     assert not twofactor.staff_required()
     assert "Set it up for your own account first" in client.get(page).get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("otp", "status"),
+    [
+        ("\ud800", 422),
+        ("1234\x005", 422),
+        ("\uff11\uff12\uff13\uff14\uff15\uff16", 401),
+        ("²³⁴⁵⁶⁷", 401),
+        ("x" * 64, 401),
+    ],
+)
+def test_a_hostile_otp_is_refused_not_a_500(client, agent, fresh_login_limit, otp, status):
+    enrol(agent)
+
+    refused = assert_error(token(client, agent, otp=otp), status)
+
+    assert "otp" in (refused["errors"].get("json") or refused["errors"])
+    # The web form's code step: werkzeug decodes the form; the service keeps what codes hold.
+    with pytest.raises(NotAuthenticated):
+        twofactor.do_verify_login(agent, otp)
