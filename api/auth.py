@@ -26,7 +26,9 @@ def require_bearer() -> None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("Send Authorization: Bearer <token> (from POST /api/auth/token).")
-    g.actor = users.user_for_token(token.strip())
+    actor = users.user_for_token(token.strip())
+    twofactor.check_bearer(actor)
+    g.actor = actor
 
 
 @blp.route("/token")

@@ -331,6 +331,16 @@ def check_token_login(user: User, otp: str | None) -> None:
         )
 
 
+def check_bearer(user: User) -> None:
+    """A token issued before staff had to use two-factor login stops working for those who
+    have not set it up (the token endpoint gives them no new one either)."""
+    if must_enrol(user):
+        raise NotAuthenticated(
+            "Two-factor login is required for staff: set it up by logging in on the web.",
+            {"otp": ["Set up two-factor login on the web pages first."]},
+        )
+
+
 # -- the staff policy ----------------------------------------------------------------------------
 
 
