@@ -376,12 +376,13 @@ def _log_out_unenrolled_staff() -> int:
 
 
 def _log_out(user_ids: list[int]) -> int:
-    """End every web session and socket of these users; how many of them were logged in."""
+    """End every web session and socket of these users (sockets may have been opened with
+    a bearer token, without a session); how many of them were logged in on the web."""
     if not user_ids:
         return 0
     sessions_of = select(UserSession.user_id).where(UserSession.user_id.in_(user_ids))
     logged_in = set(db.session.scalars(sessions_of))
     db.session.execute(delete(UserSession).where(UserSession.user_id.in_(user_ids)))
-    for user_id in logged_in:
+    for user_id in user_ids:
         realtime.disconnect_user(user_id)
     return len(logged_in)
