@@ -45,6 +45,17 @@ class StrictSchema(ma.Schema):
 class TokenRequestSchema(StrictSchema):
     email = fields.String(required=True, validate=validate.Length(min=1, max=254))
     password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    otp = fields.String(
+        load_default=None,
+        load_only=True,
+        validate=validate.Length(max=64),
+        metadata={
+            "description": "For accounts with two-factor login: the current 6-digit code from "
+            "the authenticator app, or an unused recovery code (spent by this request). "
+            "Missing or wrong: 401 with `errors.otp`.",
+            "example": "123456",
+        },
+    )
 
 
 class TokenSchema(ma.Schema):

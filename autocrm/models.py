@@ -13,5 +13,6 @@ import autocrm.events.models
 import autocrm.kb.models
 import autocrm.notifications.models
 import autocrm.people.models
+import autocrm.site.models
 import autocrm.sla.models
 import autocrm.tickets.models  # noqa: F401

@@ -4,6 +4,9 @@ login page (``/login``) and the API's token endpoint, and how it behaves when it
 - ``login_limits`` decorates both doors with the same two shared limits
   (``AUTOCRM_LOGIN_RATE_LIMIT`` each): guessing one account's password from many addresses, or
   many accounts' from one address, spends one budget whichever door it knocks on.
+- The second step of a web login (``/login/verify``, the code) names no email: it spends the
+  budget of the account whose password step it continues (``twofactor.PENDING_LOGIN_KEY`` in
+  the signed session), so guessing codes costs the same as guessing passwords.
 - The client address is ``request.remote_addr``. Behind a reverse proxy that is the proxy's
   address, for everyone: ``AUTOCRM_TRUSTED_PROXIES`` (werkzeug's ``ProxyFix``, set up by the app
   factory) takes it from ``X-Forwarded-For`` instead, trusting as many hops as proxies named.
@@ -20,10 +23,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, current_app, request
+from flask import Flask, current_app, request, session
 from flask_limiter.util import get_remote_address
 
 from autocrm.extensions import limiter
+from autocrm.people.twofactor import PENDING_LOGIN_KEY
 from autocrm.people.users import normalize_email
 
 log = logging.getLogger(__name__)
@@ -41,8 +45,13 @@ def _named_account() -> str | None:
         body = request.get_json(silent=True)
         email = body.get("email") if isinstance(body, dict) else None
     else:
-        email = request.form.get("email")
+        email = request.form.get("email") or _pending_login_email()
     return normalize_email(email) if isinstance(email, str) and email.strip() else None
+
+
+def _pending_login_email() -> str | None:
+    pending = session.get(PENDING_LOGIN_KEY)
+    return pending.get("email") if isinstance(pending, dict) else None
 
 
 _by_address = limiter.shared_limit(

@@ -1,11 +1,16 @@
-"""Password hashing (argon2) and signed, expiring bearer tokens."""
+"""Password hashing (argon2), signed, expiring bearer tokens, and encryption of the secrets
+that must be read back (TOTP secrets)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
@@ -74,3 +79,24 @@ def read_feedback_token(token: str) -> tuple[int, int] | None:
     if not isinstance(data, dict) or not all(isinstance(data.get(k), int) for k in "tu"):
         return None
     return data["t"], data["u"]
+
+
+def _fernet() -> Fernet:
+    """Fernet (AES-128-CBC + HMAC-SHA256) under a key derived from SECRET_KEY: a copy of the
+    database alone does not reveal the secrets. Changing SECRET_KEY makes them unreadable."""
+    key = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"autocrm.stored-secret"
+    ).derive(current_app.config["SECRET_KEY"].encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def encrypt_secret(plain: str) -> str:
+    return _fernet().encrypt(plain.encode()).decode()
+
+
+def decrypt_secret(stored: str) -> str | None:
+    """The secret, or None if it was encrypted under another SECRET_KEY (or is damaged)."""
+    try:
+        return _fernet().decrypt(stored.encode()).decode()
+    except InvalidToken:
+        return None

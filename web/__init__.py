@@ -38,6 +38,7 @@ from web import (
     portal,
     reports,
     sso,
+    twofactor,
     workspace,
 )
 from web.session import current_user
@@ -129,6 +130,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         auth.bp,
         sso.bp,
         logins.bp,
+        twofactor.bp,
         agent.bp,
         workspace.bp,
         portal.bp,

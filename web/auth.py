@@ -22,13 +22,10 @@ from autocrm.notifications import preferences as notification_settings
 from autocrm.people import sso, users
 from autocrm.people.models import User
 from autocrm.ratelimit import login_limits
-from web.session import current_user, log_in, log_out, login_required
+from web import twofactor as twofactor_pages
+from web.session import current_user, home_for, log_in, log_out, login_required
 
 bp = Blueprint("web_auth", __name__)
-
-
-def home_for(user: object) -> str:
-    return url_for("agent.queue") if user.role.is_staff else url_for("portal.dashboard")
 
 
 def safe_next(target: str | None) -> str | None:
@@ -62,8 +59,12 @@ def login() -> Response | str:
         except NotAuthenticated as exc:
             error = exc.message
         else:
+            next_url = safe_next(request.args.get("next"))
+            second_step = twofactor_pages.second_step(user, next_url)
+            if second_step is not None:  # a code (or setting one up) before the session starts
+                return second_step
             log_in(user, via="web")
-            return redirect(safe_next(request.args.get("next")) or home_for(user))
+            return redirect(next_url or home_for(user))
     return render_login(error=error, email=email), 401 if error else 200
 
 

@@ -16,6 +16,11 @@ from autocrm.security import password_fingerprint
 SESSION_KEY = sessions.COOKIE_KEY
 
 
+def home_for(user: User) -> str:
+    """Where a user lands after logging in: the queue for staff, the portal for customers."""
+    return url_for("agent.queue") if user.role.is_staff else url_for("portal.dashboard")
+
+
 def log_in(user: User, *, via: str | None) -> None:
     """Start a server-side session (ending the one this browser had) and name it in the
     cookie. ``via``: "web" (the password form), "sso", or None for the same person's session

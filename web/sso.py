@@ -19,8 +19,8 @@ from werkzeug.wrappers import Response
 from autocrm import database
 from autocrm.errors import DomainError, NotFound
 from autocrm.people import oidc, sso
-from web.auth import home_for, render_login, safe_next
-from web.session import log_in
+from web.auth import render_login, safe_next
+from web.session import home_for, log_in
 
 bp = Blueprint("web_sso", __name__)
 log = logging.getLogger(__name__)

@@ -45,6 +45,13 @@ ACTIONS = {
     "user.sso_login": "logged in with single sign-on",
     "user.sso_created": "joined through single sign-on",
     "user.sso_refused": "refused single sign-on",
+    "user.2fa_enabled": "turned on two-factor login",
+    "user.2fa_disabled": "turned off two-factor login",
+    "user.2fa_reset": "reset two-factor login of user",
+    "user.recovery_code_used": "logged in with a recovery code",
+    "user.recovery_codes_renewed": "replaced their recovery codes",
+    "user.2fa_failed": "entered a wrong second factor at login",
+    "settings.staff_2fa_required": "changed whether staff need two-factor login",
     "team.created": "created team",
     "team.updated": "changed team",
     "team.member_added": "added team member",
@@ -59,6 +66,7 @@ TARGET_TYPES = {
     "team": "Team",
     "workflow": "Workflow",
     "canned": "Canned response",
+    "setting": "Site setting",
 }
 # Field names whose values are never written to the log.
 SECRET_FIELDS = frozenset({"password", "password_hash", "token", "secret"})

@@ -39,6 +39,12 @@ class User(Model):
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Two-factor login (``autocrm.people.twofactor``): the TOTP secret, encrypted with a key
+    # derived from SECRET_KEY; set but not enabled while enrolment waits for its first code.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The time step of the last code accepted: no code logs in twice.
+    totp_last_step: Mapped[int | None]
 
     memberships: Mapped[list[TeamMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
@@ -49,6 +55,10 @@ class User(Model):
     # session, which may do all their role allows.
     __allow_unmapped__ = True
     token_scope: TokenScope | None = None
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
 
     @property
     def team_ids(self) -> list[int]:
@@ -173,4 +183,18 @@ class SsoIdentity(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     issuer: Mapped[str] = mapped_column(String(255))
     subject: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RecoveryCode(Model):
+    """A single-use code that stands in for the authenticator app at login (a lost phone).
+    Shown once when two-factor login is enabled; only its SHA-256 is kept (the codes are random
+    and long, so a fast hash is enough). ``used_at`` is set when it is spent."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

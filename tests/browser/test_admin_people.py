@@ -112,10 +112,14 @@ def test_admin_creates_a_team_and_an_agent_who_works_its_queue_until_deactivated
     expect(agent.get_by_text("This account is deactivated.")).to_be_visible()
     expect(agent).to_have_url(re.compile(r"/login"))
 
-    # The audit log lists the three changes, newest first, linking to what changed.
+    # The audit log lists the three changes, newest first, linking to what changed, and the
+    # refused login after them.
     admin.goto("/admin/audit/")
     rows = admin.locator("#audit-table tbody tr")
-    expect(rows.filter(has_text=agent_name).first).to_contain_text("Deactivated user")
+    about_agent = rows.filter(has_text=agent_name)
+    expect(about_agent.first).to_contain_text("Login refused")
+    expect(about_agent.first).to_contain_text("account deactivated")
+    expect(about_agent.nth(1)).to_contain_text("Deactivated user")
     created_user = rows.filter(has_text="Created user").filter(has_text=agent_name)
     expect(created_user).to_have_count(1)
     expect(created_user).to_contain_text(demo.admin.name)

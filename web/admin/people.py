@@ -1,5 +1,6 @@
-"""Admin console: users (list, search, create, role, deactivate, reset password) and teams
-(members, lead, assignment policy, business-hours calendar).
+"""Admin console: users (list, search, create, role, deactivate, reset password, reset
+two-factor login; whether staff must use two-factor login) and teams (members, lead,
+assignment policy, business-hours calendar).
 
 Every form posts to its own URL and either redirects (success) or re-renders its page with the
 input kept and each error next to its field. A generated password is shown once, on the page
@@ -19,7 +20,7 @@ from werkzeug.wrappers import Response
 from autocrm.automation import assignment
 from autocrm.errors import DomainError, InvalidInput, NotFound
 from autocrm.listing import PageRequest
-from autocrm.people import sessions, teams, users
+from autocrm.people import sessions, teams, twofactor, users
 from autocrm.people.models import AssignmentPolicy, Role, Team, User
 from web.forms import parse_id
 from web.session import admin_required, log_in
@@ -114,8 +115,30 @@ def users_page(user: User) -> tuple[str, int]:
         role_labels=ROLE_LABELS,
         team_names=_team_names(user),
         more_args={k: v for k, v in values.items() if v and k != "cursor"},
+        staff_two_factor_required=twofactor.staff_required(),
     )
     return html, 422 if errors else 200
+
+
+@bp.post("/users/two-factor-policy")
+@admin_required
+def two_factor_policy(user: User) -> Response:
+    """Require two-factor login for staff, or stop requiring it."""
+    required = request.form.get("required") == "on"
+    try:
+        logged_out = twofactor.do_set_staff_required(user, required)
+    except DomainError as exc:
+        flash(" ".join(exc.errors.get("required", [exc.message])), "error")
+        return redirect(url_for(".users", _anchor="two-factor-policy"), code=303)
+    if required:
+        flash(
+            f"Staff now need two-factor login. {logged_out} "
+            f"{'person was' if logged_out == 1 else 'people were'} logged out to set it up.",
+            "success",
+        )
+    else:
+        flash("Staff may now log in without two-factor login.", "success")
+    return redirect(url_for(".users"), code=303)
 
 
 def _team_names(user: User) -> dict[int, str]:
@@ -303,6 +326,19 @@ def user_sessions_end(user: User, user_id: int) -> Any:
     flash(
         f"Ended {ended} session{'s' if ended != 1 else ''}; open pages are logged out.", "success"
     )
+    return redirect(url_for(".user_detail", user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/two-factor/reset")
+@admin_required
+def user_two_factor_reset(user: User, user_id: int) -> Any:
+    """Turn off a user's two-factor login (a lost phone): the password alone logs them in
+    again, or they set it up anew if staff must use it."""
+    try:
+        shown = twofactor.do_reset(user, user_id)
+    except DomainError as exc:
+        return _failed_user_change(user, user_id, exc)
+    flash(f"Two-factor login of {shown.name} is reset.", "success")
     return redirect(url_for(".user_detail", user_id=user_id))
 
 
