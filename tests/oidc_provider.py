@@ -27,9 +27,11 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import requests
@@ -37,9 +39,6 @@ from flask import Flask, abort, jsonify, redirect, render_template_string, reque
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 from werkzeug.serving import make_server
-
-if TYPE_CHECKING:
-    from tests.processes import Process
 
 CODE_TTL_S = 60
 TOKEN_TTL_S = 300
@@ -210,10 +209,11 @@ CLIENT_ID = "autocrm-test"
 CLIENT_SECRET = "test-client-secret"
 
 
-def start(
+@contextmanager
+def running(
     log_dir: Path, client_id: str = CLIENT_ID, client_secret: str = CLIENT_SECRET
-) -> tuple[Process, Provider]:
-    """The provider on a free port; stop the process afterwards."""
+) -> Iterator[Provider]:
+    """The provider on a free port, as a process of its own, for the ``with`` block."""
     # Here, not at the top: the provider process itself needs none of the app's imports.
     from tests import processes
 
@@ -223,7 +223,10 @@ def start(
         "--client-id", client_id, "--client-secret", client_secret,
     ]  # fmt: skip
     process = processes.start("oidc-provider", argv, log_dir, dict(os.environ), READY)
-    return process, Provider(f"http://127.0.0.1:{port}", client_id, client_secret)
+    try:
+        yield Provider(f"http://127.0.0.1:{port}", client_id, client_secret)
+    finally:
+        process.stop()
 
 
 def log_in_at(

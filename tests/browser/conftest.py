@@ -180,11 +180,8 @@ SSO_BUTTON_LABEL = "Test ID"
 @pytest.fixture(scope="package")
 def sso_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[oidc_provider.Provider]:
     """The OpenID Connect provider the live server's single sign-on uses."""
-    process, provider = oidc_provider.start(tmp_path_factory.mktemp("oidc-provider"))
-    try:
+    with oidc_provider.running(tmp_path_factory.mktemp("oidc-provider")) as provider:
         yield provider
-    finally:
-        process.stop()
 
 
 def _server_env(

@@ -30,11 +30,8 @@ ALERT = re.compile(r'role="alert" id="login-error">([^<]*)<')
 
 @pytest.fixture(scope="module")
 def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[oidc_provider.Provider]:
-    process, running = oidc_provider.start(tmp_path_factory.mktemp("oidc-provider"))
-    try:
+    with oidc_provider.running(tmp_path_factory.mktemp("oidc-provider")) as running:
         yield running
-    finally:
-        process.stop()
 
 
 @pytest.fixture
