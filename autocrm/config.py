@@ -104,6 +104,10 @@ class Settings:
     customer_email_window: int = field(
         default_factory=lambda: int(_env("CUSTOMER_EMAIL_WINDOW", "120") or 0)
     )
+    # How long an emailed password-reset link works, in seconds.
+    password_reset_ttl: int = field(
+        default_factory=lambda: int(_env("PASSWORD_RESET_TTL", "3600") or 3600)
+    )
     # Single sign-on with OpenID Connect (autocrm.people.sso checks them): no issuer, no SSO.
     oidc_issuer: str | None = field(default_factory=lambda: _env("OIDC_ISSUER") or None)
     oidc_client_id: str | None = field(default_factory=lambda: _env("OIDC_CLIENT_ID") or None)
@@ -163,6 +167,7 @@ class Settings:
             "AUTOCRM_SMTP_TIMEOUT": self.smtp_timeout,
             "AUTOCRM_MAIL_FROM": self.mail_from,
             "AUTOCRM_CUSTOMER_EMAIL_WINDOW": self.customer_email_window,
+            "AUTOCRM_PASSWORD_RESET_TTL": self.password_reset_ttl,
             "AUTOCRM_OIDC_ISSUER": self.oidc_issuer,
             "AUTOCRM_OIDC_CLIENT_ID": self.oidc_client_id,
             "AUTOCRM_OIDC_CLIENT_SECRET": self.oidc_client_secret,

@@ -100,3 +100,25 @@ def decrypt_secret(stored: str) -> str | None:
         return _fernet().decrypt(stored.encode()).decode()
     except InvalidToken:
         return None
+
+
+def _reset_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="autocrm.password-reset")
+
+
+def issue_password_reset_token(user_id: int, password_hash: str) -> str:
+    """The capability in a password-reset email's link: set a new password for this user. It
+    names the current password's fingerprint, so it works once: the new password ends it."""
+    return _reset_serializer().dumps({"u": user_id, "pw": password_fingerprint(password_hash)})
+
+
+def read_password_reset_token(token: str) -> tuple[int, str] | None:
+    """``(user id, password fingerprint)`` or None for a forged, malformed or expired link."""
+    max_age = current_app.config["AUTOCRM_PASSWORD_RESET_TTL"]
+    try:
+        data = _reset_serializer().loads(token, max_age=max_age)
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    return data["u"], str(data.get("pw", ""))

@@ -18,3 +18,16 @@ def parse_rating(raw: str | None) -> int | None:
     """A satisfaction rating from 1 to 5 picked in a form; anything else is None."""
     raw = (raw or "").strip()
     return int(raw) if raw.isdecimal() and len(raw) == 1 and 1 <= int(raw) <= 5 else None
+
+
+MAX_PASSWORD = 1024
+
+
+def new_password_errors(new: str, confirm: str) -> dict[str, list[str]]:
+    """What is wrong with a new password typed twice in a form, by field, before the service
+    checks its strength (``users.check_password``)."""
+    if len(new) > MAX_PASSWORD:
+        return {"new_password": [f"Use at most {MAX_PASSWORD} characters."]}
+    if new != confirm:
+        return {"confirm_password": ["The two new passwords do not match."]}
+    return {}

@@ -22,7 +22,7 @@ from autocrm.people.models import User
 from autocrm.tickets import conversation, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
-from web.forms import parse_id, parse_rating
+from web.forms import new_password_errors, parse_id, parse_rating
 from web.logins import session_rows
 from web.session import log_in, login_required
 
@@ -31,7 +31,6 @@ bp = Blueprint("portal", __name__, url_prefix="/portal")
 MAX_SUBJECT = 200
 MAX_DESCRIPTION = 50_000
 MAX_COMMENT = 5000
-MAX_PASSWORD = 1024
 DASHBOARD_LIMIT = 200
 CLOSED_CATEGORIES = ("solved", "closed")
 RATINGS = ((5, "Excellent"), (4, "Good"), (3, "Okay"), (2, "Poor"), (1, "Very poor"))
@@ -309,13 +308,9 @@ def change_password(user: User) -> Response | tuple[str, int]:
     current = request.form.get("current_password", "")
     new = request.form.get("new_password", "")
     confirm = request.form.get("confirm_password", "")
-    errors: Errors = {}
+    errors: Errors = dict(new_password_errors(new, confirm))
     if not current:
         errors["current_password"] = ["Please enter your current password."]
-    if len(new) > MAX_PASSWORD:
-        errors["new_password"] = [f"Use at most {MAX_PASSWORD} characters."]
-    elif new != confirm:
-        errors["confirm_password"] = ["The two new passwords do not match."]
     if not errors:
         try:
             users.do_change_own_password(user, current, new)

@@ -38,6 +38,8 @@ ACTIONS = {
     "user.password_reset": "reset password",
     "user.sessions_ended": "ended every session of user",
     "user.session_ended": "ended a session",
+    "user.password_reset_requested": "was sent a password-reset link",
+    "user.password_reset_by_link": "set a new password by an emailed link",
     "user.logged_in": "logged in",
     "user.login_failed": "login refused",
     "token.created": "created an API token",
