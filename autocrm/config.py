@@ -108,6 +108,10 @@ class Settings:
     password_reset_ttl: int = field(
         default_factory=lambda: int(_env("PASSWORD_RESET_TTL", "3600") or 3600)
     )
+    # Requests one address may make a day through the help center's form without an account.
+    anonymous_daily_cap: int = field(
+        default_factory=lambda: int(_env("ANONYMOUS_DAILY_CAP", "10") or 10)
+    )
     # Single sign-on with OpenID Connect (autocrm.people.sso checks them): no issuer, no SSO.
     oidc_issuer: str | None = field(default_factory=lambda: _env("OIDC_ISSUER") or None)
     oidc_client_id: str | None = field(default_factory=lambda: _env("OIDC_CLIENT_ID") or None)
@@ -168,6 +172,7 @@ class Settings:
             "AUTOCRM_MAIL_FROM": self.mail_from,
             "AUTOCRM_CUSTOMER_EMAIL_WINDOW": self.customer_email_window,
             "AUTOCRM_PASSWORD_RESET_TTL": self.password_reset_ttl,
+            "AUTOCRM_ANONYMOUS_DAILY_CAP": self.anonymous_daily_cap,
             "AUTOCRM_OIDC_ISSUER": self.oidc_issuer,
             "AUTOCRM_OIDC_CLIENT_ID": self.oidc_client_id,
             "AUTOCRM_OIDC_CLIENT_SECRET": self.oidc_client_secret,

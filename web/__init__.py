@@ -33,6 +33,7 @@ from web import (
     auth,
     feedback,
     help_center,
+    intake,
     kb_staff,
     logins,
     passwords,
@@ -138,6 +139,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         portal.bp,
         feedback.bp,
         help_center.bp,
+        intake.bp,
         kb_staff.bp,
     )
     for blueprint in (*pages, reports.bp, *admin.blueprints):

@@ -39,6 +39,8 @@ ACTIONS = {
     "user.sessions_ended": "ended every session of user",
     "user.session_ended": "ended a session",
     "user.password_reset_requested": "was sent a password-reset link",
+    "user.email_confirmed": "confirmed their email address",
+    "settings.signup_policy": "changed who may sign up",
     "user.password_reset_by_link": "set a new password by an emailed link",
     "user.logged_in": "logged in",
     "user.login_failed": "login refused",

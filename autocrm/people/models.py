@@ -38,6 +38,10 @@ class User(Model):
     )
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # When the person proved the address is theirs (a sign-up's confirmation link, or setting a
+    # password through an emailed link); None: a customer made by someone else's request who
+    # has not yet, and who cannot log in until they do (``autocrm.people.intake``).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Two-factor login (``autocrm.people.twofactor``): the TOTP secret, encrypted with a key
     # derived from SECRET_KEY; set but not enabled while enrolment waits for its first code.

@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 
 from autocrm.audit import services as audit
+from autocrm.columns import utcnow
 from autocrm.errors import InvalidInput
 from autocrm.extensions import db
 from autocrm.notifications.emails import queue_email
@@ -84,6 +85,8 @@ def do_reset_password(token: str, new_password: str) -> User:
     user = user_for_reset_token(token)
     users.check_password(new_password)
     user.password_hash = hash_password(new_password)
+    if user.email_verified_at is None:  # the emailed link proves the address is theirs
+        user.email_verified_at = utcnow()
     db.session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
     realtime.disconnect_user(user.id)

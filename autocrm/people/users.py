@@ -57,6 +57,12 @@ STAFF_USE_SSO = (
 )
 
 
+UNCONFIRMED = (
+    "Confirm your email address first: open the link we emailed you (or use 'Forgot your "
+    "password?' to get a new one)."
+)
+
+
 # How a person logged in, as the audit log says it.
 LOGIN_CHANNELS = ("web", "api", "sso")
 
@@ -73,6 +79,9 @@ def authenticate(email: str, password: str, *, via: str = "web") -> tuple[User, 
     if not user.active:
         _record_refused_login(user, email, via, "account deactivated")
         raise NotAuthenticated("This account is deactivated.")
+    if user.email_verified_at is None:
+        _record_refused_login(user, email, via, "email address not confirmed")
+        raise NotAuthenticated(UNCONFIRMED)
     # Only after the password matched: the refusal must not tell strangers who is staff.
     if user.role.is_staff and not staff_password_login_from(current_app.config):
         _record_refused_login(user, email, via, "staff log in with single sign-on")

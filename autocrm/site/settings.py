@@ -10,7 +10,11 @@ from autocrm.extensions import db
 from autocrm.site.models import SiteSetting
 
 STAFF_TWO_FACTOR_REQUIRED = "staff_two_factor_required"
-DEFAULTS: dict[str, Any] = {STAFF_TWO_FACTOR_REQUIRED: False}
+SIGNUP_POLICY = "signup_policy"  # autocrm.people.intake
+DEFAULTS: dict[str, Any] = {
+    STAFF_TWO_FACTOR_REQUIRED: False,
+    SIGNUP_POLICY: {"mode": "open", "domains": []},
+}
 
 
 def value(key: str) -> Any:

@@ -20,7 +20,7 @@ from werkzeug.wrappers import Response
 from autocrm.automation import assignment
 from autocrm.errors import DomainError, InvalidInput, NotFound
 from autocrm.listing import PageRequest
-from autocrm.people import sessions, teams, twofactor, users
+from autocrm.people import intake, sessions, teams, twofactor, users
 from autocrm.people.models import AssignmentPolicy, Role, Team, User
 from web.forms import parse_id
 from web.session import admin_required, log_in
@@ -116,8 +116,25 @@ def users_page(user: User) -> tuple[str, int]:
         team_names=_team_names(user),
         more_args={k: v for k, v in values.items() if v and k != "cursor"},
         staff_two_factor_required=twofactor.staff_required(),
+        signup=intake.signup_policy(),
     )
     return html, 422 if errors else 200
+
+
+@bp.post("/users/signup-policy")
+@admin_required
+def signup_policy(user: User) -> Response:
+    """Who may sign up on their own: anyone, addresses in some domains, or no one."""
+    try:
+        intake.do_set_signup_policy(
+            user, request.form.get("mode", ""), request.form.get("domains", "")
+        )
+    except DomainError as exc:
+        problems = [m for messages in exc.errors.values() for m in messages] or [exc.message]
+        flash("The sign-up policy was not changed: " + " ".join(problems), "error")
+    else:
+        flash("The sign-up policy is saved.", "success")
+    return redirect(url_for(".users", _anchor="signup-policy"), code=303)
 
 
 @bp.post("/users/two-factor-policy")
