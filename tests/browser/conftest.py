@@ -61,6 +61,7 @@ from autocrm.extensions import db
 from tests import oidc_provider, processes
 from tests.conftest import RUN_ID, app_config, key_prefix, wait_until
 from tests.databases import scratch_database
+from tests.smtp_server import SmtpServer
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
@@ -184,8 +185,23 @@ def sso_provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[oidc_prov
         yield provider
 
 
+@pytest.fixture(scope="package")
+def mailbox() -> Iterator[SmtpServer]:
+    """The SMTP server the live server's worker sends its emails to (``mailbox.to(address)``)."""
+    server = SmtpServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def _server_env(
-    database_url: str, redis_url: str, url: str, sso: oidc_provider.Provider
+    database_url: str,
+    redis_url: str,
+    url: str,
+    sso: oidc_provider.Provider,
+    mailbox: SmtpServer,
 ) -> dict[str, str]:
     port = str(urlsplit(url).port)
     return processes.test_env(
@@ -203,6 +219,8 @@ def _server_env(
         AUTOCRM_OIDC_CLIENT_ID=sso.client_id,
         AUTOCRM_OIDC_CLIENT_SECRET=sso.client_secret,
         AUTOCRM_OIDC_BUTTON_LABEL=SSO_BUTTON_LABEL,
+        AUTOCRM_SMTP_HOST="127.0.0.1",
+        AUTOCRM_SMTP_PORT=str(mailbox.port),
     )
 
 
@@ -234,12 +252,13 @@ def live_server(
     redis_url: str,
     live_url: str,
     sso_provider: oidc_provider.Provider,
+    mailbox: SmtpServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveServer]:
     """The web server, a Celery worker and beat on the browser database; their logs are copied
     to test-artifacts/browser-logs/<sqlite|postgres>/ afterwards."""
     log_dir = tmp_path_factory.mktemp("browser-logs")
-    env = _server_env(browser_database_url, redis_url, live_url, sso_provider)
+    env = _server_env(browser_database_url, redis_url, live_url, sso_provider, mailbox)
     started: list[processes.Process] = []
     try:
         started.append(

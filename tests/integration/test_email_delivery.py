@@ -4,18 +4,13 @@ permanent refusals not retried forever, and email preferences respected."""
 
 from __future__ import annotations
 
-import email
 import logging
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from email.message import EmailMessage as MimeMessage
-from email.policy import default as default_policy
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from sqlalchemy import select, update
 
@@ -32,57 +27,10 @@ from autocrm.notifications import preferences as notification_settings
 from autocrm.notifications import services as notifications
 from autocrm.notifications.models import EmailMessage, Notification
 from tests.integration.test_outbox import queued_event_ids
+from tests.processes import free_port
+from tests.smtp_server import SmtpServer
 
 SENDER = "AutoCRM <support@autocrm.test>"
-
-
-class SmtpSink:
-    """An aiosmtpd handler that keeps what it receives; it can refuse chosen recipients."""
-
-    def __init__(self) -> None:
-        self.messages: list[MimeMessage] = []
-        self.refused: set[str] = set()
-
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address in self.refused:
-            return "550 5.1.1 No such user here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        message = email.message_from_bytes(envelope.content, policy=default_policy)
-        self.messages.append(message)  # type: ignore[arg-type]
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class SmtpServer:
-    """A real SMTP server on a fixed local port that a test can stop and start again."""
-
-    def __init__(self) -> None:
-        self.sink = SmtpSink()
-        self.port = free_port()
-        self._controller: Controller | None = None
-
-    def start(self) -> None:
-        self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    @property
-    def messages(self) -> list[MimeMessage]:
-        return self.sink.messages
 
 
 @contextmanager

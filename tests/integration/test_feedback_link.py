@@ -23,7 +23,8 @@ from autocrm.security import issue_feedback_token
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Feedback, Ticket
 from tests.factories import ApiClient
-from tests.integration.test_email_delivery import SmtpServer, email_event, smtp_mailer
+from tests.integration.test_email_delivery import email_event, smtp_mailer
+from tests.smtp_server import SmtpServer
 
 LINK = re.compile(r"https?://\S+/feedback/\S+")
 

@@ -24,7 +24,8 @@ from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Ticket
 from tests.factories import drain
-from tests.integration.test_email_delivery import SmtpServer, smtp_mailer
+from tests.integration.test_email_delivery import smtp_mailer
+from tests.smtp_server import SmtpServer
 
 WINDOW_S = 120
 BASE_URL = "https://help.example.test"
