@@ -30,6 +30,7 @@ import redis
 from sqlalchemy import delete, select
 
 from autocrm import database
+from autocrm.audit.models import AdminAuditEntry
 from autocrm.columns import utcnow
 from autocrm.engine.models import Workflow, WorkflowVersion
 from autocrm.engine.versions import current_version
@@ -242,13 +243,23 @@ def purge_committed_since(started: datetime) -> None:
 
     Nothing else commits while such a test runs (the other tests roll back), so "created since
     the test began" is exactly what it made. Deleting tickets cascades to their trail, SLA
-    clocks, rule firings, notifications and messages.
+    clocks, rule firings, notifications and messages; deleting users to their sessions and API
+    tokens. Audit entries go too: logins and refused logins are recorded as they happen.
     """
     db.session.rollback()
     version_ids = db.session.scalars(
         select(WorkflowVersion.id).where(WorkflowVersion.created_at >= started)
     ).all()
-    for model in (OutboxEvent, EmailMessage, Ticket, Team, WorkflowVersion, Workflow, User):
+    for model in (
+        AdminAuditEntry,
+        OutboxEvent,
+        EmailMessage,
+        Ticket,
+        Team,
+        WorkflowVersion,
+        Workflow,
+        User,
+    ):
         db.session.execute(delete(model).where(model.created_at >= started))
     db.session.commit()
     # SQLite may hand a deleted row's id to the next row: forget what was compiled for these.
