@@ -223,6 +223,15 @@ SUBJECT = [
     validate.Regexp(r"\s*\S", error="Must not be blank."),
 ]
 DESCRIPTION = validate.Length(min=1, max=50_000)
+ATTACHMENT_IDS = fields.List(
+    Id(),
+    load_default=list,
+    validate=validate.Length(max=100),
+    metadata={
+        "description": "Your uploads (POST /api/uploads) to send with it; at most "
+        "AUTOCRM_MAX_ATTACHMENTS (10 by default)."
+    },
+)
 
 
 class TicketCreateSchema(StrictSchema):
@@ -237,6 +246,7 @@ class TicketCreateSchema(StrictSchema):
         validate=validate.Length(max=20),
         metadata={"description": "Staff only."},
     )
+    attachment_ids = ATTACHMENT_IDS
 
 
 class TicketUpdateSchema(StrictSchema):
@@ -299,6 +309,7 @@ class MessageCreateSchema(StrictSchema):
     # The length is documented here; conversation.check_message is the rule (blank too).
     body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH))
     internal = fields.Boolean(load_default=False)
+    attachment_ids = ATTACHMENT_IDS
 
 
 class MessageListArgsSchema(StrictSchema):
