@@ -149,7 +149,8 @@ def _takes_uploads() -> bool:
 
 
 def guard_request() -> None:
-    if _takes_uploads():
+    if request.mimetype == "multipart/form-data" and _takes_uploads():
+        # Only files may use the larger cap: each text field stays within MAX_FORM_MEMORY_SIZE.
         request.max_content_length = upload_request_limit()
     _check_json_body()
     if request.path.startswith("/api/"):

@@ -22,6 +22,7 @@ from autocrm.tickets.models import Ticket
 from web import (
     admin,
     agent,
+    attachments,
     auth,
     feedback,
     help_center,
@@ -97,6 +98,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         feedback.bp,
         help_center.bp,
         kb_staff.bp,
+        attachments.bp,
     )
     for blueprint in (*pages, reports.bp, *admin.blueprints):
         app.register_blueprint(blueprint)
@@ -106,3 +108,5 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
     app.add_template_filter(markdown.render, "markdown")
     app.add_template_filter(_state_label, "state_label")
     app.add_template_global(can_view_reports)
+    app.add_template_global(attachments.upload_limits)
+    app.add_template_filter(attachments.file_size, "file_size")
