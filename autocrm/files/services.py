@@ -9,6 +9,7 @@
   sent with two messages at once ends up on one of them.
 - ``access_attachment_by_id``: the attachment if the actor may see what it is attached to
   (``policies.can_view_attachment``); anything else is "not found".
+- ``do_remove_unsent_uploads``: beat removes uploads never sent within a day.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import IO
 
 from flask import current_app
@@ -25,6 +27,7 @@ from sqlalchemy import func, select, update
 
 from autocrm import aftercommit, policies
 from autocrm.audit import services as audit
+from autocrm.columns import utcnow
 from autocrm.errors import DomainError, Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.files import storage as blobs
@@ -301,18 +304,50 @@ def do_delete(actor: User, attachment_id: int) -> None:
                 "message_id": [attachment.message_id, None],
             },
         )
-    keys = {attachment.sha256, attachment.thumbnail_sha256} - {None}
+    keys = {key for key in (attachment.sha256, attachment.thumbnail_sha256) if key}
     db.session.delete(attachment)
     db.session.flush()
-    still_used = set(
-        db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(keys)))
-    ) | set(
-        db.session.scalars(
-            select(Attachment.thumbnail_sha256).where(Attachment.thumbnail_sha256.in_(keys))
-        )
-    )
-    aftercommit.add("files.delete_blobs", sorted(k for k in keys if k and k not in still_used))
+    aftercommit.add("files.delete_blobs", sorted(keys - _keys_in_use(keys)))
     db.session.commit()
+
+
+UNSENT_LIFETIME = timedelta(days=1)
+
+
+@rolls_back_on_error
+def do_remove_unsent_uploads(older_than: timedelta = UNSENT_LIFETIME, batch_size: int = 500) -> int:
+    """Beat: remove uploads nobody attached within ``older_than``, and their bytes when no other
+    attachment uses them. Returns how many were removed; safe to run again or concurrently."""
+    removed = 0
+    cutoff = utcnow() - older_than
+    while True:
+        stale = db.session.scalars(
+            select(Attachment)
+            .where(
+                Attachment.created_at < cutoff,
+                Attachment.ticket_id.is_(None),
+                Attachment.article_id.is_(None),
+            )
+            .order_by(Attachment.id)
+            .limit(batch_size)
+        ).all()
+        if not stale:
+            return removed
+        keys = {a.sha256 for a in stale} | {a.thumbnail_sha256 for a in stale if a.thumbnail_sha256}
+        for attachment in stale:
+            db.session.delete(attachment)
+        db.session.flush()
+        aftercommit.add("files.delete_blobs", sorted(keys - _keys_in_use(keys)))
+        db.session.commit()
+        removed += len(stale)
+
+
+def _keys_in_use(keys: set[str]) -> set[str]:
+    if not keys:
+        return set()
+    used = set(db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(keys))))
+    thumbnails = select(Attachment.thumbnail_sha256).where(Attachment.thumbnail_sha256.in_(keys))
+    return used | {k for k in db.session.scalars(thumbnails) if k}
 
 
 def _delete_blobs(batches: list[list[str]]) -> None:
