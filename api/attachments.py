@@ -78,6 +78,34 @@ class Uploads(MethodView):
         return {"items": files.do_upload(current_actor(), uploads)}
 
 
+class TicketUsageSchema(StrictSchema):
+    ticket_id = fields.Integer()
+    files = fields.Integer()
+    bytes = fields.Integer()
+
+
+class StorageUsageSchema(StrictSchema):
+    files = fields.Integer(metadata={"description": "Attachments, sent or not."})
+    bytes = fields.Integer(metadata={"description": "Their sizes added up."})
+    stored_bytes = fields.Integer(
+        metadata={"description": "What storage holds: each content once, however often sent."}
+    )
+    unsent_files = fields.Integer(metadata={"description": "Uploads not sent yet."})
+    tickets = fields.List(
+        fields.Nested(TicketUsageSchema),
+        metadata={"description": "The tickets whose files take the most, largest first (20)."},
+    )
+
+
+@blp.route("/attachments/usage")
+class StorageUsage(MethodView):
+    @blp.response(200, StorageUsageSchema)
+    @blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
+    def get(self) -> Any:
+        """Storage used by attachments, in total and by the largest tickets (admins)."""
+        return files.storage_usage(current_actor())
+
+
 @blp.route("/attachments/<id:attachment_id>")
 class AttachmentItem(MethodView):
     @blp.doc(responses=FILE_RESPONSE)

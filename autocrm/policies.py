@@ -115,6 +115,10 @@ def can_delete_attachment(actor: User, attachment: Attachment) -> bool:
     return may_change(actor) and attachment.uploader_id == actor.id and not attachment.attached
 
 
+def can_view_storage_usage(actor: User) -> bool:
+    return is_admin(actor)
+
+
 def forbidden_ticket_fields(actor: User, fields: set[str], *, creating: bool) -> set[str]:
     """The fields among ``fields`` that ``actor`` may not set."""
     if creating:

@@ -20,7 +20,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import IO
+from typing import IO, Any
 
 from flask import current_app
 from sqlalchemy import func, select, update
@@ -280,6 +280,45 @@ def read(attachment: Attachment, *, thumbnail: bool = False) -> Iterator[bytes]:
         raise blobs.StorageUnavailable(
             "This file is missing from storage.", {"files": [f"{attachment.filename}: missing."]}
         ) from None
+
+
+# -- storage used ------------------------------------------------------------------------------
+
+
+def storage_usage(actor: User, top: int = 20) -> dict[str, Any]:
+    """For admins: files and bytes in total (as attached, and as stored once per content),
+    uploads not sent yet, and the tickets using the most."""
+    if not policies.can_view_storage_usage(actor):
+        raise Forbidden("Only admins see storage use.")
+    files_, attached_bytes = db.session.execute(
+        select(func.count(Attachment.id), func.coalesce(func.sum(Attachment.size), 0))
+    ).one()
+    distinct = select(Attachment.sha256, func.max(Attachment.size).label("size")).group_by(
+        Attachment.sha256
+    )
+    stored = db.session.scalar(select(func.coalesce(func.sum(distinct.subquery().c.size), 0)))
+    unsent = db.session.scalar(
+        select(func.count(Attachment.id)).where(
+            Attachment.ticket_id.is_(None), Attachment.article_id.is_(None)
+        )
+    )
+    per_ticket = db.session.execute(
+        select(Attachment.ticket_id, func.count(Attachment.id), func.sum(Attachment.size))
+        .where(Attachment.ticket_id.is_not(None))
+        .group_by(Attachment.ticket_id)
+        .order_by(func.sum(Attachment.size).desc(), Attachment.ticket_id)
+        .limit(top)
+    ).all()
+    return {
+        "files": int(files_),
+        "bytes": int(attached_bytes),
+        "stored_bytes": int(stored or 0),
+        "unsent_files": int(unsent or 0),
+        "tickets": [
+            {"ticket_id": ticket_id, "files": int(count), "bytes": int(size)}
+            for ticket_id, count, size in per_ticket
+        ],
+    }
 
 
 # -- deleting ------------------------------------------------------------------------------------

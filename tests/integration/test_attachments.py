@@ -467,3 +467,26 @@ def test_the_message_event_carries_the_files_and_a_notes_files_only_to_staff(con
     assert reply["attachments"][0]["name"] == "steps.png"
     assert customer_sock.log and "internal.pdf" not in str(customer_sock.log)
     assert_error(ApiClient(http, customer).get(note_file["url"]), 404)
+
+
+# -- storage used --------------------------------------------------------------------------------
+
+
+def test_admins_see_the_storage_used_in_total_and_by_ticket(desk, backend):
+    api, ticket = desk["customer_api"], desk["ticket"]
+    before = ok(desk["admin_api"].get("/api/attachments/usage"))
+    ids = [i["id"] for i in uploaded(api, ("a.pdf", files_data.PDF), ("copy.pdf", files_data.PDF))]
+    ok(
+        api.post(f"/api/tickets/{ticket.id}/messages", json={"body": "Two", "attachment_ids": ids}),
+        201,
+    )
+    uploaded(api, ("later.txt", b"12345"))
+    usage = ok(desk["admin_api"].get("/api/attachments/usage"))
+    assert usage["files"] == before["files"] + 3
+    assert usage["bytes"] == before["bytes"] + 2 * len(files_data.PDF) + 5
+    assert usage["stored_bytes"] <= before["stored_bytes"] + len(files_data.PDF) + 5
+    assert usage["unsent_files"] == before["unsent_files"] + 1
+    mine = next(t for t in usage["tickets"] if t["ticket_id"] == ticket.id)
+    assert mine == {"ticket_id": ticket.id, "files": 2, "bytes": 2 * len(files_data.PDF)}
+    for who in ("customer_api", "agent_api"):
+        assert_error(desk[who].get("/api/attachments/usage"), 403)

@@ -29,6 +29,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/tickets/{ticket_id}/messages"),
     ("post", "/api/tickets/{ticket_id}/messages"),
     ("post", "/api/uploads"),
+    ("get", "/api/attachments/usage"),
     ("get", "/api/attachments/{attachment_id}"),
     ("delete", "/api/attachments/{attachment_id}"),
     ("get", "/api/tickets/{ticket_id}/events"),
