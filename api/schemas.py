@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 
 from autocrm import markdown
 from autocrm.columns import MAX_INT32
+from autocrm.files.representation import AttachmentSchema
 from autocrm.kb.models import ArticleStatus, ArticleVisibility
 from autocrm.people.models import AssignmentPolicy, Role
 from autocrm.tickets.conversation import MAX_MESSAGE_LENGTH
@@ -416,6 +417,11 @@ class ArticleSchema(ArticleSummarySchema):
         "_body_html", metadata={"description": "The body rendered to sanitized HTML."}
     )
 
+    attachments = fields.List(
+        fields.Nested(AttachmentSchema),
+        metadata={"description": "Its files; link an image in the body as ![name](page_url)."},
+    )
+
     def _body_html(self, article: Any) -> str:
         return markdown.render(article.body)
 
@@ -450,6 +456,7 @@ class ArticleCreateSchema(StrictSchema):
     )
     status = fields.Enum(ArticleStatus, by_value=True, load_default=ArticleStatus.DRAFT)
     tags = TAGS
+    attachment_ids = ATTACHMENT_IDS
 
 
 class ArticleUpdateSchema(StrictSchema):
@@ -461,6 +468,11 @@ class ArticleUpdateSchema(StrictSchema):
         ArticleStatus, by_value=True, metadata={"description": "published publishes the article."}
     )
     tags = TAGS
+    attachment_ids = fields.List(
+        Id(),
+        validate=validate.Length(max=100),
+        metadata={"description": "More of your uploads to add to the article."},
+    )
     revision = fields.Integer(
         load_only=True,
         validate=validate.Range(min=1, max=MAX_INT32),

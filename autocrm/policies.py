@@ -91,7 +91,7 @@ def can_see_internal_notes(actor: User) -> bool:
 
 
 def can_view_attachment(
-    actor: User,
+    actor: User | None,
     attachment: Attachment,
     *,
     ticket: Ticket | None = None,
@@ -99,13 +99,15 @@ def can_view_attachment(
     article: Article | None = None,
 ) -> bool:
     """``ticket``/``article``: what the attachment is attached to; ``internal``: attached to an
-    internal note."""
+    internal note. ``actor`` None: an anonymous reader."""
+    if attachment.article_id is not None:
+        return article is not None and can_view_article(actor, article)
+    if actor is None:
+        return False
     if attachment.ticket_id is not None:
         if ticket is None or not can_view_ticket(actor, ticket):
             return False
         return not internal or can_see_internal_notes(actor)
-    if attachment.article_id is not None:
-        return article is not None and can_view_article(actor, article)
     return attachment.uploader_id == actor.id
 
 

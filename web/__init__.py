@@ -17,6 +17,7 @@ from api.errors import domain_error_response, http_error_response
 from autocrm import markdown
 from autocrm.engine.versions import engine_for
 from autocrm.errors import NotFound
+from autocrm.files.representation import render_attachments
 from autocrm.reports.services import can_view_reports
 from autocrm.tickets.models import Ticket
 from web import (
@@ -109,4 +110,5 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
     app.add_template_filter(_state_label, "state_label")
     app.add_template_global(can_view_reports)
     app.add_template_global(attachments.upload_limits)
+    app.add_template_global(render_attachments)
     app.add_template_filter(attachments.file_size, "file_size")

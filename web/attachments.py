@@ -8,13 +8,14 @@ Downloads answer to whoever may see what the file is attached to, like the API's
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response
 
+from autocrm.errors import NotFound
 from autocrm.files import services as files
 from autocrm.files import serving
 from autocrm.people.models import User
-from web.session import login_required
+from web.session import current_user
 
 bp = Blueprint("files", __name__, url_prefix="/attachments")
 
@@ -34,16 +35,27 @@ def file_errors(errors: dict[str, list[str]]) -> list[str]:
     return [str(m) for key in ("files", "attachment_ids") for m in errors.get(key, [])]
 
 
+def _send(attachment_id: int, *, thumbnail: bool) -> Response:
+    """Anyone may ask (a public article's files need no login); someone not logged in who may
+    not see the file is sent to log in first, as from any page."""
+    user = current_user()
+    try:
+        attachment = files.access_attachment_by_id(user, attachment_id)
+    except NotFound:
+        if user is None:
+            return redirect(url_for("web_auth.login", next=request.full_path))
+        raise
+    return serving.send(attachment, thumbnail=thumbnail)
+
+
 @bp.get("/<int:attachment_id>")
-@login_required()
-def download(user: User, attachment_id: int) -> Response:
-    return serving.send(files.access_attachment_by_id(user, attachment_id))
+def download(attachment_id: int) -> Response:
+    return _send(attachment_id, thumbnail=False)
 
 
 @bp.get("/<int:attachment_id>/thumbnail")
-@login_required()
-def thumbnail(user: User, attachment_id: int) -> Response:
-    return serving.send(files.access_attachment_by_id(user, attachment_id), thumbnail=True)
+def thumbnail(attachment_id: int) -> Response:
+    return _send(attachment_id, thumbnail=True)
 
 
 def upload_limits() -> dict[str, int]:

@@ -212,10 +212,15 @@ def check_attachment_ids(ids: Iterable[int]) -> list[int]:
 
 
 def attach(
-    actor: User, ids: Iterable[int], *, ticket_id: int, message_id: int | None = None
+    actor: User,
+    ids: Iterable[int],
+    *,
+    ticket_id: int | None = None,
+    message_id: int | None = None,
+    article_id: int | None = None,
 ) -> list[Attachment]:
     """In the caller's transaction: the actor's unattached uploads ``ids`` become the files of
-    the ticket's description (``message_id`` None) or of that message."""
+    the ticket's description (``message_id`` None), of that message, or of an article."""
     unique = check_attachment_ids(ids)
     if not unique:
         return []
@@ -235,7 +240,7 @@ def attach(
     claimed = db.session.execute(
         update(Attachment)
         .where(*mine)
-        .values(ticket_id=ticket_id, message_id=message_id)
+        .values(ticket_id=ticket_id, message_id=message_id, article_id=article_id)
         .returning(Attachment.id),
         execution_options={"synchronize_session": False},
     )
@@ -251,14 +256,15 @@ def attach(
 # -- reading -------------------------------------------------------------------------------------
 
 
-def access_attachment_by_id(actor: User, attachment_id: int) -> Attachment:
+def access_attachment_by_id(actor: User | None, attachment_id: int) -> Attachment:
+    """``actor`` None: an anonymous reader (a public article's files only)."""
     attachment = db.session.get(Attachment, attachment_id)
     if attachment is None or not _visible(actor, attachment):
         raise NotFound(f"Attachment {attachment_id} not found.")
     return attachment
 
 
-def _visible(actor: User, attachment: Attachment) -> bool:
+def _visible(actor: User | None, attachment: Attachment) -> bool:
     ticket = db.session.get(Ticket, attachment.ticket_id) if attachment.ticket_id else None
     message = db.session.get(Message, attachment.message_id) if attachment.message_id else None
     article = db.session.get(Article, attachment.article_id) if attachment.article_id else None

@@ -490,3 +490,51 @@ def test_admins_see_the_storage_used_in_total_and_by_ticket(desk, backend):
     assert mine == {"ticket_id": ticket.id, "files": 2, "bytes": 2 * len(files_data.PDF)}
     for who in ("customer_api", "agent_api"):
         assert_error(desk[who].get("/api/attachments/usage"), 403)
+
+
+# -- knowledge-base articles ---------------------------------------------------------------------
+
+
+def test_an_articles_files_are_seen_as_the_article_is(desk, backend, client):
+    staff = desk["agent_api"]
+    [public_image] = uploaded(staff, ("diagram.png", files_data.png()))
+    [internal_file] = uploaded(staff, ("runbook.pdf", files_data.PDF))
+    public = ok(
+        staff.post(
+            "/api/kb/articles",
+            json={
+                "title": "Resetting the router",
+                "body": f"![diagram]({public_image['page_url']})",
+                "status": "published",
+                "attachment_ids": [public_image["id"]],
+            },
+        ),
+        201,
+    )
+    assert [a["id"] for a in public["attachments"]] == [public_image["id"]]
+    internal = ok(
+        staff.post(
+            "/api/kb/articles",
+            json={"title": "Runbook", "body": "For staff", "visibility": "internal",
+                  "status": "published"},
+        ),
+        201,
+    )  # fmt: skip
+    updated = ok(
+        staff.patch(
+            f"/api/kb/articles/{internal['id']}", json={"attachment_ids": [internal_file["id"]]}
+        )
+    )
+    assert [a["name"] for a in updated["attachments"]] == ["runbook.pdf"]
+
+    # Anyone may see the public article's image, logged in or not; the internal one's file
+    # only staff.
+    anonymous = client.get(public_image["page_url"])
+    assert anonymous.status_code == 200
+    assert anonymous.data == files_data.png()
+    assert desk["customer_api"].get(public_image["url"]).status_code == 200
+    assert_error(desk["customer_api"].get(internal_file["url"]), 404)
+    hidden = client.get(internal_file["page_url"])
+    assert hidden.status_code == 302
+    assert "/login" in hidden.headers["Location"]
+    assert desk["admin_api"].get(internal_file["url"]).status_code == 200

@@ -185,3 +185,18 @@ def test_text_alone_gets_no_more_room_on_a_form_that_takes_files(
     )
     assert response.status_code == 413
     assert "too much to send" in html(response)
+
+
+def test_a_public_articles_files_show_in_the_help_center(client, factory, db_session):
+    from autocrm.files import services as files
+    from autocrm.kb import articles
+
+    agent = factory.agent(factory.team())
+    [image] = files.do_upload(agent, [files.Upload("router.png", io.BytesIO(files_data.png()))])
+    article = articles.do_create_article(
+        agent, title="Router lights", body="What they mean", status="published",
+        attachment_ids=[image.id],
+    )  # fmt: skip
+    page = html(client.get(f"/help/articles/{article.id}"))
+    assert f'<img src="/attachments/{image.id}"' in page
+    assert client.get(f"/attachments/{image.id}").status_code == 200
