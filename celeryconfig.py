@@ -49,6 +49,7 @@ settings: dict[str, Any] = {
             "workers.tasks.relay_pending_outbox",
             "workers.tasks.sweep",
             "workers.tasks.settle_kb_suggestions",
+            "workers.tasks.remove_unsent_uploads",
         )
     },
     "beat_schedule": {
@@ -77,6 +78,12 @@ settings: dict[str, Any] = {
             "task": "workers.tasks.settle_kb_suggestions",
             "schedule": timedelta(minutes=10),
             "options": {"expires": 600},
+        },
+        # Uploads never sent with a ticket or message are removed a day after upload.
+        "remove-unsent-uploads": {
+            "task": "workers.tasks.remove_unsent_uploads",
+            "schedule": timedelta(hours=1),
+            "options": {"expires": 3600},
         },
     },
 }

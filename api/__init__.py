@@ -6,6 +6,7 @@ from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
 from api import (
+    attachments,
     audit,
     auth,
     errors,
@@ -23,6 +24,7 @@ BLUEPRINTS = (
     auth.blp,
     tokens.blp,
     tickets.blp,
+    attachments.blp,
     users.users_blp,
     users.teams_blp,
     notifications.blp,

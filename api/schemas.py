@@ -10,6 +10,7 @@ from marshmallow import fields, validate
 
 from autocrm import markdown
 from autocrm.columns import MAX_INT32
+from autocrm.files.representation import AttachmentSchema
 from autocrm.kb.models import ArticleStatus, ArticleVisibility
 from autocrm.people.models import AssignmentPolicy, Role
 from autocrm.tickets.conversation import MAX_MESSAGE_LENGTH
@@ -234,6 +235,15 @@ SUBJECT = [
     validate.Regexp(r"\s*\S", error="Must not be blank."),
 ]
 DESCRIPTION = validate.Length(min=1, max=50_000)
+ATTACHMENT_IDS = fields.List(
+    Id(),
+    load_default=list,
+    validate=validate.Length(max=100),
+    metadata={
+        "description": "Your uploads (POST /api/uploads) to send with it; at most "
+        "AUTOCRM_MAX_ATTACHMENTS (10 by default)."
+    },
+)
 
 
 class TicketCreateSchema(StrictSchema):
@@ -248,6 +258,7 @@ class TicketCreateSchema(StrictSchema):
         validate=validate.Length(max=20),
         metadata={"description": "Staff only."},
     )
+    attachment_ids = ATTACHMENT_IDS
 
 
 class TicketUpdateSchema(StrictSchema):
@@ -310,6 +321,7 @@ class MessageCreateSchema(StrictSchema):
     # The length is documented here; conversation.check_message is the rule (blank too).
     body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH))
     internal = fields.Boolean(load_default=False)
+    attachment_ids = ATTACHMENT_IDS
 
 
 class MessageListArgsSchema(StrictSchema):
@@ -416,6 +428,11 @@ class ArticleSchema(ArticleSummarySchema):
         "_body_html", metadata={"description": "The body rendered to sanitized HTML."}
     )
 
+    attachments = fields.List(
+        fields.Nested(AttachmentSchema),
+        metadata={"description": "Its files; link an image in the body as ![name](page_url)."},
+    )
+
     def _body_html(self, article: Any) -> str:
         return markdown.render(article.body)
 
@@ -450,6 +467,7 @@ class ArticleCreateSchema(StrictSchema):
     )
     status = fields.Enum(ArticleStatus, by_value=True, load_default=ArticleStatus.DRAFT)
     tags = TAGS
+    attachment_ids = ATTACHMENT_IDS
 
 
 class ArticleUpdateSchema(StrictSchema):
@@ -461,6 +479,11 @@ class ArticleUpdateSchema(StrictSchema):
         ArticleStatus, by_value=True, metadata={"description": "published publishes the article."}
     )
     tags = TAGS
+    attachment_ids = fields.List(
+        Id(),
+        validate=validate.Length(max=100),
+        metadata={"description": "More of your uploads to add to the article."},
+    )
     revision = fields.Integer(
         load_only=True,
         validate=validate.Range(min=1, max=MAX_INT32),

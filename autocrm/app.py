@@ -18,6 +18,8 @@ from autocrm import aftercommit, cli, database, ratelimit, requestguard
 from autocrm.config import Settings
 from autocrm.events import causes, outbox
 from autocrm.extensions import db, migrate
+from autocrm.files import services as files
+from autocrm.files.storage import storage_from_config
 from autocrm.mail import mailer as mail
 from autocrm.people import sso
 from autocrm.realtime import access as realtime_access
@@ -61,6 +63,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_celery(app)
     # Chosen here, connected only when an email is sent.
     app.extensions["mailer"] = mail.mailer_from_config(app.config)
+    # Where attachment bytes live; no connection until a file is stored or read.
+    app.extensions["autocrm.storage"] = storage_from_config(app.config)
+    files.install()
     # Presence and socket bookkeeping: a blocking pool, so that a burst of disconnects under
     # eventlet waits for a connection instead of failing (redis-py's default pool raises).
     app.extensions["autocrm.redis"] = redis.Redis(

@@ -131,6 +131,25 @@ class Settings:
     staff_password_login: str = field(
         default_factory=lambda: _env("STAFF_PASSWORD_LOGIN", "on") or "on"
     )
+    # Attachments: where files are kept (``local``: a folder; ``s3``: an S3-compatible bucket).
+    storage: str = field(default_factory=lambda: (_env("STORAGE", "local") or "local").lower())
+    storage_path: str | None = field(default_factory=lambda: _env("STORAGE_PATH") or None)
+    s3_bucket: str | None = field(default_factory=lambda: _env("S3_BUCKET") or None)
+    s3_endpoint_url: str | None = field(default_factory=lambda: _env("S3_ENDPOINT_URL") or None)
+    s3_region: str | None = field(default_factory=lambda: _env("S3_REGION") or None)
+    # None: boto3's own lookup (AWS_ACCESS_KEY_ID and friends, a profile, an instance role).
+    s3_access_key_id: str | None = field(default_factory=lambda: _env("S3_ACCESS_KEY_ID") or None)
+    s3_secret_access_key: str | None = field(
+        default_factory=lambda: _env("S3_SECRET_ACCESS_KEY") or None
+    )
+    max_upload_bytes: int = field(
+        default_factory=lambda: int(_env("MAX_UPLOAD_BYTES", str(20 * 2**20)) or 0)
+    )
+    max_attachments: int = field(default_factory=lambda: int(_env("MAX_ATTACHMENTS", "10") or 0))
+    max_attachments_bytes: int = field(
+        default_factory=lambda: int(_env("MAX_ATTACHMENTS_BYTES", str(50 * 2**20)) or 0)
+    )
+    upload_deny_types: str | None = field(default_factory=lambda: _env("UPLOAD_DENY_TYPES"))
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -180,6 +199,18 @@ class Settings:
             "AUTOCRM_OIDC_DEFAULT_ROLE": self.oidc_default_role,
             "AUTOCRM_OIDC_BUTTON_LABEL": self.oidc_button_label,
             "AUTOCRM_STAFF_PASSWORD_LOGIN": self.staff_password_login,
+            "AUTOCRM_STORAGE": self.storage,
+            "AUTOCRM_STORAGE_PATH": self.storage_path or str(self.instance_path / "attachments"),
+            "AUTOCRM_S3_BUCKET": self.s3_bucket,
+            "AUTOCRM_S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "AUTOCRM_S3_REGION": self.s3_region,
+            "AUTOCRM_S3_ACCESS_KEY_ID": self.s3_access_key_id,
+            "AUTOCRM_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+            "AUTOCRM_MAX_UPLOAD_BYTES": self.max_upload_bytes,
+            "AUTOCRM_MAX_ATTACHMENTS": self.max_attachments,
+            "AUTOCRM_MAX_ATTACHMENTS_BYTES": self.max_attachments_bytes,
+            # None: the built-in list (``autocrm.files.types.DEFAULT_DENY``).
+            "AUTOCRM_UPLOAD_DENY_TYPES": self.upload_deny_types,
             "MAX_CONTENT_LENGTH": self.max_request_bytes,
             # Form fields may use all of it (werkzeug's own default for them is 500 kB, less
             # than a long article typed in a non-Latin script).

@@ -10,6 +10,7 @@ import autocrm.automation.models
 import autocrm.canned.models
 import autocrm.engine.models
 import autocrm.events.models
+import autocrm.files.models
 import autocrm.kb.models
 import autocrm.notifications.models
 import autocrm.people.models

@@ -8,6 +8,9 @@ Visibility rules:
   public and customers-only ones, staff everything (drafts and internal articles included).
 Team performance reports: admins see every team's, a team's lead sees that team's.
 The audit log of admin changes: admins only.
+Attachments: whoever may see what a file is attached to may download it (an internal note's
+files: staff only); an upload not yet attached, only its uploader. The uploader may delete
+their upload until it is attached; admins may delete any attachment.
 Resources a caller may not see are reported as missing (404) by the services, not forbidden.
 Personal API tokens narrow what their user may do by their scope (``User.token_scope``): a
 "read" token changes nothing, a "write" token no administration (users, teams, workflows, KB
@@ -19,6 +22,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, false, or_, true
 
 from autocrm.canned.models import CannedResponse
+from autocrm.files.models import Attachment
 from autocrm.kb.models import Article, ArticleStatus, ArticleVisibility
 from autocrm.people.models import Role, Team, TokenScope, User
 from autocrm.tickets.models import Ticket
@@ -84,6 +88,37 @@ def can_view_ticket(actor: User, ticket: Ticket) -> bool:
 
 def can_see_internal_notes(actor: User) -> bool:
     return is_staff(actor)
+
+
+def can_view_attachment(
+    actor: User | None,
+    attachment: Attachment,
+    *,
+    ticket: Ticket | None = None,
+    internal: bool = False,
+    article: Article | None = None,
+) -> bool:
+    """``ticket``/``article``: what the attachment is attached to; ``internal``: attached to an
+    internal note. ``actor`` None: an anonymous reader."""
+    if attachment.article_id is not None:
+        return article is not None and can_view_article(actor, article)
+    if actor is None:
+        return False
+    if attachment.ticket_id is not None:
+        if ticket is None or not can_view_ticket(actor, ticket):
+            return False
+        return not internal or can_see_internal_notes(actor)
+    return attachment.uploader_id == actor.id
+
+
+def can_delete_attachment(actor: User, attachment: Attachment) -> bool:
+    if can_administer(actor):
+        return True
+    return may_change(actor) and attachment.uploader_id == actor.id and not attachment.attached
+
+
+def can_view_storage_usage(actor: User) -> bool:
+    return is_admin(actor)
 
 
 def forbidden_ticket_fields(actor: User, fields: set[str], *, creating: bool) -> set[str]:

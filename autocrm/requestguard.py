@@ -14,17 +14,20 @@ kept as free-form JSON, and the query strings, instead of a check per field.
   surrogate (it is decoded to U+FFFD), and nobody types NUL, so nothing meant is lost.
 
 The size cap is Flask's ``MAX_CONTENT_LENGTH`` (``AUTOCRM_MAX_REQUEST_BYTES``): werkzeug
-refuses a larger body with a 413 before reading it.
+refuses a larger body with a 413 before reading it. Views marked ``accepts_uploads`` (the
+upload API, the forms that take files) get a larger cap instead: the files a message may carry
+together (``AUTOCRM_MAX_ATTACHMENTS_BYTES``) plus the ordinary cap for the text beside them.
+Their files are spooled to temporary files by werkzeug as they arrive, never held in memory.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.routing import IntegerConverter, Map
 
@@ -33,6 +36,7 @@ from autocrm.errors import DomainError, InvalidInput
 
 # Deeper than any workflow definition or calendar needs, far below the interpreter's stack.
 MAX_JSON_DEPTH = 64
+V = TypeVar("V", bound=Callable[..., Any])
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 UNSTORABLE_TEXT = "Must not contain NUL characters or unpaired UTF-16 surrogates."
@@ -125,7 +129,29 @@ def _clean_page_input() -> None:
         cached["form"] = form
 
 
+def accepts_uploads(view: V) -> V:
+    """Mark a view function or ``MethodView`` class as taking file uploads (the larger cap)."""
+    view.accepts_uploads = True  # type: ignore[attr-defined]
+    return view
+
+
+def upload_request_limit() -> int:
+    config = current_app.config
+    return int(config["AUTOCRM_MAX_ATTACHMENTS_BYTES"]) + int(config["MAX_CONTENT_LENGTH"] or 0)
+
+
+def _takes_uploads() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return bool(
+        getattr(view, "accepts_uploads", False)
+        or getattr(getattr(view, "view_class", None), "accepts_uploads", False)
+    )
+
+
 def guard_request() -> None:
+    if request.mimetype == "multipart/form-data" and _takes_uploads():
+        # Only files may use the larger cap: each text field stays within MAX_FORM_MEMORY_SIZE.
+        request.max_content_length = upload_request_limit()
     _check_json_body()
     if request.path.startswith("/api/"):
         _check_api_query()

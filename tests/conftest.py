@@ -29,6 +29,7 @@ from autocrm import create_app, embedded_redis
 from autocrm.config import celery_config
 from autocrm.events import outbox
 from autocrm.extensions import db, limiter
+from autocrm.files.storage import S3Storage
 from autocrm.sla import clocks as sla
 from tests.databases import scratch_database
 from tests.factories import Factory
@@ -63,6 +64,32 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A local S3 server (moto, a real process on a free port) for the run."""
+    from tests.processes import start_s3_server
+
+    process, url = start_s3_server(tmp_path_factory.mktemp("s3"))
+    try:
+        yield url
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def s3_storage(s3_endpoint: str) -> S3Storage:
+    """``S3Storage`` on a fresh bucket of the local S3 server."""
+    storage = S3Storage(
+        f"autocrm-{uuid.uuid4().hex[:12]}",
+        endpoint_url=s3_endpoint,
+        region="us-east-1",
+        access_key_id="test",
+        secret_access_key="test",
+    )
+    storage.client.create_bucket(Bucket=storage.bucket)
+    return storage
 
 
 def key_prefix() -> str:

@@ -36,6 +36,7 @@ from autocrm.engine.models import Workflow, WorkflowVersion
 from autocrm.engine.versions import current_version
 from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
+from autocrm.files.models import Attachment
 from autocrm.notifications.models import EmailMessage
 from autocrm.people.models import AssignmentPolicy, Team, User
 from autocrm.sla import clocks as sla
@@ -207,6 +208,16 @@ def start_gunicorn(
     return process, url
 
 
+def start_s3_server(log_dir: Path) -> tuple[Process, str]:
+    """moto's S3 server (a stand-in for AWS S3, MinIO and the like) on a free loopback port;
+    returns it and its endpoint URL."""
+    port = free_port()
+    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+    process = start("s3", argv, log_dir, env, "Running on")
+    return process, f"http://127.0.0.1:{port}"
+
+
 def drop_queued_messages(broker: Any) -> None:
     """Earlier tests' messages (for rolled-back rows): a fresh worker would first work through
     them, each a "vanished" event."""
@@ -255,6 +266,7 @@ def purge_committed_since(started: datetime) -> None:
         OutboxEvent,
         EmailMessage,
         Ticket,
+        Attachment,
         Team,
         WorkflowVersion,
         Workflow,

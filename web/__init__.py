@@ -25,11 +25,13 @@ from autocrm import markdown
 from autocrm.engine.versions import engine_for
 from autocrm.errors import NotFound
 from autocrm.extensions import db
+from autocrm.files.representation import render_attachments
 from autocrm.reports.services import can_view_reports
 from autocrm.tickets.models import Ticket
 from web import (
     admin,
     agent,
+    attachments,
     auth,
     feedback,
     help_center,
@@ -141,6 +143,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         help_center.bp,
         intake.bp,
         kb_staff.bp,
+        attachments.bp,
     )
     for blueprint in (*pages, reports.bp, *admin.blueprints):
         app.register_blueprint(blueprint)
@@ -152,3 +155,6 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
     app.add_template_filter(markdown.render, "markdown")
     app.add_template_filter(_state_label, "state_label")
     app.add_template_global(can_view_reports)
+    app.add_template_global(attachments.upload_limits)
+    app.add_template_global(render_attachments)
+    app.add_template_filter(attachments.file_size, "file_size")

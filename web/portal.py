@@ -19,9 +19,11 @@ from autocrm.listing import PageRequest
 from autocrm.notifications import preferences as notification_settings
 from autocrm.people import users
 from autocrm.people.models import User
+from autocrm.requestguard import accepts_uploads
 from autocrm.tickets import conversation, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
+from web.attachments import file_errors, upload_form_files
 from web.forms import new_password_errors, parse_id, parse_rating
 from web.logins import session_rows
 from web.session import log_in, login_required
@@ -59,6 +61,8 @@ def _status_labels(version_ids: set[int]) -> dict[str, str]:
 
 def _field_errors(exc: DomainError) -> Errors:
     errors = {name: [str(m) for m in messages] for name, messages in exc.errors.items()}
+    if about_files := file_errors(errors):
+        return {"files": about_files}
     return errors or {"form": [exc.message]}
 
 
@@ -118,6 +122,7 @@ def _check_new_ticket(subject: str, description: str, priority: str) -> Errors:
 
 
 @bp.route("/tickets/new", methods=["GET", "POST"])
+@accepts_uploads
 @login_required(staff=False)
 def new_ticket(user: User) -> Response | tuple[str, int]:
     form = {
@@ -136,6 +141,7 @@ def new_ticket(user: User) -> Response | tuple[str, int]:
                     description=form["description"],
                     priority=Priority.from_label(form["priority"]),
                     channel="web",
+                    attachment_ids=upload_form_files(user),
                 )
             except DomainError as exc:
                 errors = _field_errors(exc)
@@ -204,23 +210,30 @@ def messages_json(user: User, ticket_id: int) -> Response | tuple[Response, int]
 
 
 @bp.post("/tickets/<int:ticket_id>/messages")
+@accepts_uploads
 @login_required(staff=False)
 def send_message(user: User, ticket_id: int) -> Response | tuple[Any, int]:
-    """The reply form without JavaScript, and the page's fallback while the socket is down
-    (JSON in, JSON out)."""
+    """The reply form without JavaScript or with files, and the page's fallback while the
+    socket is down (JSON in, JSON out)."""
     wants_json = request.is_json
     if wants_json:
         body = str((request.get_json(silent=True) or {}).get("body", ""))
     else:
         body = request.form.get("body", "")
     try:
-        message = conversation.do_add_message(user, ticket_id, body)
+        tickets.access_ticket_by_id(user, ticket_id)  # an unknown ticket stores no files
+        conversation.check_message(body)  # nor does a blank reply
+        ids = [] if wants_json else upload_form_files(user)
+        message = conversation.do_add_message(user, ticket_id, body, attachment_ids=ids)
     except DomainError as exc:
         if exc.status_code == 404:
             raise
         if wants_json:
             return jsonify({"ok": False, "error": exc.message, "errors": exc.errors}), 422
-        return _ticket_page(user, ticket_id, 422, reply=body, errors={"body": [exc.message]})
+        errors = _field_errors(exc)
+        if "files" not in errors:
+            errors = {"body": [exc.message]}
+        return _ticket_page(user, ticket_id, 422, reply=body, errors=errors)
     if wants_json:
         return jsonify({"ok": True, "message": representation.render_message(message)}), 201
     return redirect(url_for("portal.ticket", ticket_id=ticket_id, _anchor="reply"))

@@ -23,10 +23,12 @@ from autocrm.kb import articles
 from autocrm.listing import PageRequest
 from autocrm.people import teams, users
 from autocrm.people.models import Team, User
+from autocrm.requestguard import accepts_uploads
 from autocrm.tickets import conversation, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
 from web import kb_staff
+from web.attachments import file_errors, upload_form_files
 from web.forms import parse_id
 from web.session import login_required
 
@@ -275,16 +277,23 @@ def messages_json(user: User, ticket_id: int) -> Response | tuple[Response, int]
 
 
 @bp.post("/tickets/<int:ticket_id>/messages")
+@accepts_uploads
 @login_required(staff=True)
 def add_message(user: User, ticket_id: int) -> Any:
-    """The reply box without a socket: a form POST, or JSON from the page's script."""
+    """The reply box without a socket or with files: a form POST, or JSON from the page's
+    script."""
     data: Any = request.get_json(silent=True) if request.is_json else request.form
     if not hasattr(data, "get"):
         data = {}
     body = str(data.get("body") or "")
     internal = data.get("visibility") == "internal" or data.get("internal") is True
     try:
-        message = conversation.do_add_message(user, ticket_id, body, internal=internal)
+        tickets.access_ticket_by_id(user, ticket_id)  # an unknown ticket stores no files
+        conversation.check_message(body)  # nor does a blank reply
+        ids = [] if request.is_json else upload_form_files(user)
+        message = conversation.do_add_message(
+            user, ticket_id, body, internal=internal, attachment_ids=ids
+        )
     except DomainError as exc:
         if _wants_json():
             return jsonify({"ok": False, "error": exc.message, "errors": exc.errors}), (
@@ -299,7 +308,7 @@ def add_message(user: User, ticket_id: int) -> Any:
             status=exc.status_code,
             draft=body,
             internal=internal,
-            reply_error=exc.message,
+            reply_error=" ".join(file_errors(exc.errors)) or exc.message,
         )
     if _wants_json():
         return jsonify({"ok": True, "message": representation.render_message(message)}), 201

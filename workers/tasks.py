@@ -8,6 +8,7 @@ from flask import current_app
 from autocrm import kvstore
 from autocrm.automation import sweep as automation_sweep
 from autocrm.events import dispatch, outbox
+from autocrm.files import services as files
 from autocrm.kb import votes
 from autocrm.notifications import emails
 
@@ -50,3 +51,9 @@ def settle_kb_suggestions() -> int:
 def request_due_emails() -> int:
     """Beat: request the customer emails whose window has ended (each once)."""
     return emails.do_request_due_emails()
+
+
+@shared_task(name="workers.tasks.remove_unsent_uploads")
+def remove_unsent_uploads() -> int:
+    """Beat: remove uploads nobody attached within a day (and their unused bytes)."""
+    return files.do_remove_unsent_uploads()

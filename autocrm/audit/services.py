@@ -25,6 +25,7 @@ from autocrm.canned.models import CannedResponse
 from autocrm.engine.models import Workflow
 from autocrm.errors import Forbidden, InvalidInput
 from autocrm.extensions import db
+from autocrm.files.models import Attachment
 from autocrm.listing import Page, PageRequest, keyset_page
 from autocrm.people.models import Team, User
 
@@ -64,6 +65,7 @@ ACTIONS = {
     "workflow.draft_saved": "saved workflow draft",
     "workflow.published": "published workflow",
     "canned.shared_changed": "changed who a canned response is shared with",
+    "attachment.deleted": "deleted an attachment",
 }
 TARGET_TYPES = {
     "user": "User",
@@ -71,6 +73,7 @@ TARGET_TYPES = {
     "workflow": "Workflow",
     "canned": "Canned response",
     "setting": "Site setting",
+    "attachment": "Attachment",
 }
 # Field names whose values are never written to the log.
 SECRET_FIELDS = frozenset({"password", "password_hash", "token", "secret"})
@@ -97,6 +100,8 @@ def target_of(obj: Any) -> Target:
         return Target("workflow", obj.id, obj.name)
     if isinstance(obj, CannedResponse):
         return Target("canned", obj.id, obj.title)
+    if isinstance(obj, Attachment):
+        return Target("attachment", obj.id, obj.filename)
     raise TypeError(f"no audit target type for {type(obj).__name__}")
 
 

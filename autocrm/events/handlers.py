@@ -20,13 +20,14 @@ RULES = "autocrm.automation.reactions.run_event_rules"
 ASSIGN = "autocrm.automation.assignment.on_ticket_event"
 NOTIFY = "autocrm.notifications.routing.notify"
 ESCALATE = "autocrm.automation.escalations.run_sla_escalation"
+THUMBNAILS = "autocrm.files.thumbnails.make_thumbnails"
 
 HANDLERS: dict[str, list[str]] = {
-    "ticket.created": [RULES, ASSIGN, NOTIFY],
+    "ticket.created": [RULES, ASSIGN, NOTIFY, THUMBNAILS],
     "ticket.updated": [RULES, ASSIGN],
     "ticket.assigned": [RULES, NOTIFY],
     "ticket.transitioned": [RULES, ASSIGN, NOTIFY],
-    "message.created": [RULES, NOTIFY],
+    "message.created": [RULES, NOTIFY, THUMBNAILS],
     "feedback.created": [RULES],
     "sla.warning": [ESCALATE],
     "sla.breached": [ESCALATE],

@@ -20,6 +20,7 @@ from autocrm import policies
 from autocrm.columns import utcnow
 from autocrm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
+from autocrm.files import services as files
 from autocrm.kb.models import (
     Article,
     ArticleRevision,
@@ -169,8 +170,10 @@ def do_create_article(
     visibility: ArticleVisibility | str = ArticleVisibility.PUBLIC,
     tags: list[str] = (),  # type: ignore[assignment]
     status: ArticleStatus | str = ArticleStatus.DRAFT,
+    attachment_ids: list[int] = (),  # type: ignore[assignment]
 ) -> Article:
-    """A new article (a draft unless ``status`` says published) and its revision 1."""
+    """A new article (a draft unless ``status`` says published) and its revision 1, with the
+    writer's uploads ``attachment_ids`` (readers see them as they see the article)."""
     _require_writer(actor)
     fields = check_article_fields(
         {"title": title, "body": body, "category_id": category_id, "visibility": visibility,
@@ -179,6 +182,7 @@ def do_create_article(
     article = Article(author_id=actor.id, status=ArticleStatus.DRAFT, **fields)
     db.session.add(article)
     db.session.flush()
+    files.attach(actor, attachment_ids, article_id=article.id)
     _append_revision(actor, article)
     if ArticleStatus(status) is ArticleStatus.PUBLISHED:
         _publish(article)
@@ -208,6 +212,7 @@ def do_update_article(
             raise Conflict(STALE_EDIT, {"revision": [STALE_EDIT]})
     changes = dict(changes)
     status = changes.pop("status", None)
+    files.attach(actor, changes.pop("attachment_ids", None) or [], article_id=article.id)
     if changes:
         for name, value in check_article_fields(changes).items():
             setattr(article, name, value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from autocrm.columns import JSONType, UTCDateTime, utcnow
 from autocrm.extensions import Model
 from autocrm.people.models import User, enum_values
+
+if TYPE_CHECKING:
+    from autocrm.files.models import Attachment
 
 # In the FTS5 table (and its shadow tables) on SQLite, the expression index on PostgreSQL.
 FTS_NAME_MARK = "kb_articles_fts"
@@ -80,6 +84,8 @@ class Article(Model):
     tags: AssociationProxy[list[str]] = association_proxy(
         "tag_rows", "tag", creator=lambda tag: ArticleTag(tag=tag)
     )
+    # Files and images for the article; readers see them as they see the article.
+    attachments: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", viewonly=True)
 
     def __repr__(self) -> str:
         return f"<Article {self.id} {self.status} {self.visibility}>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import select, update
@@ -14,6 +15,7 @@ from autocrm.errors import Conflict, Forbidden, InvalidInput, NotFound
 from autocrm.events.emit import by, emit
 from autocrm.events.kinds import FeedbackReceived, MessageCreated
 from autocrm.extensions import db
+from autocrm.files import services as files
 from autocrm.kb import articles
 from autocrm.people.models import User
 from autocrm.requestguard import UNSTORABLE_TEXT, is_storable
@@ -58,7 +60,16 @@ def list_messages(
 
 
 @rolls_back_on_error
-def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = False) -> Message:
+def do_add_message(
+    actor: User,
+    ticket_id: int,
+    body: str,
+    *,
+    internal: bool = False,
+    attachment_ids: Iterable[int] = (),
+) -> Message:
+    """A reply or (staff) an internal note; ``attachment_ids``: the actor's own unattached
+    uploads, which become its files (an internal note's are staff-only, like the note)."""
     ticket = access_ticket_by_id(actor, ticket_id)
     if internal and not policies.can_see_internal_notes(actor):
         raise InvalidInput(
@@ -79,6 +90,7 @@ def do_add_message(actor: User, ticket_id: int, body: str, *, internal: bool = F
     )
     db.session.add(message)
     db.session.flush()
+    files.attach(actor, attachment_ids, ticket_id=ticket.id, message_id=message.id)
     touch: dict[str, Any] = {"updated_at": now}
     if not internal:
         sla.on_public_reply(ticket, policies.is_staff(actor), now)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
@@ -13,6 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from autocrm.columns import IntEnumType, JSONType, UTCDateTime, utcnow
 from autocrm.extensions import Model
 from autocrm.people.models import Team, User
+
+if TYPE_CHECKING:
+    from autocrm.files.models import Attachment
 
 
 class Priority(enum.IntEnum):
@@ -122,6 +125,10 @@ class Message(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     author: Mapped[User] = relationship()
+    # Loaded with the messages, in one query for all of them.
+    attachments: Mapped[list[Attachment]] = relationship(
+        order_by="Attachment.id", lazy="selectin", viewonly=True
+    )
 
 
 class TicketEvent(Model):

@@ -25,6 +25,8 @@ from sqlalchemy import select
 from autocrm import markdown
 from autocrm.engine.versions import engine_for_version
 from autocrm.extensions import db
+from autocrm.files.models import Attachment
+from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import Team, User
 from autocrm.sla.models import SlaClock
 from autocrm.tickets.models import Message, Priority, Ticket, TicketEvent
@@ -64,10 +66,8 @@ class MessageSchema(Schema):
     )
     internal = fields.Boolean()
     created_at = fields.DateTime()
-    attachments = fields.Function(
-        lambda m: [],
-        deserialize=list,
-        metadata={"description": "The message's files (none yet: attachments are to come)."},
+    attachments = fields.List(
+        fields.Nested(AttachmentSchema), metadata={"description": "The message's files."}
     )
 
 
@@ -211,6 +211,10 @@ class TicketViewSchema(TicketSchema):
     assignee_name = fields.String(allow_none=True)
     team_name = fields.String(allow_none=True)
     transitions = fields.List(fields.Nested(OfferedTransitionSchema))
+    attachments = fields.List(
+        fields.Nested(AttachmentSchema),
+        metadata={"description": "The files sent with the ticket (its description's)."},
+    )
 
 
 class StaffTicketViewSchema(TicketViewSchema):
@@ -248,6 +252,7 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
     stmt = select(Team.id, Team.name).where(Team.id.in_(team_ids))
     teams: dict[int, str] = {row[0]: row[1] for row in db.session.execute(stmt)} if team_ids else {}
     clocks = _clocks({t.id for t in tickets}) if audience == "staff" else {}
+    files = _description_files({t.id for t in tickets})
     rows = []
     for ticket in tickets:
         engine = engine_for_version(ticket.workflow_version_id)
@@ -260,6 +265,7 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
             "team_name": teams.get(ticket.team_id) if ticket.team_id else None,
             "tags": list(ticket.tags),
             "transitions": _offered(ticket, engine.transitions.values(), audience),
+            "attachments": files.get(ticket.id, []),
         }
         if audience == "staff":
             mine = clocks.get(ticket.id, [])
@@ -329,6 +335,18 @@ def _clocks(ticket_ids: set[int]) -> dict[int, list[SlaClock]]:
     stmt = select(SlaClock).where(SlaClock.ticket_id.in_(ticket_ids)).order_by(SlaClock.id)
     for clock in db.session.scalars(stmt):
         by_ticket.setdefault(clock.ticket_id, []).append(clock)
+    return by_ticket
+
+
+def _description_files(ticket_ids: set[int]) -> dict[int, list[Attachment]]:
+    by_ticket: dict[int, list[Attachment]] = {}
+    stmt = (
+        select(Attachment)
+        .where(Attachment.ticket_id.in_(ticket_ids), Attachment.message_id.is_(None))
+        .order_by(Attachment.id)
+    )
+    for attachment in db.session.scalars(stmt):
+        by_ticket.setdefault(attachment.ticket_id or 0, []).append(attachment)
     return by_ticket
 
 

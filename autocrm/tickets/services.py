@@ -31,6 +31,7 @@ from autocrm.events.kinds import (
     TicketUpdated,
 )
 from autocrm.extensions import db
+from autocrm.files import services as files
 from autocrm.listing import Page, PageRequest, contains, keyset_page
 from autocrm.people.models import Team, User
 from autocrm.realtime import access as realtime_access
@@ -256,8 +257,10 @@ def do_create_ticket(
     description: str,
     priority: Priority = Priority.NORMAL,
     channel: str = "api",
+    attachment_ids: Iterable[int] = (),
     **staff_fields: Any,
 ) -> Ticket:
+    """Open a ticket; ``attachment_ids``: the actor's own unattached uploads, sent with it."""
     check_fields_allowed(
         actor, [k for k, v in staff_fields.items() if v is not None], creating=True
     )
@@ -290,6 +293,7 @@ def do_create_ticket(
     ticket.tags = normalize_tags(staff_fields.get("tags") or [])
     db.session.add(ticket)
     db.session.flush()
+    files.attach(actor, attachment_ids, ticket_id=ticket.id)
     sla.start_new_ticket(ticket)
     emit(
         TicketCreated(

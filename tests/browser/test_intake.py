@@ -23,12 +23,19 @@ HUMAN_PAUSE_MS = 2_500  # the anonymous form refuses what is sent within 2 s of 
 
 
 def emailed_link(mailbox: SmtpServer, address: str, path_start: str) -> str:
-    """The link starting with ``path_start`` in the newest email to ``address``, once the
-    worker has sent it."""
-    assert wait_until(lambda: mailbox.to(address), timeout=WORKER_S), f"no email to {address}"
-    body = mailbox.to(address)[-1].get_body(preferencelist=("plain",)).get_content()
-    (path,) = [m.group(1) for m in LINK.finditer(body) if m.group(1).startswith(path_start)]
-    return path
+    """The link starting with ``path_start`` in an email to ``address``, waiting until the
+    worker has sent one (an earlier email to the address, without such a link, does not count)."""
+
+    def links() -> list[str]:
+        return [
+            m.group(1)
+            for message in mailbox.to(address)
+            for m in LINK.finditer(message.get_body(preferencelist=("plain",)).get_content())
+            if m.group(1).startswith(path_start)
+        ]
+
+    assert wait_until(links, timeout=WORKER_S), f"no email to {address} with {path_start}"
+    return links()[-1]
 
 
 def set_password(page: Page, path: str) -> None:

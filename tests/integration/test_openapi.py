@@ -28,6 +28,10 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/tickets/{ticket_id}/transitions"),
     ("get", "/api/tickets/{ticket_id}/messages"),
     ("post", "/api/tickets/{ticket_id}/messages"),
+    ("post", "/api/uploads"),
+    ("get", "/api/attachments/usage"),
+    ("get", "/api/attachments/{attachment_id}"),
+    ("delete", "/api/attachments/{attachment_id}"),
     ("get", "/api/tickets/{ticket_id}/events"),
     ("post", "/api/tickets/{ticket_id}/feedback"),
     ("post", "/api/tickets/bulk"),
@@ -77,15 +81,21 @@ SVG_OPERATIONS = {
     ("get", "/api/workflows/{workflow_id}/versions/{number}/diagram.svg"),
     ("get", "/api/workflows/{workflow_id}/draft/diagram.svg"),
 }
+# Operations answering with a file of any type.
+FILE_OPERATIONS = {("get", "/api/attachments/{attachment_id}")}
+# Operations that take files (multipart/form-data) rather than JSON.
+MULTIPART_OPERATIONS = {("post", "/api/uploads")}
 # Operations that take no body, or only an optional one.
 WITHOUT_REQUIRED_BODY = {
     ("post", "/api/notifications/{notification_id}/read"),
     ("post", "/api/notifications/read-all"),
 }
 # Operations that take a JSON body.
-WITH_BODY = {
-    (m, p) for m, p in EXPECTED_OPERATIONS if m in {"post", "patch", "put"}
-} - WITHOUT_REQUIRED_BODY
+WITH_BODY = (
+    {(m, p) for m, p in EXPECTED_OPERATIONS if m in {"post", "patch", "put"}}
+    - WITHOUT_REQUIRED_BODY
+    - MULTIPART_OPERATIONS
+)
 PUBLIC_OPERATIONS = {("post", "/api/auth/token")}
 # Operations anonymous callers may use, which use a bearer token when one is sent.
 OPTIONAL_BEARER = [{}, {"bearerAuth": []}]
@@ -137,6 +147,9 @@ def test_operations_with_a_body_document_its_schema(spec):
             schema = json_schema(op["requestBody"])
             assert schema is not None, key
             assert resolve(spec, schema).get("properties"), key
+        elif key in MULTIPART_OPERATIONS:
+            form = op["requestBody"]["content"]["multipart/form-data"]["schema"]
+            assert resolve(spec, form)["properties"]["files"]["items"]["format"] == "binary"
         elif key in WITHOUT_REQUIRED_BODY:
             assert not op.get("requestBody", {}).get("required"), key
         else:
@@ -165,12 +178,15 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/kb/articles",
                 "/api/kb/categories",
                 "/api/kb/suggestions/opened",
+                "/api/uploads",
             }
             else "200"
         )
         assert code == expected_code, key
         if key in SVG_OPERATIONS:
             assert "image/svg+xml" in resolve(spec, response)["content"], key
+        elif key in FILE_OPERATIONS:
+            assert "application/octet-stream" in resolve(spec, response)["content"], key
         else:
             assert json_schema(resolve(spec, response)) is not None, key
 

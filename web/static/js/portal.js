@@ -96,6 +96,9 @@
       body.className = "message-body";
       body.innerHTML = m.body_html;  // rendered and sanitized by the server (autocrm.markdown)
       li.append(header, body);
+      if (m.attachments && m.attachments.length && window.AutoCRMFiles) {
+        li.append(window.AutoCRMFiles.fileList(m.attachments));
+      }
       // Keep id order even if a catch-up and a live event cross.
       const later = Array.from(list.children).find((el) => Number(el.dataset.messageId) > m.id);
       list.insertBefore(li, later || null);
@@ -273,10 +276,19 @@
       }
     }
 
-    form.addEventListener("submit", (event) => { event.preventDefault(); send(); });
+    // With files the form posts itself (multipart); the reply then arrives like any other.
+    const withFiles = () => window.AutoCRMFiles && window.AutoCRMFiles.hasFiles(form);
+    form.addEventListener("submit", (event) => {
+      if (withFiles()) return;
+      event.preventDefault();
+      send();
+    });
     retry.addEventListener("click", send);
     textarea.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); send(); }
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        if (withFiles()) form.requestSubmit(); else send();
+      }
     });
   }
 

@@ -68,6 +68,11 @@
     time.textContent = formatTime(message.created_at);
     // body_html is rendered and sanitized on the server (autocrm.markdown: nh3 allow-list).
     node.querySelector(".ws-msg-body").innerHTML = message.body_html || "";
+    const oldFiles = node.querySelector(".files");
+    if (oldFiles) oldFiles.remove();
+    if (message.attachments && message.attachments.length && window.AutoCRMFiles) {
+      node.querySelector(".ws-msg-body").after(window.AutoCRMFiles.fileList(message.attachments));
+    }
     const later = Array.from(list.children).find((li) => Number(li.dataset.messageId) > message.id);
     list.insertBefore(node, later || null);
     typers.delete(message.author_id);
@@ -164,6 +169,11 @@
   }
 
   form.addEventListener("submit", (event) => {
+    // With files the form posts itself (multipart); a refusal comes back with the text kept.
+    if (window.AutoCRMFiles && window.AutoCRMFiles.hasFiles(form)) {
+      try { sessionStorage.removeItem(draftKey); } catch (_) { /* no storage */ }
+      return;
+    }
     event.preventDefault();
     send();
   });

@@ -1,0 +1,1 @@
+"""Attachments: files on tickets, replies and notes, in content-addressed storage."""
