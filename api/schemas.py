@@ -349,6 +349,9 @@ class TicketListArgsSchema(StrictSchema):
     unassigned = fields.Boolean(load_default=False)
     team_id = Id(strict=False)
     requester_id = Id(strict=False)
+    organization_id = Id(
+        strict=False, metadata={"description": "Tickets of this organization's customers."}
+    )
     tag = fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
     q = fields.String(validate=validate.Length(min=1, max=MAX_SEARCH_LENGTH))
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))

@@ -70,6 +70,8 @@ class TicketFilters:
     unassigned: bool = False
     team_id: int | None = None
     requester_id: int | None = None
+    # Tickets of the customers of this organization (by the requester's current membership).
+    organization_id: int | None = None
     tag: str | None = None
     q: str | None = None
 
@@ -101,6 +103,9 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
         stmt = stmt.where(Ticket.team_id == filters.team_id)
     if filters.requester_id is not None:
         stmt = stmt.where(Ticket.requester_id == filters.requester_id)
+    if filters.organization_id is not None:
+        members = select(User.id).where(User.organization_id == filters.organization_id)
+        stmt = stmt.where(Ticket.requester_id.in_(members))
     if filters.tag:
         stmt = stmt.where(
             exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.tag == filters.tag.lower())

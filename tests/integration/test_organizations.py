@@ -245,3 +245,15 @@ def test_portal_hides_colleagues_tickets_from_a_plain_member(client, orgs):
 
     assert "manager ticket" not in client.get("/portal/").get_data(as_text=True)
     assert client.get(f"/portal/tickets/{tickets['manager']}").status_code == 404
+
+
+def test_staff_filter_the_ticket_list_by_organization(client, factory, orgs):
+    people, tickets = orgs
+    admin = ApiClient(client, factory.admin())
+    org_id = people["manager"].organization_id
+
+    listed = admin.get("/api/tickets", query_string={"organization_id": org_id}).json["items"]
+
+    assert {t["id"] for t in listed} == {tickets["manager"], tickets["member"]}
+    bad = admin.get("/api/tickets", query_string={"organization_id": "x"})
+    assert "organization_id" in assert_error(bad, 422)["errors"]["query"]
