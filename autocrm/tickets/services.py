@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, or_, select, update
+from sqlalchemy import Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from autocrm import aftercommit, policies
@@ -39,6 +39,7 @@ from autocrm.tickets.models import Priority, Ticket, TicketEvent, TicketTag
 from autocrm.tickets.state import business_seconds_since_created, enter_state
 from autocrm.transaction import rolls_back_on_error
 from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
+from workflows.definition import DONE_CATEGORIES
 
 SORTS = {
     "id": Ticket.id,  # PageRequest's default
@@ -115,6 +116,26 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
             contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
         )
     return keyset_page(stmt, page, SORTS, Ticket.id)
+
+
+REQUESTER_TICKETS = 10
+
+
+def other_tickets_of_requester(actor: User, ticket: Ticket) -> list[Ticket]:
+    """The requester's other tickets that ``actor`` may see, open ones first, then by latest
+    change; at most REQUESTER_TICKETS (the workspace's requester panel)."""
+    done_last = case((Ticket.category.in_(DONE_CATEGORIES), 1), else_=0)
+    stmt = (
+        select(Ticket)
+        .where(
+            policies.visible_tickets(actor),
+            Ticket.requester_id == ticket.requester_id,
+            Ticket.id != ticket.id,
+        )
+        .order_by(done_last, Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(REQUESTER_TICKETS)
+    )
+    return list(db.session.scalars(stmt))
 
 
 def allowed_transitions(actor: User, ticket: Ticket) -> list[TransitionSpec]:
