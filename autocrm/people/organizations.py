@@ -58,7 +58,7 @@ def member_counts() -> dict[int, int]:
         .where(User.organization_id.is_not(None))
         .group_by(User.organization_id)
     )
-    return {org_id: count for org_id, count in db.session.execute(stmt).tuples() if org_id}
+    return {org_id: count for org_id, count in db.session.execute(stmt) if org_id}
 
 
 # -- checks ------------------------------------------------------------------------------------
@@ -304,3 +304,11 @@ def join_by_domain(customer: User) -> Organization | None:
         {"member": [None, customer.name], "by_domain": [None, domain]},
     )
     return organization
+
+
+def customer_by_email(email: str) -> User:
+    """The customer with this address, for the admin form that adds members by email."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.role is not Role.CUSTOMER:
+        raise InvalidInput("Unknown customer.", {"email": ["No customer has this email address."]})
+    return user
