@@ -7,7 +7,8 @@ on ``organization_domains.domain``). A new customer whose address is in the doma
 organization with ``auto_join`` joins it as a plain member (``join_by_domain``, called by
 ``users.create_user``, the one path every customer is made by). What membership lets a customer
 see is decided in ``autocrm.policies``: a manager sees every ticket of the organization's
-customers, a plain member only their own.
+customers, a plain member only their own. A manager who loses that view has their sockets
+closed (they may sit in colleagues' ticket rooms), as a team member who leaves does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from autocrm.audit import services as audit
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.people.models import Organization, OrganizationDomain, Role, User
+from autocrm.realtime import publish as realtime
 from autocrm.transaction import duplicates_refused, rolls_back_on_error
 
 MAX_NAME_LENGTH = 120
@@ -217,6 +219,8 @@ def do_delete_organization(actor: User, organization_id: int) -> None:
     organization = access_organization_by_id(actor, organization_id)
     members = [member.name for member in organization.members]
     for member in organization.members:
+        if member.organization_manager:
+            realtime.disconnect_user(member.id)  # its sockets may sit in colleagues' rooms
         member.organization_manager = False
     audit.record(
         actor,
@@ -249,6 +253,8 @@ def do_add_member(
     organization = access_organization_by_id(actor, organization_id)
     user = _customer(user_id)
     previous = user.organization
+    if user.organization_manager and (previous is not organization or not manager):
+        realtime.disconnect_user(user.id)  # its sockets may sit in former colleagues' rooms
     if previous is not organization:
         user.organization = organization
         user.organization_manager = manager
@@ -274,6 +280,8 @@ def do_remove_member(actor: User, organization_id: int, user_id: int) -> Organiz
     user = db.session.get(User, user_id)
     if user is None or user.organization_id != organization.id:
         raise NotFound(f"User {user_id} is not a member of organization {organization_id}.")
+    if user.organization_manager:
+        realtime.disconnect_user(user.id)  # its sockets may sit in former colleagues' rooms
     user.organization = None
     user.organization_manager = False
     audit.record(actor, "organization.member_removed", organization, {"member": [user.name, None]})
