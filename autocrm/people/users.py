@@ -297,6 +297,13 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
         # Customers belong to no team: leave every team and stop leading any.
         user.memberships.clear()
         db.session.execute(update(Team).where(Team.lead_id == user.id).values(lead_id=None))
+    if changes.get("role", Role.CUSTOMER) is not Role.CUSTOMER and user.organization:
+        # Organizations are of customers: staff belong to none (and manage none).
+        audit.record(
+            actor, "organization.member_removed", user.organization, {"member": [user.name, None]}
+        )
+        changes["organization_id"] = None
+        changes["organization_manager"] = False
     leaves = changes.get("active") is False or changes.get("role") is Role.CUSTOMER
     if leaves and user.role.is_staff:
         assignment.release_open_tickets(actor, user)

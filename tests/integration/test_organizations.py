@@ -257,3 +257,14 @@ def test_staff_filter_the_ticket_list_by_organization(client, factory, orgs):
     assert {t["id"] for t in listed} == {tickets["manager"], tickets["member"]}
     bad = admin.get("/api/tickets", query_string={"organization_id": "x"})
     assert "organization_id" in assert_error(bad, 422)["errors"]["query"]
+
+
+def test_a_customer_made_staff_leaves_their_organization(client, factory, orgs):
+    people, _ = orgs
+    manager = people["manager"]
+    admin = ApiClient(client, factory.admin())
+
+    changed = admin.patch(f"/api/users/{manager.id}", json={"role": "agent"})
+
+    assert changed.status_code == 200, changed.json
+    assert (changed.json["organization"], changed.json["organization_manager"]) == (None, False)
