@@ -113,6 +113,11 @@ class SessionsEndedSchema(ma.Schema):
     ended = fields.Integer(metadata={"description": "How many web sessions ended."})
 
 
+class OrganizationRefSchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+
+
 class UserSchema(ma.Schema):
     id = fields.Integer(dump_only=True)
     email = fields.Email()
@@ -120,6 +125,16 @@ class UserSchema(ma.Schema):
     role = fields.Enum(Role, by_value=True)
     active = fields.Boolean()
     team_ids = fields.List(fields.Integer(), dump_only=True)
+    organization = fields.Nested(
+        OrganizationRefSchema,
+        dump_only=True,
+        allow_none=True,
+        metadata={"description": "The customer's organization, or null."},
+    )
+    organization_manager = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "Whether the customer sees the organization's tickets."},
+    )
     created_at = fields.DateTime(dump_only=True)
 
 
@@ -223,6 +238,67 @@ class MemberSchema(StrictSchema):
     user_id = Id(required=True)
 
 
+# -- organizations -------------------------------------------------------------------------------
+
+DOMAINS = fields.List(
+    fields.String(validate=validate.Length(min=1, max=253)),
+    validate=validate.Length(max=50),
+    metadata={
+        "description": "Email domains, e.g. `example.com`; each in one organization only.",
+    },
+)
+
+
+class OrganizationMemberSchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    email = fields.String()
+    organization_manager = fields.Boolean(data_key="manager")
+
+
+class OrganizationSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String()
+    domains = fields.List(fields.String())
+    notes = fields.String()
+    auto_join = fields.Boolean(
+        metadata={"description": "New customers of its domains join it when created."}
+    )
+    members = fields.List(fields.Nested(OrganizationMemberSchema), dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class OrganizationListSchema(ma.Schema):
+    items = fields.List(fields.Nested(OrganizationSchema))
+
+
+class OrganizationCreateSchema(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    domains = DOMAINS
+    notes = fields.String(validate=validate.Length(max=5000))
+    auto_join = fields.Boolean()
+
+
+class OrganizationUpdateSchema(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=120))
+    domains = DOMAINS
+    notes = fields.String(validate=validate.Length(max=5000))
+    auto_join = fields.Boolean()
+
+
+class OrganizationDeletedSchema(ma.Schema):
+    id = fields.Integer()
+    deleted = fields.Boolean()
+
+
+class OrganizationMemberAddSchema(StrictSchema):
+    user_id = Id(required=True, metadata={"description": "A customer."})
+    manager = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Sees every ticket of the organization's customers."},
+    )
+
+
 class PageArgsSchema(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()
@@ -284,6 +360,9 @@ class TicketListArgsSchema(StrictSchema):
     unassigned = fields.Boolean(load_default=False)
     team_id = Id(strict=False)
     requester_id = Id(strict=False)
+    organization_id = Id(
+        strict=False, metadata={"description": "Tickets of this organization's customers."}
+    )
     tag = fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
     q = fields.String(validate=validate.Length(min=1, max=MAX_SEARCH_LENGTH))
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))

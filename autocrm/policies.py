@@ -2,6 +2,8 @@
 
 Visibility rules:
 - a customer sees only the tickets they requested, never internal notes, only their own user;
+  a customer who manages their organization also sees (and acts on, as on their own) the
+  tickets of every customer of it;
 - an agent sees tickets of their teams and tickets with no team yet (the triage queue);
 - an admin sees everything.
 - knowledge-base articles: anonymous readers see published public ones, customers published
@@ -19,7 +21,7 @@ categories, canned responses shared with everyone), and no token manages tokens.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, true
+from sqlalchemy import ColumnElement, false, or_, select, true
 
 from autocrm.canned.models import CannedResponse
 from autocrm.files.models import Attachment
@@ -74,8 +76,20 @@ def visible_tickets(actor: User) -> ColumnElement[bool]:
             else (Ticket.team_id.is_(None))
         )
     if actor.role is Role.CUSTOMER:
+        if manages_organization(actor):
+            colleagues = select(User.id).where(User.organization_id == actor.organization_id)
+            return or_(Ticket.requester_id == actor.id, Ticket.requester_id.in_(colleagues))
         return Ticket.requester_id == actor.id
     return false()
+
+
+def manages_organization(actor: User) -> bool:
+    """A customer flagged manager of the organization they belong to."""
+    return (
+        actor.role is Role.CUSTOMER
+        and actor.organization_manager
+        and actor.organization_id is not None
+    )
 
 
 def can_view_ticket(actor: User, ticket: Ticket) -> bool:
@@ -83,7 +97,11 @@ def can_view_ticket(actor: User, ticket: Ticket) -> bool:
         return True
     if actor.role is Role.AGENT:
         return ticket.team_id is None or ticket.team_id in actor.team_ids
-    return ticket.requester_id == actor.id
+    if ticket.requester_id == actor.id:
+        return True
+    return manages_organization(actor) and (
+        ticket.requester.organization_id == actor.organization_id
+    )
 
 
 def can_see_internal_notes(actor: User) -> bool:
@@ -142,6 +160,15 @@ def can_list_users(actor: User) -> bool:
 
 def can_manage_users_and_teams(actor: User) -> bool:
     return can_administer(actor)
+
+
+def can_manage_organizations(actor: User) -> bool:
+    return can_administer(actor)
+
+
+def can_view_organizations(actor: User) -> bool:
+    """Staff see organizations (the workspace and queue name them); customers do not."""
+    return is_staff(actor)
 
 
 def can_list_teams(actor: User) -> bool:

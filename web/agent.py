@@ -24,7 +24,7 @@ from autocrm import policies
 from autocrm.columns import utcnow
 from autocrm.errors import DomainError, InvalidInput, NotFound
 from autocrm.listing import PageRequest
-from autocrm.people import teams
+from autocrm.people import organizations, teams
 from autocrm.people.models import User
 from autocrm.tickets import queue
 from autocrm.tickets import services as tickets
@@ -50,7 +50,18 @@ SLA_LABELS = {
     "none": "No running SLA",
 }
 BULK_ACTIONS = {"assign": "Assign to", "set_priority": "Set priority", "transition": "Transition"}
-FILTER_KEYS = ("view", "q", "status", "priority", "assignee_id", "team_id", "tag", "sla", "sort")
+FILTER_KEYS = (
+    "view",
+    "q",
+    "status",
+    "priority",
+    "assignee_id",
+    "team_id",
+    "organization_id",
+    "tag",
+    "sla",
+    "sort",
+)
 PAGE_SIZE = 50
 SLA_SCAN_PAGES = 10  # the SLA filter reads at most this many pages to fill one
 MAX_ROW_IDS = 50
@@ -112,6 +123,12 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
             errors["team_id"] = "Choose one of your teams."
         else:
             filters["team_id"] = team_id
+    if values["organization_id"]:
+        organization_id = parse_id(values["organization_id"])
+        if organization_id is None:
+            errors["organization_id"] = "Choose an organization from the list."
+        else:
+            filters["organization_id"] = organization_id
     if values["tag"]:
         filters["tag"] = values["tag"].lower()
     if values["q"]:
@@ -178,6 +195,7 @@ def _matches(ticket: Ticket, filters: tickets.TicketFilters) -> bool:
         f.unassigned or f.assignee_id is None or ticket.assignee_id == f.assignee_id,
         f.team_id is None or ticket.team_id == f.team_id,
         f.requester_id is None or ticket.requester_id == f.requester_id,
+        f.organization_id is None or ticket.requester.organization_id == f.organization_id,
         not f.tag or f.tag.lower() in ticket.tags,
         not f.q or f.q.lower() in f"{ticket.subject}\n{ticket.description}".lower(),
     )
@@ -256,6 +274,7 @@ def _render_queue(
         priorities=[p.label for p in Priority],
         agents=queue.assignable_agents(user),
         filter_teams=[(i, team_names[i]) for i in filter_team_ids if i in team_names],
+        filter_organizations=[(o.id, o.name) for o in organizations.list_organizations(user)],
         transitions=queue.workflow_transitions(),
         bulk_actions=BULK_ACTIONS,
         bulk_results=bulk_results,

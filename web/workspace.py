@@ -129,6 +129,7 @@ def _render(
         field_errors=field_errors or {},
         kb_query=kb_query,
         kb_results=kb_results or [],
+        requester_tickets=tickets.other_tickets_of_requester(user, item),
     )
     return html, status
 

@@ -27,7 +27,7 @@ from autocrm.errors import Forbidden, InvalidInput
 from autocrm.extensions import db
 from autocrm.files.models import Attachment
 from autocrm.listing import Page, PageRequest, keyset_page
-from autocrm.people.models import Team, User
+from autocrm.people.models import Organization, Team, User
 
 # What an entry may say happened, with the words the audit page uses.
 ACTIONS = {
@@ -61,6 +61,12 @@ ACTIONS = {
     "team.updated": "changed team",
     "team.member_added": "added team member",
     "team.member_removed": "removed team member",
+    "organization.created": "created organization",
+    "organization.updated": "changed organization",
+    "organization.deleted": "deleted organization",
+    "organization.member_added": "added organization member",
+    "organization.member_removed": "removed organization member",
+    "organization.manager_changed": "changed organization manager",
     "workflow.created": "created workflow",
     "workflow.draft_saved": "saved workflow draft",
     "workflow.published": "published workflow",
@@ -70,6 +76,7 @@ ACTIONS = {
 TARGET_TYPES = {
     "user": "User",
     "team": "Team",
+    "organization": "Organization",
     "workflow": "Workflow",
     "canned": "Canned response",
     "setting": "Site setting",
@@ -96,6 +103,8 @@ def target_of(obj: Any) -> Target:
         return Target("user", obj.id, f"{obj.name} <{obj.email}>")
     if isinstance(obj, Team):
         return Target("team", obj.id, obj.name)
+    if isinstance(obj, Organization):
+        return Target("organization", obj.id, obj.name)
     if isinstance(obj, Workflow):
         return Target("workflow", obj.id, obj.name)
     if isinstance(obj, CannedResponse):

@@ -1,6 +1,6 @@
-"""Demo data for ``flask seed-demo`` and ``make run``: teams, people and tickets in many states,
-and a small knowledge base for the help center. The past tickets the reports show are
-``autocrm.demo.history``.
+"""Demo data for ``flask seed-demo`` and ``make run``: teams, people (the two customers in the
+organization Example Corp), tickets in many states, and a small knowledge base for the help
+center. The past tickets the reports show are ``autocrm.demo.history``.
 
 Today's tickets are built through the same service functions as real use, so the demo has real
 audit trails and outbox events.
@@ -18,8 +18,8 @@ from autocrm.demo.logins import DEMO_LOGINS
 from autocrm.extensions import db
 from autocrm.kb import articles, categories
 from autocrm.kb.models import Article, ArticleVisibility, KbCategory
-from autocrm.people import teams, users
-from autocrm.people.models import Role, User
+from autocrm.people import organizations, teams, users
+from autocrm.people.models import Organization, Role, User
 from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
@@ -204,6 +204,30 @@ def seed_knowledge_base(admin: User, author: User) -> None:
         )
 
 
+DEMO_ORGANIZATION = "Example Corp"
+DEMO_MANAGER = "customer@example.com"
+
+
+def seed_organization(admin: User) -> None:
+    """The demo organization: both demo customers, the first its manager (so the portal shows
+    them their colleague's tickets). Idempotent: an existing one is left alone."""
+    if db.session.scalar(select(Organization).where(Organization.name == DEMO_ORGANIZATION)):
+        return
+    org = organizations.do_create_organization(
+        admin,
+        name=DEMO_ORGANIZATION,
+        domains=["example.com"],
+        notes="The demo customers' company.",
+    )
+    demo_customers = db.session.scalars(
+        select(User).where(User.role == Role.CUSTOMER, User.email.like("%@example.com"))
+    ).all()
+    for customer in demo_customers:
+        organizations.do_add_member(
+            admin, org.id, customer.id, manager=customer.email == DEMO_MANAGER
+        )
+
+
 def seed_demo(now: datetime | None = None) -> None:
     """The demo logins, teams, articles and tickets, and the past weeks' history up to ``now``
     (default: the current time)."""
@@ -219,6 +243,7 @@ def seed_demo(now: datetime | None = None) -> None:
     billing = teams.create_team("Billing", "Invoices, refunds and plans", lead_id=billing_agent.id)
     teams.add_member(support, admin)
     db.session.commit()
+    seed_organization(admin)
     seed_knowledge_base(admin, agent)
 
     customers = [people["customer@example.com"], people["customer2@example.com"]]
@@ -256,5 +281,6 @@ def top_up_demo() -> None:
             select(User).where(User.email.in_(["admin@example.com", "agent@example.com"]))
         )
     }
+    seed_organization(by_email["admin@example.com"])
     seed_knowledge_base(by_email["admin@example.com"], by_email["agent@example.com"])
     seed_history()

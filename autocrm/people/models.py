@@ -1,4 +1,5 @@
-"""People and teams: users with a role, teams with members and a lead."""
+"""People and teams: users with a role, teams with members and a lead, organizations of
+customers."""
 
 from __future__ import annotations
 
@@ -49,7 +50,14 @@ class User(Model):
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The time step of the last code accepted: no code logs in twice.
     totp_last_step: Mapped[int | None]
+    # The customer's company (``autocrm.people.organizations``); a manager sees the tickets of
+    # every customer of it, a plain member only their own.
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
+    organization_manager: Mapped[bool] = mapped_column(default=False)
 
+    organization: Mapped[Organization | None] = relationship(back_populates="members")
     memberships: Mapped[list[TeamMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
@@ -70,6 +78,46 @@ class User(Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role.value}>"
+
+
+class Organization(Model):
+    """A customer's company: customers whose address is in one of its ``domains`` join it when
+    they are created, if ``auto_join`` is on; admins add and remove others by hand."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    auto_join: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    domain_rows: Mapped[list[OrganizationDomain]] = relationship(
+        back_populates="organization",
+        cascade="all, delete-orphan",
+        order_by="OrganizationDomain.domain",
+    )
+    members: Mapped[list[User]] = relationship(
+        back_populates="organization", passive_deletes=True, order_by="User.name"
+    )
+
+    @property
+    def domains(self) -> list[str]:
+        return [row.domain for row in self.domain_rows]
+
+
+class OrganizationDomain(Model):
+    """An email domain of an organization. Its own table so the database itself keeps a domain
+    from belonging to two organizations (a unique constraint, not a search)."""
+
+    __tablename__ = "organization_domains"
+
+    domain: Mapped[str] = mapped_column(String(253), primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+
+    organization: Mapped[Organization] = relationship(back_populates="domain_rows")
 
 
 class AssignmentPolicy(enum.StrEnum):

@@ -23,7 +23,7 @@ from autocrm.config import on_off
 from autocrm.errors import Forbidden, InvalidInput, NotAuthenticated, NotFound
 from autocrm.extensions import db
 from autocrm.listing import Page, PageRequest, contains, keyset_page
-from autocrm.people import tokens
+from autocrm.people import organizations, tokens
 from autocrm.people.models import Role, Team, TeamMembership, User
 from autocrm.realtime import publish as realtime
 from autocrm.security import (
@@ -194,7 +194,9 @@ def check_name(name: str) -> str:
 
 
 def create_user(email: str, password: str, role: Role, name: str | None = None) -> User:
-    """Add a user to the session without committing (shared by the API and the CLI)."""
+    """Add a user to the session without committing: the one path every user is made by (the
+    admin pages and API, the CLI, sign-up and ``intake.find_or_create_customer``). A customer
+    joins the auto-join organization of their address's domain here."""
     email = normalize_email(email)
     check_email(email)
     check_email_free(email)
@@ -208,6 +210,8 @@ def create_user(email: str, password: str, role: Role, name: str | None = None) 
     db.session.add(user)
     with duplicates_refused(User.email, _email_in_use):
         db.session.flush()
+    if role is Role.CUSTOMER:
+        organizations.join_by_domain(user)
     return user
 
 
@@ -293,6 +297,13 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
         # Customers belong to no team: leave every team and stop leading any.
         user.memberships.clear()
         db.session.execute(update(Team).where(Team.lead_id == user.id).values(lead_id=None))
+    if changes.get("role", Role.CUSTOMER) is not Role.CUSTOMER and user.organization:
+        # Organizations are of customers: staff belong to none (and manage none).
+        audit.record(
+            actor, "organization.member_removed", user.organization, {"member": [user.name, None]}
+        )
+        changes["organization_id"] = None
+        changes["organization_manager"] = False
     leaves = changes.get("active") is False or changes.get("role") is Role.CUSTOMER
     if leaves and user.role.is_staff:
         assignment.release_open_tickets(actor, user)

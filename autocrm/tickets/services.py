@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, exists, or_, select, update
+from sqlalchemy import Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from autocrm import aftercommit, policies
@@ -40,6 +40,7 @@ from autocrm.tickets.models import Priority, Ticket, TicketEvent, TicketTag
 from autocrm.tickets.state import business_seconds_since_created, enter_state
 from autocrm.transaction import rolls_back_on_error
 from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
+from workflows.definition import DONE_CATEGORIES
 
 SORTS = {
     "id": Ticket.id,  # PageRequest's default
@@ -71,6 +72,8 @@ class TicketFilters:
     unassigned: bool = False
     team_id: int | None = None
     requester_id: int | None = None
+    # Tickets of the customers of this organization (by the requester's current membership).
+    organization_id: int | None = None
     tag: str | None = None
     q: str | None = None
 
@@ -102,6 +105,9 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
         stmt = stmt.where(Ticket.team_id == filters.team_id)
     if filters.requester_id is not None:
         stmt = stmt.where(Ticket.requester_id == filters.requester_id)
+    if filters.organization_id is not None:
+        members = select(User.id).where(User.organization_id == filters.organization_id)
+        stmt = stmt.where(Ticket.requester_id.in_(members))
     if filters.tag:
         stmt = stmt.where(
             exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.tag == filters.tag.lower())
@@ -111,6 +117,26 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
             contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
         )
     return keyset_page(stmt, page, SORTS, Ticket.id)
+
+
+REQUESTER_TICKETS = 10
+
+
+def other_tickets_of_requester(actor: User, ticket: Ticket) -> list[Ticket]:
+    """The requester's other tickets that ``actor`` may see, open ones first, then by latest
+    change; at most REQUESTER_TICKETS (the workspace's requester panel)."""
+    done_last = case((Ticket.category.in_(DONE_CATEGORIES), 1), else_=0)
+    stmt = (
+        select(Ticket)
+        .where(
+            policies.visible_tickets(actor),
+            Ticket.requester_id == ticket.requester_id,
+            Ticket.id != ticket.id,
+        )
+        .order_by(done_last, Ticket.updated_at.desc(), Ticket.id.desc())
+        .limit(REQUESTER_TICKETS)
+    )
+    return list(db.session.scalars(stmt))
 
 
 def allowed_transitions(actor: User, ticket: Ticket) -> list[TransitionSpec]:

@@ -28,7 +28,7 @@ from autocrm.engine import drafts
 from autocrm.engine.models import Workflow
 from autocrm.extensions import db
 from autocrm.kb.models import Article, KbCategory
-from autocrm.people.models import Team, User
+from autocrm.people.models import Organization, Team, User
 from autocrm.security import issue_feedback_token
 from autocrm.tickets.models import Ticket
 from tests import processes
@@ -131,6 +131,8 @@ CHECKS = [
     Check("admin-teams", "admin", "/admin/teams"),
     Check("admin-team", "admin", "/admin/teams/{team}"),
     Check("admin-team-new", "admin", "/admin/teams/new"),
+    Check("admin-organizations", "admin", "/admin/organizations"),
+    Check("admin-organization", "admin", "/admin/organizations/{organization}"),
     Check("admin-workflows", "admin", "/admin/workflows/"),
     Check("admin-workflow-version", "admin", "/admin/workflows/{workflow}/versions/1"),
     Check("admin-workflow-draft", "admin", "/admin/workflows/{draft}/draft"),
@@ -168,6 +170,7 @@ class Targets:
     category: int
     user: int
     team: int
+    organization: int
     workflow: int
     draft: int
     broken_draft: int
@@ -226,6 +229,7 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
             category=one(select(KbCategory.id).where(KbCategory.name == "Getting started")),
             user=agent_id,
             team=team,
+            organization=one(select(Organization.id).where(Organization.name == "Example Corp")),
             workflow=one(select(Workflow.id).where(Workflow.is_default.is_(True))),
             draft=draft.id,
             broken_draft=broken.id,

@@ -220,6 +220,11 @@ def test_seed_demo_loads_teams_people_and_tickets_in_several_states(cli, db_sess
     statuses = {t.status for t in tickets}
     assert {"new", "open", "pending", "solved", "closed"} <= statuses, statuses
     assert any(t.team_id is None for t in tickets)  # something in the triage queue
+    # Example Corp holds both demo customers; the first manages it
+    customers = [u for u in people.values() if u.role.value == "customer"]
+    assert {u.organization.name for u in customers} == {"Example Corp"}
+    assert [u.email for u in customers if u.organization_manager] == ["customer@example.com"]
+    assert customers[0].organization.domains == ["example.com"]
 
 
 def test_seed_demo_prints_logins_that_work(cli, client, fresh_login_limit):

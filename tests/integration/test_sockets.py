@@ -20,7 +20,7 @@ from autocrm import aftercommit
 from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
 from autocrm.notifications import services as notifications
-from autocrm.people import sessions, users
+from autocrm.people import organizations, sessions, users
 from autocrm.people.models import Team, TeamMembership, User
 from autocrm.realtime import sockets
 from autocrm.realtime.payloads import NotificationEventSchema
@@ -777,3 +777,20 @@ def test_a_message_with_unstorable_text_is_refused_by_its_field(connect, desk, b
     assert ack["ok"] is False
     assert list(ack["errors"]) == ["body"]
     assert not db.session.scalars(select(Message).where(Message.ticket_id == ticket.id)).all()
+
+
+def test_an_organization_manager_follows_colleagues_tickets_until_removed(connect, desk):
+    ticket, alice, bob, admin = desk["ticket"], desk["alice"], desk["bob"], desk["admin"]
+    org = organizations.do_create_organization(admin, name="Alice and Bob Ltd")
+    organizations.do_add_member(admin, org.id, alice.id)
+    organizations.do_add_member(admin, org.id, bob.id, manager=True)
+    sock = connect(bob)
+    assert sock.emit("join_ticket", {"ticket_id": ticket.id})["ok"]
+    conversation.do_add_message(desk["agent"], ticket.id, "Looking into it")
+    assert [m["body"] for m in sock.received("message")] == ["Looking into it"]
+
+    organizations.do_remove_member(admin, org.id, bob.id)
+    conversation.do_add_message(desk["agent"], ticket.id, "Fixed")
+
+    assert [m["body"] for m in sock.received("message")] == ["Looking into it"]
+    assert not connect(bob).emit("join_ticket", {"ticket_id": ticket.id})["ok"]

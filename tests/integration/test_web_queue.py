@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from autocrm.columns import utcnow
+from autocrm.people import organizations
 from autocrm.sla.models import SlaClock
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
@@ -317,3 +318,20 @@ def test_empty_state(agent_client):
     html = agent_client.get("/agent/?q=nothing-matches-this").get_data(as_text=True)
     assert 'id="queue-empty">' in html
     assert "Nothing matches these filters" in html
+
+
+def test_organization_filter_lists_the_tickets_of_its_customers(agent_client, world, factory):
+    admin = factory.admin()
+    acme = organizations.do_create_organization(admin, name="Acme Ltd")
+    organizations.do_add_member(admin, acme.id, world["customer"].id)
+    stranger = factory.customer()
+    other = factory.ticket(stranger, subject="Not Acme's")
+
+    page = agent_client.get(f"/agent/?organization_id={acme.id}").get_data(as_text=True)
+
+    assert f'<option value="{acme.id}" selected>Acme Ltd</option>' in page
+    assert row_ids(page) == {world[k].id for k in ("mine", "theirs", "unassigned", "triage")}
+    assert other.id in row_ids(agent_client.get("/agent/").get_data(as_text=True))
+    bad = agent_client.get("/agent/?organization_id=abc")
+    assert bad.status_code == 422
+    assert "Choose an organization from the list." in bad.get_data(as_text=True)

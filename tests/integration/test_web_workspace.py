@@ -14,6 +14,7 @@ from autocrm.canned import services as canned
 from autocrm.canned.models import CannedResponse
 from autocrm.errors import Forbidden
 from autocrm.events import causes
+from autocrm.people import organizations
 from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Message, Ticket
@@ -424,3 +425,27 @@ def test_canned_placeholders_are_plain_text(client, setup, factory):
 def test_customers_cannot_use_canned_responses(setup):
     with pytest.raises(Forbidden):
         canned.list_canned(setup["customer"])
+
+
+def test_requester_panel_shows_who_asked_and_their_other_visible_tickets(client, setup, factory):
+    admin = factory.admin()
+    acme = organizations.do_create_organization(admin, name="Acme Ltd")
+    organizations.do_add_member(admin, acme.id, setup["customer"].id)
+    customer, support = setup["customer"], setup["support"]
+    solved = factory.ticket(customer, team=support, subject="Old solved one")
+    newer = factory.ticket(customer, team=support, subject="Newer open one")
+    # solved last, so it is the most recently changed: still listed after the open one
+    assert tickets.do_transition(admin, solved.id, "solve").category == "solved"
+    log_in(client, setup["agent"])
+
+    page = html.unescape(client.get(url(setup["ticket"])).get_data(as_text=True))
+
+    head = page[page.index("From <strong>") : page.index('id="ws-team-text"')]
+    assert "Casey Customer" in head and 'id="ws-requester-org">Acme Ltd<' in head
+    panel = page[page.index('id="ws-requester-heading"') :]
+    assert customer.email in panel and "Acme Ltd" in panel
+    listed = panel[: panel.index("</ul>")]
+    # open first; Billing's ticket is not the agent's to see; the ticket itself is not listed
+    assert listed.index(f"#{newer.id} Newer open one") < listed.index(f"#{solved.id} Old solved")
+    assert "Invoice question" not in listed and "Printer on fire" not in listed
+    assert f'href="/agent/tickets/{newer.id}"' in listed
