@@ -6,7 +6,7 @@ when created); ``organization_domains``: its email domains, each in one organiza
 whether they see its tickets.
 
 Revision ID: 0017_organizations
-Revises: 0015_email_verification
+Revises: 0016_attachments
 Create Date: 2026-12-06 04:15:00.000000
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic (alembic_version holds at most 32 characters).
 revision = '0017_organizations'
-down_revision = '0015_email_verification'
+down_revision = '0016_attachments'
 branch_labels = None
 depends_on = None
 
