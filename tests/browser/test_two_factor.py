@@ -149,7 +149,8 @@ def test_an_admin_requires_two_factor_for_staff(
 
         admin_page.goto("/admin/users")
         admin_page.get_by_label("Require two-factor login for staff").check()
-        admin_page.get_by_role("button", name="Save").click()
+        policy = admin_page.get_by_role("region", name="Two-factor login")
+        policy.get_by_role("button", name="Save").click()
         expect(admin_page.get_by_role("status").first).to_contain_text(
             "Staff now need two-factor login"
         )
