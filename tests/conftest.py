@@ -80,6 +80,14 @@ def imap_server() -> Iterator[DovecotServer]:
         yield server
 
 
+@pytest.fixture
+def imap_account(imap_server: DovecotServer) -> tuple[DovecotServer, str, str]:
+    """``(server, address, password)`` of a new, empty mail account on the run's Dovecot."""
+    address = f"support-{uuid.uuid4().hex[:8]}@example.test"
+    imap_server.add_user(address, IMAP_PASSWORD)
+    return imap_server, address, IMAP_PASSWORD
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A local S3 server (moto, a real process on a free port) for the run."""

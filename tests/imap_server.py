@@ -57,6 +57,12 @@ class DovecotServer:
     log_file: Path
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
+    def add_user(self, user: str, password: str) -> None:
+        """A new mail account, usable at once, so each test can have an empty mailbox of its
+        own."""
+        self.users[user] = password
+        _write_user(self.directory / "passwd", user, password)
+
     def connect(self, user: str) -> imaplib.IMAP4:
         """A logged-in imaplib client over the plain port (loopback, so no TLS needed)."""
         client = imaplib.IMAP4(self.host, self.port, timeout=10)
@@ -133,13 +139,14 @@ def _quoted(name: str) -> str:
 
 
 @contextlib.contextmanager
-def running(users: dict[str, str] | None = None) -> Iterator[DovecotServer]:
+def running(users: dict[str, str] | None = None, extra_config: str = "") -> Iterator[DovecotServer]:
     """A Dovecot with ``users`` (address -> password) on free loopback ports, stopped and its
-    directory removed on exit."""
+    directory removed on exit. ``extra_config`` is appended to its dovecot.conf (e.g. an
+    ``imap_capability`` line, to look like an older server)."""
     users = dict(DEFAULT_USERS if users is None else users)
     directory = Path(tempfile.mkdtemp(prefix="autocrm-dovecot-"))
     try:
-        server = _configure(directory, users)
+        server = _configure(directory, users, extra_config)
         server._process = _start(server)
         try:
             yield server
@@ -149,14 +156,16 @@ def running(users: dict[str, str] | None = None) -> Iterator[DovecotServer]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _configure(directory: Path, users: dict[str, str]) -> DovecotServer:
+def _configure(directory: Path, users: dict[str, str], extra_config: str) -> DovecotServer:
     as_root = os.geteuid() == 0
     if as_root:
         # Dovecot's unprivileged processes (dovecot, dovenull) must reach the files in here.
         directory.chmod(0o755)
     cert, key = _write_certificate(directory)
-    users_file = directory / "users"
-    users_file.write_text("".join(_passwd_line(u, p) for u, p in users.items()))
+    users_dir = directory / "passwd"
+    users_dir.mkdir()
+    for user, password in users.items():
+        _write_user(users_dir, user, password)
     owner = _mail_owner()
     for name in ("mail", "home"):
         (directory / name).mkdir()
@@ -170,15 +179,21 @@ def _configure(directory: Path, users: dict[str, str]) -> DovecotServer:
         directory=directory,
         log_file=directory / "dovecot.log",
     )
-    conf = _config_text(server, cert, key, users_file, owner, as_root)
-    (directory / "dovecot.conf").write_text(conf)
+    conf = _config_text(server, cert, key, users_dir, owner, as_root)
+    (directory / "dovecot.conf").write_text(conf + extra_config + "\n")
     return server
 
 
-def _passwd_line(user: str, password: str) -> str:
-    if any(c in user + password for c in ":\n\r"):
-        raise ValueError("test users and passwords may not contain ':' or line breaks")
-    return f"{user}:{{PLAIN}}{password}\n"
+def _write_user(users_dir: Path, user: str, password: str) -> None:
+    """One passwd-file per user: Dovecot rereads a changed file at most once a second, but
+    reads a new one at its first login, so a user added during a run can log in at once.
+    Written under another name and renamed: Dovecot never reads a half-written file."""
+    if any(c in user + password for c in ":/\n\r") or user.startswith("."):
+        raise ValueError("test users and passwords may not contain ':', '/' or line breaks")
+    scratch = users_dir / f".{user}.new"
+    scratch.write_text(f"{user}:{{PLAIN}}{password}\n")
+    scratch.chmod(0o644)
+    scratch.replace(users_dir / user)
 
 
 def _mail_owner() -> tuple[int, int]:
@@ -193,7 +208,7 @@ def _config_text(
     server: DovecotServer,
     cert: Path,
     key: Path,
-    users_file: Path,
+    users_dir: Path,
     owner: tuple[int, int],
     as_root: bool,
 ) -> str:
@@ -235,17 +250,26 @@ ssl_cert = <{cert}
 ssl_key = <{key}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
+# A refused login answers at once: tests of wrong passwords need not wait.
+auth_failure_delay = 0
 first_valid_uid = {uid}
 last_valid_uid = 0
 first_valid_gid = {gid}
 mail_location = maildir:{directory}/mail/%u
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {users_file}
+  args = scheme=PLAIN username_format=%u {users_dir}/%u
 }}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={directory}/home/%u
+}}
+# No growing delay for logins after a refused one (Dovecot's auth penalty): tests refuse
+# passwords on purpose, and the next test must not wait for it.
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service imap-login {{
   inet_listener imap {{
