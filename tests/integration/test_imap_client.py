@@ -75,6 +75,7 @@ def test_a_wrong_password_shows_the_servers_answer(imap_account: Account) -> Non
         check_connection(settings_for(imap_account, password="not-the-password"))
 
     assert str(refused.value) == "LOGIN failed: [AUTHENTICATIONFAILED] Authentication failed."
+    assert "not-the-password" not in repr(settings_for(imap_account, password="not-the-password"))
 
 
 def test_an_unknown_folder_is_named(imap_account: Account) -> None:
@@ -134,6 +135,20 @@ def test_fetch_new_gives_the_exact_messages_oldest_first_and_leaves_them_unread(
     uids = [uid for uid, _ in everything]
     assert uids == sorted(uids)
     assert b"\\Seen" not in b" ".join(flags(imap_account))
+
+
+def test_a_25_mb_message_arrives_whole(imap_account: Account) -> None:
+    server, address, _ = imap_account
+    line = b"QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAx\r\n"
+    big = message(1).replace(b"\r\n\r\n", b"\r\nX-Size: big\r\n\r\n") + line * (
+        25 * 1024 * 1024 // len(line)
+    )
+    server.append(address, big)
+
+    with session(settings_for(imap_account)) as mailbox:
+        [(_, raw)] = mailbox.fetch_new(limit=10)
+
+    assert raw == big
 
 
 def test_an_empty_folder_gives_nothing(imap_account: Account) -> None:
