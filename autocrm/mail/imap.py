@@ -13,6 +13,7 @@ pass plain settings in.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import imaplib
 import re
@@ -50,7 +51,7 @@ def check_connection(settings: ImapSettings) -> str:
     """Connect, log in and look at the folder without changing anything; say what was found,
     or raise ``ImapError`` saying why not."""
     with _connected(settings) as client:
-        typ, data = client.select(_quoted(settings.folder), readonly=True)
+        typ, data = client.select(_mailbox(settings.folder), readonly=True)
         _expect_ok(typ, data, f"Opening the folder {settings.folder}")
         count = int(data[0] or 0) if data and isinstance(data[0], bytes) else 0
     noun = "message" if count == 1 else "messages"
@@ -61,7 +62,7 @@ def check_connection(settings: ImapSettings) -> str:
 def session(settings: ImapSettings) -> Iterator[ImapSession]:
     """A logged-in connection with ``settings.folder`` selected for reading and moving."""
     with _connected(settings) as client:
-        typ, data = client.select(_quoted(settings.folder))
+        typ, data = client.select(_mailbox(settings.folder))
         _expect_ok(typ, data, f"Opening the folder {settings.folder}")
         yield ImapSession(client, settings, _capabilities(client))
 
@@ -101,10 +102,10 @@ class ImapSession:
             return
         self._ensure_processed_folder(target)
         if "MOVE" in self._capabilities:
-            typ, data = self._run(f"Moving to {target}", "UID", "MOVE", str(uid), _quoted(target))
+            typ, data = self._run(f"Moving to {target}", "UID", "MOVE", str(uid), _mailbox(target))
             _expect_ok(typ, data, f"Moving message {uid} to {target}")
             return
-        typ, data = self._run(f"Copying to {target}", "UID", "COPY", str(uid), _quoted(target))
+        typ, data = self._run(f"Copying to {target}", "UID", "COPY", str(uid), _mailbox(target))
         _expect_ok(typ, data, f"Copying message {uid} to {target}")
         self._delete(uid)
 
@@ -133,14 +134,14 @@ class ImapSession:
     def _ensure_processed_folder(self, name: str) -> None:
         if self._processed_folder_ready:
             return
-        typ, data = self._run("Listing folders", "LIST", '""', _quoted(name))
+        typ, data = self._run("Listing folders", "LIST", '""', _mailbox(name))
         _expect_ok(typ, data, "Listing folders")
         if not any(data):
-            typ, data = self._run(f"Creating {name}", "CREATE", _quoted(name))
+            typ, data = self._run(f"Creating {name}", "CREATE", _mailbox(name))
             _expect_ok(typ, data, f"Creating the folder {name}")
             # Subscribed, so that mail clients show it; a refusal changes nothing for us.
             with contextlib.suppress(imaplib.IMAP4.error):
-                self._client.subscribe(_quoted(name))
+                self._client.subscribe(_mailbox(name))
         self._processed_folder_ready = True
 
     def _run(self, what: str, command: str, *args: str) -> tuple[str, list[Any]]:
@@ -268,3 +269,24 @@ def _text(exc: BaseException) -> str:
 def _quoted(name: str) -> str:
     """An IMAP quoted string, so names with spaces or quotes survive."""
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _mailbox(name: str) -> str:
+    """A folder name as IMAP spells it: quoted, non-ASCII in modified UTF-7 (RFC 3501
+    5.1.3), so an admin can name the folder "Traités" as their mail client shows it."""
+    return _quoted(_modified_utf7(name))
+
+
+def _modified_utf7(name: str) -> str:
+    out: list[str] = []
+    pending: list[str] = []
+    for char in [*name, ""]:
+        if char and not 0x20 <= ord(char) <= 0x7E:
+            pending.append(char)
+            continue
+        if pending:
+            encoded = base64.b64encode("".join(pending).encode("utf-16-be")).decode("ascii")
+            out.append("&" + encoded.rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+        out.append("&-" if char == "&" else char)
+    return "".join(out)

@@ -190,6 +190,21 @@ def test_processed_messages_go_to_an_existing_folder_of_the_admins_choice(
     assert server.list_messages(address) == []
 
 
+def test_folder_names_may_be_in_any_language(imap_account: Account) -> None:
+    server, address, _ = imap_account
+    # How IMAP spells "Réception" and "Traités & faits" (modified UTF-7, RFC 3501 5.1.3).
+    server.append(address, message(1), folder="R&AOk-ception")
+
+    settings = settings_for(imap_account, folder="Réception", processed_folder="Traités & faits")
+    assert check_connection(settings) == "Connected to localhost; 1 message in Réception."
+    with session(settings) as mailbox:
+        [(uid, _)] = mailbox.fetch_new(limit=10)
+        mailbox.mark_processed(uid)
+
+    assert server.list_messages(address, "Trait&AOk-s &- faits") == [message(1)]
+    assert server.list_messages(address, "R&AOk-ception") == []
+
+
 def test_without_a_processed_folder_messages_are_deleted(imap_account: Account) -> None:
     server, address, _ = imap_account
     server.append(address, message(1))
