@@ -33,6 +33,8 @@ from autocrm.files.storage import S3Storage
 from autocrm.sla import clocks as sla
 from tests.databases import scratch_database
 from tests.factories import Factory
+from tests.imap_server import DovecotServer
+from tests.imap_server import running as running_dovecot
 from workflows.engine import forget_compiled
 
 RUN_ID = uuid.uuid4().hex[:10]
@@ -64,6 +66,26 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+IMAP_USER = "support@example.test"
+IMAP_PASSWORD = "support-password"
+
+
+@pytest.fixture(scope="session")
+def imap_server() -> Iterator[DovecotServer]:
+    """A real Dovecot for the run (tests/imap_server.py) with the user ``IMAP_USER``. Tests
+    share it: each one uses folders of its own, or empties the ones it uses."""
+    with running_dovecot({IMAP_USER: IMAP_PASSWORD}) as server:
+        yield server
+
+
+@pytest.fixture
+def imap_account(imap_server: DovecotServer) -> tuple[DovecotServer, str, str]:
+    """``(server, address, password)`` of a new, empty mail account on the run's Dovecot."""
+    address = f"support-{uuid.uuid4().hex[:8]}@example.test"
+    imap_server.add_user(address, IMAP_PASSWORD)
+    return imap_server, address, IMAP_PASSWORD
 
 
 @pytest.fixture(scope="session")
