@@ -72,6 +72,13 @@ settings: dict[str, Any] = {
             "schedule": timedelta(seconds=5),
             "options": {"expires": 5},
         },
+        # IMAP mailboxes are polled every AUTOCRM_MAIL_POLL_INTERVAL seconds (the due time is
+        # in the database); this period is how late after it a poll may start.
+        "request-mailbox-polls": {
+            "task": "workers.tasks.request_mailbox_polls",
+            "schedule": timedelta(seconds=5),
+            "options": {"expires": 5},
+        },
         # Knowledge-base deflection: an opened suggestion is settled a day after it was opened
         # (kb.DEFLECTION_WINDOW); this period only delays the figures a little more.
         "settle-kb-suggestions": {

@@ -697,3 +697,103 @@ class TeamReportPageSchema(ma.Schema):
     start = fields.Date()
     end = fields.Date()
     teams = fields.List(fields.Nested(TeamReportSchema))
+
+
+# -- mailboxes (the email channel) ----------------------------------------------------------------
+
+IMAP_SECURITY = fields.String(
+    validate=validate.OneOf(["ssl", "starttls", "none"]),
+    metadata={"description": "ssl (port 993), starttls (143), or none (tests only)."},
+)
+
+
+class MailboxSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(metadata={"description": "Names it in `flask mail-in` and the webhook."})
+    address = fields.String(metadata={"description": "The address customers write to."})
+    team_id = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+    plus_addressing = fields.Boolean(
+        metadata={"description": "Replies ask to be answered at address+<signed token>."}
+    )
+    imap_host = fields.String(allow_none=True)
+    imap_port = fields.Integer(allow_none=True)
+    imap_security = fields.Function(lambda m: m.imap_security.value)
+    imap_username = fields.String(allow_none=True)
+    imap_password_set = fields.Function(lambda m: m.imap_password_encrypted is not None)
+    imap_folder = fields.String()
+    imap_processed_folder = fields.String(
+        allow_none=True, metadata={"description": "Null: processed messages are deleted."}
+    )
+    last_polled_at = fields.DateTime(allow_none=True)
+    last_poll_error = fields.String(allow_none=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class MailboxCreatedSchema(MailboxSchema):
+    webhook_secret = fields.String(
+        metadata={"description": "Shown this once: what the provider's webhook must send."}
+    )
+
+
+class MailboxListSchema(ma.Schema):
+    items = fields.List(fields.Nested(MailboxSchema))
+
+
+class MailboxWriteSchema(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=60))
+    address = fields.String(validate=validate.Length(min=3, max=254))
+    team_id = Id(allow_none=True)
+    active = fields.Boolean()
+    plus_addressing = fields.Boolean()
+    imap_host = fields.String(allow_none=True, validate=validate.Length(max=253))
+    imap_port = fields.Integer(allow_none=True, validate=validate.Range(min=1, max=65535))
+    imap_security = IMAP_SECURITY
+    imap_username = fields.String(allow_none=True, validate=validate.Length(max=254))
+    imap_password = fields.String(
+        load_only=True,
+        validate=validate.Length(max=500),
+        metadata={"description": "Stored encrypted; never shown. Omit to keep it."},
+    )
+    imap_folder = fields.String(validate=validate.Length(max=200))
+    imap_processed_folder = fields.String(allow_none=True, validate=validate.Length(max=200))
+
+
+class MailboxCreateSchema(MailboxWriteSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=60))
+    address = fields.String(required=True, validate=validate.Length(min=3, max=254))
+
+
+class MailboxTestSchema(ma.Schema):
+    ok = fields.Boolean()
+    message = fields.String(metadata={"description": "What the server answered."})
+
+
+class WebhookSecretSchema(ma.Schema):
+    webhook_secret = fields.String()
+
+
+class InboundEmailSchema(ma.Schema):
+    id = fields.Integer()
+    mailbox_id = fields.Integer()
+    message_id = fields.String(allow_none=True)
+    sender = fields.String()
+    subject = fields.String()
+    via = fields.String(metadata={"description": "imap, pipe or webhook."})
+    status = fields.Function(lambda e: e.status.value)
+    reason = fields.String()
+    ticket_id = fields.Integer(allow_none=True)
+    raw_size = fields.Integer()
+    received_at = fields.DateTime()
+
+
+class InboundEmailPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(InboundEmailSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class InboundEmailListArgsSchema(PageArgsSchema):
+    status = fields.String(
+        load_default="failed",
+        validate=validate.OneOf(["processed", "ignored", "failed", "discarded", "all"]),
+    )

@@ -107,7 +107,7 @@ class TicketMessages(MethodView):
     @blp.alt_response(409, schema=ErrorSchema, description="The ticket is closed.")
     def post(self, body: dict[str, Any], ticket_id: int) -> Any:
         """Reply publicly, or (staff) add an internal note."""
-        return conversation.do_add_message(current_actor(), ticket_id, **body)
+        return conversation.do_add_message(current_actor(), ticket_id, **body, channel="api")
 
 
 @blp.route("/<id:ticket_id>/events")

@@ -1,7 +1,10 @@
-"""Command-line tools: ``flask --app wsgi create-user``, ``seed-demo`` and
-``recompute-durations``."""
+"""Command-line tools: ``flask --app wsgi create-user``, ``seed-demo``,
+``recompute-durations`` and ``mail-in`` (what an MTA pipes received mail to)."""
 
 from __future__ import annotations
+
+import logging
+import sys
 
 import click
 from flask import Flask
@@ -11,6 +14,7 @@ from autocrm.demo import seed
 from autocrm.demo.logins import DEMO_LOGINS
 from autocrm.errors import DomainError
 from autocrm.extensions import db
+from autocrm.mail import mailboxes, receive
 from autocrm.people import teams, users
 from autocrm.people.models import Role, Team, User
 from autocrm.tickets import services as tickets
@@ -79,7 +83,33 @@ def recompute_durations_command(batch_size: int) -> None:
     click.echo(f"Recomputed the durations of answered or solved tickets: {done}.")
 
 
+# sysexits.h: what Postfix's pipe (and sendmail's .forward) understand.
+EX_NOUSER = 67  # bounced: no such mailbox
+EX_TEMPFAIL = 75  # kept in the MTA's queue and tried again later
+
+
+@click.command("mail-in")
+@click.option("--mailbox", "name", required=True, help="The mailbox (by name) it was sent to.")
+def mail_in_command(name: str) -> None:
+    """Receive one RFC 5322 message on standard input (Postfix's pipe, a .forward). Exits 0
+    once it is stored, as a ticket change or as failed mail an admin sees; 75 (try again
+    later) when the database or file storage cannot take it; 67 for an unknown mailbox."""
+    raw = sys.stdin.buffer.read()
+    try:
+        mailbox = mailboxes.mailbox_named(name)
+        if mailbox is None:
+            click.echo(f"mail-in: no active mailbox named {name!r}", err=True)
+            sys.exit(EX_NOUSER)
+        inbound = receive.do_receive_email(mailbox, raw, via="pipe")
+    except Exception as exc:  # whatever it is, the MTA keeps the message and retries
+        logging.getLogger(__name__).exception("mail-in: not stored")
+        click.echo(f"mail-in: not stored, try again later: {exc}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    click.echo(f"{inbound.status.value} {inbound.id} {inbound.reason}".strip())
+
+
 def register(app: Flask) -> None:
     app.cli.add_command(create_user_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(recompute_durations_command)
+    app.cli.add_command(mail_in_command)

@@ -112,6 +112,20 @@ class Settings:
     anonymous_daily_cap: int = field(
         default_factory=lambda: int(_env("ANONYMOUS_DAILY_CAP", "10") or 10)
     )
+    # The email channel (autocrm.mail): the largest email accepted (bigger ones are kept as
+    # failed mail), messages one sender may send per hour before the rest wait for an admin,
+    # and how often beat polls IMAP mailboxes.
+    mail_max_bytes: int = field(
+        default_factory=lambda: int(_env("MAIL_MAX_BYTES", str(40 * 2**20)) or 40 * 2**20)
+    )
+    mail_sender_hourly_limit: int = field(
+        default_factory=lambda: int(_env("MAIL_SENDER_HOURLY_LIMIT", "30") or 30)
+    )
+    mail_poll_interval: int = field(
+        default_factory=lambda: int(_env("MAIL_POLL_INTERVAL", "30") or 30)
+    )
+    # A CA certificate (PEM) to trust for IMAP servers besides the system's (self-hosted ones).
+    mail_ca_file: str | None = field(default_factory=lambda: _env("MAIL_CA_FILE"))
     # Single sign-on with OpenID Connect (autocrm.people.sso checks them): no issuer, no SSO.
     oidc_issuer: str | None = field(default_factory=lambda: _env("OIDC_ISSUER") or None)
     oidc_client_id: str | None = field(default_factory=lambda: _env("OIDC_CLIENT_ID") or None)
@@ -192,6 +206,10 @@ class Settings:
             "AUTOCRM_CUSTOMER_EMAIL_WINDOW": self.customer_email_window,
             "AUTOCRM_PASSWORD_RESET_TTL": self.password_reset_ttl,
             "AUTOCRM_ANONYMOUS_DAILY_CAP": self.anonymous_daily_cap,
+            "AUTOCRM_MAIL_MAX_BYTES": self.mail_max_bytes,
+            "AUTOCRM_MAIL_SENDER_HOURLY_LIMIT": self.mail_sender_hourly_limit,
+            "AUTOCRM_MAIL_POLL_INTERVAL": self.mail_poll_interval,
+            "AUTOCRM_MAIL_CA_FILE": self.mail_ca_file,
             "AUTOCRM_OIDC_ISSUER": self.oidc_issuer,
             "AUTOCRM_OIDC_CLIENT_ID": self.oidc_client_id,
             "AUTOCRM_OIDC_CLIENT_SECRET": self.oidc_client_secret,

@@ -1,4 +1,5 @@
-"""Messages are Markdown; this turns them into HTML that is safe to put in a page.
+"""Messages are Markdown (emails: plain text); this turns them into HTML that is safe to put
+in a page.
 
 markdown-it (CommonMark) with raw HTML disabled renders; nh3 (ammonia) then keeps only an
 allow-list of tags and attributes, drops every event handler and script, keeps links to
@@ -7,6 +8,8 @@ http(s) and mailto only, and makes them open safely. A message such as
 """
 
 from __future__ import annotations
+
+import html
 
 import nh3
 from markdown_it import MarkdownIt
@@ -29,4 +32,14 @@ def render(text: str) -> str:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
+    )
+
+
+def render_plain(text: str) -> str:
+    """HTML for plain text as written (an email's): paragraphs at blank lines, its line
+    breaks kept, nothing read as markup."""
+    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join(
+        "<p>" + "<br>\n".join(html.escape(line) for line in p.strip("\n").split("\n")) + "</p>"
+        for p in paragraphs
     )

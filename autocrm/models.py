@@ -12,6 +12,7 @@ import autocrm.engine.models
 import autocrm.events.models
 import autocrm.files.models
 import autocrm.kb.models
+import autocrm.mail.models
 import autocrm.notifications.models
 import autocrm.people.models
 import autocrm.site.models

@@ -166,6 +166,11 @@ def can_manage_organizations(actor: User) -> bool:
     return can_administer(actor)
 
 
+def can_manage_mailboxes(actor: User) -> bool:
+    """Connect support mailboxes and handle the mail that failed: admins."""
+    return can_administer(actor)
+
+
 def can_view_organizations(actor: User) -> bool:
     """Staff see organizations (the workspace and queue name them); customers do not."""
     return is_staff(actor)

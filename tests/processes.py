@@ -37,6 +37,7 @@ from autocrm.engine.versions import current_version
 from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
 from autocrm.files.models import Attachment
+from autocrm.mail.models import Mailbox
 from autocrm.notifications.models import EmailMessage
 from autocrm.people.models import AssignmentPolicy, Team, User
 from autocrm.sla import clocks as sla
@@ -266,6 +267,7 @@ def purge_committed_since(started: datetime) -> None:
         OutboxEvent,
         EmailMessage,
         Ticket,
+        Mailbox,  # and, by cascade, what it received
         Attachment,
         Team,
         WorkflowVersion,

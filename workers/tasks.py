@@ -10,6 +10,7 @@ from autocrm.automation import sweep as automation_sweep
 from autocrm.events import dispatch, outbox
 from autocrm.files import services as files
 from autocrm.kb import votes
+from autocrm.mail import polling
 from autocrm.notifications import emails
 
 
@@ -57,3 +58,18 @@ def request_due_emails() -> int:
 def remove_unsent_uploads() -> int:
     """Beat: remove uploads nobody attached within a day (and their unused bytes)."""
     return files.do_remove_unsent_uploads()
+
+
+@shared_task(name="workers.tasks.request_mailbox_polls")
+def request_mailbox_polls() -> int:
+    """Beat: ask a worker to poll each IMAP mailbox whose poll interval has passed."""
+    due = polling.do_request_polls()
+    for mailbox_id in due:
+        poll_mailbox.delay(mailbox_id)
+    return len(due)
+
+
+@shared_task(name="workers.tasks.poll_mailbox")
+def poll_mailbox(mailbox_id: int) -> int:
+    """Receive what waits in one IMAP mailbox (a batch; the next poll takes the rest)."""
+    return polling.poll_mailbox(mailbox_id)

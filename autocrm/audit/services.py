@@ -27,6 +27,7 @@ from autocrm.errors import Forbidden, InvalidInput
 from autocrm.extensions import db
 from autocrm.files.models import Attachment
 from autocrm.listing import Page, PageRequest, keyset_page
+from autocrm.mail.models import InboundEmail, Mailbox
 from autocrm.people.models import Organization, Team, User
 
 # What an entry may say happened, with the words the audit page uses.
@@ -72,6 +73,12 @@ ACTIONS = {
     "workflow.published": "published workflow",
     "canned.shared_changed": "changed who a canned response is shared with",
     "attachment.deleted": "deleted an attachment",
+    "mailbox.created": "connected mailbox",
+    "mailbox.updated": "changed mailbox",
+    "mailbox.deleted": "deleted mailbox",
+    "mailbox.webhook_secret_rotated": "made a new webhook secret for mailbox",
+    "inbound_email.retried": "retried failed email",
+    "inbound_email.discarded": "discarded failed email",
 }
 TARGET_TYPES = {
     "user": "User",
@@ -81,9 +88,11 @@ TARGET_TYPES = {
     "canned": "Canned response",
     "setting": "Site setting",
     "attachment": "Attachment",
+    "mailbox": "Mailbox",
+    "inbound_email": "Received email",
 }
 # Field names whose values are never written to the log.
-SECRET_FIELDS = frozenset({"password", "password_hash", "token", "secret"})
+SECRET_FIELDS = frozenset({"password", "password_hash", "token", "secret", "imap_password"})
 MAX_LABEL = 300
 
 
@@ -111,6 +120,10 @@ def target_of(obj: Any) -> Target:
         return Target("canned", obj.id, obj.title)
     if isinstance(obj, Attachment):
         return Target("attachment", obj.id, obj.filename)
+    if isinstance(obj, Mailbox):
+        return Target("mailbox", obj.id, f"{obj.name} <{obj.address}>")
+    if isinstance(obj, InboundEmail):
+        return Target("inbound_email", obj.id, f"{obj.subject} <{obj.sender}>")
     raise TypeError(f"no audit target type for {type(obj).__name__}")
 
 

@@ -34,6 +34,7 @@ from autocrm.files import storage as blobs
 from autocrm.files import types
 from autocrm.files.models import MAX_FILENAME, Attachment
 from autocrm.kb.models import Article
+from autocrm.mail.models import InboundEmail
 from autocrm.people.models import User
 from autocrm.tickets.models import Message, Ticket
 from autocrm.transaction import rolls_back_on_error
@@ -136,14 +137,14 @@ def _limited(head: bytes, stream: IO[bytes], name: str, limit: int) -> Iterator[
 
 
 @dataclass
-class _Checked:
+class CheckedUpload:
     name: str
     content_type: str
     head: bytes
     stream: IO[bytes]
 
 
-def check_uploads(uploads: Sequence[Upload]) -> list[_Checked]:
+def check_uploads(uploads: Sequence[Upload]) -> list[CheckedUpload]:
     """Every file's name and type, before any is stored: InvalidInput naming each refused file,
     TooLarge for one whose size is known to be over the limit."""
     bounds = limits()
@@ -166,7 +167,7 @@ def check_uploads(uploads: Sequence[Upload]) -> list[_Checked]:
         reason = types.refusal(name, content_type, denied)
         if reason:
             refusals.append(reason)
-        checked.append(_Checked(name, content_type, head, upload.stream))
+        checked.append(CheckedUpload(name, content_type, head, upload.stream))
     if refusals:
         raise InvalidInput(" ".join(refusals), {"files": refusals})
     return checked
@@ -177,7 +178,13 @@ def do_upload(actor: User, uploads: Sequence[Upload]) -> list[Attachment]:
     """Store the files and record them as the actor's unattached uploads."""
     if not policies.may_change(actor):
         raise Forbidden("This token may only read.")
-    checked = check_uploads(uploads)
+    rows = store(actor, check_uploads(uploads))
+    db.session.commit()
+    return rows
+
+
+def store(actor: User, checked: Sequence[CheckedUpload]) -> list[Attachment]:
+    """In the caller's transaction: checked files stored, as ``actor``'s unattached uploads."""
     storage = blobs.current()
     limit = limits()["max_file_bytes"]
     rows = []
@@ -193,7 +200,7 @@ def do_upload(actor: User, uploads: Sequence[Upload]) -> list[Attachment]:
             )
         )
     db.session.add_all(rows)
-    db.session.commit()
+    db.session.flush()
     return rows
 
 
@@ -392,7 +399,9 @@ def _keys_in_use(keys: set[str]) -> set[str]:
         return set()
     used = set(db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(keys))))
     thumbnails = select(Attachment.thumbnail_sha256).where(Attachment.thumbnail_sha256.in_(keys))
-    return used | {k for k in db.session.scalars(thumbnails) if k}
+    # Received emails keep their raw bytes in the same store (``autocrm.mail.models``).
+    emails = select(InboundEmail.raw_sha256).where(InboundEmail.raw_sha256.in_(keys))
+    return used | set(db.session.scalars(emails)) | {k for k in db.session.scalars(thumbnails) if k}
 
 
 def _delete_blobs(batches: list[list[str]]) -> None:

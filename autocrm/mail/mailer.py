@@ -26,9 +26,20 @@ class PermanentFailure(Exception):
 
 
 class Mailer(Protocol):
-    def send(self, to: str, subject: str, body: str, *, message_id: str) -> None:
+    def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        message_id: str,
+        sender: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         """Send one plain-text email. ``message_id`` is stable for this email (the same on
-        every retry) and becomes its Message-ID, so a duplicate is recognizable."""
+        every retry) and becomes its Message-ID, so a duplicate is recognizable. ``sender``
+        replaces the configured From (a support mailbox's address); ``headers`` adds others
+        (Reply-To, In-Reply-To, References)."""
 
 
 def message_id_header(message_id: str, sender: str) -> str:
@@ -37,7 +48,14 @@ def message_id_header(message_id: str, sender: str) -> str:
     return f"<{message_id}@{domain}>"
 
 
-def build_message(sender: str, to: str, subject: str, body: str, message_id: str) -> EmailMessage:
+def build_message(
+    sender: str,
+    to: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    headers: Mapping[str, str] | None = None,
+) -> EmailMessage:
     """The email as it goes on the wire; ValueError for headers that cannot be encoded."""
     message = EmailMessage()
     message["From"] = sender
@@ -46,6 +64,8 @@ def build_message(sender: str, to: str, subject: str, body: str, message_id: str
     message["Date"] = formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = message_id_header(message_id, sender)
     message["Auto-Submitted"] = "auto-generated"  # keeps auto-responders from answering
+    for name, value in (headers or {}).items():
+        message[name] = value
     message.set_content(body)
     return message
 
@@ -87,9 +107,18 @@ class SmtpMailer:
             smtp.starttls(context=ssl.create_default_context())
         return smtp
 
-    def send(self, to: str, subject: str, body: str, *, message_id: str) -> None:
+    def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        message_id: str,
+        sender: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         try:
-            message = build_message(self.sender, to, subject, body, message_id)
+            message = build_message(sender or self.sender, to, subject, body, message_id, headers)
             with self._connect() as smtp:
                 if self.username:
                     smtp.login(self.username, self.password or "")
@@ -116,11 +145,24 @@ class ConsoleMailer:
     def __init__(self, sender: str = "AutoCRM <support@localhost>") -> None:
         self.sender = sender
 
-    def send(self, to: str, subject: str, body: str, *, message_id: str) -> None:
+    def send(
+        self,
+        to: str,
+        subject: str,
+        body: str,
+        *,
+        message_id: str,
+        sender: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        sender = sender or self.sender
+        extra = "".join(f"\n{name}: {value}" for name, value in (headers or {}).items())
         log.info(
-            "email (not sent: no AUTOCRM_SMTP_HOST) %s\nTo: %s\nSubject: %s\n\n%s",
-            message_id_header(message_id, self.sender),
+            "email (not sent: no AUTOCRM_SMTP_HOST) %s\nFrom: %s\nTo: %s%s\nSubject: %s\n\n%s",
+            message_id_header(message_id, sender),
+            sender,
             to,
+            extra,
             subject,
             body,
         )

@@ -25,18 +25,19 @@ Guarantees:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from autocrm.columns import utcnow
 from autocrm.events.handlers import RetryLater
 from autocrm.events.kinds import EmailRequested
 from autocrm.extensions import db
+from autocrm.mail import threading
 from autocrm.mail.mailer import Mailer, PermanentFailure
 from autocrm.notifications.models import EmailMessage
+from autocrm.people.models import User
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,7 @@ class DeliveryFailed(RetryLater):
 
 
 def message_id_for(email: EmailMessage) -> str:
-    """The same for every attempt at one email, different for every email anywhere (the
-    dedupe key names the causing event's uuid)."""
-    digest = hashlib.sha256(email.dedupe_key.encode()).hexdigest()[:16]
-    return f"autocrm.email.{email.id}.{digest}"
+    return threading.email_message_id(email)
 
 
 def current_mailer() -> Mailer:
@@ -75,9 +73,20 @@ def deliver_email(event: EmailRequested) -> None:
     if email.attempts >= MAX_ATTEMPTS:
         log.warning("email %s: given up after %d attempts", email.id, email.attempts)
         return
+    recipient = db.session.scalar(select(User).where(User.email == email.to_address))
+    if recipient is not None and recipient.email_bounced_at is not None:
+        _give_up(email, PermanentFailure(f"the address bounced on {recipient.email_bounced_at}"))
+        return
+    to_customer = recipient is None or not recipient.role.is_staff
+    sender, headers = threading.outgoing_headers(email, to_customer=to_customer)
     try:
         current_mailer().send(
-            email.to_address, email.subject, email.body, message_id=message_id_for(email)
+            email.to_address,
+            threading.thread_subject(email) if sender else email.subject,
+            email.body,
+            message_id=message_id_for(email),
+            sender=sender,
+            headers=headers,
         )
     except PermanentFailure as exc:
         _give_up(email, exc)

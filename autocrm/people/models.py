@@ -44,6 +44,9 @@ class User(Model):
     # has not yet, and who cannot log in until they do (``autocrm.people.intake``).
     email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=utcnow)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When mail to the address bounced (a delivery status notification came back): no more
+    # email is sent to it until the address changes or an admin clears it.
+    email_bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Two-factor login (``autocrm.people.twofactor``): the TOTP secret, encrypted with a key
     # derived from SECRET_KEY; set but not enabled while enrolment waits for its first code.
     totp_secret: Mapped[str | None] = mapped_column(String(255))

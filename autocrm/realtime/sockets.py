@@ -193,7 +193,7 @@ def leave_ticket(actor: User, ticket_id: int) -> dict[str, Any]:
 
 
 def send_message(actor: User, ticket_id: int, body: str, internal: bool) -> dict[str, Any]:
-    message = conversation.do_add_message(actor, ticket_id, body, internal=internal)
+    message = conversation.do_add_message(actor, ticket_id, body, internal=internal, channel="chat")
     return {"message": representation.render_message(message)}
 
 

@@ -67,10 +67,29 @@ def do_add_message(
     *,
     internal: bool = False,
     attachment_ids: Iterable[int] = (),
+    channel: str = "web",
 ) -> Message:
     """A reply or (staff) an internal note; ``attachment_ids``: the actor's own unattached
     uploads, which become its files (an internal note's are staff-only, like the note)."""
     ticket = access_ticket_by_id(actor, ticket_id)
+    message = add_message(
+        actor, ticket, body, internal=internal, attachment_ids=attachment_ids, channel=channel
+    )
+    db.session.commit()
+    return message
+
+
+def add_message(
+    actor: User,
+    ticket: Ticket,
+    body: str,
+    *,
+    internal: bool = False,
+    attachment_ids: Iterable[int] = (),
+    channel: str,
+    inbound_email_id: int | None = None,
+) -> Message:
+    """In the caller's transaction: ``actor``'s message on ``ticket`` (which they may see)."""
     if internal and not policies.can_see_internal_notes(actor):
         raise InvalidInput(
             "Customers cannot write internal notes.",
@@ -86,7 +105,13 @@ def do_add_message(
         articles.check_public_links(body)
     now = utcnow()
     message = Message(
-        ticket_id=ticket.id, author_id=actor.id, body=body, internal=internal, created_at=now
+        ticket_id=ticket.id,
+        author_id=actor.id,
+        body=body,
+        internal=internal,
+        channel=channel,
+        inbound_email_id=inbound_email_id,
+        created_at=now,
     )
     db.session.add(message)
     db.session.flush()
@@ -111,7 +136,6 @@ def do_add_message(
             author_role=actor.role.value,
         )
     )
-    db.session.commit()
     return message
 
 

@@ -66,6 +66,8 @@ class Ticket(Model):
     category: Mapped[str] = mapped_column(String(20))
     priority: Mapped[Priority] = mapped_column(IntEnumType(Priority), default=Priority.NORMAL)
     channel: Mapped[str] = mapped_column(String(20), default="web")
+    # The support mailbox it came in by (email channel): replies go out from its address.
+    mailbox_id: Mapped[int | None] = mapped_column(ForeignKey("mailboxes.id", ondelete="SET NULL"))
     requester_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
@@ -122,6 +124,12 @@ class Message(Model):
     author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     body: Mapped[str] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(default=False)
+    # The door it came in by (web, api, chat, email), shown in the ticket's trail.
+    channel: Mapped[str] = mapped_column(String(20), default="web")
+    # The email it was received as (its original is one click away).
+    inbound_email_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbound_emails.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     author: Mapped[User] = relationship()

@@ -60,11 +60,23 @@ class MessageSchema(Schema):
     )
     body = fields.String(metadata={"description": "Markdown, as written."})
     body_html = fields.Function(
-        lambda m: markdown.render(m.body),
+        lambda m: (
+            markdown.render_plain(m.body) if m.channel == "email" else markdown.render(m.body)
+        ),
         deserialize=str,
-        metadata={"description": "The body rendered to sanitized HTML."},
+        metadata={
+            "description": "The body rendered to sanitized HTML (an email's text as written, "
+            "its lines kept; anything else as Markdown)."
+        },
     )
     internal = fields.Boolean()
+    channel = fields.String(
+        metadata={"description": "The door it came in by: web, api, chat or email."}
+    )
+    inbound_email_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The email it was received as (staff read the original)."},
+    )
     created_at = fields.DateTime()
     attachments = fields.List(
         fields.Nested(AttachmentSchema), metadata={"description": "The message's files."}

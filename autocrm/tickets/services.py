@@ -290,15 +290,46 @@ def do_create_ticket(
     check_fields_allowed(
         actor, [k for k, v in staff_fields.items() if v is not None], creating=True
     )
-    if not subject.strip():
-        raise InvalidInput("Subject is blank.", {"subject": ["Must not be blank."]})
     requester_id = staff_fields.get("requester_id") or actor.id
     requester = db.session.get(User, requester_id)
     if requester is None or not requester.active:
         raise InvalidInput(
             "Unknown requester.", {"requester_id": [f"No active user {requester_id}."]}
         )
-    team_id, assignee_id = staff_fields.get("team_id"), staff_fields.get("assignee_id")
+    ticket = create_ticket(
+        actor,
+        requester,
+        subject=subject,
+        description=description,
+        priority=priority,
+        channel=channel,
+        attachment_ids=attachment_ids,
+        team_id=staff_fields.get("team_id"),
+        assignee_id=staff_fields.get("assignee_id"),
+        tags=staff_fields.get("tags") or [],
+    )
+    db.session.commit()
+    return ticket
+
+
+def create_ticket(
+    actor: User,
+    requester: User,
+    *,
+    subject: str,
+    description: str,
+    priority: Priority = Priority.NORMAL,
+    channel: str,
+    attachment_ids: Iterable[int] = (),
+    team_id: int | None = None,
+    assignee_id: int | None = None,
+    tags: Iterable[str] = (),
+    mailbox_id: int | None = None,
+) -> Ticket:
+    """In the caller's transaction: a new ticket of ``requester``, opened by ``actor`` (the
+    caller decided which fields ``actor`` may set; the email channel sets the mailbox's team)."""
+    if not subject.strip():
+        raise InvalidInput("Subject is blank.", {"subject": ["Must not be blank."]})
     _check_team(team_id)
     _check_assignee(assignee_id, team_id)
     version = current_version()
@@ -309,6 +340,7 @@ def do_create_ticket(
         description=description,
         priority=priority,
         channel=channel,
+        mailbox_id=mailbox_id,
         requester_id=requester.id,
         team_id=team_id,
         assignee_id=assignee_id,
@@ -316,7 +348,7 @@ def do_create_ticket(
         status=engine.initial,
         category=engine.categories[engine.initial],
     )
-    ticket.tags = normalize_tags(staff_fields.get("tags") or [])
+    ticket.tags = normalize_tags(tags)
     db.session.add(ticket)
     db.session.flush()
     files.attach(actor, attachment_ids, ticket_id=ticket.id)
@@ -332,7 +364,6 @@ def do_create_ticket(
             tags=list(ticket.tags),
         )
     )
-    db.session.commit()
     return ticket
 
 

@@ -68,6 +68,16 @@
     time.textContent = formatTime(message.created_at);
     // body_html is rendered and sanitized on the server (autocrm.markdown: nh3 allow-list).
     node.querySelector(".ws-msg-body").innerHTML = message.body_html || "";
+    // The door it came in by; an email's links to the email as it arrived.
+    node.querySelector(".ws-msg-channel")?.remove();
+    const channel = document.createElement(message.inbound_email_id ? "a" : "span");
+    channel.className = "ws-msg-channel";
+    channel.textContent = `via ${message.channel || "web"}`;
+    if (message.inbound_email_id) {
+      channel.href = `/agent/emails/${message.inbound_email_id}`;
+      channel.title = "The email as it arrived";
+    }
+    node.querySelector(".ws-msg-head").append(channel);
     const oldFiles = node.querySelector(".files");
     if (oldFiles) oldFiles.remove();
     if (message.attachments && message.attachments.length && window.AutoCRMFiles) {
