@@ -30,8 +30,8 @@ from autocrm.audit import services as audit
 from autocrm.columns import utcnow
 from autocrm.errors import DomainError, Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
+from autocrm.files import scanning, types
 from autocrm.files import storage as blobs
-from autocrm.files import types
 from autocrm.files.models import MAX_FILENAME, Attachment
 from autocrm.kb.models import Article
 from autocrm.people.models import User
@@ -193,6 +193,7 @@ def do_upload(actor: User, uploads: Sequence[Upload]) -> list[Attachment]:
             )
         )
     db.session.add_all(rows)
+    scanning.queue_scans(rows)
     db.session.commit()
     return rows
 
