@@ -11,8 +11,10 @@ worker task (``do_scan``) streams the file from storage to clamd and records the
 - ``clean``: served from then on.
 - ``infected``: quarantined. Every attachment with the same content is marked (the bytes are
   one blob), never served again, and each one on a ticket leaves an ``attachment.quarantined``
-  entry in its trail. The blob is kept in storage, unserved, so that an admin can look into a
-  false positive; it goes with the attachment, as any blob does.
+  entry in its trail (one found infected before it was sent, when it is sent: ``attach``
+  lets it go with its message, so the text is not lost, and notes it). The blob is kept in
+  storage, unserved, so that an admin can look into a false positive (ClamAV has them); it
+  goes when its attachments do, as any blob does.
 - the scanner unreachable, or erring: retried with a growing delay (``retry_delay``) by the
   beat's sweep (``do_scan_due``), which also picks up a scan whose task was lost; after
   ``MAX_ATTEMPTS`` it is ``failed``, shown to admins on the storage page, and the file stays
@@ -37,7 +39,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from autocrm import aftercommit, database, policies
 from autocrm.columns import utcnow
@@ -316,14 +318,21 @@ def _quarantine(sha256: str, signature: str) -> None:
         attachment.scan_status = ScanStatus.INFECTED
         attachment.scan_result = signature[:MAX_RESULT]
         attachment.scan_due_at = None
-        if attachment.ticket_id is not None:
+        note_quarantined([attachment])
+
+
+def note_quarantined(attachments: Iterable[Attachment]) -> None:
+    """The trail entry of each infected file on a ticket: when the verdict lands, or, for a
+    file found infected before it was sent, when it is attached."""
+    for attachment in attachments:
+        if attachment.scan_status == ScanStatus.INFECTED and attachment.ticket_id is not None:
             emit(
                 AttachmentQuarantined(
                     ticket_id=attachment.ticket_id,
                     attachment_id=attachment.id,
                     message_id=attachment.message_id,
                     filename=attachment.filename,
-                    signature=signature,
+                    signature=attachment.scan_result or "",
                 )
             )
 
@@ -366,6 +375,32 @@ def do_rescan_failed(actor: User) -> int:
             aftercommit.add("files.scan", attachment_id)
     db.session.commit()
     return len(ids)
+
+
+def scan_summary(actor: User, listed: int = 50) -> dict[str, Any]:
+    """For admins: whether files are scanned, how many are in each state, and the files
+    withheld for good (infected or failed), newest first."""
+    if not policies.can_view_storage_usage(actor):
+        raise Forbidden("Only admins see the malware scan.")
+    counts = dict(
+        db.session.execute(
+            select(Attachment.scan_status, func.count(Attachment.id)).group_by(
+                Attachment.scan_status
+            )
+        ).all()
+    )
+    withheld = db.session.scalars(
+        select(Attachment)
+        .where(Attachment.scan_status.in_([ScanStatus.INFECTED, ScanStatus.FAILED]))
+        .order_by(Attachment.created_at.desc(), Attachment.id.desc())
+        .limit(listed)
+    )
+    return {
+        "enabled": current().enabled,
+        "description": current().description,
+        "counts": {status.value: int(counts.get(status, 0)) for status in ScanStatus},
+        "withheld": list(withheld),
+    }
 
 
 def install() -> None:

@@ -251,7 +251,9 @@ def attach(
             "Some files cannot be attached: they are not your uploads, or are attached already.",
             {"attachment_ids": [f"No upload {i} of yours is waiting to be sent." for i in missing]},
         )
-    return list(db.session.scalars(select(Attachment).where(Attachment.id.in_(unique))))
+    attached = list(db.session.scalars(select(Attachment).where(Attachment.id.in_(unique))))
+    scanning.note_quarantined(attached)
+    return attached
 
 
 # -- reading -------------------------------------------------------------------------------------
