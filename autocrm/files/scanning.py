@@ -264,12 +264,23 @@ def do_scan(attachment_id: int) -> ScanStatus | None:
         return None
     verdict, error = None, None
     try:
-        verdict = current().scan(blobs.current().open(sha256))
+        verdict = _scan_blob(sha256)
     except (ScanFailed, blobs.StorageUnavailable) as exc:
         error = str(exc)
     except KeyError:
         error = "The file is missing from storage."
     return _record(attachment_id, verdict, error)
+
+
+def _scan_blob(sha256: str) -> Verdict:
+    chunks = blobs.current().open(sha256)
+    try:
+        return current().scan(chunks)
+    finally:
+        # A scan that stops early (clamd down) leaves the stored file open otherwise.
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 @rolls_back_on_error
