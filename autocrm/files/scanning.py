@@ -29,6 +29,7 @@ written once, to a row still pending.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import socket
 import struct
@@ -273,11 +274,13 @@ def do_scan(attachment_id: int) -> ScanStatus | None:
 
 
 def _scan_blob(sha256: str) -> Verdict:
-    chunks = blobs.current().open(sha256)
+    chunks = iter(blobs.current().open(sha256))
+    # Started before the scan, so that closing it closes the stored file even when the scan
+    # stops before reading (clamd down): a generator closed unstarted leaves its file open.
+    first = next(chunks, b"")
     try:
-        return current().scan(chunks)
+        return current().scan(itertools.chain([first], chunks))
     finally:
-        # A scan that stops early (clamd down) leaves the stored file open otherwise.
         close = getattr(chunks, "close", None)
         if close is not None:
             close()

@@ -132,29 +132,10 @@ class LocalStorage:
             self._path(key).unlink(missing_ok=True)
 
 
-class _Chunks:
-    """A stored file's chunks. Reading to the end or ``close()`` closes the file, even when
-    nothing was read (a generator's ``close()`` before its first step would leave it open)."""
-
-    def __init__(self, handle: io.BufferedReader) -> None:
-        self.handle = handle
-
-    def __iter__(self) -> _Chunks:
-        return self
-
-    def __next__(self) -> bytes:
-        chunk = self.handle.read(CHUNK_BYTES)
-        if not chunk:
-            self.handle.close()
-            raise StopIteration
-        return chunk
-
-    def close(self) -> None:
-        self.handle.close()
-
-
 def _read_chunks(handle: io.BufferedReader) -> Iterator[bytes]:
-    return _Chunks(handle)
+    with handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            yield chunk
 
 
 class S3Storage:
