@@ -22,9 +22,10 @@ worker task (``do_scan``) streams the file from storage to clamd and records the
   scanner outage must not quietly turn that off. An admin can scan failed files again.
 
 A pending or failed file answers 409 ("being scanned", "could not be scanned"), an infected
-one 410 (``check_servable``). The scan holds no database transaction while it runs (a worker's
-transaction on SQLite holds the write lock), so two deliveries may both scan; the verdict is
-written once, to a row still pending.
+one 410 (``check_servable``); with scanning turned off again, only infected ones are refused.
+The scan holds no database transaction while it runs (a worker's transaction on SQLite holds
+the write lock), so two deliveries may both scan; the verdict is written once, to a row still
+pending.
 """
 
 from __future__ import annotations
@@ -93,7 +94,9 @@ class NoScanner:
     description = "Files are not scanned for malware (AUTOCRM_CLAMD_URL not set)."
 
     def scan(self, chunks: Iterable[bytes]) -> Verdict:
-        return Verdict(None)
+        # Reached only when the web processes have a scanner and this worker has none: a
+        # misconfiguration that must not pass files as clean (it ends, visibly, as failed).
+        raise ScanFailed("This worker has no AUTOCRM_CLAMD_URL; set it as on the web processes.")
 
 
 class ClamdScanner:
@@ -196,6 +199,8 @@ def check_servable(attachment: Attachment) -> None:
     be scanned), 410 once malware was found in it."""
     name = attachment.filename
     status = attachment.scan_status
+    if status != ScanStatus.INFECTED and not current().enabled:
+        return  # scanning was turned off: files still waiting are served as unscanned ones
     if status == ScanStatus.PENDING:
         raise Conflict(
             f"{name} is being scanned for malware; try again in a moment.",
@@ -355,6 +360,8 @@ def note_quarantined(attachments: Iterable[Attachment]) -> None:
 def do_scan_due(limit: int = 500) -> int:
     """Beat: send the scans that are due (a retry, or a lost task) to the workers, each under
     a new lease. Returns how many."""
+    if not current().enabled:
+        return 0
     now = utcnow()
     due = select(Attachment.id).where(
         Attachment.scan_status == ScanStatus.PENDING,

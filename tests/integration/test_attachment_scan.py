@@ -206,6 +206,20 @@ def test_without_clamd_nothing_is_scanned_and_files_are_served_at_once(
     assert f"#{desk['ticket'].id}" in page  # the ticket's storage use
 
 
+def test_turning_scanning_off_serves_waiting_files_but_never_quarantined_ones(
+    desk, app, monkeypatch, use_scanner, clamd_url
+):
+    use_scanner(clamd_url)
+    waiting, infected = uploaded(
+        desk["customer_api"], ("printer.log", CLEAN), ("invoice.txt", INFECTED_PAYLOAD)
+    )
+    assert scanning.do_scan(infected["id"]) == ScanStatus.INFECTED
+    monkeypatch.setitem(app.extensions, "autocrm.scanner", NoScanner())
+    assert desk["customer_api"].get(waiting["url"]).data == CLEAN
+    assert desk["customer_api"].get(infected["url"]).status_code == 410
+    assert scanning.do_scan_due() == 0
+
+
 def test_the_clamd_url_must_name_a_tcp_port_or_a_unix_socket():
     assert ClamdScanner("unix:///run/clamav/clamd.ctl").address == "/run/clamav/clamd.ctl"
     assert ClamdScanner("tcp://10.0.0.5:3310").address == ("10.0.0.5", 3310)
