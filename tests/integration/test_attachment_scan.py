@@ -274,3 +274,11 @@ def test_a_worker_scans_uploads_after_commit(app, scanning_worker, use_scanner, 
         assert api.get(infected["url"]).status_code == 410
         [note] = processes.snapshot(lambda: quarantine_notes(ticket_id))
         assert note["attachment_id"] == infected["id"]
+
+
+def test_due_scans_are_on_the_beat_schedule():
+    import celeryconfig
+
+    entry = celeryconfig.settings["beat_schedule"]["scan-due-attachments"]
+    assert entry["task"] == "workers.tasks.scan_due_attachments"
+    assert celeryconfig.settings["task_routes"][entry["task"]] == {"queue": "beat"}
