@@ -50,6 +50,7 @@ settings: dict[str, Any] = {
             "workers.tasks.sweep",
             "workers.tasks.settle_kb_suggestions",
             "workers.tasks.remove_unsent_uploads",
+            "workers.tasks.scan_due_attachments",
         )
     },
     "beat_schedule": {
@@ -91,6 +92,13 @@ settings: dict[str, Any] = {
             "task": "workers.tasks.remove_unsent_uploads",
             "schedule": timedelta(hours=1),
             "options": {"expires": 3600},
+        },
+        # Malware scans to retry (the scanner was down) or whose task was lost; nothing to do
+        # unless AUTOCRM_CLAMD_URL is set.
+        "scan-due-attachments": {
+            "task": "workers.tasks.scan_due_attachments",
+            "schedule": timedelta(seconds=15),
+            "options": {"expires": 15},
         },
     },
 }

@@ -110,9 +110,19 @@ class StorageUsage(MethodView):
 class AttachmentItem(MethodView):
     @blp.doc(responses=FILE_RESPONSE)
     @blp.alt_response(404, schema=ErrorSchema, description="No such file, or not one you may see.")
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="Withheld by the malware scan: still being scanned (`scan_status` "
+        "pending: try again shortly) or could not be scanned (failed).",
+    )
+    @blp.alt_response(
+        410, schema=ErrorSchema, description="Quarantined: the malware scan found something."
+    )
     @blp.alt_response(503, schema=ErrorSchema, description="File storage is unavailable.")
     def get(self, attachment_id: int) -> Any:
-        """Download a file you may see (the same rule as the message it is on)."""
+        """Download a file you may see (the same rule as the message it is on). With
+        `AUTOCRM_CLAMD_URL` set, a file is served only once ClamAV found it clean."""
         attachment = files.access_attachment_by_id(current_actor(), attachment_id)
         return serving.send(attachment)
 

@@ -23,6 +23,9 @@ class ErrorSchema(SmorestErrorSchema):
         ma.fields.String(), metadata={"description": "With 409 on a transition: what is allowed."}
     )
     current_version = ma.fields.Integer(metadata={"description": "With 409 on a stale version."})
+    scan_status = ma.fields.String(
+        metadata={"description": "With 409/410 on a download: the file's malware-scan state."}
+    )
 
 
 class ApiWithErrors(Api):

@@ -18,6 +18,7 @@ from autocrm import aftercommit, cli, database, ratelimit, requestguard
 from autocrm.config import Settings
 from autocrm.events import causes, outbox
 from autocrm.extensions import db, migrate
+from autocrm.files import scanning
 from autocrm.files import services as files
 from autocrm.files.storage import storage_from_config
 from autocrm.mail import mailer as mail
@@ -66,6 +67,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # Where attachment bytes live; no connection until a file is stored or read.
     app.extensions["autocrm.storage"] = storage_from_config(app.config)
     files.install()
+    # The malware scanner of uploads (none unless AUTOCRM_CLAMD_URL); connected per scan.
+    app.extensions["autocrm.scanner"] = scanning.scanner_from_config(app.config)
+    scanning.install()
     # Presence and socket bookkeeping: a blocking pool, so that a burst of disconnects under
     # eventlet waits for a connection instead of failing (redis-py's default pool raises).
     app.extensions["autocrm.redis"] = redis.Redis(

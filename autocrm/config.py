@@ -164,6 +164,9 @@ class Settings:
         default_factory=lambda: int(_env("MAX_ATTACHMENTS_BYTES", str(50 * 2**20)) or 0)
     )
     upload_deny_types: str | None = field(default_factory=lambda: _env("UPLOAD_DENY_TYPES"))
+    # ClamAV's daemon (tcp://host:port or unix:///path): every upload is scanned before it
+    # may be downloaded. None: nothing is scanned.
+    clamd_url: str | None = field(default_factory=lambda: _env("CLAMD_URL") or None)
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -229,6 +232,7 @@ class Settings:
             "AUTOCRM_MAX_ATTACHMENTS_BYTES": self.max_attachments_bytes,
             # None: the built-in list (``autocrm.files.types.DEFAULT_DENY``).
             "AUTOCRM_UPLOAD_DENY_TYPES": self.upload_deny_types,
+            "AUTOCRM_CLAMD_URL": self.clamd_url,
             "MAX_CONTENT_LENGTH": self.max_request_bytes,
             # Form fields may use all of it (werkzeug's own default for them is 500 kB, less
             # than a long article typed in a non-Latin script).

@@ -247,6 +247,8 @@ def _describe(kind: str, event: Any, people: dict[int, str], team_names: dict[in
         return f"Customer rated the help {data.get('rating')}/5"
     if kind == "automation.failed":
         return f"An automated action failed: {data.get('error')}"
+    if kind == "attachment.quarantined":
+        return f"Quarantined {data.get('filename')}: malware found ({data.get('signature')})"
     return kind
 
 

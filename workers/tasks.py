@@ -8,6 +8,7 @@ from flask import current_app
 from autocrm import kvstore
 from autocrm.automation import sweep as automation_sweep
 from autocrm.events import dispatch, outbox
+from autocrm.files import scanning
 from autocrm.files import services as files
 from autocrm.kb import votes
 from autocrm.mail import polling
@@ -52,6 +53,19 @@ def settle_kb_suggestions() -> int:
 def request_due_emails() -> int:
     """Beat: request the customer emails whose window has ended (each once)."""
     return emails.do_request_due_emails()
+
+
+@shared_task(name="workers.tasks.scan_attachment")
+def scan_attachment(attachment_id: int) -> str | None:
+    """Scan an upload for malware and record the verdict (nothing when it has one already)."""
+    status = scanning.do_scan(attachment_id)
+    return status.value if status else None
+
+
+@shared_task(name="workers.tasks.scan_due_attachments")
+def scan_due_attachments() -> int:
+    """Beat: send again the scans whose retry is due or whose task was lost."""
+    return scanning.do_scan_due()
 
 
 @shared_task(name="workers.tasks.remove_unsent_uploads")

@@ -158,6 +158,17 @@ class AutomationFailed(TicketChange):
 
 
 @dataclass(frozen=True, kw_only=True)
+class AttachmentQuarantined(TicketChange):
+    """The malware scan found ``signature`` in a file on the ticket; it is no longer served."""
+
+    kind = "attachment.quarantined"
+    attachment_id: int
+    message_id: int | None
+    filename: str
+    signature: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class EmailRequested(Event):
     """An email was decided on; a worker sends it."""
 
@@ -178,6 +189,7 @@ KINDS: dict[str, type[Event]] = {
         SlaWarned,
         SlaBreached,
         AutomationFailed,
+        AttachmentQuarantined,
         EmailRequested,
     )
 }

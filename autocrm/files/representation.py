@@ -41,6 +41,13 @@ class AttachmentSchema(Schema):
         allow_none=True,
         metadata={"description": "A small copy of an image (pages); null until one is made."},
     )
+    scan_status = fields.Function(
+        lambda a: a.scan_status.value,
+        metadata={
+            "description": "The malware scan: not_scanned (no scanner configured), pending, "
+            "clean, infected (quarantined, never served) or failed (withheld)."
+        },
+    )
     created_at = fields.DateTime()
 
 

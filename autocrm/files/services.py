@@ -30,8 +30,8 @@ from autocrm.audit import services as audit
 from autocrm.columns import utcnow
 from autocrm.errors import DomainError, Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
+from autocrm.files import scanning, types
 from autocrm.files import storage as blobs
-from autocrm.files import types
 from autocrm.files.models import MAX_FILENAME, Attachment
 from autocrm.kb.models import Article
 from autocrm.mail.models import InboundEmail
@@ -200,6 +200,7 @@ def store(actor: User, checked: Sequence[CheckedUpload]) -> list[Attachment]:
             )
         )
     db.session.add_all(rows)
+    scanning.queue_scans(rows)
     db.session.flush()
     return rows
 
@@ -257,7 +258,9 @@ def attach(
             "Some files cannot be attached: they are not your uploads, or are attached already.",
             {"attachment_ids": [f"No upload {i} of yours is waiting to be sent." for i in missing]},
         )
-    return list(db.session.scalars(select(Attachment).where(Attachment.id.in_(unique))))
+    attached = list(db.session.scalars(select(Attachment).where(Attachment.id.in_(unique))))
+    scanning.note_quarantined(attached)
+    return attached
 
 
 # -- reading -------------------------------------------------------------------------------------

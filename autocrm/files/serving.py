@@ -3,7 +3,8 @@
 Every download is ``Content-Disposition: attachment`` except raster images (shown inline, as
 thumbnails and full size), always with ``X-Content-Type-Options: nosniff`` and a CSP that
 sandboxes the response and lets it load nothing: an HTML or SVG file opened anyway runs no
-script with our origin. The bytes stream from storage in chunks.
+script with our origin. The bytes stream from storage in chunks. A file the malware scan
+withholds (waiting, failed, or infected: ``scanning.check_servable``) is not sent at all.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from urllib.parse import quote
 from flask import Response
 from werkzeug.utils import secure_filename
 
+from autocrm.files import scanning, types
 from autocrm.files import services as files
-from autocrm.files import types
 from autocrm.files.models import Attachment
 
 SANDBOX_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
@@ -27,6 +28,8 @@ def _disposition(kind: str, name: str) -> str:
 
 
 def send(attachment: Attachment, *, thumbnail: bool = False) -> Response:
+    """The file as a response; a DomainError while its malware scan withholds it."""
+    scanning.check_servable(attachment)
     inline = types.is_inline_image(attachment.content_type)
     use_thumbnail = thumbnail and attachment.thumbnail_sha256 is not None
     chunks = files.read(attachment, thumbnail=use_thumbnail)

@@ -144,6 +144,7 @@ CHECKS = [
         act=errors_are_marked,
     ),
     Check("admin-workflow-review", "admin", "/admin/workflows/{draft}/draft/review?limit=20"),
+    Check("admin-storage", "admin", "/admin/storage"),
     Check("admin-audit", "admin", "/admin/audit/"),
     Check("reports-teams", "admin", "/reports/teams", ready=CHARTS_DRAWN),
     Check("reports-teams-bad-period", "admin", "/reports/teams?start=someday", status=422),

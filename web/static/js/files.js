@@ -10,6 +10,13 @@
     return (size / 1048576).toFixed(1).replace(/\.0$/, "") + " MB";
   }
 
+  // What a file the malware scan withholds says instead of its thumbnail (as the macro).
+  const SCAN_NOTES = {
+    pending: "Being scanned for malware",
+    infected: "Quarantined: malware found",
+    failed: "Withheld: could not be scanned",
+  };
+
   // The same markup as the `file_list` macro in templates/_files.html.
   function fileList(files) {
     const list = document.createElement("ul");
@@ -19,7 +26,8 @@
       const item = document.createElement("li");
       item.className = "file" + (f.is_image ? " file-image" : "");
       item.dataset.attachmentId = f.id;
-      if (f.is_image) {
+      const withheld = SCAN_NOTES[f.scan_status];
+      if (f.is_image && !withheld) {
         const link = document.createElement("a");
         link.href = f.page_url;
         link.className = "file-thumb";
@@ -42,6 +50,12 @@
       meta.className = "file-meta";
       meta.textContent = f.content_type + ", " + humanSize(f.size);
       item.append(" ", name, " ", meta);
+      if (withheld) {
+        const note = document.createElement("small");
+        note.className = "file-scan file-scan-" + f.scan_status;
+        note.textContent = withheld;
+        item.append(" ", note);
+      }
       list.append(item);
     }
     return list;
