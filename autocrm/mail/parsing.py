@@ -123,7 +123,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 def clean_text(value: str) -> str:
     """Drop NUL and lone surrogates (from raw 8-bit bytes or broken encodings) from text."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if _has_8bit(value):
         # The parser keeps raw 8-bit header bytes as surrogate escapes: most are UTF-8.
         value = _decode_bytes(value.encode("utf-8", "surrogateescape"), None)
     return _SURROGATES.sub("\ufffd", value).replace("\x00", "")
@@ -134,12 +134,19 @@ def clean_text(value: str) -> str:
 
 def _header(msg: Message, name: str) -> str:
     """One header's decoded value, "" when absent; a header the parser trips on is read raw."""
+    raw = _raw_header(msg, name)
+    if _has_8bit(raw):  # the parser decodes raw 8-bit as UTF-8 only; latin-1 bytes are lost
+        return clean_text(" ".join(raw.split()))
     try:
         value = msg.get(name)
         text = "" if value is None else str(value)
     except Exception:  # CPython's header parser has crashed on malformed values before
-        text = _raw_header(msg, name)
+        text = raw
     return clean_text(text).strip()
+
+
+def _has_8bit(value: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
 
 
 def _raw_header(msg: Message, name: str) -> str:
@@ -240,6 +247,8 @@ _CHARSET_TRIES = {
     "ks_c_5601-1987": ("cp949",),
     "euc-kr": ("cp949",),
 }
+# Below this many bytes charset detection guesses wrong more often than windows-1252 does.
+_DETECT_MIN = 400
 # Declared single-byte charsets that real mail often puts over UTF-8 bytes.
 _SINGLE_BYTE = {"us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "windows-1252"}
 
@@ -260,12 +269,18 @@ def _decode_bytes(data: bytes, declared: str | None) -> str:
             return data.decode(name)
         except (LookupError, UnicodeDecodeError, ValueError):
             continue
-    if data.isascii():
-        return data.decode("ascii")
-    best = from_bytes(data[:200_000]).best()
-    if best is not None and best.encoding:
-        return data.decode(best.encoding, errors="replace")
-    return data.decode("utf-8", errors="replace")
+    try:  # the declared charset is unknown or wrong: UTF-8 is what most mail is today
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if len(data) >= _DETECT_MIN:
+        best = from_bytes(data[:200_000]).best()
+        if best is not None and best.encoding:
+            return data.decode(best.encoding, errors="replace")
+    try:  # too short to detect reliably: the most common 8-bit charset of Western mail
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def _keep_img_src(tag: str, attribute: str, value: str) -> str | None:
@@ -307,7 +322,14 @@ class _ReplyMessage(ReplyMessage):
         return pattern
 
 
-_QUOTE_LINE = re.compile(r"^\s*>")
+# Lines that end what the sender wrote without being the quote itself: a quoted line with no
+# header above it, or a forward's separator ("---------- Forwarded message ---------",
+# Apple Mail's "Begin forwarded message:") left above the forwarded header.
+_TRAILING_NOISE = re.compile(
+    r"^\s*(?:>.*|-{2,}[^-]*-{2,}|(?:begin forwarded message|anfang der weitergeleiteten"
+    r" nachricht|début du message réexpédié)\s*:)\s*$",
+    re.IGNORECASE,
+)
 
 
 def reply_text(text: str) -> str:
@@ -324,8 +346,8 @@ def reply_text(text: str) -> str:
     if not replies or replies[0].headers:  # the message starts with a quoted header
         return text.strip()
     lines = str(replies[0].body).split("\n")
-    while lines and (not lines[-1].strip() or _QUOTE_LINE.match(lines[-1])):
-        lines.pop()  # a quote with no header line above it, at the end of a top-post
+    while lines and (not lines[-1].strip() or _TRAILING_NOISE.match(lines[-1])):
+        lines.pop()
     trimmed = "\n".join(lines).strip()
     return clean_text(trimmed) if trimmed else text.strip()
 
@@ -497,7 +519,7 @@ def _dsn_recipients(part: Message) -> list[str]:
 # RV/RES/ENC, Italian R/I/RIF, Polish Odp/PD, Turkish YNT/ILT, Finnish VL/VS, Greek, Chinese,
 # with counters ("Re[2]:", "Re(2):", "Re^2:") and full-width colons.
 _PREFIX = re.compile(
-    r"^(?:re|fwd?|aw|wg|sv|vs|vb|vl|antw|doorst|tr|rv|res|enc|r|i|rif|odp|pd|ynt|ilt|"
+    r"^(?:re|fwd?|r[ée]f\.?|aw|wg|sv|vs|vb|vl|antw|doorst|tr|rv|res|enc|r|i|rif|odp|pd|ynt|ilt|"
     r"vá|tr|ΑΠ|ΣΧΕΤ|ΠΡΘ|回复|回覆|答复|转发|轉寄|轉發)"
     r"\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*[:\uff1a]\s*",
     re.IGNORECASE,
