@@ -49,9 +49,10 @@ class TicketFollowers(MethodView):
 
 @blp.route("/<id:ticket_id>/followers/<id:user_id>")
 class TicketFollower(MethodView):
-    @blp.response(204)
+    @blp.response(200, schemas.FollowerRemovedSchema)
     @blp.alt_response(403, schema=ErrorSchema, description="Only staff remove others.")
     @blp.alt_response(404, schema=ErrorSchema, description="No such ticket, or no such follower.")
-    def delete(self, ticket_id: int, user_id: int) -> None:
+    def delete(self, ticket_id: int, user_id: int) -> Any:
         """Remove a follower (staff), or unfollow (your own id)."""
         followers.do_remove_follower(current_actor(), ticket_id, user_id)
+        return {"ticket_id": ticket_id, "user_id": user_id, "deleted": True}

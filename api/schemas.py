@@ -716,3 +716,9 @@ class FollowerAddSchema(StrictSchema):
     user_id = Id(metadata={"description": "Staff only: an existing user."})
     email = fields.String(validate=validate.Length(min=1, max=254))
     name = fields.String(load_default="", validate=validate.Length(max=120))
+
+
+class FollowerRemovedSchema(ma.Schema):
+    ticket_id = fields.Integer()
+    user_id = fields.Integer()
+    deleted = fields.Boolean()
