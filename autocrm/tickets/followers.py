@@ -10,13 +10,16 @@ a staff follower hears of every update the assignee would. Who may add whom:
 
 ``add_followers`` is the core the email channel calls with a message's Cc addresses, inside
 its own transaction; ``do_add_follower``/``do_remove_follower`` are the services the API and
-pages call, and own their transaction.
+pages call, and own their transaction. Someone added by another person is emailed why (a new
+customer with a link to set a password, as the anonymous form does).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 
+from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -25,9 +28,11 @@ from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.events.emit import by, emit
 from autocrm.events.kinds import FollowerAdded, FollowerRemoved
 from autocrm.extensions import db
+from autocrm.notifications.emails import queue_email
 from autocrm.people import intake
 from autocrm.people.models import User
 from autocrm.realtime import access as realtime_access
+from autocrm.security import issue_password_reset_token
 from autocrm.tickets.models import Ticket, TicketFollower
 from autocrm.tickets.services import access_ticket_by_id
 from autocrm.transaction import rolls_back_on_error
@@ -145,8 +150,32 @@ def do_add_follower(
     check_new_follower(actor, ticket, user, field=field)
     if not add_followers(ticket, [user], actor=actor):
         raise _refused(field, f"{user.name} already follows this ticket.")
+    _tell_new_follower(actor, ticket, user)
     db.session.commit()
     return user
+
+
+def _tell_new_follower(actor: User, ticket: Ticket, user: User) -> None:
+    """Email the new follower why they will hear of this ticket, and how to see it: a customer
+    made just now (no password yet) gets a link to set one, like a request sent without an
+    account."""
+    base = current_app.config["AUTOCRM_BASE_URL"].rstrip("/")
+    if user.role.is_staff:
+        see = f"See it here: {base}/agent/tickets/{ticket.id}"
+    elif user.email_verified_at is None:
+        token = issue_password_reset_token(user.id, user.password_hash)
+        see = f"Set a password to see it online and answer there:\n\n{base}/password/reset/{token}"
+    else:
+        see = f"See it here: {base}/portal/tickets/{ticket.id}"
+    queue_email(
+        user.email,
+        f"You now follow [#{ticket.id}] {ticket.subject}",
+        f"Hello {user.name},\n\n{actor.name} added you as a follower of ticket #{ticket.id} "
+        f'"{ticket.subject}": you will get its replies and status changes by email.\n\n'
+        f"{see}\n\nTo stop, unfollow the ticket on its page.",
+        dedupe_key=f"follower-added:{ticket.id}:{user.id}:{secrets.token_hex(8)}",
+        ticket_id=ticket.id,
+    )
 
 
 @rolls_back_on_error

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from autocrm.audit.models import AdminAuditEntry
 from autocrm.events.models import OutboxEvent
-from autocrm.notifications.models import Notification
+from autocrm.notifications.models import EmailMessage, Notification
 from autocrm.people.models import Role, User
 from autocrm.realtime.rooms import staff_room, ticket_room
 from autocrm.tickets import conversation, followers
@@ -146,12 +146,21 @@ def test_the_requester_adds_a_colleague_by_email_who_is_made_a_customer(client, 
         )
     )
     assert created.changes["source"] == [None, "follower"]
+    [told] = db_session.scalars(
+        select(EmailMessage).where(EmailMessage.to_address == "dave@example.test")
+    ).all()
+    assert told.subject == f"You now follow [#{ticket.id}] Printer on fire"
+    assert "Alice added you" in told.body and "/password/reset/" in told.body
     assert [f["id"] for f in alice.get(f"/api/tickets/{ticket.id}/followers").json] == [dave.id]
     # A follower adds a colleague too, an existing customer this time.
     follow_by_bob = ApiClient(client, dave).post(
         f"/api/tickets/{ticket.id}/followers", json={"email": desk["bob"].email}
     )
     assert follow_by_bob.status_code == 201, follow_by_bob.json
+    [told_bob] = db_session.scalars(
+        select(EmailMessage).where(EmailMessage.to_address == desk["bob"].email)
+    ).all()
+    assert f"/portal/tickets/{ticket.id}" in told_bob.body  # Bob has a password: log in
 
 
 def test_staff_add_staff_who_may_see_the_ticket_and_customers_by_email(client, desk):
