@@ -12,13 +12,17 @@ from sqlalchemy import func, select
 
 from autocrm.audit.models import AdminAuditEntry
 from autocrm.events.models import OutboxEvent
+from autocrm.extensions import db
 from autocrm.notifications.models import EmailMessage, Notification
 from autocrm.people.models import Role, User
 from autocrm.realtime.rooms import staff_room, ticket_room
+from autocrm.security import issue_token
 from autocrm.tickets import conversation, followers
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import TicketEvent, TicketFollower
+from tests import processes
 from tests.factories import ApiClient, Factory, assert_error, drain
+from tests.integration.test_duplicate_race import RACERS, race
 
 
 @pytest.fixture
@@ -352,3 +356,32 @@ def test_a_follower_joins_the_ticket_room_and_leaves_it_on_unfollowing(connect, 
     followers.do_remove_follower(bob, ticket.id, bob.id)
     assert ticket_room(ticket.id) not in sock.rooms()
     assert carol_sock.names() == []
+
+
+# -- a race ------------------------------------------------------------------------------------
+
+
+def test_simultaneous_adds_of_one_follower_leave_one_row_and_422s(app):
+    """Real threads committing for real: the unique constraint decides, the losers get the
+    sequential duplicate's 422, never a 500."""
+    with app.app_context(), processes.committed_data():
+        factory = Factory(db.session)
+        admin, bob = factory.admin(), factory.customer()
+        ticket_id = factory.ticket(factory.customer(), by=admin).id
+        token, bob_id = issue_token(admin.id, admin.password_hash), bob.id
+        db.session.rollback()  # SQLite: hold no lock while the threads write
+        app.config["PROPAGATE_EXCEPTIONS"] = False
+        try:
+            responses = race(
+                app, token, f"/api/tickets/{ticket_id}/followers", lambda i: {"user_id": bob_id}
+            )
+        finally:
+            app.config["PROPAGATE_EXCEPTIONS"] = None
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [201] + [422] * (RACERS - 1), [r.get_data(as_text=True) for r in responses]
+        assert all("user_id" in r.json["errors"] for r in responses if r.status_code == 422)
+        rows = db.session.scalars(
+            select(TicketFollower).where(TicketFollower.ticket_id == ticket_id)
+        )
+        assert [row.user_id for row in rows] == [bob_id]
+        db.session.rollback()
