@@ -9,6 +9,8 @@ Visibility rules:
 - an admin sees everything.
 - knowledge-base articles: anonymous readers see published public ones, customers published
   public and customers-only ones, staff everything (drafts and internal articles included).
+Ticket followers: staff add staff (who must already see the ticket) and customers; a customer
+who sees a ticket adds customers only; staff remove anyone, anyone removes themselves.
 Team performance reports: admins see every team's, a team's lead sees that team's.
 The audit log of admin changes: admins only.
 Attachments: whoever may see what a file is attached to may download it (an internal note's
