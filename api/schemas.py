@@ -797,3 +797,28 @@ class InboundEmailListArgsSchema(PageArgsSchema):
         load_default="failed",
         validate=validate.OneOf(["processed", "ignored", "failed", "discarded", "all"]),
     )
+
+
+class FollowerSchema(ma.Schema):
+    id = fields.Integer()
+    name = fields.String()
+    role = fields.String(metadata={"description": "customer, agent or admin."})
+    email = fields.String(
+        allow_none=True,
+        metadata={"description": "Null for a staff follower when a customer asks."},
+    )
+
+
+class FollowerAddSchema(StrictSchema):
+    """Who is to follow: ``user_id`` (staff only) or ``email`` (a colleague; a new customer
+    is created for an unknown address, named ``name``)."""
+
+    user_id = Id(metadata={"description": "Staff only: an existing user."})
+    email = fields.String(validate=validate.Length(min=1, max=254))
+    name = fields.String(load_default="", validate=validate.Length(max=120))
+
+
+class FollowerRemovedSchema(ma.Schema):
+    ticket_id = fields.Integer()
+    user_id = fields.Integer()
+    deleted = fields.Boolean()

@@ -1,13 +1,16 @@
 """Who may see and do what. Every service asks here; nothing else decides access.
 
 Visibility rules:
-- a customer sees only the tickets they requested, never internal notes, only their own user;
+- a customer sees only the tickets they requested or follow, never internal notes, only their
+  own user;
   a customer who manages their organization also sees (and acts on, as on their own) the
   tickets of every customer of it;
 - an agent sees tickets of their teams and tickets with no team yet (the triage queue);
 - an admin sees everything.
 - knowledge-base articles: anonymous readers see published public ones, customers published
   public and customers-only ones, staff everything (drafts and internal articles included).
+Ticket followers: staff add staff (who must already see the ticket) and customers; a customer
+who sees a ticket adds customers only; staff remove anyone, anyone removes themselves.
 Team performance reports: admins see every team's, a team's lead sees that team's.
 The audit log of admin changes: admins only.
 Attachments: whoever may see what a file is attached to may download it (an internal note's
@@ -24,10 +27,11 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, false, or_, select, true
 
 from autocrm.canned.models import CannedResponse
+from autocrm.extensions import db
 from autocrm.files.models import Attachment
 from autocrm.kb.models import Article, ArticleStatus, ArticleVisibility
 from autocrm.people.models import Role, Team, TokenScope, User
-from autocrm.tickets.models import Ticket
+from autocrm.tickets.models import Ticket, TicketFollower
 
 # Fields of a ticket only staff may set (at creation or later).
 STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags"})
@@ -76,10 +80,12 @@ def visible_tickets(actor: User) -> ColumnElement[bool]:
             else (Ticket.team_id.is_(None))
         )
     if actor.role is Role.CUSTOMER:
+        followed = select(TicketFollower.ticket_id).where(TicketFollower.user_id == actor.id)
+        own = or_(Ticket.requester_id == actor.id, Ticket.id.in_(followed))
         if manages_organization(actor):
             colleagues = select(User.id).where(User.organization_id == actor.organization_id)
-            return or_(Ticket.requester_id == actor.id, Ticket.requester_id.in_(colleagues))
-        return Ticket.requester_id == actor.id
+            return or_(own, Ticket.requester_id.in_(colleagues))
+        return own
     return false()
 
 
@@ -99,9 +105,33 @@ def can_view_ticket(actor: User, ticket: Ticket) -> bool:
         return ticket.team_id is None or ticket.team_id in actor.team_ids
     if ticket.requester_id == actor.id:
         return True
-    return manages_organization(actor) and (
-        ticket.requester.organization_id == actor.organization_id
+    if manages_organization(actor) and ticket.requester.organization_id == actor.organization_id:
+        return True
+    return follows(actor, ticket)
+
+
+def follows(user: User, ticket: Ticket) -> bool:
+    """Whether ``user`` follows ``ticket`` (a customer follower sees it as its requester)."""
+    stmt = select(TicketFollower.id).where(
+        TicketFollower.ticket_id == ticket.id, TicketFollower.user_id == user.id
     )
+    return db.session.scalar(stmt) is not None
+
+
+def can_add_followers(actor: User, ticket: Ticket) -> bool:
+    """Staff, and the customers who see the ticket (its requester, its followers, their
+    organization's manager), add followers; the ticket is already visible to ``actor``."""
+    return may_change(actor) and (is_staff(actor) or actor.role is Role.CUSTOMER)
+
+
+def may_add_as_follower(actor: User, user: User) -> bool:
+    """Staff add anyone; customers add only customers (a colleague, never the support team)."""
+    return is_staff(actor) or user.role is Role.CUSTOMER
+
+
+def can_remove_follower(actor: User, user_id: int) -> bool:
+    """Staff remove any follower; anyone may unfollow (remove themselves)."""
+    return may_change(actor) and (is_staff(actor) or actor.id == user_id)
 
 
 def can_see_internal_notes(actor: User) -> bool:

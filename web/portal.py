@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
+from autocrm import policies
 from autocrm.engine.versions import engine_for_version
 from autocrm.errors import DomainError
 from autocrm.listing import PageRequest
@@ -20,7 +21,7 @@ from autocrm.notifications import preferences as notification_settings
 from autocrm.people import users
 from autocrm.people.models import User
 from autocrm.requestguard import accepts_uploads
-from autocrm.tickets import conversation, representation
+from autocrm.tickets import conversation, followers, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
 from web.attachments import file_errors, upload_form_files
@@ -167,6 +168,7 @@ def _ticket_page(user: User, ticket_id: int, status: int = 200, **context: Any) 
     context.setdefault("errors", {})
     context.setdefault("rating", None)
     context.setdefault("comment", "")
+    context.setdefault("follower_form", {"email": "", "name": ""})
     html = render_template(
         "portal/ticket.html",
         user=user,
@@ -186,6 +188,8 @@ def _ticket_page(user: User, ticket_id: int, status: int = 200, **context: Any) 
         feedback=conversation.feedback_for(user, ticket.id),
         ratings=RATINGS,
         status_labels=labels,
+        followers=followers.follower_views(user, ticket.id),
+        may_rate=policies.can_give_feedback(user, ticket),
         **context,
     )
     return html, status
@@ -282,6 +286,42 @@ def feedback(user: User, ticket_id: int) -> Response | tuple[str, int]:
         )
     flash("Thank you for your feedback!", "success")
     return redirect(url_for("portal.ticket", ticket_id=ticket_id, _anchor="feedback"))
+
+
+@bp.post("/tickets/<int:ticket_id>/followers")
+@login_required(staff=False)
+def add_follower(user: User, ticket_id: int) -> Response | tuple[str, int]:
+    """Add a colleague by email: they see the ticket and hear of it as you do."""
+    form = {"email": request.form.get("email", ""), "name": request.form.get("name", "")}
+    try:
+        added = followers.do_add_follower(user, ticket_id, email=form["email"], name=form["name"])
+    except DomainError as exc:
+        if exc.status_code == 404:
+            raise
+        errors = {f"follower_{name}": messages for name, messages in exc.errors.items()}
+        return _ticket_page(
+            user,
+            ticket_id,
+            exc.status_code,
+            errors=errors or {"follower_email": [exc.message]},
+            follower_form=form,
+        )
+    flash(f"{added.name} now follows this ticket.", "success")
+    return redirect(url_for("portal.ticket", ticket_id=ticket_id, _anchor="followers"))
+
+
+@bp.post("/tickets/<int:ticket_id>/unfollow")
+@login_required(staff=False)
+def unfollow(user: User, ticket_id: int) -> Response:
+    """Stop following a ticket: it leaves the list of tickets you see."""
+    try:
+        followers.do_remove_follower(user, ticket_id, user.id)
+    except DomainError as exc:
+        tickets.access_ticket_by_id(user, ticket_id)  # an unknown ticket: the 404 page
+        flash(exc.message, "error")
+        return redirect(url_for("portal.ticket", ticket_id=ticket_id))
+    flash(f"You no longer follow ticket #{ticket_id}.", "success")
+    return redirect(url_for("portal.dashboard"))
 
 
 # -- profile -----------------------------------------------------------------------------------

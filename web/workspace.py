@@ -25,9 +25,10 @@ from autocrm.mail import parsing, receive
 from autocrm.people import teams, users
 from autocrm.people.models import Team, User
 from autocrm.requestguard import accepts_uploads
-from autocrm.tickets import conversation, representation
+from autocrm.tickets import conversation, followers, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
+from autocrm.tickets.queue import names_of
 from web import kb_staff
 from web.attachments import file_errors, upload_form_files
 from web.forms import parse_id
@@ -99,6 +100,8 @@ def _render(
     field_errors: dict[str, Any] | None = None,
     kb_query: str = "",
     kb_results: list[dict[str, Any]] | None = None,
+    follower_form: dict[str, str] | None = None,
+    follower_errors: dict[str, Any] | None = None,
 ) -> tuple[str, int]:
     messages = representation.render_messages(_all_messages(user, item.id))
     people = _people(item)
@@ -131,6 +134,9 @@ def _render(
         kb_query=kb_query,
         kb_results=kb_results or [],
         requester_tickets=tickets.other_tickets_of_requester(user, item),
+        followers=followers.follower_views(user, item.id),
+        follower_form=follower_form or {"user_id": "", "email": "", "name": ""},
+        follower_errors=follower_errors or {},
     )
     return html, status
 
@@ -188,6 +194,8 @@ def _trail(
             if isinstance(e.data.get("cause"), dict) and e.data["cause"].get("workflow_version")
         }
     )
+    followed = [e.data.get("user_id") for e in events if e.kind.startswith("follower.")]
+    people = {**people, **names_of(followed)}  # customers who follow(ed) it, by name
     trail = []
     for event in events:
         cause = event.data.get("cause") if isinstance(event.data.get("cause"), dict) else None
@@ -243,6 +251,9 @@ def _describe(kind: str, event: Any, people: dict[int, str], team_names: dict[in
         what = "is close to its deadline" if kind == "sla.warning" else "breached its deadline"
         metric = METRIC_LABELS.get(data.get("metric"), data.get("metric"))
         return f"SLA {metric} {what}"
+    if kind in {"follower.added", "follower.removed"}:
+        verb = "Added" if kind == "follower.added" else "Removed"
+        return f"{verb} follower {show('assignee_id', data.get('user_id'))}"
     if kind == "feedback.created":
         return f"Customer rated the help {data.get('rating')}/5"
     if kind == "automation.failed":
@@ -387,6 +398,47 @@ def update_fields(user: User, ticket_id: int) -> Any:
         )
     flash("Ticket updated." if changes else "Nothing to change.", "success")
     return redirect(url_for(".ticket", ticket_id=ticket_id))
+
+
+@bp.post("/tickets/<int:ticket_id>/followers")
+@login_required(staff=True)
+def add_follower(user: User, ticket_id: int) -> Any:
+    """Add a follower: a staff member picked from the list, or anyone by email."""
+    form = {key: request.form.get(key, "") for key in ("user_id", "email", "name")}
+    try:
+        picked = parse_id(form["user_id"]) if form["user_id"] else None
+        if form["user_id"] and picked is None:
+            raise InvalidInput("Unknown user.", {"user_id": ["Choose someone from the list."]})
+        added = followers.do_add_follower(
+            user,
+            ticket_id,
+            user_id=picked,
+            email=None if picked else form["email"],
+            name=form["name"],
+        )
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        item = tickets.access_ticket_by_id(user, ticket_id)
+        errors = exc.errors or {"email": [exc.message]}
+        return _render(
+            user, item, status=exc.status_code, follower_form=form, follower_errors=errors
+        )
+    flash(f"{added.name} now follows this ticket.", "success")
+    return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor="ws-followers"))
+
+
+@bp.post("/tickets/<int:ticket_id>/followers/<int:user_id>/remove")
+@login_required(staff=True)
+def remove_follower(user: User, ticket_id: int, user_id: int) -> Any:
+    try:
+        followers.do_remove_follower(user, ticket_id, user_id)
+    except DomainError as exc:
+        tickets.access_ticket_by_id(user, ticket_id)  # an unknown ticket: the 404 page
+        flash(exc.message, "error")
+    else:
+        flash("Follower removed.", "success")
+    return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor="ws-followers"))
 
 
 def _optional_int(raw: str | None) -> int | str | None:

@@ -128,6 +128,22 @@ class FeedbackReceived(TicketChange):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FollowerAdded(TicketChange):
+    """Someone now follows the ticket (``autocrm.tickets.followers``); staff-only in the trail."""
+
+    kind = "follower.added"
+    user_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class FollowerRemoved(TicketChange):
+    """Someone no longer follows the ticket: removed by staff, or unfollowed (actor = user)."""
+
+    kind = "follower.removed"
+    user_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SlaDue(TicketChange):
     """An SLA clock reached a moment it watches; ``lateness_seconds`` is how late the sweep
     noticed."""
@@ -186,6 +202,8 @@ KINDS: dict[str, type[Event]] = {
         WorkflowMigrated,
         MessageCreated,
         FeedbackReceived,
+        FollowerAdded,
+        FollowerRemoved,
         SlaWarned,
         SlaBreached,
         AutomationFailed,

@@ -272,7 +272,7 @@ def _store_attachments(sender: User, parsed: parsing.ParsedEmail) -> tuple[list[
     notes: list[str] = []
     total = 0
     for part in parsed.attachments:
-        upload = files.Upload(part.filename, part.content_type, io.BytesIO(part.content))
+        upload = files.Upload(part.filename, io.BytesIO(part.content))
         if len(kept) >= bounds["max_files"]:
             notes.append(f"{part.filename}: more than {bounds['max_files']} files in one email")
             continue

@@ -5,6 +5,10 @@ are told about; the telling itself is ``services.notify``, which makes what one 
 one person a single notification. What is said is in the words people see: a state's label
 from the ticket's workflow version, never its internal name, and always a body saying what
 changed (with the latest public reply when a status change follows one).
+
+Followers (``autocrm.tickets.followers``) hear what their side hears: a customer follower
+what the requester does (public replies, status changes), a staff follower every reply and
+status change, as long as they may still see the ticket. Nobody hears of an internal note here.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from autocrm import policies
 from autocrm.engine.versions import engine_for
 from autocrm.events.kinds import (
     MessageCreated,
@@ -24,6 +29,7 @@ from autocrm.events.kinds import (
 from autocrm.extensions import db
 from autocrm.notifications import services
 from autocrm.people.models import User
+from autocrm.tickets.followers import followers_of
 from autocrm.tickets.models import Message, Ticket
 
 QUOTE_LIMIT = 2000
@@ -44,7 +50,7 @@ def notify(event: TicketChange) -> None:
     """A handler: notify the people a ticket event concerns (never the person who caused it)."""
     ticket = db.session.get_one(Ticket, event.ticket_id)
     for notice in notices(ticket, event):
-        for user in notice.recipients:
+        for user in dict.fromkeys(notice.recipients):
             if user is None or user.id == event.actor_id:
                 continue
             services.notify(
@@ -79,6 +85,18 @@ def _team_members(ticket: Ticket) -> list[User]:
     return [m.user for m in ticket.team.memberships]
 
 
+def _followers(ticket: Ticket) -> tuple[list[User], list[User]]:
+    """The ticket's customer followers, and its staff followers who may still see it."""
+    customers: list[User] = []
+    staff: list[User] = []
+    for user in followers_of(ticket.id):
+        if not policies.is_staff(user):
+            customers.append(user)
+        elif policies.can_view_ticket(user, ticket):
+            staff.append(user)
+    return customers, staff
+
+
 def _opened(ticket: Ticket) -> str:
     return f"{ticket.requester.name} wrote:\n\n{ticket.description}".rstrip()
 
@@ -95,10 +113,16 @@ def _created(ticket: Ticket, ref: str) -> list[Notice]:
 def _reply(ticket: Ticket, ref: str, event: MessageCreated) -> list[Notice]:
     message = db.session.get_one(Message, event.message_id)
     text = _replied(message)
+    title = f"New reply on {ref}"
+    customers, staff_followers = _followers(ticket)
     if event.author_role == "customer":
         staff = [ticket.assignee] if ticket.assignee else _team_members(ticket)
-        return [Notice("customer_reply", staff, f"New reply on {ref}", text)]
-    return [Notice("public_reply", [ticket.requester], f"New reply on {ref}", text)]
+        # A follower's reply reaches the requester, and the requester's the followers.
+        return [
+            Notice("customer_reply", staff + staff_followers, title, text),
+            Notice("public_reply", [ticket.requester, *customers], title, text),
+        ]
+    return [Notice("public_reply", [ticket.requester, *customers, *staff_followers], title, text)]
 
 
 def _status(ticket: Ticket, ref: str, event: TicketTransitioned) -> Notice:
@@ -108,7 +132,9 @@ def _status(ticket: Ticket, ref: str, event: TicketTransitioned) -> Notice:
     text = f"Your ticket is now {to_label} (it was {from_label})."
     latest = _latest_public_staff_reply(ticket)
     quote = _replied(latest) if latest is not None else ""
-    return Notice("status_changed", [ticket.requester], f"{ref} is now {to_label}", text, quote)
+    customers, staff = _followers(ticket)
+    recipients = [ticket.requester, *customers, *staff]
+    return Notice("status_changed", recipients, f"{ref} is now {to_label}", text, quote)
 
 
 def _latest_public_staff_reply(ticket: Ticket) -> Message | None:

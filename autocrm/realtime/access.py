@@ -48,6 +48,13 @@ def drop_lost_viewers(ticket: Ticket, diff: dict[str, list[Any]]) -> None:
         aftercommit.add(_KIND, (ticket.id, lost))
 
 
+def drop_viewer(ticket: Ticket, user: User) -> None:
+    """After commit, take the ticket's rooms from ``user`` if the change just applied (say,
+    they stopped following it) took the ticket from them."""
+    if not policies.can_view_ticket(user, ticket):
+        aftercommit.add(_KIND, (ticket.id, [user.id]))
+
+
 def _former_viewers(diff: dict[str, list[Any]]) -> list[User]:
     """Everyone whose view of the ticket depended on the fields that changed (admins see
     every ticket, so they are never among them)."""

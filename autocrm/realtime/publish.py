@@ -11,8 +11,8 @@ A ticket event sends, after commit:
 - ``ticket_updated``: the ticket as each audience sees it, rendered just before the commit,
   once per ticket however many events the transaction made (its final state): the staff
   version to the staff room and the team queues (and a queue it left), the customer version
-  to the requester's own room;
-- ``trail``: each new trail entry, to the staff room, and the public kinds to the requester.
+  to the own rooms of its customers (the requester and customer followers);
+- ``trail``: each new trail entry, to the staff room, and the public kinds to its customers.
 Customers' sockets are never in a staff room or a queue, so staff-only fields, trail kinds and
 internal notes cannot reach them.
 """
@@ -32,7 +32,7 @@ from autocrm.people.models import Role, User
 from autocrm.realtime.payloads import NotificationEventSchema
 from autocrm.realtime.rooms import staff_room, team_room, ticket_room, user_room
 from autocrm.tickets import representation
-from autocrm.tickets.models import Message, Ticket, TicketEvent
+from autocrm.tickets.models import Message, Ticket, TicketEvent, TicketFollower
 
 _TICKETS = "realtime.tickets"  # before commit: (ticket id, a team it left or None)
 _NO_MOVE = object()
@@ -107,34 +107,49 @@ def _render_queued(items: list[tuple[str, Any, Any]]) -> None:
     stmt = select(Ticket).where(Ticket.id.in_(left)).order_by(Ticket.id)
     found = db.session.scalars(stmt.execution_options(populate_existing=True))
     tickets = list(found)
-    customers = _customer_requesters(tickets)
+    customers = _customer_audiences(tickets)
     for ticket, data in zip(tickets, representation.render_tickets(tickets, "staff"), strict=True):
         rooms = [staff_room(ticket.id), team_room(ticket.team_id)]
         rooms += [team_room(team) for team in left[ticket.id] if team != ticket.team_id]
         publish("ticket_updated", data, rooms)
-    public = [t for t in tickets if t.requester_id in customers]
+    public = [t for t in tickets if customers.get(t.id)]
     for ticket, data in zip(public, representation.render_tickets(public, "customer"), strict=True):
-        publish("ticket_updated", data, [user_room(ticket.requester_id)])
+        publish("ticket_updated", data, [user_room(user) for user in customers[ticket.id]])
     if trail:
-        _publish_trail(trail, {t.id: t.requester_id for t in tickets}, customers)
+        _publish_trail(trail, customers)
 
 
-def _publish_trail(
-    entries: list[TicketEvent], requesters: dict[int, int], customers: set[int]
-) -> None:
+def _publish_trail(entries: list[TicketEvent], customers: dict[int, list[int]]) -> None:
     for entry, data in zip(entries, representation.render_trail(entries), strict=True):
         publish("trail", data, [staff_room(entry.ticket_id)])
-        requester = requesters.get(entry.ticket_id)
-        if entry.kind in PUBLIC_TRAIL_KINDS and requester in customers:
-            publish("trail", data, [user_room(requester)])
+        watching = customers.get(entry.ticket_id)
+        if entry.kind in PUBLIC_TRAIL_KINDS and watching:
+            publish("trail", data, [user_room(user) for user in watching])
 
 
-def _customer_requesters(tickets: list[Ticket]) -> set[int]:
-    """Requesters who are customers: staff who opened a ticket for themselves watch it as
-    staff, and get the staff version only."""
-    ids = {t.requester_id for t in tickets}
-    stmt = select(User.id).where(User.id.in_(ids), User.role == Role.CUSTOMER)
-    return set(db.session.scalars(stmt)) if ids else set()
+def _customer_audiences(tickets: list[Ticket]) -> dict[int, list[int]]:
+    """Each ticket's customers, by ticket id: its requester and its followers who are
+    customers (staff who opened a ticket for themselves, or follow it, watch it as staff and
+    get the staff version only). One query for all the tickets."""
+    if not tickets:
+        return {}
+    ids = [t.id for t in tickets]
+    requesters = select(Ticket.id.label("ticket_id"), Ticket.requester_id.label("user_id")).where(
+        Ticket.id.in_(ids)
+    )
+    followers = select(TicketFollower.ticket_id, TicketFollower.user_id).where(
+        TicketFollower.ticket_id.in_(ids)
+    )
+    pairs = requesters.union_all(followers).subquery()
+    stmt = (
+        select(pairs.c.ticket_id, pairs.c.user_id)
+        .join(User, User.id == pairs.c.user_id)
+        .where(User.role == Role.CUSTOMER)
+    )
+    audiences: dict[int, list[int]] = {}
+    for row in db.session.execute(stmt):
+        audiences.setdefault(int(row[0]), []).append(int(row[1]))
+    return audiences
 
 
 def user_sockets_key(user_id: int) -> str:

@@ -118,9 +118,7 @@ def ticket_with_subject(subject: str) -> int | None:
 
 def inbound(message_id: str) -> InboundEmail | None:
     return processes.snapshot(
-        lambda: db.session.scalar(
-            select(InboundEmail).where(InboundEmail.message_id == message_id)
-        )
+        lambda: db.session.scalar(select(InboundEmail).where(InboundEmail.message_id == message_id))
     )
 
 

@@ -61,7 +61,9 @@ def user(address: str) -> User | None:
 
 def messages_of(db_session: Any, ticket_id: int) -> list[Message]:
     return list(
-        db_session.scalars(select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id))
+        db_session.scalars(
+            select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id)
+        )
     )
 
 
@@ -132,7 +134,9 @@ def test_a_denied_attachment_is_left_out_and_named_and_the_original_keeps_it(des
 
     ticket = db_session.get(Ticket, inbound.ticket_id)
     assert "setup.exe" in ticket.description and "Not attached" in ticket.description
-    assert db_session.scalars(select(Attachment).where(Attachment.ticket_id == ticket.id)).all() == []
+    assert (
+        db_session.scalars(select(Attachment).where(Attachment.ticket_id == ticket.id)).all() == []
+    )
     assert receive.read_raw(inbound) == raw
 
 
@@ -261,7 +265,9 @@ def test_a_customer_reply_by_email_reopens_a_ticket_waiting_on_them(desk, db_ses
     drain(db_session)
     assert db_session.get(Ticket, ticket_id).category == "pending"
 
-    answer = build_message("dana@example.org", SUPPORT, "Re: Hi", "Here", in_reply_to="w1@example.org")
+    answer = build_message(
+        "dana@example.org", SUPPORT, "Re: Hi", "Here", in_reply_to="w1@example.org"
+    )
     receive_mail(desk["mailbox"], answer)
     drain(db_session)
 

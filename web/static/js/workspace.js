@@ -614,6 +614,8 @@
         const what = entry.kind === "sla.warning" ? "is close to its deadline" : "breached its deadline";
         return `SLA ${metricLabels[data.metric] || data.metric} ${what}`;
       }
+      case "follower.added": return `Added follower ${show("assignee_id", data.user_id)}`;
+      case "follower.removed": return `Removed follower ${show("assignee_id", data.user_id)}`;
       case "feedback.created": return `Customer rated the help ${data.rating}/5`;
       case "automation.failed": return `An automated action failed: ${data.error}`;
       default: return entry.kind;
