@@ -46,7 +46,7 @@ class MailboxCollection(MethodView):
         """Connect a mailbox (admin). The answer holds its webhook secret, shown this once.
         A name or address in use is refused (422 naming the field)."""
         mailbox, secret = mailboxes.do_create_mailbox(current_actor(), body)
-        return {**schemas.MailboxSchema().dump(mailbox), "webhook_secret": secret}
+        return {"mailbox": mailbox, "webhook_secret": secret}
 
 
 @blp.route("/<id:mailbox_id>")

@@ -12,6 +12,7 @@ from autocrm import markdown
 from autocrm.columns import MAX_INT32
 from autocrm.files.representation import AttachmentSchema
 from autocrm.kb.models import ArticleStatus, ArticleVisibility
+from autocrm.mail.models import ImapSecurity
 from autocrm.people.models import AssignmentPolicy, Role
 from autocrm.tickets.conversation import MAX_MESSAGE_LENGTH
 from autocrm.tickets.models import Priority
@@ -718,7 +719,7 @@ class MailboxSchema(ma.Schema):
     )
     imap_host = fields.String(allow_none=True)
     imap_port = fields.Integer(allow_none=True)
-    imap_security = fields.Function(lambda m: m.imap_security.value)
+    imap_security = fields.Enum(ImapSecurity, by_value=True)
     imap_username = fields.String(allow_none=True)
     imap_password_set = fields.Function(lambda m: m.imap_password_encrypted is not None)
     imap_folder = fields.String()
@@ -730,7 +731,8 @@ class MailboxSchema(ma.Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class MailboxCreatedSchema(MailboxSchema):
+class MailboxCreatedSchema(ma.Schema):
+    mailbox = fields.Nested(MailboxSchema)
     webhook_secret = fields.String(
         metadata={"description": "Shown this once: what the provider's webhook must send."}
     )

@@ -64,8 +64,9 @@ def _fields(form: dict[str, str]) -> dict[str, Any]:
         "active": bool(form["active"]),
         "plus_addressing": bool(form["plus_addressing"]),
     }
-    if not form["imap_password"]:
-        del fields["imap_password"]  # blank: keep the stored one
+    for blank_keeps in ("imap_password", "imap_security"):  # blank: keep what is stored
+        if not form[blank_keeps]:
+            del fields[blank_keeps]
     return fields
 
 
