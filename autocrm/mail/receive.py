@@ -75,7 +75,10 @@ def do_receive_email(
     received before). Raises only when the database or storage is unreachable: the caller
     leaves the message where it is (IMAP), or asks the MTA to try again later (pipe).
     ``retrying``: an admin asked for it again, past the per-sender limit."""
-    sha256 = hashlib.sha256(raw).hexdigest()
+    # The same message comes with CRLF line ends from IMAP and LF ones from a pipe: read and
+    # recognize it by one form, keep it as it came.
+    canonical = raw.replace(b"\r\n", b"\n")
+    sha256 = hashlib.sha256(canonical).hexdigest()
     raw_key = _store_raw(raw)
     parsed: parsing.ParsedEmail | None = None
     failure = ""
@@ -83,7 +86,7 @@ def do_receive_email(
         failure = f"Too large: {files.human_size(len(raw))}."
     else:
         try:
-            parsed = parsing.parse_email(raw)
+            parsed = parsing.parse_email(canonical)
         except parsing.UnparseableEmail as exc:
             failure = f"Cannot be read as an email: {exc}"
     inbound = _new_record(mailbox, parsed, raw, sha256, raw_key, via)
