@@ -43,3 +43,8 @@ def render_plain(text: str) -> str:
         "<p>" + "<br>\n".join(html.escape(line) for line in p.strip("\n").split("\n")) + "</p>"
         for p in paragraphs
     )
+
+
+def render_body(text: str, channel: str) -> str:
+    """A message's or ticket's text as HTML: an email's as written, anything else Markdown."""
+    return render_plain(text) if channel == "email" else render(text)

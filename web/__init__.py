@@ -153,6 +153,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         app.register_error_handler(page_error, _http_error_page)
     app.after_request(_security_headers)
     app.add_template_filter(markdown.render, "markdown")
+    app.add_template_filter(markdown.render_body, "body_html")
     app.add_template_filter(_state_label, "state_label")
     app.add_template_global(can_view_reports)
     app.add_template_global(attachments.upload_limits)

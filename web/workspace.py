@@ -117,6 +117,7 @@ def _render(
         staff=_assignable_staff(team_list),
         priorities=[p.label for p in Priority],
         view=representation.render_tickets([item], "staff")[0],
+        original_email_id=receive.first_email_of(item) if item.channel == "email" else None,
         transitions=representation.allowed_for(view, user.role.value, user.id),
         clocks=[
             {**c, "label": METRIC_LABELS.get(c["metric"], c["metric"])} for c in view["sla_clocks"]

@@ -18,8 +18,10 @@ from autocrm.demo.logins import DEMO_LOGINS
 from autocrm.extensions import db
 from autocrm.kb import articles, categories
 from autocrm.kb.models import Article, ArticleVisibility, KbCategory
+from autocrm.mail import mailboxes
+from autocrm.mail.models import Mailbox
 from autocrm.people import organizations, teams, users
-from autocrm.people.models import Organization, Role, User
+from autocrm.people.models import Organization, Role, Team, User
 from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
@@ -228,6 +230,25 @@ def seed_organization(admin: User) -> None:
         )
 
 
+DEMO_MAILBOX = "support"
+
+
+def seed_mailbox(admin: User) -> None:
+    """The demo's support mailbox (support@example.com, the Support team's): mail piped to
+    ``flask mail-in --mailbox support`` or posted to its webhook becomes tickets. Idempotent."""
+    if db.session.scalar(select(Mailbox.id).where(Mailbox.name == DEMO_MAILBOX)):
+        return
+    support = db.session.scalar(select(Team).where(Team.name == "Support"))
+    mailboxes.do_create_mailbox(
+        admin,
+        {
+            "name": DEMO_MAILBOX,
+            "address": "support@example.com",
+            "team_id": support.id if support else None,
+        },
+    )
+
+
 def seed_demo(now: datetime | None = None) -> None:
     """The demo logins, teams, articles and tickets, and the past weeks' history up to ``now``
     (default: the current time)."""
@@ -244,6 +265,7 @@ def seed_demo(now: datetime | None = None) -> None:
     teams.add_member(support, admin)
     db.session.commit()
     seed_organization(admin)
+    seed_mailbox(admin)
     seed_knowledge_base(admin, agent)
 
     customers = [people["customer@example.com"], people["customer2@example.com"]]
@@ -282,5 +304,6 @@ def top_up_demo() -> None:
         )
     }
     seed_organization(by_email["admin@example.com"])
+    seed_mailbox(by_email["admin@example.com"])
     seed_knowledge_base(by_email["admin@example.com"], by_email["agent@example.com"])
     seed_history()

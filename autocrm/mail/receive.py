@@ -275,6 +275,8 @@ def _store_attachments(sender: User, parsed: parsing.ParsedEmail) -> tuple[list[
     notes: list[str] = []
     total = 0
     for part in parsed.attachments:
+        if not part.content:  # an empty part: nothing to keep
+            continue
         upload = files.Upload(part.filename, io.BytesIO(part.content))
         if len(kept) >= bounds["max_files"]:
             notes.append(f"{part.filename}: more than {bounds['max_files']} files in one email")
@@ -319,6 +321,16 @@ def do_retry(inbound: InboundEmail) -> InboundEmail:
 def do_discard(inbound: InboundEmail) -> None:
     inbound.status = InboundStatus.DISCARDED
     db.session.commit()
+
+
+def first_email_of(ticket: Ticket) -> int | None:
+    """The email a ticket was opened by."""
+    return db.session.scalar(
+        select(InboundEmail.id)
+        .where(InboundEmail.ticket_id == ticket.id)
+        .order_by(InboundEmail.id)
+        .limit(1)
+    )
 
 
 def access_original(actor: User, inbound_id: int) -> InboundEmail:

@@ -19,10 +19,11 @@ from autocrm.files.models import Attachment
 from autocrm.mail import mailboxes, receive
 from autocrm.mail.models import InboundEmail, InboundStatus, Mailbox
 from autocrm.people.models import Role, User
+from autocrm.security import hash_password
 from autocrm.tickets import conversation, followers
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Message, Ticket
-from tests.factories import drain
+from tests.factories import PASSWORD, drain, web_login
 from tests.integration.test_email_delivery import smtp_mailer
 from tests.mail_messages import build_message
 from tests.smtp_server import SmtpServer
@@ -424,3 +425,37 @@ def bounce_for(address: str) -> bytes:
         f"Final-Recipient: rfc822; {address}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         "--b1--\r\n"
     ).encode()
+
+
+def test_the_workspace_shows_the_email_as_written_and_links_its_original(desk, db_session, client):
+    raw = build_message(
+        "dana@example.org",
+        SUPPORT,
+        "Lines",
+        "First line\nsecond line of the *same* paragraph\n\nOn Mon, Dana wrote:\n> older text",
+    )
+    inbound = receive_mail(desk["mailbox"], raw)
+    web_login(client, desk["agent"])
+
+    page = client.get(f"/agent/tickets/{inbound.ticket_id}").get_data(as_text=True)
+
+    assert "First line<br>\nsecond line of the *same* paragraph" in page
+    assert f'href="/agent/emails/{inbound.id}"' in page
+    assert "older text" not in page
+    original = client.get(f"/agent/emails/{inbound.id}")
+    assert original.status_code == 200 and "older text" in original.get_data(as_text=True)
+    raw_download = client.get(f"/agent/emails/{inbound.id}/raw")
+    assert raw_download.data == raw and raw_download.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_customers_cannot_open_an_emails_original(desk, db_session, client):
+    inbound = receive_mail(desk["mailbox"], build_message("dana@example.org", SUPPORT, "x", "y"))
+    customer = user("dana@example.org")
+    customer.email_verified_at = customer.created_at  # as if they had set a password by link
+    customer.password_hash = hash_password(PASSWORD)
+    db_session.commit()
+    web_login(client, customer)
+
+    refused = client.get(f"/agent/emails/{inbound.id}")
+    assert refused.status_code == 302 and "/agent/" not in refused.location  # sent to the portal
+    assert client.get(f"/agent/emails/{inbound.id}/raw").status_code == 302
