@@ -17,12 +17,9 @@
     badge.className = "status status-" + category;
     badge.textContent = label;
   }
+  // The page's one time formatter (js/time.js), as for every time the server renders.
   function timeElement(iso) {
-    const time = document.createElement("time");
-    time.dateTime = iso;
-    const date = new Date(iso);
-    time.textContent = isNaN(date) ? iso : date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
-    return time;
+    return window.AutoCRMTime.element(iso);
   }
   const CLOSED = ["solved", "closed"];
 
