@@ -15,7 +15,6 @@ from werkzeug.wrappers import Response
 
 from autocrm.engine.versions import engine_for_version
 from autocrm.errors import DomainError
-from autocrm.listing import PageRequest
 from autocrm.notifications import preferences as notification_settings
 from autocrm.people import users
 from autocrm.people.models import User
@@ -26,15 +25,15 @@ from autocrm.tickets.models import Priority
 from web.attachments import file_errors, upload_form_files
 from web.forms import new_password_errors, parse_id, parse_rating
 from web.logins import session_rows
+from web.portal_tickets import STATUS_LABELS, my_tickets
 from web.session import log_in, login_required
+from workflows.definition import DONE_CATEGORIES
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 MAX_SUBJECT = 200
 MAX_DESCRIPTION = 50_000
 MAX_COMMENT = 5000
-DASHBOARD_LIMIT = 200
-CLOSED_CATEGORIES = ("solved", "closed")
 RATINGS = ((5, "Excellent"), (4, "Good"), (3, "Okay"), (2, "Poor"), (1, "Very poor"))
 PRIORITIES = tuple((p.label, p.label.capitalize()) for p in Priority)
 # The kinds of notification a customer receives (the others go to staff only).
@@ -88,19 +87,16 @@ def _timeline(user: User, entries: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 @bp.get("/")
 @login_required(staff=False)
-def dashboard(user: User) -> str:
-    page = tickets.list_tickets(
-        user, tickets.TicketFilters(), PageRequest(limit=DASHBOARD_LIMIT, sort="-updated_at")
-    )
-    items = page.items
-    return render_template(
+def dashboard(user: User) -> tuple[str, int]:
+    query = my_tickets(user, request.args)
+    page = render_template(
         "portal/dashboard.html",
         user=user,
-        open_tickets=[t for t in items if t.category not in CLOSED_CATEGORIES],
-        closed_tickets=[t for t in items if t.category in CLOSED_CATEGORIES],
-        more=page.next_cursor is not None,
-        status_labels=_status_labels({t.workflow_version_id for t in items}),
+        query=query,
+        status_choices=STATUS_LABELS,
+        status_labels=_status_labels({t.workflow_version_id for t in query.rows}),
     )
+    return page, 422 if query.errors else 200
 
 
 # -- opening a ticket --------------------------------------------------------------------------
@@ -182,7 +178,7 @@ def _ticket_page(user: User, ticket_id: int, status: int = 200, **context: Any) 
         ],
         transition_labels=TRANSITION_LABELS,
         closed=ticket.category == "closed",
-        done=ticket.category in CLOSED_CATEGORIES,
+        done=ticket.category in DONE_CATEGORIES,
         feedback=conversation.feedback_for(user, ticket.id),
         ratings=RATINGS,
         status_labels=labels,
@@ -255,7 +251,7 @@ def transition(user: User, ticket_id: int) -> Response:
             message = "The ticket changed in the meantime; here is its current state."
         flash(message, "error")
     else:
-        done = ticket.category in CLOSED_CATEGORIES
+        done = ticket.category in DONE_CATEGORIES
         flash("Marked as solved. Thank you!" if done else "The ticket is open again.", "success")
     return redirect(url_for("portal.ticket", ticket_id=ticket_id))
 

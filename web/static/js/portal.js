@@ -30,13 +30,12 @@
     app.onConnect(() => {
       rows().forEach((row) => app.emit("join_ticket", { ticket_id: Number(row.dataset.ticketId) }));
     });
-    function refreshCounts() {
+    function refreshEmpty() {
       ["open", "closed"].forEach((key) => {
         const list = root.querySelector('[data-list="' + key + '"]');
         if (!list) return;
-        const n = list.children.length;
-        root.querySelector('[data-count="' + key + '"]').textContent = "(" + n + ")";
-        root.querySelector('[data-empty="' + key + '"]').hidden = n > 0;
+        const empty = root.querySelector('[data-empty="' + key + '"]');
+        if (empty) empty.hidden = list.children.length > 0;
       });
     }
     app.socket.on("ticket_updated", (data) => {
@@ -52,7 +51,7 @@
       if (list && row.parentElement !== list) list.prepend(row);
       row.classList.add("just-updated");
       setTimeout(() => row.classList.remove("just-updated"), 3000);
-      refreshCounts();
+      refreshEmpty();
     });
   }
 
