@@ -19,7 +19,7 @@ from autocrm.notifications import preferences as notification_settings
 from autocrm.people import users
 from autocrm.people.models import User
 from autocrm.requestguard import accepts_uploads
-from autocrm.tickets import conversation, representation
+from autocrm.tickets import conversation, priority_cap, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
 from web.attachments import file_errors, upload_form_files
@@ -35,7 +35,6 @@ MAX_SUBJECT = 200
 MAX_DESCRIPTION = 50_000
 MAX_COMMENT = 5000
 RATINGS = ((5, "Excellent"), (4, "Good"), (3, "Okay"), (2, "Poor"), (1, "Very poor"))
-PRIORITIES = tuple((p.label, p.label.capitalize()) for p in Priority)
 # The kinds of notification a customer receives (the others go to staff only).
 CUSTOMER_NOTIFICATION_KINDS = {
     "public_reply": "Someone from support replies to my ticket",
@@ -102,6 +101,11 @@ def dashboard(user: User) -> tuple[str, int]:
 # -- opening a ticket --------------------------------------------------------------------------
 
 
+def _priority_choices(user: User) -> dict[str, str]:
+    """The priorities the form offers: only those the admin lets customers choose."""
+    return {p.label: p.label.capitalize() for p in priority_cap.allowed_priorities(user)}
+
+
 def _check_new_ticket(subject: str, description: str, priority: str) -> Errors:
     errors: Errors = {}
     if not subject.strip():
@@ -112,7 +116,7 @@ def _check_new_ticket(subject: str, description: str, priority: str) -> Errors:
         errors["description"] = ["Please describe what you need help with."]
     elif len(description) > MAX_DESCRIPTION:
         errors["description"] = [f"Please keep it under {MAX_DESCRIPTION} characters."]
-    if priority not in dict(PRIORITIES):
+    if priority not in {p.label for p in Priority}:
         errors["priority"] = ["Please choose one of the listed priorities."]
     return errors
 
@@ -145,7 +149,11 @@ def new_ticket(user: User) -> Response | tuple[str, int]:
                 flash("Your ticket has been sent. We will get back to you here.", "success")
                 return redirect(url_for("portal.ticket", ticket_id=ticket.id))
     html = render_template(
-        "portal/new_ticket.html", user=user, form=form, errors=errors, priorities=PRIORITIES
+        "portal/new_ticket.html",
+        user=user,
+        form=form,
+        errors=errors,
+        priorities=tuple(_priority_choices(user).items()),
     )
     return html, 422 if errors else 200
 

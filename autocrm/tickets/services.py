@@ -36,6 +36,7 @@ from autocrm.listing import Page, PageRequest, contains, keyset_page
 from autocrm.people.models import Team, User
 from autocrm.realtime import access as realtime_access
 from autocrm.sla import clocks as sla
+from autocrm.tickets import priority_cap
 from autocrm.tickets.models import Priority, Ticket, TicketEvent, TicketTag
 from autocrm.tickets.state import business_seconds_since_created, enter_state
 from autocrm.transaction import rolls_back_on_error
@@ -307,6 +308,7 @@ def do_create_ticket(
     )
     if not subject.strip():
         raise InvalidInput("Subject is blank.", {"subject": ["Must not be blank."]})
+    priority_cap.check_priority_allowed(actor, priority)
     requester_id = staff_fields.get("requester_id") or actor.id
     requester = db.session.get(User, requester_id)
     if requester is None or not requester.active:
