@@ -9,6 +9,7 @@ import re
 import pytest
 
 from autocrm.audit.models import AdminAuditEntry
+from autocrm.errors import Forbidden
 from autocrm.tickets import priority_cap
 from autocrm.tickets.models import Priority, Ticket
 from tests.factories import ApiClient, assert_error, csrf_token, web_login
@@ -103,7 +104,5 @@ def test_admins_change_the_cap_on_the_users_page(client, factory, customer, fres
 
 
 def test_customers_may_not_change_the_cap(factory, customer, db_session):
-    from autocrm.errors import Forbidden
-
     with pytest.raises(Forbidden):
         priority_cap.do_set_customer_max_priority(customer, "urgent")

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from autocrm.tickets import services as tickets
-from tests.factories import web_login
+from tests.factories import ApiClient, web_login
 from web.portal_tickets import PAGE_SIZE
 
 CLOSED_COUNT = 92
@@ -115,3 +115,20 @@ def test_bad_filters_are_a_422_naming_what_to_fix(client, customer, logged_in, q
     page = client.get(f"/portal/?{query}")
     assert page.status_code == 422
     assert field in html_of(page)
+
+
+def test_the_api_lists_by_category_and_finds_by_number(client, factory, customer):
+    open_one = factory.ticket(customer, subject="Still broken")
+    solved = done(factory, customer, "Fixed now")
+    api = ApiClient(client, customer)
+
+    def listed(query: str) -> list[int]:
+        page = api.get(f"/api/tickets?{query}")
+        assert page.status_code == 200, page.get_data(as_text=True)
+        return [t["id"] for t in page.get_json()["items"]]
+
+    assert listed("category=solved&category=closed") == [solved]
+    assert listed("category=new&category=open&category=pending") == [open_one.id]
+    assert listed(f"q=%23{solved}") == [solved]
+    refused = api.get("/api/tickets?category=finished")
+    assert refused.status_code == 422 and "category" in refused.get_json()["errors"]["query"]
