@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 
 from autocrm.extensions import db
 from autocrm.tickets import conversation
+from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Ticket
 from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer, Screenshot
 from tests.browser.test_flows import EVENT_MS, _token, create_ticket, open_followed
@@ -112,3 +113,32 @@ def test_times_are_local_and_relative_with_the_exact_time_on_hover(
         "title", re.compile(r"\d{4} at \d{1,2}:\d{2}:\d{2}\s(AM|PM) E[SD]T")
     )
     screenshot(page, "times-portal-ticket-375")
+
+
+def test_a_customer_on_a_phone_finds_an_old_ticket_by_search(
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer, screenshot: Screenshot
+) -> None:
+    token = _token()
+    ticket_id = create_ticket(live_server, demo, f"Old invoice {token}")
+    as_staff(
+        live_server,
+        demo.agent.email,
+        lambda agent: tickets.do_transition(agent, ticket_id, "solve"),
+    )
+    page = new_context.logged_in(demo.customer.email, demo.customer.password, 375, 800)
+    page.goto("/portal/")
+    page.get_by_label("Search").fill(token)
+    page.get_by_label("Status").select_option("solved")
+    page.get_by_role("button", name="Find").click()
+    rows = page.locator("[data-ticket-id]")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text(f"Old invoice {token}")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 375, f"the page is {width}px wide on a 375px screen"
+    screenshot(page, "portal-search-375")
+    page.get_by_label("Search").fill(f"#{ticket_id}")
+    page.get_by_label("Status").select_option("")
+    page.get_by_role("button", name="Find").click()
+    expect(rows).to_have_count(1)
+    rows.first.get_by_role("link").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text(f"Old invoice {token}")
