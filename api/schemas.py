@@ -24,6 +24,7 @@ from autocrm.tickets.representation import (
     TrailEntrySchema,
 )
 from autocrm.tickets.services import MAX_SEARCH_LENGTH, MAX_TAG_LENGTH
+from workflows.definition import CATEGORIES
 
 # Ids are 32-bit on PostgreSQL; a larger number is invalid input, not a database error.
 MAX_ID = MAX_INT32
@@ -365,7 +366,14 @@ class TicketListArgsSchema(StrictSchema):
         strict=False, metadata={"description": "Tickets of this organization's customers."}
     )
     tag = fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
-    q = fields.String(validate=validate.Length(min=1, max=MAX_SEARCH_LENGTH))
+    q = fields.String(
+        validate=validate.Length(min=1, max=MAX_SEARCH_LENGTH),
+        metadata={"description": "In the subject or description; 210 or #210 also finds #210."},
+    )
+    category = fields.List(
+        fields.String(validate=validate.OneOf(CATEGORIES)),
+        metadata={"description": "Status categories, whatever each workflow calls its states."},
+    )
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()

@@ -42,6 +42,7 @@ from web import (
     portal,
     reports,
     sso,
+    timefmt,
     twofactor,
     workspace,
 )
@@ -156,6 +157,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
     app.add_template_filter(markdown.render_body, "body_html")
     app.add_template_filter(_state_label, "state_label")
     app.add_template_global(can_view_reports)
+    app.add_template_global(timefmt.when)
     app.add_template_global(attachments.upload_limits)
     app.add_template_global(render_attachments)
     app.add_template_filter(attachments.file_size, "file_size")

@@ -16,28 +16,26 @@ from werkzeug.wrappers import Response
 from autocrm import policies
 from autocrm.engine.versions import engine_for_version
 from autocrm.errors import DomainError
-from autocrm.listing import PageRequest
 from autocrm.notifications import preferences as notification_settings
 from autocrm.people import users
 from autocrm.people.models import User
 from autocrm.requestguard import accepts_uploads
-from autocrm.tickets import conversation, followers, representation
+from autocrm.tickets import conversation, followers, priority_cap, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
 from web.attachments import file_errors, upload_form_files
 from web.forms import new_password_errors, parse_id, parse_rating
 from web.logins import session_rows
+from web.portal_tickets import STATUS_LABELS, my_tickets
 from web.session import log_in, login_required
+from workflows.definition import DONE_CATEGORIES
 
 bp = Blueprint("portal", __name__, url_prefix="/portal")
 
 MAX_SUBJECT = 200
 MAX_DESCRIPTION = 50_000
 MAX_COMMENT = 5000
-DASHBOARD_LIMIT = 200
-CLOSED_CATEGORIES = ("solved", "closed")
 RATINGS = ((5, "Excellent"), (4, "Good"), (3, "Okay"), (2, "Poor"), (1, "Very poor"))
-PRIORITIES = tuple((p.label, p.label.capitalize()) for p in Priority)
 # The kinds of notification a customer receives (the others go to staff only).
 CUSTOMER_NOTIFICATION_KINDS = {
     "public_reply": "Someone from support replies to my ticket",
@@ -89,22 +87,24 @@ def _timeline(user: User, entries: list[dict[str, Any]]) -> list[dict[str, Any]]
 
 @bp.get("/")
 @login_required(staff=False)
-def dashboard(user: User) -> str:
-    page = tickets.list_tickets(
-        user, tickets.TicketFilters(), PageRequest(limit=DASHBOARD_LIMIT, sort="-updated_at")
-    )
-    items = page.items
-    return render_template(
+def dashboard(user: User) -> tuple[str, int]:
+    query = my_tickets(user, request.args)
+    page = render_template(
         "portal/dashboard.html",
         user=user,
-        open_tickets=[t for t in items if t.category not in CLOSED_CATEGORIES],
-        closed_tickets=[t for t in items if t.category in CLOSED_CATEGORIES],
-        more=page.next_cursor is not None,
-        status_labels=_status_labels({t.workflow_version_id for t in items}),
+        query=query,
+        status_choices=STATUS_LABELS,
+        status_labels=_status_labels({t.workflow_version_id for t in query.rows}),
     )
+    return page, 422 if query.errors else 200
 
 
 # -- opening a ticket --------------------------------------------------------------------------
+
+
+def _priority_choices(user: User) -> dict[str, str]:
+    """The priorities the form offers: only those the admin lets customers choose."""
+    return {p.label: p.label.capitalize() for p in priority_cap.allowed_priorities(user)}
 
 
 def _check_new_ticket(subject: str, description: str, priority: str) -> Errors:
@@ -117,7 +117,7 @@ def _check_new_ticket(subject: str, description: str, priority: str) -> Errors:
         errors["description"] = ["Please describe what you need help with."]
     elif len(description) > MAX_DESCRIPTION:
         errors["description"] = [f"Please keep it under {MAX_DESCRIPTION} characters."]
-    if priority not in dict(PRIORITIES):
+    if priority not in {p.label for p in Priority}:
         errors["priority"] = ["Please choose one of the listed priorities."]
     return errors
 
@@ -150,7 +150,11 @@ def new_ticket(user: User) -> Response | tuple[str, int]:
                 flash("Your ticket has been sent. We will get back to you here.", "success")
                 return redirect(url_for("portal.ticket", ticket_id=ticket.id))
     html = render_template(
-        "portal/new_ticket.html", user=user, form=form, errors=errors, priorities=PRIORITIES
+        "portal/new_ticket.html",
+        user=user,
+        form=form,
+        errors=errors,
+        priorities=tuple(_priority_choices(user).items()),
     )
     return html, 422 if errors else 200
 
@@ -184,7 +188,7 @@ def _ticket_page(user: User, ticket_id: int, status: int = 200, **context: Any) 
         ],
         transition_labels=TRANSITION_LABELS,
         closed=ticket.category == "closed",
-        done=ticket.category in CLOSED_CATEGORIES,
+        done=ticket.category in DONE_CATEGORIES,
         feedback=conversation.feedback_for(user, ticket.id),
         ratings=RATINGS,
         status_labels=labels,
@@ -259,7 +263,7 @@ def transition(user: User, ticket_id: int) -> Response:
             message = "The ticket changed in the meantime; here is its current state."
         flash(message, "error")
     else:
-        done = ticket.category in CLOSED_CATEGORIES
+        done = ticket.category in DONE_CATEGORIES
         flash("Marked as solved. Thank you!" if done else "The ticket is open again.", "success")
     return redirect(url_for("portal.ticket", ticket_id=ticket_id))
 

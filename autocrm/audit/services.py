@@ -58,6 +58,7 @@ ACTIONS = {
     "user.recovery_codes_renewed": "replaced their recovery codes",
     "user.2fa_failed": "entered a wrong second factor at login",
     "settings.staff_2fa_required": "changed whether staff need two-factor login",
+    "settings.customer_max_priority": "changed how high customers may set priority",
     "team.created": "created team",
     "team.updated": "changed team",
     "team.member_added": "added team member",

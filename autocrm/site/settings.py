@@ -11,9 +11,11 @@ from autocrm.site.models import SiteSetting
 
 STAFF_TWO_FACTOR_REQUIRED = "staff_two_factor_required"
 SIGNUP_POLICY = "signup_policy"  # autocrm.people.intake
+CUSTOMER_MAX_PRIORITY = "customer_max_priority"  # autocrm.tickets.priority_cap
 DEFAULTS: dict[str, Any] = {
     STAFF_TWO_FACTOR_REQUIRED: False,
     SIGNUP_POLICY: {"mode": "open", "domains": []},
+    CUSTOMER_MAX_PRIORITY: "high",
 }
 
 

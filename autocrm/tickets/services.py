@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, exists, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from autocrm import aftercommit, policies
-from autocrm.columns import utcnow
+from autocrm.columns import MAX_INT32, utcnow
 from autocrm.engine.versions import current_version, engine_for, engine_for_version
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.events.emit import by, emit
@@ -36,11 +36,12 @@ from autocrm.listing import Page, PageRequest, contains, keyset_page
 from autocrm.people.models import Team, User
 from autocrm.realtime import access as realtime_access
 from autocrm.sla import clocks as sla
+from autocrm.tickets import priority_cap
 from autocrm.tickets.models import Priority, Ticket, TicketEvent, TicketTag
 from autocrm.tickets.state import business_seconds_since_created, enter_state
 from autocrm.transaction import rolls_back_on_error
 from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
-from workflows.definition import DONE_CATEGORIES
+from workflows.definition import CATEGORIES, DONE_CATEGORIES
 
 SORTS = {
     "id": Ticket.id,  # PageRequest's default
@@ -51,6 +52,7 @@ SORTS = {
 MAX_TAG_LENGTH = 50
 MAX_SEARCH_LENGTH = 200
 TAG = re.compile(rf"^[a-z0-9][a-z0-9_\-]{{0,{MAX_TAG_LENGTH - 1}}}$")
+TICKET_NUMBER = re.compile(r"#?\s*([0-9]{1,10})")
 TAG_RULE = f"letters, digits, - and _ (at most {MAX_TAG_LENGTH})"
 
 
@@ -76,6 +78,9 @@ class TicketFilters:
     organization_id: int | None = None
     tag: str | None = None
     q: str | None = None
+    # Workflow categories (new, open, pending, solved, closed): what a customer filters by,
+    # whatever each workflow calls its states.
+    category: list[str] = field(default_factory=list)
 
 
 def check_filters(filters: TicketFilters) -> None:
@@ -86,6 +91,8 @@ def check_filters(filters: TicketFilters) -> None:
         errors["tag"] = [f"A tag is {TAG_RULE}."]
     if filters.q and len(filters.q) > MAX_SEARCH_LENGTH:
         errors["q"] = [f"Search for at most {MAX_SEARCH_LENGTH} characters."]
+    if unknown := sorted(set(filters.category) - set(CATEGORIES)):
+        errors["category"] = [f"Unknown status category {c!r}." for c in unknown]
     if errors:
         raise InvalidInput("Please correct the filters.", errors)
 
@@ -112,11 +119,20 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
         stmt = stmt.where(
             exists().where(TicketTag.ticket_id == Ticket.id, TicketTag.tag == filters.tag.lower())
         )
+    if filters.category:
+        stmt = stmt.where(Ticket.category.in_(filters.category))
     if filters.q:
-        stmt = stmt.where(
-            contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
-        )
+        stmt = stmt.where(_search(filters.q))
     return keyset_page(stmt, page, SORTS, Ticket.id)
+
+
+def _search(q: str) -> ColumnElement[bool]:
+    """Subject or description containing ``q``; ``210`` or ``#210`` also finds ticket 210."""
+    found = contains(Ticket.subject, q) | contains(Ticket.description, q)
+    number = TICKET_NUMBER.fullmatch(q.strip())
+    if number and 1 <= int(number[1]) <= MAX_INT32:
+        found = found | (Ticket.id == int(number[1]))
+    return found
 
 
 REQUESTER_TICKETS = 10
@@ -290,6 +306,7 @@ def do_create_ticket(
     check_fields_allowed(
         actor, [k for k, v in staff_fields.items() if v is not None], creating=True
     )
+    priority_cap.check_priority_allowed(actor, priority)
     requester_id = staff_fields.get("requester_id") or actor.id
     requester = db.session.get(User, requester_id)
     if requester is None or not requester.active:

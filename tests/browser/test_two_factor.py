@@ -77,6 +77,9 @@ def password_step(page: Page, email: str) -> None:
 
 
 def log_out(page: Page, name: str) -> None:
+    menu = page.get_by_role("navigation", name="Main").get_by_role("button", name="Menu")
+    if menu.is_visible():  # on a phone the navigation, and its Log out, is folded
+        menu.click()
     page.get_by_role("button", name=f"Log out {name}").click()
     expect(page).to_have_url(re.compile(r"/login$"))
 

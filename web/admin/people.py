@@ -22,6 +22,8 @@ from autocrm.errors import DomainError, InvalidInput, NotFound
 from autocrm.listing import PageRequest
 from autocrm.people import intake, sessions, teams, twofactor, users
 from autocrm.people.models import AssignmentPolicy, Role, Team, User
+from autocrm.tickets import priority_cap
+from autocrm.tickets.models import Priority
 from web.forms import parse_id
 from web.session import admin_required, log_in
 from workflows.calendar import WEEKDAYS
@@ -117,6 +119,8 @@ def users_page(user: User) -> tuple[str, int]:
         more_args={k: v for k, v in values.items() if v and k != "cursor"},
         staff_two_factor_required=twofactor.staff_required(),
         signup=intake.signup_policy(),
+        customer_max_priority=priority_cap.customer_max_priority(),
+        priority_choices=list(Priority),
     )
     return html, 422 if errors else 200
 
@@ -135,6 +139,20 @@ def signup_policy(user: User) -> Response:
     else:
         flash("The sign-up policy is saved.", "success")
     return redirect(url_for(".users", _anchor="signup-policy"), code=303)
+
+
+@bp.post("/users/priority-policy")
+@admin_required
+def priority_policy(user: User) -> Response:
+    """How high customers may set a ticket's priority (default: up to High)."""
+    try:
+        cap = priority_cap.do_set_customer_max_priority(user, request.form.get("max_priority", ""))
+    except DomainError as exc:
+        problems = [m for messages in exc.errors.values() for m in messages] or [exc.message]
+        flash("The customer priority was not changed: " + " ".join(problems), "error")
+    else:
+        flash(f"Customers may now choose priorities up to {cap.label.capitalize()}.", "success")
+    return redirect(url_for(".users", _anchor="priority-policy"), code=303)
 
 
 @bp.post("/users/two-factor-policy")

@@ -17,12 +17,9 @@
     badge.className = "status status-" + category;
     badge.textContent = label;
   }
+  // The page's one time formatter (js/time.js), as for every time the server renders.
   function timeElement(iso) {
-    const time = document.createElement("time");
-    time.dateTime = iso;
-    const date = new Date(iso);
-    time.textContent = isNaN(date) ? iso : date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
-    return time;
+    return window.AutoCRMTime.element(iso);
   }
   const CLOSED = ["solved", "closed"];
 
@@ -33,13 +30,12 @@
     app.onConnect(() => {
       rows().forEach((row) => app.emit("join_ticket", { ticket_id: Number(row.dataset.ticketId) }));
     });
-    function refreshCounts() {
+    function refreshEmpty() {
       ["open", "closed"].forEach((key) => {
         const list = root.querySelector('[data-list="' + key + '"]');
         if (!list) return;
-        const n = list.children.length;
-        root.querySelector('[data-count="' + key + '"]').textContent = "(" + n + ")";
-        root.querySelector('[data-empty="' + key + '"]').hidden = n > 0;
+        const empty = root.querySelector('[data-empty="' + key + '"]');
+        if (empty) empty.hidden = list.children.length > 0;
       });
     }
     app.socket.on("ticket_updated", (data) => {
@@ -55,7 +51,7 @@
       if (list && row.parentElement !== list) list.prepend(row);
       row.classList.add("just-updated");
       setTimeout(() => row.classList.remove("just-updated"), 3000);
-      refreshCounts();
+      refreshEmpty();
     });
   }
 

@@ -15,7 +15,7 @@
   const rooms = JSON.parse(root.dataset.rooms || "[]");
   const userId = document.body.dataset.userId || "anon";
 
-  // -- SLA countdowns and local times --------------------------------------------------------
+  // -- SLA countdowns ---------------------------------------------------------------------------
 
   function spanText(seconds) {
     const span = Math.abs(seconds);
@@ -36,15 +36,6 @@
       badge.classList.add(`sla-${state}`);
       const text = badge.querySelector(".sla-text");
       if (text) text.textContent = spanText(Math.round((due - now) / 1000));
-    });
-  }
-
-  function localTimes(scope) {
-    scope.querySelectorAll("time[datetime]").forEach((el) => {
-      const when = new Date(el.getAttribute("datetime"));
-      if (!Number.isNaN(when.getTime())) {
-        el.textContent = when.toLocaleString([], { dateStyle: "short", timeStyle: "short" });
-      }
     });
   }
 
@@ -266,7 +257,7 @@
         existing.remove();
       }
     });
-    localTimes(tbody);
+    window.AutoCRMTime.renderAll(tbody); // the page's one time formatter (js/time.js)
     tickSla();
     updateSelection();
     updateEmpty();
@@ -330,7 +321,6 @@
     schedule();
   });
 
-  localTimes(document);
   tickSla();
   updateSelection();
   window.setInterval(tickSla, 1000);

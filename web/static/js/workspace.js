@@ -45,11 +45,6 @@
     return last;
   }
 
-  function formatTime(iso) {
-    const date = new Date(iso);
-    return Number.isNaN(date.getTime()) ? "" : `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
-  }
-
   function appendMessage(message) {
     if (!message || message.ticket_id !== ticketId) return;
     if (document.getElementById(`message-${message.id}`)) return; // seen already (ack + event)
@@ -63,9 +58,7 @@
     node.querySelector(".ws-msg-kind").textContent = message.internal
       ? "Internal note"
       : message.author_id === requesterId ? "Customer" : "Reply";
-    const time = node.querySelector("time");
-    time.dateTime = message.created_at || "";
-    time.textContent = formatTime(message.created_at);
+    node.querySelector("time").replaceWith(window.AutoCRMTime.element(message.created_at));
     // body_html is rendered and sanitized on the server (autocrm.markdown: nh3 allow-list).
     node.querySelector(".ws-msg-body").innerHTML = message.body_html || "";
     // The door it came in by; an email's links to the email as it arrived.
@@ -487,12 +480,8 @@
     if (text !== undefined) node.textContent = text;
     return node;
   }
-  function timeNode(iso, suffix = " UTC") {
-    const time = element("time");
-    time.dateTime = iso;
-    time.textContent = `${iso.slice(0, 16).replace("T", " ")}${suffix}`;
-    return time;
-  }
+  // The page's one time formatter (js/time.js), as for every time the server renders.
+  const timeNode = (iso) => window.AutoCRMTime.element(iso);
   function hidden(name, value) {
     const input = element("input");
     input.type = "hidden";
@@ -631,7 +620,7 @@
     const li = element("li", `ws-event${entry.actor_id === null ? " ws-event-auto" : ""}`);
     li.dataset.trailId = String(entry.id);
     const head = element("div", "ws-event-head");
-    head.append(element("strong", "", who), timeNode(entry.created_at, ""));
+    head.append(element("strong", "", who), timeNode(entry.created_at));
     li.append(head, element("div", "", describe(entry)));
     const because = (cause && cause.because) || [];
     if (because.length) {
