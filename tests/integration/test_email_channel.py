@@ -25,7 +25,7 @@ from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Message, Ticket
 from tests.factories import PASSWORD, drain, web_login
 from tests.integration.test_email_delivery import smtp_mailer
-from tests.mail_messages import build_message
+from tests.mail_messages import big_message, build_message
 from tests.smtp_server import SmtpServer
 
 SUPPORT = "support@acme.test"
@@ -459,3 +459,16 @@ def test_customers_cannot_open_an_emails_original(desk, db_session, client):
     refused = client.get(f"/agent/emails/{inbound.id}")
     assert refused.status_code == 302 and "/agent/" not in refused.location  # sent to the portal
     assert client.get(f"/agent/emails/{inbound.id}/raw").status_code == 302
+
+
+def test_a_25_mb_email_becomes_a_ticket_with_its_file(desk, db_session):
+    raw = big_message(25, sender="big.sender@example.org")
+    assert len(raw) > 25 * 10**6
+
+    inbound = receive_mail(desk["mailbox"], raw)  # addressed to support@acme.test
+
+    assert inbound.status is InboundStatus.PROCESSED
+    [logs] = db_session.scalars(
+        select(Attachment).where(Attachment.ticket_id == inbound.ticket_id)
+    ).all()
+    assert logs.filename == "logs.bin" and logs.size == 25 * 1024 * 1024 * 3 // 4
