@@ -13,12 +13,16 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
+
+
+# A file sent with an email: (file name, content type, bytes).
+Attached = tuple[str, str, bytes]
 
 
 class PermanentFailure(Exception):
@@ -35,11 +39,12 @@ class Mailer(Protocol):
         message_id: str,
         sender: str | None = None,
         headers: Mapping[str, str] | None = None,
+        attachments: Sequence[Attached] = (),
     ) -> None:
         """Send one plain-text email. ``message_id`` is stable for this email (the same on
         every retry) and becomes its Message-ID, so a duplicate is recognizable. ``sender``
         replaces the configured From (a support mailbox's address); ``headers`` adds others
-        (Reply-To, In-Reply-To, References)."""
+        (Reply-To, In-Reply-To, References); ``attachments`` are (file name, type, bytes)."""
 
 
 def message_id_header(message_id: str, sender: str) -> str:
@@ -55,6 +60,7 @@ def build_message(
     body: str,
     message_id: str,
     headers: Mapping[str, str] | None = None,
+    attachments: Sequence[Attached] = (),
 ) -> EmailMessage:
     """The email as it goes on the wire; ValueError for headers that cannot be encoded."""
     message = EmailMessage()
@@ -67,6 +73,11 @@ def build_message(
     for name, value in (headers or {}).items():
         message[name] = value
     message.set_content(body)
+    for filename, content_type, content in attachments:
+        maintype, _, subtype = content_type.partition("/")
+        message.add_attachment(
+            content, maintype=maintype, subtype=subtype or "octet-stream", filename=filename
+        )
     return message
 
 
@@ -116,9 +127,12 @@ class SmtpMailer:
         message_id: str,
         sender: str | None = None,
         headers: Mapping[str, str] | None = None,
+        attachments: Sequence[Attached] = (),
     ) -> None:
         try:
-            message = build_message(sender or self.sender, to, subject, body, message_id, headers)
+            message = build_message(
+                sender or self.sender, to, subject, body, message_id, headers, attachments
+            )
             with self._connect() as smtp:
                 if self.username:
                     smtp.login(self.username, self.password or "")
@@ -154,9 +168,12 @@ class ConsoleMailer:
         message_id: str,
         sender: str | None = None,
         headers: Mapping[str, str] | None = None,
+        attachments: Sequence[Attached] = (),
     ) -> None:
         sender = sender or self.sender
         extra = "".join(f"\n{name}: {value}" for name, value in (headers or {}).items())
+        if attachments:
+            extra += "\n(files: " + ", ".join(name for name, _, _ in attachments) + ")"
         log.info(
             "email (not sent: no AUTOCRM_SMTP_HOST) %s\nFrom: %s\nTo: %s%s\nSubject: %s\n\n%s",
             message_id_header(message_id, sender),

@@ -10,7 +10,8 @@ The caller then accepts the match only from the ticket's requester or a follower
 
 Going out, an email about an email-channel ticket comes from its mailbox, answers the latest
 message of the thread (``In-Reply-To``) and lists the thread (``References``), so Gmail,
-Outlook and Thunderbird show one conversation.
+Outlook and Thunderbird show one conversation; it carries the files of the public replies
+since the previous email to that address (``outgoing_files``), within ``MAX_ATTACHED_BYTES``.
 """
 
 from __future__ import annotations
@@ -25,15 +26,20 @@ from flask import current_app
 from sqlalchemy import select
 
 from autocrm.extensions import db
+from autocrm.files import services as files
+from autocrm.files.models import Attachment
 from autocrm.mail.mailer import message_id_header
 from autocrm.mail.models import InboundEmail, Mailbox
 from autocrm.notifications.models import EmailMessage
-from autocrm.tickets.models import Ticket
+from autocrm.people.models import User
+from autocrm.tickets.models import Message, Ticket
 
 MAX_ID = 2**31 - 1
 OUR_MESSAGE_ID = re.compile(r"^autocrm\.email\.(\d{1,10})\.([0-9a-f]{16})@", re.IGNORECASE)
 REPLY_TOKEN = re.compile(r"^[^+@]+\+t(\d{1,10})-([0-9a-f]{16})@", re.IGNORECASE)
 SUBJECT_TOKEN = re.compile(r"\[#(\d{1,10})\]")
+# Files attached to one outgoing email at most (bigger ones are one link away: the ticket).
+MAX_ATTACHED_BYTES = 20 * 2**20
 # References kept on a reply: the thread's first message and the latest ones (RFC 5322
 # allows trimming the middle; very long headers are refused by some servers).
 MAX_REFERENCES = 20
@@ -156,7 +162,9 @@ def outgoing_headers(
         kept = thread if len(thread) <= MAX_REFERENCES else [thread[0], *thread[-19:]]
         headers["In-Reply-To"] = thread[-1]
         headers["References"] = " ".join(kept)
-    return formataddr((mailbox.team.name if mailbox.team else mailbox.name, mailbox.address)), headers
+    return formataddr(
+        (mailbox.team.name if mailbox.team else mailbox.name, mailbox.address)
+    ), headers
 
 
 def thread_subject(email: EmailMessage) -> str:
@@ -167,3 +175,44 @@ def thread_subject(email: EmailMessage) -> str:
         return email.subject
     ticket = db.session.get_one(Ticket, email.ticket_id)
     return f"Re: [#{ticket.id}] {ticket.subject}"[:250]
+
+
+def outgoing_files(email: EmailMessage) -> list[tuple[str, str, bytes]]:
+    """The files of public replies on an email-channel ticket written since the previous email
+    to this address (not the recipient's own), as (name, type, bytes); files still being
+    scanned or withheld, and those past ``MAX_ATTACHED_BYTES``, stay behind the ticket link."""
+    if _mailbox_of(email) is None:
+        return []
+    since = db.session.scalar(
+        select(EmailMessage.sent_at)
+        .where(
+            EmailMessage.ticket_id == email.ticket_id,
+            EmailMessage.to_address == email.to_address,
+            EmailMessage.sent_at.is_not(None),
+            EmailMessage.id != email.id,
+        )
+        .order_by(EmailMessage.sent_at.desc())
+        .limit(1)
+    )
+    stmt = (
+        select(Attachment)
+        .join(Message, Message.id == Attachment.message_id)
+        .join(User, User.id == Message.author_id)
+        .where(
+            Message.ticket_id == email.ticket_id,
+            Message.internal.is_(False),
+            User.email != email.to_address,
+        )
+        .order_by(Attachment.id)
+    )
+    if since is not None:
+        stmt = stmt.where(Message.created_at > since)
+    attached: list[tuple[str, str, bytes]] = []
+    total = 0
+    for attachment in db.session.scalars(stmt):
+        if not attachment.scan_status.servable or total + attachment.size > MAX_ATTACHED_BYTES:
+            continue
+        total += attachment.size
+        content = b"".join(files.read(attachment))
+        attached.append((attachment.filename, attachment.content_type, content))
+    return attached

@@ -87,6 +87,7 @@ def deliver_email(event: EmailRequested) -> None:
             message_id=message_id_for(email),
             sender=sender,
             headers=headers,
+            attachments=threading.outgoing_files(email) if sender else (),
         )
     except PermanentFailure as exc:
         _give_up(email, exc)

@@ -6,6 +6,7 @@ Outgoing email is captured by a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from email.message import EmailMessage as MimeMessage
@@ -15,6 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
+from autocrm.files import services as files
 from autocrm.files.models import Attachment
 from autocrm.mail import mailboxes, receive
 from autocrm.mail.models import InboundEmail, InboundStatus, Mailbox
@@ -24,6 +26,7 @@ from autocrm.tickets import conversation, followers
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Message, Ticket
 from tests.factories import PASSWORD, drain, web_login
+from tests.files_data import png
 from tests.integration.test_email_delivery import smtp_mailer
 from tests.mail_messages import big_message, build_message
 from tests.smtp_server import SmtpServer
@@ -403,11 +406,7 @@ def test_staff_open_the_full_original_and_customers_cannot(desk, db_session, fac
     assert refused.typename == "NotFound"
 
 
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00"
-    b"\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84"
-    b"\x00\x00\x00\x00IEND\xaeB`\x82"
-)
+PNG = png()
 
 
 def bounce_for(address: str) -> bytes:
@@ -472,3 +471,21 @@ def test_a_25_mb_email_becomes_a_ticket_with_its_file(desk, db_session):
         select(Attachment).where(Attachment.ticket_id == inbound.ticket_id)
     ).all()
     assert logs.filename == "logs.bin" and logs.size == 25 * 1024 * 1024 * 3 // 4
+
+
+def test_the_agents_files_go_with_the_reply_email_once(desk, db_session, smtp):
+    first = build_message("dana@example.org", SUPPORT, "Screen", "What now?")
+    ticket_id = receive_mail(desk["mailbox"], first).ticket_id
+    drain(db_session)
+    [upload] = files.do_upload(desk["agent"], [files.Upload("steps.png", io.BytesIO(PNG))])
+
+    conversation.do_add_message(
+        desk["agent"], ticket_id, "See the picture.", attachment_ids=[upload.id]
+    )
+    drain(db_session)
+    reply_from(desk["agent"], ticket_id, "Anything else?", db_session)
+
+    with_file, without = smtp.to("dana@example.org")[:2]
+    [part] = list(with_file.iter_attachments())
+    assert part.get_filename() == "steps.png" and part.get_content() == PNG
+    assert list(without.iter_attachments()) == []
