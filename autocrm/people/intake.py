@@ -134,7 +134,7 @@ def do_sign_up(name: str, email: str, password: str) -> None:
     except InvalidInput as exc:
         errors["name"] = exc.errors["name"]
     try:
-        users.check_password(password)
+        users.check_password(password, [email, name])
     except InvalidInput as exc:
         errors["password"] = exc.errors["password"]
     if errors:

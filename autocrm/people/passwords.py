@@ -83,7 +83,7 @@ def user_for_reset_token(token: str) -> User:
 def do_reset_password(token: str, new_password: str) -> User:
     """Set the password a reset link is for; everything the old password opened ends."""
     user = user_for_reset_token(token)
-    users.check_password(new_password)
+    users.check_password(new_password, [user.email, user.name])
     user.password_hash = hash_password(new_password)
     if user.email_verified_at is None:  # the emailed link proves the address is theirs
         user.email_verified_at = utcnow()

@@ -8,13 +8,15 @@ web session and socket of theirs stops working at once.
 
 from __future__ import annotations
 
+import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from flask import current_app
 from marshmallow import ValidationError, validate
 from sqlalchemy import select, update
+from zxcvbn import zxcvbn
 
 from autocrm import policies
 from autocrm.audit import services as audit
@@ -36,6 +38,10 @@ from autocrm.security import (
 from autocrm.transaction import duplicates_refused, rolls_back_on_error
 
 MIN_PASSWORD_LENGTH = 8
+# zxcvbn's score: 0-1 fall to an online attack within hours; 2 ("somewhat guessable") is the
+# floor most sites use, with the length rule beside it.
+MIN_PASSWORD_SCORE = 2
+PASSWORD_ESTIMATE_CHARS = 100
 MAX_NAME_LENGTH = 120
 MAX_EMAIL_LENGTH = 254
 GENERATED_PASSWORD_BYTES = 12  # 16 URL-safe characters
@@ -149,12 +155,50 @@ def require_admin(actor: User) -> None:
         raise Forbidden("Only administrators may manage users and teams.")
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, related: Iterable[str] = ()) -> None:
+    """Long enough, and not easy to guess: zxcvbn's estimate (common passwords, names, keyboard
+    patterns, dates, and the person's own ``related`` email and name) must reach
+    ``MIN_PASSWORD_SCORE``; its advice says what to change."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             "Password too short.",
             {"password": [f"Use at least {MIN_PASSWORD_LENGTH} characters."]},
         )
+    own = _own_words(related)
+    if _mostly(password, own):
+        raise InvalidInput(
+            "Password too easy to guess.",
+            {"password": ["Do not build it from your name or email address."]},
+        )
+    # The estimate's cost grows with the length; the first characters decide it anyway.
+    estimate = zxcvbn(password[:PASSWORD_ESTIMATE_CHARS], user_inputs=sorted(own))
+    if estimate["score"] < MIN_PASSWORD_SCORE:
+        feedback = estimate["feedback"]
+        advice = " ".join([feedback["warning"] or "", *feedback["suggestions"]]).strip()
+        raise InvalidInput(
+            "Password too easy to guess.",
+            {"password": [advice or "This password is easy to guess: add a word or two."]},
+        )
+
+
+def _letters(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def _own_words(related: Iterable[str]) -> set[str]:
+    """A person's name and email as words: the whole, the email's local part, and each piece."""
+    words: set[str] = set()
+    for text in related:
+        local = text.split("@")[0]
+        words |= {_letters(text), _letters(local)}
+        words |= {_letters(piece) for piece in re.split(r"[\W_]+", local)}
+    return {word for word in words if len(word) >= 3}
+
+
+def _mostly(password: str, own: set[str]) -> bool:
+    """Whether the password is one of the person's own words with little around it."""
+    letters = _letters(password)
+    return any(len(word) >= 4 and word in letters and len(letters) - len(word) < 6 for word in own)
 
 
 def generate_password() -> str:
@@ -200,7 +244,7 @@ def create_user(email: str, password: str, role: Role, name: str | None = None) 
     email = normalize_email(email)
     check_email(email)
     check_email_free(email)
-    check_password(password)
+    check_password(password, [email, name or ""])
     user = User(
         email=email,
         name=(name or email.split("@")[0]).strip(),
@@ -289,7 +333,7 @@ def do_update_user(actor: User, user_id: int, changes: dict[str, Any]) -> User:
     password_reset = "password" in changes
     if password_reset:
         password = changes.pop("password")
-        check_password(password)
+        check_password(password, [user.email, user.name])
         user.password_hash = hash_password(password)
     before = {field: getattr(user, field) for field in changes}
     teams_before = sorted(m.team.name for m in user.memberships)
@@ -373,7 +417,7 @@ def do_change_own_password(actor: User, current_password: str, new_password: str
             "The current password is wrong.",
             {"current_password": ["This is not your current password."]},
         )
-    check_password(new_password)
+    check_password(new_password, [actor.email, actor.name])
     actor.password_hash = hash_password(new_password)
     realtime.disconnect_user(actor.id)
     db.session.commit()
