@@ -196,6 +196,11 @@ def can_manage_organizations(actor: User) -> bool:
     return can_administer(actor)
 
 
+def can_edit_customer(actor: User, customer: User) -> bool:
+    """Agents keep a customer's name and notes up to date (the customer page)."""
+    return is_staff(actor) and may_change(actor) and customer.role is Role.CUSTOMER
+
+
 def can_manage_mailboxes(actor: User) -> bool:
     """Connect support mailboxes and handle the mail that failed: admins."""
     return can_administer(actor)

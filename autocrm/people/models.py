@@ -59,6 +59,8 @@ class User(Model):
         ForeignKey("organizations.id", ondelete="SET NULL"), index=True
     )
     organization_manager: Mapped[bool] = mapped_column(default=False)
+    # What agents note about a customer (``autocrm.people.customers``); never shown to them.
+    notes: Mapped[str] = mapped_column(Text, default="")
 
     organization: Mapped[Organization | None] = relationship(back_populates="members")
     memberships: Mapped[list[TeamMembership]] = relationship(
