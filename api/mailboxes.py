@@ -13,7 +13,7 @@ from flask_smorest import Blueprint
 from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
-from autocrm.errors import InvalidInput, NotAuthenticated, NotFound
+from autocrm.errors import InvalidInput, NotAuthenticated
 from autocrm.listing import PageRequest
 from autocrm.mail import mailboxes, receive
 from autocrm.mail.models import InboundStatus
@@ -64,11 +64,12 @@ class MailboxItem(MethodView):
         """Change a mailbox (admin); omit `imap_password` to keep it."""
         return mailboxes.do_update_mailbox(current_actor(), mailbox_id, body)
 
-    @blp.response(204)
+    @blp.response(200, schemas.OrganizationDeletedSchema)
     @blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
-    def delete(self, mailbox_id: int) -> None:
+    def delete(self, mailbox_id: int) -> Any:
         """Delete a mailbox and its record of received mail (admin); its tickets stay."""
         mailboxes.do_delete_mailbox(current_actor(), mailbox_id)
+        return {"id": mailbox_id, "deleted": True}
 
 
 @blp.route("/<id:mailbox_id>/test")
@@ -131,11 +132,11 @@ class InboundRetry(MethodView):
 
 @blp.route("/inbound/<id:inbound_id>/discard")
 class InboundDiscard(MethodView):
-    @blp.response(204)
+    @blp.response(200, schemas.InboundEmailSchema)
     @blp.alt_response(422, schema=ErrorSchema, description="Not a failed email.")
-    def post(self, inbound_id: int) -> None:
+    def post(self, inbound_id: int) -> Any:
         """Drop a failed email from the list (admin); its record stays, marked discarded."""
-        mailboxes.do_discard_inbound(current_actor(), inbound_id)
+        return mailboxes.do_discard_inbound(current_actor(), inbound_id)
 
 
 def _raw_download(inbound_id: int, raw: bytes) -> Response:
@@ -189,8 +190,9 @@ class InboundWebhook(MethodView):
         },
     )
     @inbound_blp.response(202, schemas.InboundEmailSchema)
-    @inbound_blp.alt_response(401, schema=ErrorSchema, description="Wrong or missing secret.")
-    @inbound_blp.alt_response(404, schema=ErrorSchema, description="No such active mailbox.")
+    @inbound_blp.alt_response(
+        401, schema=ErrorSchema, description="No active mailbox of that name with that secret."
+    )
     def post(self, name: str) -> Any:
         """Deliver one raw email to the mailbox `name`, authenticated by the mailbox's webhook
         secret (`Authorization: Bearer <secret>`, or HTTP Basic with it as the password).
@@ -198,8 +200,7 @@ class InboundWebhook(MethodView):
         message delivered again gives the first record. 503 when it could not be stored:
         deliver it again later."""
         mailbox = mailboxes.mailbox_named(name)
-        if mailbox is None:
-            raise NotFound(f"No active mailbox named {name!r}.")
-        if not mailboxes.webhook_secret_matches(mailbox, _offered_secret()):
-            raise NotAuthenticated("Send the mailbox's webhook secret.")
+        # An unknown name answers as a wrong secret does: names are not told to strangers.
+        if mailbox is None or not mailboxes.webhook_secret_matches(mailbox, _offered_secret()):
+            raise NotAuthenticated("Send the webhook secret of an active mailbox.")
         return receive.do_receive_email(mailbox, _raw_from_request(), via="webhook")

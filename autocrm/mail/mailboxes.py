@@ -325,8 +325,9 @@ def do_retry_inbound(actor: User, inbound_id: int) -> InboundEmail:
 
 
 @rolls_back_on_error
-def do_discard_inbound(actor: User, inbound_id: int) -> None:
+def do_discard_inbound(actor: User, inbound_id: int) -> InboundEmail:
     inbound = access_inbound_by_id(actor, inbound_id)
     _waiting(inbound)
     audit.record(actor, "inbound_email.discarded", inbound, {"reason": [inbound.reason, None]})
     receive.do_discard(inbound)
+    return inbound

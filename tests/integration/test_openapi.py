@@ -85,6 +85,19 @@ EXPECTED_OPERATIONS = {
     ("patch", "/api/kb/categories/{category_id}"),
     ("get", "/api/reports/teams"),
     ("get", "/api/audit"),
+    ("get", "/api/mailboxes"),
+    ("post", "/api/mailboxes"),
+    ("get", "/api/mailboxes/{mailbox_id}"),
+    ("patch", "/api/mailboxes/{mailbox_id}"),
+    ("delete", "/api/mailboxes/{mailbox_id}"),
+    ("post", "/api/mailboxes/{mailbox_id}/test"),
+    ("post", "/api/mailboxes/{mailbox_id}/webhook-secret"),
+    ("get", "/api/mailboxes/inbound"),
+    ("get", "/api/mailboxes/inbound/{inbound_id}"),
+    ("get", "/api/mailboxes/inbound/{inbound_id}/raw"),
+    ("post", "/api/mailboxes/inbound/{inbound_id}/retry"),
+    ("post", "/api/mailboxes/inbound/{inbound_id}/discard"),
+    ("post", "/api/inbound/email/{name}"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
@@ -93,18 +106,27 @@ SVG_OPERATIONS = {
 }
 # Operations answering with a file of any type.
 FILE_OPERATIONS = {("get", "/api/attachments/{attachment_id}")}
+# Operations answering with an email as it arrived (RFC 5322).
+EMAIL_OPERATIONS = {("get", "/api/mailboxes/inbound/{inbound_id}/raw")}
 # Operations that take files (multipart/form-data) rather than JSON.
 MULTIPART_OPERATIONS = {("post", "/api/uploads")}
+# Operations that take a raw email (message/rfc822, or a form with it as `email`).
+RAW_EMAIL_OPERATIONS = {("post", "/api/inbound/email/{name}")}
 # Operations that take no body, or only an optional one.
 WITHOUT_REQUIRED_BODY = {
     ("post", "/api/notifications/{notification_id}/read"),
     ("post", "/api/notifications/read-all"),
+    ("post", "/api/mailboxes/{mailbox_id}/test"),
+    ("post", "/api/mailboxes/{mailbox_id}/webhook-secret"),
+    ("post", "/api/mailboxes/inbound/{inbound_id}/retry"),
+    ("post", "/api/mailboxes/inbound/{inbound_id}/discard"),
 }
 # Operations that take a JSON body.
 WITH_BODY = (
     {(m, p) for m, p in EXPECTED_OPERATIONS if m in {"post", "patch", "put"}}
     - WITHOUT_REQUIRED_BODY
     - MULTIPART_OPERATIONS
+    - RAW_EMAIL_OPERATIONS
 )
 PUBLIC_OPERATIONS = {("post", "/api/auth/token")}
 # Operations anonymous callers may use, which use a bearer token when one is sent.
@@ -160,6 +182,10 @@ def test_operations_with_a_body_document_its_schema(spec):
         elif key in MULTIPART_OPERATIONS:
             form = op["requestBody"]["content"]["multipart/form-data"]["schema"]
             assert resolve(spec, form)["properties"]["files"]["items"]["format"] == "binary"
+        elif key in RAW_EMAIL_OPERATIONS:
+            content = op["requestBody"]["content"]
+            assert content["message/rfc822"]["schema"]["format"] == "binary", key
+            assert content["multipart/form-data"]["schema"]["properties"]["email"], key
         elif key in WITHOUT_REQUIRED_BODY:
             assert not op.get("requestBody", {}).get("required"), key
         else:
@@ -182,6 +208,7 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/teams",
                 "/api/teams/{team_id}/members",
                 "/api/organizations",
+                "/api/mailboxes",
                 "/api/tickets/{ticket_id}/messages",
                 "/api/tickets/{ticket_id}/feedback",
                 "/api/tickets/{ticket_id}/followers",
@@ -192,6 +219,8 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/kb/suggestions/opened",
                 "/api/uploads",
             }
+            else "202"
+            if key == ("post", "/api/inbound/email/{name}")
             else "200"
         )
         assert code == expected_code, key
@@ -199,6 +228,8 @@ def test_every_operation_documents_its_success_response(spec):
             assert "image/svg+xml" in resolve(spec, response)["content"], key
         elif key in FILE_OPERATIONS:
             assert "application/octet-stream" in resolve(spec, response)["content"], key
+        elif key in EMAIL_OPERATIONS:
+            assert "message/rfc822" in resolve(spec, response)["content"], key
         else:
             assert json_schema(resolve(spec, response)) is not None, key
 
