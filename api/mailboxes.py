@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, request
+from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -15,7 +15,7 @@ from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from autocrm.errors import InvalidInput, NotAuthenticated
 from autocrm.listing import PageRequest
-from autocrm.mail import mailboxes, receive
+from autocrm.mail import mailboxes, receive, serving
 from autocrm.mail.models import InboundStatus
 
 blp = Blueprint(
@@ -117,8 +117,7 @@ class InboundRaw(MethodView):
     @blp.response(200, {"format": "binary", "type": "string"}, content_type="message/rfc822")
     def get(self, inbound_id: int) -> Any:
         """The email exactly as it arrived (admin), as a download."""
-        inbound = mailboxes.access_inbound_by_id(current_actor(), inbound_id)
-        return _raw_download(inbound.id, receive.read_raw(inbound))
+        return serving.send_original(mailboxes.access_inbound_by_id(current_actor(), inbound_id))
 
 
 @blp.route("/inbound/<id:inbound_id>/retry")
@@ -137,13 +136,6 @@ class InboundDiscard(MethodView):
     def post(self, inbound_id: int) -> Any:
         """Drop a failed email from the list (admin); its record stays, marked discarded."""
         return mailboxes.do_discard_inbound(current_actor(), inbound_id)
-
-
-def _raw_download(inbound_id: int, raw: bytes) -> Response:
-    response = Response(raw, mimetype="message/rfc822")
-    response.headers["Content-Disposition"] = f'attachment; filename="email-{inbound_id}.eml"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 # -- the provider's webhook ------------------------------------------------------------------------

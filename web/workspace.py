@@ -21,7 +21,7 @@ from autocrm.engine import versions
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.kb import articles
 from autocrm.listing import PageRequest
-from autocrm.mail import parsing, receive
+from autocrm.mail import receive, serving
 from autocrm.people import teams, users
 from autocrm.people.models import Team, User
 from autocrm.requestguard import accepts_uploads
@@ -627,18 +627,11 @@ def canned_delete(user: User, response_id: int) -> Any:
 def email_original(user: User, inbound_id: int) -> str:
     """The full email a message came from: its quoted history and signature were trimmed."""
     inbound = receive.access_original(user, inbound_id)
-    try:
-        parsed: parsing.ParsedEmail | None = parsing.parse_email(receive.read_raw(inbound))
-    except parsing.UnparseableEmail:
-        parsed = None
+    parsed = receive.read_parsed(inbound)
     return render_template("agent/email_original.html", user=user, inbound=inbound, parsed=parsed)
 
 
 @bp.get("/emails/<int:inbound_id>/raw")
 @login_required(staff=True)
 def email_raw(user: User, inbound_id: int) -> Response:
-    inbound = receive.access_original(user, inbound_id)
-    response = Response(receive.read_raw(inbound), mimetype="message/rfc822")
-    response.headers["Content-Disposition"] = f'attachment; filename="email-{inbound.id}.eml"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return serving.send_original(receive.access_original(user, inbound_id))

@@ -68,6 +68,15 @@ def read_raw(inbound: InboundEmail) -> bytes:
     return b"".join(blobs.current().open(inbound.raw_sha256))
 
 
+def read_parsed(inbound: InboundEmail) -> parsing.ParsedEmail | None:
+    """The email read again from its raw bytes (its full text and files), None if it cannot
+    be read."""
+    try:
+        return parsing.parse_email(read_raw(inbound).replace(b"\r\n", b"\n"))
+    except parsing.UnparseableEmail:
+        return None
+
+
 def do_receive_email(
     mailbox: Mailbox, raw: bytes, *, via: str, retrying: bool = False
 ) -> InboundEmail:

@@ -34,6 +34,21 @@ def mailbox(admin: Any, name: str, **fields: Any) -> tuple[Mailbox, str]:
     )
 
 
+def imap_mailbox(
+    admin: Any, name: str, account: tuple[DovecotServer, str, str], **fields: Any
+) -> Mailbox:
+    """A mailbox polling the test account over STARTTLS (``fields`` override)."""
+    server, address, password = account
+    settings = {
+        "imap_host": "localhost",
+        "imap_port": server.port,
+        "imap_security": "starttls",
+        "imap_username": address,
+        "imap_password": password,
+    }
+    return mailbox(admin, name, **{**settings, **fields})[0]
+
+
 def outcome(db_session: Any, inbound: InboundEmail) -> Outcome:
     """What an email became, independent of the door: its status, and the subject, text and
     file names of the ticket change it made."""
@@ -71,18 +86,10 @@ def test_imap_the_pipe_and_the_webhook_give_the_same_results_for_the_corpus(
     imap_account: tuple[DovecotServer, str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server, address, password = imap_account
+    server, address, _ = imap_account
     monkeypatch.setitem(app.config, "AUTOCRM_MAIL_CA_FILE", str(server.ca_file))
     admin = factory.admin()
-    by_imap, _ = mailbox(
-        admin,
-        "byimap",
-        imap_host="localhost",
-        imap_port=server.port,
-        imap_security="starttls",
-        imap_username=address,
-        imap_password=password,
-    )
+    by_imap = imap_mailbox(admin, "byimap", imap_account)
     by_pipe, _ = mailbox(admin, "bypipe")
     by_webhook, secret = mailbox(admin, "bywebhook")
     corpus = [load(name) for name in corpus_names()]
@@ -124,18 +131,9 @@ def test_a_message_stays_on_the_server_until_its_change_is_stored(
     imap_account: tuple[DovecotServer, str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server, address, password = imap_account
+    server, address, _ = imap_account
     monkeypatch.setitem(app.config, "AUTOCRM_MAIL_CA_FILE", str(server.ca_file))
-    box, _ = mailbox(
-        factory.admin(),
-        "polled",
-        imap_host="localhost",
-        imap_port=server.port,
-        imap_security="starttls",
-        imap_username=address,
-        imap_password=password,
-        imap_processed_folder="",
-    )
+    box = imap_mailbox(factory.admin(), "polled", imap_account, imap_processed_folder="")
     raw = build_message("dana@example.org", address, "Polled", "Hello.", message_id="p1@x.test")
     server.append(address, raw)
 
@@ -163,18 +161,10 @@ def test_a_poll_that_cannot_log_in_is_recorded_for_the_admin(
     imap_account: tuple[DovecotServer, str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server, address, _ = imap_account
+    server = imap_account[0]
     monkeypatch.setitem(app.config, "AUTOCRM_MAIL_CA_FILE", str(server.ca_file))
     admin = factory.admin()
-    box, _ = mailbox(
-        admin,
-        "wrongpw",
-        imap_host="localhost",
-        imap_port=server.port,
-        imap_security="starttls",
-        imap_username=address,
-        imap_password="not the password",
-    )
+    box = imap_mailbox(admin, "wrongpw", imap_account, imap_password="not the password")
 
     assert polling.poll_mailbox(box.id) == 0
 

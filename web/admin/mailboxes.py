@@ -20,7 +20,7 @@ from flask import (
 
 from autocrm.errors import DomainError, NotFound
 from autocrm.listing import PageRequest
-from autocrm.mail import mailboxes, parsing, receive
+from autocrm.mail import mailboxes, receive, serving
 from autocrm.mail.models import InboundStatus, Mailbox
 from autocrm.people import teams
 from autocrm.people.models import User
@@ -224,21 +224,14 @@ def mail(user: User) -> tuple[str, int]:
 @admin_required
 def mail_detail(user: User, inbound_id: int) -> tuple[str, int]:
     inbound = mailboxes.access_inbound_by_id(user, inbound_id)
-    try:
-        parsed: parsing.ParsedEmail | None = parsing.parse_email(receive.read_raw(inbound))
-    except parsing.UnparseableEmail:
-        parsed = None
+    parsed = receive.read_parsed(inbound)
     return _render("admin/mailboxes_mail_detail.html", user, inbound=inbound, parsed=parsed)
 
 
 @bp.get("/mail/<int:inbound_id>/raw")
 @admin_required
 def mail_raw(user: User, inbound_id: int) -> Response:
-    inbound = mailboxes.access_inbound_by_id(user, inbound_id)
-    response = Response(receive.read_raw(inbound), mimetype="message/rfc822")
-    response.headers["Content-Disposition"] = f'attachment; filename="email-{inbound.id}.eml"'
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return serving.send_original(mailboxes.access_inbound_by_id(user, inbound_id))
 
 
 @bp.post("/mail/<int:inbound_id>/retry")
