@@ -110,9 +110,21 @@ def do_receive_email(
     except _Duplicate:
         db.session.rollback()
         return _recorded(mailbox.id, inbound.message_key) or inbound
+    except blobs.StorageUnavailable:
+        db.session.rollback()
+        raise  # not the email's fault: the caller tries again later
     except DomainError as exc:
         db.session.rollback()
-        return _keep_failed(_new_record(mailbox, parsed, raw, sha256, raw_key, via), str(exc))
+        record = _new_record(mailbox, parsed, raw, sha256, raw_key, via)
+        return _keep_failed(record, _refusal(exc))
+
+
+def _refusal(exc: DomainError) -> str:
+    """What a refused change said, for the admin who reads the failed mail."""
+    details = "; ".join(
+        f"{field}: {' '.join(map(str, said))}" for field, said in exc.errors.items()
+    )
+    return f"{exc.message} ({details})" if details else exc.message
 
 
 def _new_record(

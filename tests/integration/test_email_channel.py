@@ -489,3 +489,13 @@ def test_the_agents_files_go_with_the_reply_email_once(desk, db_session, smtp):
     [part] = list(with_file.iter_attachments())
     assert part.get_filename() == "steps.png" and part.get_content() == PNG
     assert list(without.iter_attachments()) == []
+
+
+def test_a_sender_address_we_cannot_answer_is_kept_with_the_reason(desk, db_session):
+    raw = build_message("Nobody <nobody-at-nowhere>", SUPPORT, "Odd sender", "Hi.")
+
+    inbound = receive_mail(desk["mailbox"], raw)
+
+    assert inbound.status is InboundStatus.FAILED
+    assert "address" in inbound.reason.lower()
+    assert receive.read_raw(inbound) == raw
