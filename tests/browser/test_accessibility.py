@@ -24,15 +24,19 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from autocrm.canned import services as canned
+from autocrm.demo.seed import DEMO_MAILBOX
 from autocrm.engine import drafts
 from autocrm.engine.models import Workflow
 from autocrm.extensions import db
 from autocrm.kb.models import Article, KbCategory
+from autocrm.mail import receive
+from autocrm.mail.models import Mailbox
 from autocrm.people.models import Organization, Team, User
 from autocrm.security import issue_feedback_token
 from autocrm.tickets.models import Ticket
 from tests import processes
 from tests.browser.conftest import PAGE_MS, REPO, ContextFactory, DemoUsers, LiveServer
+from tests.mail_messages import build_message
 
 AXE_JS = REPO / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -145,6 +149,13 @@ CHECKS = [
     ),
     Check("admin-workflow-review", "admin", "/admin/workflows/{draft}/draft/review?limit=20"),
     Check("admin-storage", "admin", "/admin/storage"),
+    Check("admin-mailboxes", "admin", "/admin/mailboxes"),
+    Check("admin-mailbox", "admin", "/admin/mailboxes/{mailbox}"),
+    Check("admin-mailbox-mail", "admin", "/admin/mailboxes/mail?status=all"),
+    Check("admin-mailbox-email", "admin", "/admin/mailboxes/mail/{inbound}"),
+    Check("agent-customer", "agent", "/agent/customers/{customer}"),
+    Check("agent-ticket-by-email", "agent", "/agent/tickets/{email_ticket}"),
+    Check("agent-email-original", "agent", "/agent/emails/{inbound}"),
     Check("admin-audit", "admin", "/admin/audit/"),
     Check("reports-teams", "admin", "/reports/teams", ready=CHARTS_DRAWN),
     Check("reports-teams-bad-period", "admin", "/reports/teams?start=someday", status=422),
@@ -176,6 +187,10 @@ class Targets:
     draft: int
     broken_draft: int
     canned: int
+    customer: int
+    mailbox: int
+    inbound: int
+    email_ticket: int
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +235,17 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
             body="Which version of the app are you on, {{ customer_name }}?",
             team_id=team,
         )
+        mailbox = db.session.scalar(select(Mailbox).where(Mailbox.name == DEMO_MAILBOX))
+        inbound = receive.do_receive_email(
+            mailbox,
+            build_message(
+                ("Maria Lopez", f"maria.{token}@example.org"),
+                mailbox.address,
+                f"Printer prints blank pages {token}",
+                "Hello,\n\nthe printer prints blank pages.\n\nOn Monday you wrote:\n> Hi",
+            ),
+            via="pipe",
+        )
         return Targets(
             # Seeded tickets of the demo customer: one open with a conversation (a public
             # reply and an internal note), one solved (its page asks for a rating).
@@ -235,6 +261,10 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
             draft=draft.id,
             broken_draft=broken.id,
             canned=response.id,
+            customer=customer_id,
+            mailbox=mailbox.id,
+            inbound=inbound.id,
+            email_ticket=inbound.ticket_id,
         )
 
 

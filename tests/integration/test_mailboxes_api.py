@@ -202,3 +202,18 @@ def test_the_console_keeps_what_was_typed_and_marks_the_wrong_field(client, fact
     html = page.get_data(as_text=True)
     assert 'id="m-address" name="address" value="nope" aria-invalid="true"' in html
     assert 'value="imap.x.test"' in html
+
+
+def test_the_console_lists_received_mail_by_status(client, factory, created):
+    web_login(client, factory.admin())
+    junk = b"not an email"
+    deliver(client, "help", junk, created["webhook_secret"])
+
+    failed = client.get("/admin/mailboxes/mail")
+    everything = client.get("/admin/mailboxes/mail?status=all")
+    processed = client.get("/admin/mailboxes/mail?status=processed")
+
+    assert failed.status_code == everything.status_code == processed.status_code == 200
+    assert "no From address" in failed.get_data(as_text=True)
+    assert "no From address" not in processed.get_data(as_text=True)
+    assert client.get("/admin/mailboxes/mail?status=bogus").status_code == 404

@@ -209,15 +209,13 @@ def delete(user: User, mailbox_id: int) -> Any:
 @admin_required
 def mail(user: User) -> tuple[str, int]:
     raw_status = request.args.get("status", "failed")
-    status = None if raw_status == "all" else InboundStatus(raw_status)
     if raw_status != "all" and raw_status not in {s.value for s in InboundStatus}:
         raise NotFound("No such list.")
+    status = None if raw_status == "all" else InboundStatus(raw_status)
     page = mailboxes.list_inbound(
         user, PageRequest(limit=50, cursor=request.args.get("cursor")), status=status
     )
-    return _render(
-        "admin/mailboxes_mail.html", user, page=page, status=raw_status, statuses=InboundStatus
-    )
+    return _render("admin/mailboxes_mail.html", user, page=page, shown=raw_status)
 
 
 @bp.get("/mail/<int:inbound_id>")
