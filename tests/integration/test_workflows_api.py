@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from autocrm.engine.models import WorkflowVersion
 from autocrm.sla.models import SlaClock
+from autocrm.tickets import priority_cap
 from autocrm.tickets.models import Ticket, TicketEvent
 from tests.factories import ApiClient, assert_error, drain
 from workflows import default_definition
@@ -89,6 +90,7 @@ def create_copy(admin: ApiClient, name: str = "escalations") -> dict[str, Any]:
 
 
 def test_copy_edit_validate_simulate_publish_and_new_tickets_follow(admin, customer, db_session):
+    priority_cap.do_set_customer_max_priority(admin.user, "urgent")  # the customer files urgent
     before = new_ticket(customer, db_session, priority="urgent")  # installs the default workflow
     plain = new_ticket(customer, db_session)
     assert before["tags"] == []  # the default workflow has no tagging rule
