@@ -832,3 +832,24 @@ class FollowerRemovedSchema(ma.Schema):
     ticket_id = fields.Integer()
     user_id = fields.Integer()
     deleted = fields.Boolean()
+
+
+class TicketMergeSchema(StrictSchema):
+    into = Id(required=True, metadata={"description": "The ticket to merge this one into."})
+
+
+class TicketLinkAddSchema(StrictSchema):
+    linked_id = Id(required=True, metadata={"description": "The ticket to link this one to."})
+
+
+class LinkedTicketSchema(ma.Schema):
+    id = fields.Integer()
+    subject = fields.String()
+    status = fields.String()
+    category = fields.String()
+
+
+class TicketLinkRemovedSchema(ma.Schema):
+    ticket_id = fields.Integer()
+    linked_id = fields.Integer()
+    deleted = fields.Boolean()

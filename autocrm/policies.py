@@ -3,6 +3,8 @@
 Visibility rules:
 - a customer sees only the tickets they requested or follow, never internal notes, only their
   own user;
+  a merged ticket (``tickets.merging``) only to its own requester, who is shown where it went
+  (its followers moved to the ticket it was merged into);
   a customer who manages their organization also sees (and acts on, as on their own) the
   tickets of every customer of it;
 - an agent sees tickets of their teams and tickets with no team yet (the triage queue);
@@ -24,7 +26,7 @@ categories, canned responses shared with everyone), and no token manages tokens.
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
 from autocrm.canned.models import CannedResponse
 from autocrm.extensions import db
@@ -81,11 +83,11 @@ def visible_tickets(actor: User) -> ColumnElement[bool]:
         )
     if actor.role is Role.CUSTOMER:
         followed = select(TicketFollower.ticket_id).where(TicketFollower.user_id == actor.id)
-        own = or_(Ticket.requester_id == actor.id, Ticket.id.in_(followed))
+        others: ColumnElement[bool] = Ticket.id.in_(followed)
         if manages_organization(actor):
             colleagues = select(User.id).where(User.organization_id == actor.organization_id)
-            return or_(own, Ticket.requester_id.in_(colleagues))
-        return own
+            others = or_(others, Ticket.requester_id.in_(colleagues))
+        return or_(Ticket.requester_id == actor.id, and_(Ticket.merged_into_id.is_(None), others))
     return false()
 
 
@@ -105,6 +107,8 @@ def can_view_ticket(actor: User, ticket: Ticket) -> bool:
         return ticket.team_id is None or ticket.team_id in actor.team_ids
     if ticket.requester_id == actor.id:
         return True
+    if ticket.merged_into_id is not None:
+        return False
     if manages_organization(actor) and ticket.requester.organization_id == actor.organization_id:
         return True
     return follows(actor, ticket)

@@ -25,7 +25,7 @@ from autocrm.mail import receive, serving
 from autocrm.people import teams, users
 from autocrm.people.models import Team, User
 from autocrm.requestguard import accepts_uploads
-from autocrm.tickets import conversation, followers, representation
+from autocrm.tickets import conversation, followers, links, merging, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
 from autocrm.tickets.queue import names_of
@@ -102,6 +102,8 @@ def _render(
     kb_results: list[dict[str, Any]] | None = None,
     follower_form: dict[str, str] | None = None,
     follower_errors: dict[str, Any] | None = None,
+    link_form: dict[str, str] | None = None,
+    link_errors: dict[str, Any] | None = None,
 ) -> tuple[str, int]:
     messages = representation.render_messages(_all_messages(user, item.id))
     people = _people(item)
@@ -138,6 +140,9 @@ def _render(
         followers=followers.follower_views(user, item.id),
         follower_form=follower_form or {"user_id": "", "email": "", "name": ""},
         follower_errors=follower_errors or {},
+        linked=links.list_linked(user, item.id),
+        link_form=link_form or {"linked_id": "", "into": ""},
+        link_errors=link_errors or {},
     )
     return html, status
 
@@ -255,6 +260,14 @@ def _describe(kind: str, event: Any, people: dict[int, str], team_names: dict[in
     if kind in {"follower.added", "follower.removed"}:
         verb = "Added" if kind == "follower.added" else "Removed"
         return f"{verb} follower {show('assignee_id', data.get('user_id'))}"
+    if kind == "ticket.merged":
+        source, target = data.get("source_id"), data.get("target_id")
+        if event.ticket_id == source:
+            return f"Merged into #{target}"
+        return f"Merged #{source} into this ticket"
+    if kind in {"ticket.linked", "ticket.unlinked"}:
+        verb = "Linked to" if kind == "ticket.linked" else "Unlinked from"
+        return f"{verb} #{data.get('linked_id')}"
     if kind == "feedback.created":
         return f"Customer rated the help {data.get('rating')}/5"
     if kind == "automation.failed":
@@ -440,6 +453,63 @@ def remove_follower(user: User, ticket_id: int, user_id: int) -> Any:
     else:
         flash("Follower removed.", "success")
     return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor="ws-followers"))
+
+
+# -- links and merging -------------------------------------------------------------------------
+
+
+def _ticket_number(form: dict[str, str], field: str) -> int:
+    """The ticket number typed in ``field`` ("123" or "#123"): InvalidInput naming it otherwise."""
+    number = parse_id(form[field].strip().removeprefix("#"))
+    if number is None:
+        raise InvalidInput("Give a ticket number.", {field: ["Give a ticket number, like 123."]})
+    return number
+
+
+def _links_refused(
+    user: User, ticket_id: int, exc: DomainError, form: dict[str, str], field: str
+) -> tuple[str, int]:
+    """The workspace again with the refusal shown at the form's field."""
+    item = tickets.access_ticket_by_id(user, ticket_id)  # an unknown ticket: the 404 page
+    errors = exc.errors if exc.errors and field in exc.errors else {field: [exc.message]}
+    return _render(user, item, status=exc.status_code, link_form=form, link_errors=errors)
+
+
+@bp.post("/tickets/<int:ticket_id>/links")
+@login_required(staff=True)
+def add_link(user: User, ticket_id: int) -> Any:
+    form = {"linked_id": request.form.get("linked_id", ""), "into": ""}
+    try:
+        other = links.do_link(user, ticket_id, _ticket_number(form, "linked_id"))
+    except DomainError as exc:
+        return _links_refused(user, ticket_id, exc, form, "linked_id")
+    flash(f"Linked to #{other.id}.", "success")
+    return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor="ws-links"))
+
+
+@bp.post("/tickets/<int:ticket_id>/links/<int:other_id>/remove")
+@login_required(staff=True)
+def remove_link(user: User, ticket_id: int, other_id: int) -> Any:
+    try:
+        links.do_unlink(user, ticket_id, other_id)
+    except DomainError as exc:
+        tickets.access_ticket_by_id(user, ticket_id)  # an unknown ticket: the 404 page
+        flash(exc.message, "error")
+    else:
+        flash(f"Unlinked #{other_id}.", "success")
+    return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor="ws-links"))
+
+
+@bp.post("/tickets/<int:ticket_id>/merge")
+@login_required(staff=True)
+def merge(user: User, ticket_id: int) -> Any:
+    form = {"linked_id": "", "into": request.form.get("into", "")}
+    try:
+        target = merging.do_merge(user, ticket_id, _ticket_number(form, "into"))
+    except DomainError as exc:
+        return _links_refused(user, ticket_id, exc, form, "into")
+    flash(f"Merged #{ticket_id} into this ticket.", "success")
+    return redirect(url_for(".ticket", ticket_id=target.id))
 
 
 def _optional_int(raw: str | None) -> int | str | None:

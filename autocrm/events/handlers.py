@@ -29,6 +29,7 @@ HANDLERS: dict[str, list[str]] = {
     "ticket.transitioned": [RULES, ASSIGN, NOTIFY],
     "message.created": [RULES, NOTIFY, THUMBNAILS],
     "feedback.created": [RULES],
+    "ticket.merged": [NOTIFY],
     "sla.warning": [ESCALATE],
     "sla.breached": [ESCALATE],
     "email.requested": ["autocrm.notifications.delivery.deliver_email"],

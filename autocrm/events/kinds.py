@@ -144,6 +144,33 @@ class FollowerRemoved(TicketChange):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TicketMerged(TicketChange):
+    """``source_id`` was merged into ``target_id`` (``autocrm.tickets.merging``); written to
+    both tickets' trails (``ticket_id`` is the one whose trail it is)."""
+
+    kind = "ticket.merged"
+    source_id: int
+    target_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketLinked(TicketChange):
+    """The ticket is now linked to ``linked_id`` as related (``autocrm.tickets.links``);
+    written to both tickets' trails."""
+
+    kind = "ticket.linked"
+    linked_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TicketUnlinked(TicketChange):
+    """The ticket is no longer linked to ``linked_id``; written to both tickets' trails."""
+
+    kind = "ticket.unlinked"
+    linked_id: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class SlaDue(TicketChange):
     """An SLA clock reached a moment it watches; ``lateness_seconds`` is how late the sweep
     noticed."""
@@ -204,6 +231,9 @@ KINDS: dict[str, type[Event]] = {
         FeedbackReceived,
         FollowerAdded,
         FollowerRemoved,
+        TicketMerged,
+        TicketLinked,
+        TicketUnlinked,
         SlaWarned,
         SlaBreached,
         AutomationFailed,
@@ -213,7 +243,7 @@ KINDS: dict[str, type[Event]] = {
 }
 
 # What a customer sees of a ticket's trail (staff see all of it).
-PUBLIC_TRAIL_KINDS = (TicketCreated.kind, TicketTransitioned.kind)
+PUBLIC_TRAIL_KINDS = (TicketCreated.kind, TicketTransitioned.kind, TicketMerged.kind)
 # Kinds that change the ticket row: clients watching it or its queue redraw it.
 ROW_KINDS = (TicketCreated.kind, TicketUpdated.kind, TicketAssigned.kind, TicketTransitioned.kind)
 

@@ -66,6 +66,11 @@ def reply_address(mailbox: Mailbox, ticket_id: int) -> str:
     return f"{local}+t{ticket_id}-{_signature(ticket_id)}@{domain}"
 
 
+# Merges chain only through tickets merged before their target was (a merged ticket is never
+# a target), so a few hops reach the end; the bound guards against a cycle all the same.
+MAX_MERGE_HOPS = 5
+
+
 def _in_range(raw: str) -> int | None:
     number = int(raw)
     return number if 0 < number <= MAX_ID else None
@@ -99,7 +104,22 @@ def _ticket_of_reply_address(addresses: Iterable[str]) -> int | None:
 
 def ticket_id_for(references: Sequence[str], recipients: Iterable[str], subject: str) -> int | None:
     """The ticket a received email answers, by the three clues in order (``references``:
-    In-Reply-To first, then References newest first); None when none names one."""
+    In-Reply-To first, then References newest first); None when none names one. A ticket
+    merged into another (``tickets.merging``) stands for the one it was merged into."""
+    ticket_id = _clue(references, recipients, subject)
+    for _ in range(MAX_MERGE_HOPS):
+        merged_into = (
+            db.session.scalar(select(Ticket.merged_into_id).where(Ticket.id == ticket_id))
+            if ticket_id
+            else None
+        )
+        if merged_into is None:
+            break
+        ticket_id = merged_into
+    return ticket_id
+
+
+def _clue(references: Sequence[str], recipients: Iterable[str], subject: str) -> int | None:
     for ref in references:
         if ticket_id := _ticket_of_message_id(ref):
             return ticket_id

@@ -24,6 +24,7 @@ from autocrm.events.kinds import (
     TicketAssigned,
     TicketChange,
     TicketCreated,
+    TicketMerged,
     TicketTransitioned,
 )
 from autocrm.extensions import db
@@ -76,7 +77,25 @@ def notices(ticket: Ticket, event: TicketChange) -> list[Notice]:
         return _reply(ticket, ref, event)
     if isinstance(event, TicketTransitioned):
         return [_status(ticket, ref, event)]
+    if isinstance(event, TicketMerged):
+        return _merged(ticket, ref, event)
     return []
+
+
+def _merged(ticket: Ticket, ref: str, event: TicketMerged) -> list[Notice]:
+    """The source's requester hears where their request went on; the target's, when someone
+    else, that another request joined theirs. As a status change: it is the kind of news a
+    requester chose to hear of."""
+    source = db.session.get_one(Ticket, event.source_id)
+    if ticket.id == event.source_id:
+        title = f"{ref} was merged into #{event.target_id}"
+        body = f"Your request continues on ticket #{event.target_id}; you follow it now."
+        return [Notice("status_changed", [source.requester], title, body)]
+    if ticket.requester_id == source.requester_id:
+        return []
+    title = f"Ticket #{source.id} was merged into {ref}"
+    body = f'The request "{source.subject}" by {source.requester.name} now continues here.'
+    return [Notice("status_changed", [ticket.requester], title, body)]
 
 
 def _team_members(ticket: Ticket) -> list[User]:

@@ -84,6 +84,11 @@ class Ticket(Model):
     first_response_business_seconds: Mapped[float | None]
     resolution_business_seconds: Mapped[float | None]
     version: Mapped[int] = mapped_column(default=1)
+    # The ticket this one was merged into (``tickets.merging``): it is closed, and its
+    # conversation, followers and emails live on there.
+    merged_into_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="SET NULL")
+    )
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
@@ -131,6 +136,25 @@ class TicketFollower(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class TicketLink(Model):
+    """Two related tickets (``tickets.links``), stored once per pair with the smaller id
+    first and shown on both."""
+
+    __tablename__ = "ticket_links"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "linked_id"),
+        CheckConstraint("ticket_id < linked_id", name="ordered_pair"),
+        # The other side's lookup: links where the ticket is the larger id.
+        Index("ix_ticket_links_linked_ticket", "linked_id", "ticket_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    linked_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Message(Model):

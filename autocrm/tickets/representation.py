@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from marshmallow import Schema, fields
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from autocrm import markdown
 from autocrm.engine.versions import engine_for_version
@@ -29,7 +29,7 @@ from autocrm.files.models import Attachment
 from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import Team, User
 from autocrm.sla.models import SlaClock
-from autocrm.tickets.models import Message, Priority, Ticket, TicketEvent
+from autocrm.tickets.models import Message, Priority, Ticket, TicketEvent, TicketLink
 from workflows.guards import ACTOR_GUARDS, GUARDS
 
 Audience = Literal["staff", "customer"]
@@ -212,6 +212,9 @@ class TicketSchema(Schema):
     first_responded_at = fields.DateTime(allow_none=True)
     solved_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
+    merged_into_id = fields.Integer(
+        allow_none=True, metadata={"description": "The ticket this one was merged into."}
+    )
 
 
 class TicketViewSchema(TicketSchema):
@@ -234,6 +237,9 @@ class StaffTicketViewSchema(TicketViewSchema):
 
     sla_due = fields.Dict(keys=fields.String(), values=fields.DateTime(allow_none=True))
     sla_clocks = fields.List(fields.Nested(SlaClockSchema))
+    linked_ticket_ids = fields.List(
+        fields.Integer(), metadata={"description": "Related tickets, linked both ways."}
+    )
 
 
 def schema_for(audience: Audience) -> type[TicketViewSchema]:
@@ -265,6 +271,7 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
     teams: dict[int, str] = {row[0]: row[1] for row in db.session.execute(stmt)} if team_ids else {}
     clocks = _clocks({t.id for t in tickets}) if audience == "staff" else {}
     files = _description_files({t.id for t in tickets})
+    links = linked_ids(t.id for t in tickets) if audience == "staff" else {}
     rows = []
     for ticket in tickets:
         engine = engine_for_version(ticket.workflow_version_id)
@@ -283,6 +290,7 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
             mine = clocks.get(ticket.id, [])
             row["sla_due"] = {c.metric: c.due_at for c in mine if c.stopped_at is None}
             row["sla_clocks"] = [_clock(c) for c in mine]
+            row["linked_ticket_ids"] = links.get(ticket.id, [])
         rows.append(row)
     return rows
 
@@ -299,7 +307,7 @@ def allowed_for(ticket: dict[str, Any], role: str, user_id: int) -> list[dict[st
 _PLAIN = (
     "id", "subject", "description", "status", "category", "channel", "requester_id",
     "assignee_id", "team_id", "version", "workflow_version_id", "created_at", "updated_at",
-    "first_responded_at", "solved_at", "closed_at",
+    "first_responded_at", "solved_at", "closed_at", "merged_into_id",
 )  # fmt: skip
 
 
@@ -368,3 +376,20 @@ def _user_names(user_ids: set[int | None]) -> dict[int | None, str]:
         return {}
     rows = db.session.execute(select(User.id, User.name).where(User.id.in_(ids)))
     return {row[0]: row[1] for row in rows}
+
+
+def linked_ids(ticket_ids: Iterable[int]) -> dict[int, list[int]]:
+    """For each ticket, the ids of the tickets linked to it, in order (no permission check)."""
+    wanted = set(ticket_ids)
+    found: dict[int, list[int]] = {ticket_id: [] for ticket_id in wanted}
+    if not wanted:
+        return found
+    stmt = select(TicketLink.ticket_id, TicketLink.linked_id).where(
+        or_(TicketLink.ticket_id.in_(wanted), TicketLink.linked_id.in_(wanted))
+    )
+    for low, high in db.session.execute(stmt):
+        if low in found:
+            found[low].append(high)
+        if high in found:
+            found[high].append(low)
+    return {ticket_id: sorted(ids) for ticket_id, ids in found.items()}
