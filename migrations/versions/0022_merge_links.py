@@ -4,8 +4,8 @@
 there now); ``ticket_links``: two related tickets, stored once per pair (smaller id first),
 gone with either ticket.
 
-Revision ID: 0021_merge_links
-Revises: 0020_ticket_followers
+Revision ID: 0022_merge_links
+Revises: 0021_customer_notes
 Create Date: 2026-12-06 07:30:00.000000
 
 """
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic (alembic_version holds at most 32 characters).
-revision = "0021_merge_links"
-down_revision = "0020_ticket_followers"
+revision = "0022_merge_links"
+down_revision = "0021_customer_notes"
 branch_labels = None
 depends_on = None
 
