@@ -156,7 +156,9 @@ def outgoing_headers(
         kept = thread if len(thread) <= MAX_REFERENCES else [thread[0], *thread[-19:]]
         headers["In-Reply-To"] = thread[-1]
         headers["References"] = " ".join(kept)
-    return formataddr((mailbox.team.name if mailbox.team else mailbox.name, mailbox.address)), headers
+    return formataddr(
+        (mailbox.team.name if mailbox.team else mailbox.name, mailbox.address)
+    ), headers
 
 
 def thread_subject(email: EmailMessage) -> str:
