@@ -115,12 +115,12 @@ def test_filters_still_apply_to_a_search(client, admin, ann, factory):
 
 
 def test_snippet_is_escaped_html_with_marks(client, admin, ann):
-    ticket = open_ticket(admin, ann, "Form", "The <script>alert(1)</script> field breaks zebra.")
+    ticket = open_ticket(admin, ann, "Form", "Is 2 < 3 & 5 > 4? <script>x()</script> zebra.")
     found = search(ApiClient(client, admin), "zebra")
     assert ids(found) == [ticket.id]
     snippet = found[0]["snippet"]
-    assert "<script>" not in snippet
-    assert "&lt;script&gt;" in snippet
+    assert "<script>" not in snippet  # escaped (SQLite) or dropped as a tag (PostgreSQL)
+    assert "2 &lt; 3 &amp; 5 &gt; 4" in snippet
     assert "<mark>zebra</mark>" in snippet
     # Without q there is no snippet at all.
     assert "snippet" not in ok(ApiClient(client, admin).get("/api/tickets"))["items"][0]
