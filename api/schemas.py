@@ -368,7 +368,12 @@ class TicketListArgsSchema(StrictSchema):
     tag = fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH))
     q = fields.String(
         validate=validate.Length(min=1, max=MAX_SEARCH_LENGTH),
-        metadata={"description": "In the subject or description; 210 or #210 also finds #210."},
+        metadata={
+            "description": "Full-text search in the subject, description, every message (and "
+            "internal notes, for staff), and the requester's name and email; results come best "
+            "match first whatever `sort` says, each with a `snippet`, and page with their own "
+            "cursor. 210 or #210 puts ticket #210 first."
+        },
     )
     category = fields.List(
         fields.String(validate=validate.OneOf(CATEGORIES)),
@@ -379,8 +384,18 @@ class TicketListArgsSchema(StrictSchema):
     cursor = fields.String()
 
 
+class TicketListItemSchema(TicketSchema):
+    snippet = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "With `q` only: the matching text as HTML, escaped, the matches in "
+            "<mark>; null when only the ticket number matched."
+        },
+    )
+
+
 class TicketPageSchema(ma.Schema):
-    items = fields.List(fields.Nested(TicketSchema))
+    items = fields.List(fields.Nested(TicketListItemSchema))
     next_cursor = fields.String(
         allow_none=True,
         metadata={"description": "Pass as `cursor` for the next page; null on the last page."},

@@ -12,8 +12,8 @@ from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from api.etags import expected_version, with_etag
-from autocrm.listing import PageRequest
-from autocrm.tickets import conversation, representation
+from autocrm.listing import Page, PageRequest
+from autocrm.tickets import conversation, representation, search
 from autocrm.tickets import services as tickets
 
 blp = Blueprint("tickets", __name__, url_prefix="/api/tickets", description="Tickets.")
@@ -37,7 +37,11 @@ class TicketCollection(MethodView):
         page = PageRequest(
             limit=args.pop("limit"), cursor=args.pop("cursor", None), sort=args.pop("sort")
         )
-        return tickets.list_tickets(current_actor(), tickets.TicketFilters(**args), page)
+        found = tickets.list_tickets(current_actor(), tickets.TicketFilters(**args), page)
+        if isinstance(found, search.SearchPage):
+            hits = [search.TicketHit(t, found.snippets.get(t.id)) for t in found.items]
+            return Page(hits, found.next_cursor)
+        return found
 
     @blp.arguments(schemas.TicketCreateSchema)
     @blp.response(201, schemas.TicketDetailSchema)

@@ -33,10 +33,12 @@ def render_item(type_, obj, autogen_context):
 
 
 def include_name(name, type_, parent_names):
-    """Leave the dialect-specific full-text objects of migration 0004 alone (the SQLite FTS5
-    table kb_articles_fts and its shadow tables, the PostgreSQL index ix_kb_articles_fts): they
-    are not in the ORM metadata, so autogenerate would otherwise drop them."""
-    return not (type_ in {"table", "index"} and name and "kb_articles_fts" in name)
+    """Leave the dialect-specific full-text objects of migrations 0004 and 0021 alone (the
+    SQLite FTS5 tables kb_articles_fts, ticket_search_fts and their shadow tables, the
+    PostgreSQL index ix_kb_articles_fts, table ticket_search_docs and its indexes): they are
+    not in the ORM metadata, so autogenerate would otherwise drop them."""
+    marks = ("kb_articles_fts", "ticket_search")
+    return not (type_ in {"table", "index"} and name and any(m in name for m in marks))
 
 
 def process_revision_directives(context, revision, directives):

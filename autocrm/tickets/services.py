@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, case, exists, or_, select, update
+from sqlalchemy import Table, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from autocrm import aftercommit, policies
-from autocrm.columns import MAX_INT32, utcnow
+from autocrm.columns import utcnow
 from autocrm.engine.versions import current_version, engine_for, engine_for_version
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.events.emit import by, emit
@@ -36,7 +36,7 @@ from autocrm.listing import Page, PageRequest, contains, keyset_page
 from autocrm.people.models import Team, User
 from autocrm.realtime import access as realtime_access
 from autocrm.sla import clocks as sla
-from autocrm.tickets import priority_cap
+from autocrm.tickets import priority_cap, search
 from autocrm.tickets.models import Priority, Ticket, TicketEvent, TicketTag
 from autocrm.tickets.state import business_seconds_since_created, enter_state
 from autocrm.transaction import rolls_back_on_error
@@ -52,7 +52,6 @@ SORTS = {
 MAX_TAG_LENGTH = 50
 MAX_SEARCH_LENGTH = 200
 TAG = re.compile(rf"^[a-z0-9][a-z0-9_\-]{{0,{MAX_TAG_LENGTH - 1}}}$")
-TICKET_NUMBER = re.compile(r"#?\s*([0-9]{1,10})")
 TAG_RULE = f"letters, digits, - and _ (at most {MAX_TAG_LENGTH})"
 
 
@@ -121,18 +120,35 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
         )
     if filters.category:
         stmt = stmt.where(Ticket.category.in_(filters.category))
-    if filters.q:
-        stmt = stmt.where(_search(filters.q))
+    if filters.q and search.phrases(filters.q):
+        # Ranked full text, best first (ticket number q first of all): a search.SearchPage
+        # with snippets, paged by a score cursor (see autocrm.tickets.search).
+        return search.search_page(actor, stmt, filters.q, page)
+    if filters.q:  # no word in it ("#", "?!"): as typed, in the subject or description
+        stmt = stmt.where(
+            contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
+        )
     return keyset_page(stmt, page, SORTS, Ticket.id)
 
 
-def _search(q: str) -> ColumnElement[bool]:
-    """Subject or description containing ``q``; ``210`` or ``#210`` also finds ticket 210."""
-    found = contains(Ticket.subject, q) | contains(Ticket.description, q)
-    number = TICKET_NUMBER.fullmatch(q.strip())
-    if number and 1 <= int(number[1]) <= MAX_INT32:
-        found = found | (Ticket.id == int(number[1]))
-    return found
+def search_matches(actor: User, filters: TicketFilters, ticket: Ticket) -> bool:
+    """Whether searching ``filters.q`` finds ``ticket`` (for a live queue row; the other
+    filters are the caller's to check)."""
+    if not filters.q:
+        return True
+    base = select(Ticket).where(policies.visible_tickets(actor))
+    if not search.phrases(filters.q):
+        text = f"{ticket.subject}\n{ticket.description}".lower()
+        return filters.q.lower() in text
+    return search.matches(actor, base, filters.q, ticket.id)
+
+
+def search_snippets(actor: User, q: str | None, ticket_ids: list[int]) -> dict[int, str]:
+    """By ticket id, the HTML snippet of what searching ``q`` matched in each ticket (the
+    notes' text only for staff); empty without a search."""
+    if not q:
+        return {}
+    return search.snippets(q, ticket_ids, policies.is_staff(actor))
 
 
 REQUESTER_TICKETS = 10

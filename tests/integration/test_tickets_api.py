@@ -288,7 +288,7 @@ def catalogue(factory, client, as_admin, team, other_team, agent):
         ("q=password", {"login"}),
         ("q=PAPER", {"printer"}),
         ("q=100", {"invoice", "discount"}),
-        ("q=100%25", {"invoice"}),
+        ("q=100%25", {"invoice", "discount"}),  # full text: "%" is not a word
         ("q=_", set()),
         ("status=new&requester_id={bob}&unassigned=true", {"invoice", "discount"}),
     ],

@@ -1,0 +1,239 @@
+"""Ticket search: ranked full-text over everything a ticket says, with a highlighted snippet.
+
+One document per ticket (migration 0021_ticket_search, kept in step by database triggers, so
+every writer, a bulk load included, keeps it current): the subject, the requester's name and
+email, the description, the public messages and the internal notes. Staff search all five
+parts; a customer's search leaves the notes out, in the match, the ranking and the snippet,
+so a note's words never find a ticket for a customer nor show in what they see.
+
+PostgreSQL ranks with ``ts_rank`` over a GIN-indexed stored tsvector (``all_tsv`` for staff,
+``public_tsv`` for customers) and highlights with ``ts_headline``; SQLite ranks with FTS5's
+``bm25()`` and highlights with ``snippet()``. On PostgreSQL the user's text goes through
+``plainto_tsquery`` (no syntax, every word must match; an email address is one word); on
+SQLite each whitespace-separated piece becomes a quoted phrase of its words, so no input is
+read as FTS5 syntax and ``ann@example.com`` matches the address.
+
+A query that is a ticket number (``210``, ``#210``) puts that ticket first when the reader
+may see it and it passes the other filters. The ranked list pages by (score, id): its cursor
+is named "-score", so a cursor of the plain listing is refused by a search and the other way
+round (422); a search ignores the requested sort. Snippets are computed afterwards for the
+page's tickets only, never for every match.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Double,
+    Select,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
+
+from autocrm import policies
+from autocrm.columns import MAX_INT32
+from autocrm.errors import InvalidInput
+from autocrm.extensions import db
+from autocrm.listing import MAX_PAGE_SIZE, Page, PageRequest, decode_cursor, encode_cursor
+from autocrm.people.models import User
+from autocrm.tickets.models import Ticket
+
+# Every full-text object of migration 0021 has this in its name (schema comparison skips them).
+SEARCH_NAME_MARK = "ticket_search"
+SCORE_SORT = "-score"
+TICKET_NUMBER = re.compile(r"#?\s*([0-9]{1,10})")
+
+# Highlight markers: private-use characters, turned into <mark> after HTML escaping.
+_START, _STOP = "\ue000", "\ue001"
+_WORD = re.compile(r"\w+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+MAX_PHRASES = 16
+_ABOVE_ANY_SCORE = 1e300
+
+# The document's parts, in the order a snippet is taken from (the first holding a match).
+PUBLIC_PARTS = ("description", "messages", "requester", "subject")
+STAFF_PARTS = ("description", "messages", "notes", "requester", "subject")
+_FTS_COLUMN = {"subject": 0, "requester": 1, "description": 2, "messages": 3, "notes": 4}
+
+_docs = table(
+    "ticket_search_docs",
+    column("ticket_id"),
+    column("public_tsv"),
+    column("all_tsv"),
+    *(column(part) for part in STAFF_PARTS),
+)
+
+
+@dataclass
+class SearchPage(Page[Ticket]):
+    """A page of search results; ``snippets`` holds, by ticket id, HTML (escaped text with
+    the matches in <mark>) for the tickets whose text matched."""
+
+    snippets: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class TicketHit:
+    """A found ticket with its snippet, read like the ticket itself (serializers)."""
+
+    ticket: Ticket
+    snippet: str | None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ticket, name)
+
+
+def phrases(q: str) -> list[list[str]]:
+    """The query's whitespace-separated pieces as lists of words (pieces without a word
+    dropped), at most MAX_PHRASES."""
+    pieces = [_WORD.findall(piece.lower()) for piece in q.split()]
+    return [words for words in pieces if words][:MAX_PHRASES]
+
+
+def ticket_number(q: str) -> int | None:
+    number = TICKET_NUMBER.fullmatch(q.strip())
+    if number and 1 <= int(number[1]) <= MAX_INT32:
+        return int(number[1])
+    return None
+
+
+def is_postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def search_page(actor: User, base: Select[Any], q: str, page: PageRequest) -> SearchPage:
+    """One page of the tickets of ``base`` (already narrowed to what ``actor`` may see and
+    to the other filters) matching ``q``, best first; ticket number ``q`` first of all."""
+    limit = max(1, min(page.limit, MAX_PAGE_SIZE))
+    staff = policies.is_staff(actor)
+    number = ticket_number(q)
+    first: list[Ticket] = []
+    ranked, score = _ranked(base, q, staff)
+    if number is not None:
+        ranked = ranked.where(Ticket.id != number)
+        if not page.cursor:
+            first = list(db.session.scalars(base.where(Ticket.id == number)))
+    if page.cursor:
+        last_score, last_id = _decode_score_cursor(page.cursor)
+        ranked = ranked.where(
+            (score < last_score) | ((score == last_score) & (Ticket.id > last_id))
+        )
+    wanted = limit - len(first)
+    rows = list(db.session.execute(ranked.order_by(score.desc(), Ticket.id).limit(wanted + 1)))
+    items = first + [row[0] for row in rows[:wanted]]
+    next_cursor = None
+    if len(rows) > wanted and wanted > 0:
+        # The score as the database computed it, not rounded: the next page compares with it.
+        last = rows[wanted - 1]
+        next_cursor = encode_cursor(SCORE_SORT, float(last[1]), last[0].id)
+    elif rows and wanted == 0:  # the number's ticket filled a one-row page: all ranked next
+        next_cursor = encode_cursor(SCORE_SORT, _ABOVE_ANY_SCORE, 1)
+    return SearchPage(items, next_cursor, snippets(q, [t.id for t in items], staff))
+
+
+def matches(actor: User, base: Select[Any], q: str, ticket_id: int) -> bool:
+    """Whether ticket ``ticket_id`` of ``base`` is among the results of searching ``q``."""
+    if ticket_number(q) == ticket_id:
+        return db.session.scalar(base.where(Ticket.id == ticket_id)) is not None
+    ranked, _ = _ranked(base, q, policies.is_staff(actor))
+    return db.session.execute(ranked.where(Ticket.id == ticket_id).limit(1)).first() is not None
+
+
+def _decode_score_cursor(cursor: str) -> tuple[float, int]:
+    score, ticket_id = decode_cursor(cursor, SCORE_SORT)
+    numbers_ok = (
+        isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score)
+    )
+    if not numbers_ok:
+        raise InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
+    return float(score), ticket_id
+
+
+def _ranked(base: Select[Any], q: str, staff: bool) -> tuple[Select[Any], ColumnElement[float]]:
+    """``base`` narrowed to the tickets matching ``q``, selecting (ticket, score), and the
+    score (higher is better)."""
+    if is_postgresql():
+        tsv = _docs.c.all_tsv if staff else _docs.c.public_tsv
+        score = cast(func.ts_rank(tsv, _pg_query(q)), Double)
+        stmt = (
+            base.join(_docs, _docs.c.ticket_id == Ticket.id)
+            .where(tsv.op("@@")(_pg_query(q)))
+            .add_columns(score)
+        )
+        return stmt, score
+    fts = (
+        text(
+            "SELECT rowid AS ticket_id, bm25(ticket_search_fts, 10.0, 5.0, 2.0, 1.0, 1.0) "
+            "AS rank FROM ticket_search_fts WHERE ticket_search_fts MATCH :match"
+        )
+        .bindparams(match=_fts_match(q, staff))
+        .columns(literal_column("ticket_id"), literal_column("rank"))
+        .subquery("fts")
+    )
+    sqlite_score = -fts.c.rank  # bm25: lower is better
+    stmt = base.join(fts, fts.c.ticket_id == Ticket.id).add_columns(sqlite_score)
+    return stmt, sqlite_score
+
+
+def _pg_query(q: str) -> ColumnElement[Any]:
+    # plainto_tsquery never raises on its input and reads no syntax in it.
+    return func.plainto_tsquery(literal_column("'english'::regconfig"), bindparam("q", q))
+
+
+def _fts_match(q: str, staff: bool) -> str:
+    # \w+ holds no quote to escape; juxtaposed phrases must all match.
+    query = " ".join('"' + " ".join(words) + '"' for words in phrases(q)) or '""'
+    if staff:
+        return query
+    return "{subject requester description messages} : (" + query + ")"
+
+
+def snippets(q: str, ticket_ids: list[int], staff: bool) -> dict[int, str]:
+    """By ticket id, the first part of its document (in PUBLIC_PARTS / STAFF_PARTS order)
+    holding a match, as HTML; tickets whose text does not match are absent."""
+    if not ticket_ids or not phrases(q):
+        return {}
+    parts = STAFF_PARTS if staff else PUBLIC_PARTS
+    if is_postgresql():
+        options = f'StartSel="{_START}", StopSel="{_STOP}", MaxWords=30, MinWords=12'
+        english: ColumnElement[Any] = literal_column("'english'::regconfig")
+        heads = [func.ts_headline(english, _docs.c[part], _pg_query(q), options) for part in parts]
+        stmt: Any = select(_docs.c.ticket_id, *heads).where(_docs.c.ticket_id.in_(ticket_ids))
+    else:
+        heads_sql = ", ".join(
+            f"snippet(ticket_search_fts, {_FTS_COLUMN[part]}, :start, :stop, '…', 24)"
+            for part in parts
+        )
+        stmt = text(
+            f"SELECT rowid, {heads_sql} FROM ticket_search_fts "  # noqa: S608 (fixed columns)
+            "WHERE ticket_search_fts MATCH :match AND rowid IN :ids"
+        ).bindparams(
+            bindparam("ids", ticket_ids, expanding=True),
+            match=_fts_match(q, staff),
+            start=_START,
+            stop=_STOP,
+        )
+    found: dict[int, str] = {}
+    for row in db.session.execute(stmt):
+        marked = next((h for h in row[1:] if isinstance(h, str) and _START in h), None)
+        if marked is not None:
+            found[int(row[0])] = html_snippet(marked)
+    return found
+
+
+def html_snippet(raw: str) -> str:
+    """A snippet as HTML: the text on one line, escaped, the matches in <mark>."""
+    plain = _SPACE.sub(" ", raw).strip()
+    return html.escape(plain).replace(_START, "<mark>").replace(_STOP, "</mark>")

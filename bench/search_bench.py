@@ -1,0 +1,223 @@
+"""Ticket search latency at 10k (and, with ``--tickets 1000000``, 1M) tickets, in process,
+next to an unfiltered list page of the same run as the baseline.
+
+A benchmark that prints figures, not a test. It creates a fresh database (``--pg``: a uniquely
+named PostgreSQL database, dropped at the end; otherwise SQLite in a temp dir), migrates it,
+seeds people through the services (report_bench's ``seed`` plus ``--customers`` customers),
+then bulk-loads tickets with generated text (words drawn from a Zipf-like vocabulary) and 0-4
+messages each, a fifth of them internal notes. The rows go in with plain INSERTs, so the
+search triggers of migration 0021_ticket_search index them as the app's writes would. It then
+times ``tickets.list_tickets`` (a 50-row page, as the queue asks) for an admin and for a
+customer: the unfiltered list, then searches for a rare, a medium and a common word, two
+words, a requester's email and a ticket number; p50/p99 of ``--runs`` calls each and the
+ratio of each p50 to the unfiltered list's.
+
+    .venv/bin/python bench/search_bench.py --pg                     # PostgreSQL, 10k
+    .venv/bin/python bench/search_bench.py --pg --tickets 1000000   # PostgreSQL, 1M
+    .venv/bin/python bench/search_bench.py                          # SQLite, 10k
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import secrets
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from common import DEFAULT_PG_ADMIN_URL, fresh_pg_database, percentile
+from report_bench import History, fresh_sqlite_database, seed
+
+from autocrm import create_app  # this worktree's package: the repository root comes first
+from autocrm.config import celery_config
+from autocrm.extensions import db
+from autocrm.listing import PageRequest
+from autocrm.people import users
+from autocrm.people.models import Role, User
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Message, Ticket
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+CHUNK = 10_000
+VOCABULARY = 20_000
+SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+
+
+def vocabulary(rng: random.Random) -> list[str]:
+    """Distinct made-up words, the most frequent first."""
+    words: list[str] = []
+    seen: set[str] = set()
+    while len(words) < VOCABULARY:
+        word = "".join(rng.choice(SYLLABLES) for _ in range(rng.randint(2, 4)))
+        if word not in seen:
+            seen.add(word)
+            words.append(word)
+    return words
+
+
+class Text:
+    """Sentences whose word frequencies fall off like natural language's (Zipf, s=1)."""
+
+    def __init__(self, seed_: int) -> None:
+        self.words = vocabulary(random.Random(seed_))
+        total, self.cumulative = 0.0, []
+        for rank in range(1, VOCABULARY + 1):
+            total += 1.0 / rank
+            self.cumulative.append(total)
+
+    def sentence(self, rng: random.Random, n: int) -> str:
+        return " ".join(rng.choices(self.words, cum_weights=self.cumulative, k=n))
+
+
+def load(
+    history: History, words: Text, customers: list[int], agents: list[int], lo: int, hi: int
+) -> None:
+    began = time.monotonic()
+    message_columns = Message.__table__
+    for start in range(lo, hi, CHUNK):
+        rng = random.Random(start)
+        rows, _, _ = history.chunk(start, min(start + CHUNK, hi))
+        messages: list[dict[str, Any]] = []
+        for row in rows:
+            row["subject"] = words.sentence(rng, rng.randint(3, 8)).capitalize()
+            row["description"] = words.sentence(rng, rng.randint(10, 60))
+            row["requester_id"] = rng.choice(customers)
+            for _ in range(rng.randint(0, 4)):
+                internal = rng.random() < 0.2
+                messages.append(
+                    {
+                        "ticket_id": row["id"],
+                        "author_id": rng.choice(agents) if internal else row["requester_id"],
+                        "body": words.sentence(rng, rng.randint(5, 50)),
+                        "internal": internal,
+                        "channel": "web",
+                        "created_at": row["created_at"],
+                    }
+                )
+        with db.engine.begin() as conn:
+            conn.execute(Ticket.__table__.insert(), rows)
+            if messages:
+                conn.execute(message_columns.insert(), messages)
+        done = min(start + CHUNK, hi)
+        if done // 100_000 > start // 100_000 or done == hi:
+            print(f"  ... {done:>9,} tickets ({time.monotonic() - began:.0f}s)", flush=True)
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if db.engine.dialect.name == "postgresql":
+            last = history.first_id + history.total - 1
+            conn.execute(text(f"SELECT setval('tickets_id_seq', {last})"))
+            for table in ("tickets", "messages", "ticket_search_docs", "users"):
+                conn.execute(text(f"VACUUM ANALYZE {table}"))
+        else:
+            conn.execute(text("ANALYZE"))
+    print(f"  load {time.monotonic() - began:.1f}s")
+
+
+def timed(actor: User, q: str | None, runs: int) -> tuple[list[float], int]:
+    times: list[float] = []
+    found = 0
+    for _ in range(runs):
+        began = time.perf_counter()
+        page = tickets.list_tickets(
+            actor, tickets.TicketFilters(q=q), PageRequest(limit=50, sort="-created_at")
+        )
+        times.append(time.perf_counter() - began)
+        found = len(page.items)
+        db.session.rollback()  # a fresh transaction per request, as the app's
+    return sorted(times), found
+
+
+def measure(admin: User, customer: User, words: Text, number: int, runs: int) -> None:
+    queries: list[tuple[str, str | None]] = [
+        ("unfiltered list (baseline)", None),
+        ("rare word (rank 5000)", words.words[4999]),
+        ("medium word (rank 200)", words.words[199]),
+        ("common word (rank 3)", words.words[2]),
+        ("two words (ranks 50, 300)", f"{words.words[49]} {words.words[299]}"),
+        ("requester email", customer.email),
+        ("ticket number", f"#{number}"),
+    ]
+    for who, actor in (("admin", admin), ("customer", customer)):
+        print(f"  as {who}:")
+        print(f"    {'query':<28} {'p50 ms':>8} {'p99 ms':>8} {'x list':>7} {'rows':>5}")
+        base = 0.0
+        for label, q in queries:
+            times, found = timed(actor, q, runs)
+            p50, p99 = percentile(times, 50), percentile(times, 99)
+            base = base or p50
+            print(
+                f"    {label:<28} {p50 * 1000:8.2f} {p99 * 1000:8.2f} {p50 / base:7.1f} {found:5}",
+                flush=True,
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pg", action="store_true", help="PostgreSQL (default: SQLite)")
+    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--tickets", type=int, default=10_000)
+    parser.add_argument("--customers", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=50)
+    args = parser.parse_args()
+    print(f"python:   {platform.python_version()}; nproc={len(os.sched_getaffinity(0))}")
+    print(f"command:  {' '.join(sys.argv)}")
+    fresh = (
+        fresh_pg_database(args.pg_admin_url, "autocrm_search_bench")
+        if args.pg
+        else fresh_sqlite_database()
+    )
+    with fresh as url:
+        from flask_migrate import upgrade
+
+        app = create_app(
+            {
+                "SQLALCHEMY_DATABASE_URI": url,
+                "AUTOCRM_REDIS_URL": args.redis_url,
+                "AUTOCRM_SOCKETIO_MESSAGE_QUEUE": args.redis_url,
+                "SECRET_KEY": secrets.token_urlsafe(16),
+                "AUTOCRM_FAST_PASSWORD_HASHING": True,
+                "CELERY": celery_config(args.redis_url, f"search-bench-{os.getpid()}:"),
+            }
+        )
+        with app.app_context():
+            upgrade()
+            postgres = db.engine.dialect.name == "postgresql"
+            version = "SELECT version()" if postgres else "SELECT 'SQLite ' || sqlite_version()"
+            print("database: " + db.session.execute(text(version)).scalar_one()[:60])
+            params = seed(5, 4)
+            customers = [
+                users.create_user(
+                    f"customer{i}@example.com", secrets.token_hex(8), Role.CUSTOMER, f"Cust {i}"
+                )
+                for i in range(args.customers)
+            ]
+            db.session.commit()
+            customer_ids = [c.id for c in customers]
+            agent_ids = [a for _, team in params["team_agents"] for a in team]
+            db.session.commit()  # SQLite: the loader writes on another connection
+            words = Text(7)
+            history = History(params, 300, args.tickets)
+            print(f"loading {args.tickets:,} tickets ...", flush=True)
+            load(history, words, customer_ids, agent_ids, 0, args.tickets)
+            admin = db.session.get(User, params["admin_id"])
+            customer = db.session.get(User, customer_ids[0])
+            assert admin is not None and customer is not None
+            number = history.first_id + args.tickets // 2
+            print(f"search at {args.tickets:,} tickets ({args.runs} runs each, 50-row pages):")
+            measure(admin, customer, words, number, args.runs)
+            db.session.remove()
+            db.engine.dispose()
+            app.extensions["celery"].close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
