@@ -6,7 +6,7 @@ named PostgreSQL database, dropped at the end; otherwise SQLite in a temp dir), 
 seeds people through the services (report_bench's ``seed`` plus ``--customers`` customers),
 then bulk-loads tickets with generated text (words drawn from a Zipf-like vocabulary) and 0-4
 messages each, a fifth of them internal notes. The rows go in with plain INSERTs, so the
-search triggers of migration 0021_ticket_search index them as the app's writes would. It then
+search triggers of migration 0023_ticket_search index them as the app's writes would. It then
 times ``tickets.list_tickets`` (a 50-row page, as the queue asks) for an admin and for a
 customer: the unfiltered list, then searches for a rare, a medium and a common word, two
 words, a requester's email and a ticket number; p50/p99 of ``--runs`` calls each and the

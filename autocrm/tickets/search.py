@@ -1,6 +1,6 @@
 """Ticket search: ranked full-text over everything a ticket says, with a highlighted snippet.
 
-One document per ticket (migration 0021_ticket_search, kept in step by database triggers, so
+One document per ticket (migration 0023_ticket_search, kept in step by database triggers, so
 every writer, a bulk load included, keeps it current): the subject, the requester's name and
 email, the description, the public messages and the internal notes. Staff search all five
 parts; a customer's search leaves the notes out, in the match, the ranking and the snippet,

@@ -14,8 +14,8 @@ requester part of their tickets. A later migration that rebuilds tickets, messag
 with batch_alter_table on SQLite drops these triggers with the old table: recreate them
 (create_sqlite_triggers below).
 
-Revision ID: 0021_ticket_search
-Revises: 0020_ticket_followers
+Revision ID: 0023_ticket_search
+Revises: 0022_merge_links
 Create Date: 2026-12-06 08:00:00.000000
 
 """
@@ -23,8 +23,8 @@ Create Date: 2026-12-06 08:00:00.000000
 from alembic import op
 
 # revision identifiers, used by Alembic (alembic_version holds at most 32 characters).
-revision = "0021_ticket_search"
-down_revision = "0020_ticket_followers"
+revision = "0023_ticket_search"
+down_revision = "0022_merge_links"
 branch_labels = None
 depends_on = None
 
