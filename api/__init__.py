@@ -19,6 +19,7 @@ from api import (
     tickets,
     tokens,
     users,
+    webhooks,
     workflows,
 )
 from api.schemas import MAX_ID
@@ -39,6 +40,7 @@ BLUEPRINTS = (
     kb.blp,
     reports.blp,
     audit.blp,
+    webhooks.blp,
 )
 
 
