@@ -36,6 +36,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import aliased
 
 from autocrm import aftercommit
 from autocrm.audit import services as audit
@@ -335,6 +336,17 @@ def do_send_due(now: datetime | None = None, limit: int = 200) -> list[int]:
     """Beat: hand the deliveries whose retry is due (or whose worker was lost) to workers,
     each under a new lease. Returns their ids."""
     moment = now or utcnow()
+    older = aliased(WebhookDelivery)
+    waits_its_turn = (
+        select(older.id)
+        .where(
+            older.subscription_id == WebhookDelivery.subscription_id,
+            older.ticket_id == WebhookDelivery.ticket_id,
+            older.status == DeliveryStatus.PENDING,
+            older.id < WebhookDelivery.id,
+        )
+        .exists()
+    )
     due = list(
         db.session.scalars(
             select(WebhookDelivery)
@@ -343,6 +355,7 @@ def do_send_due(now: datetime | None = None, limit: int = 200) -> list[int]:
                 WebhookDelivery.status == DeliveryStatus.PENDING,
                 WebhookDelivery.next_attempt_at <= moment,
                 WebhookSubscription.active.is_(True),
+                ~waits_its_turn,  # sent when the older one settles (``_release_next``)
             )
             .order_by(WebhookDelivery.next_attempt_at)
             .limit(limit)
