@@ -85,6 +85,16 @@ EXPECTED_OPERATIONS = {
     ("patch", "/api/kb/categories/{category_id}"),
     ("get", "/api/reports/teams"),
     ("get", "/api/audit"),
+    ("get", "/api/webhooks"),
+    ("post", "/api/webhooks"),
+    ("get", "/api/webhooks/{subscription_id}"),
+    ("patch", "/api/webhooks/{subscription_id}"),
+    ("delete", "/api/webhooks/{subscription_id}"),
+    ("post", "/api/webhooks/{subscription_id}/secret"),
+    ("post", "/api/webhooks/{subscription_id}/test"),
+    ("get", "/api/webhooks/{subscription_id}/deliveries"),
+    ("get", "/api/webhooks/deliveries/{delivery_id}"),
+    ("post", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
@@ -99,6 +109,9 @@ MULTIPART_OPERATIONS = {("post", "/api/uploads")}
 WITHOUT_REQUIRED_BODY = {
     ("post", "/api/notifications/{notification_id}/read"),
     ("post", "/api/notifications/read-all"),
+    ("post", "/api/webhooks/{subscription_id}/secret"),
+    ("post", "/api/webhooks/{subscription_id}/test"),
+    ("post", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
 }
 # Operations that take a JSON body.
 WITH_BODY = (
