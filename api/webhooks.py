@@ -105,7 +105,7 @@ class WebhookDeliveryItem(MethodView):
 
 @blp.route("/deliveries/<id:delivery_id>/redeliver")
 class WebhookRedeliver(MethodView):
-    @blp.response(202, schemas.WebhookDeliverySchema)
+    @blp.response(200, schemas.WebhookDeliverySchema)
     @blp.alt_response(422, schema=ErrorSchema, description="It is pending already.")
     def post(self, delivery_id: int) -> Any:
         """Send a delivered or failed delivery again (admin): the same document, a new series

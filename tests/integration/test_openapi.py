@@ -204,6 +204,7 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/kb/categories",
                 "/api/kb/suggestions/opened",
                 "/api/uploads",
+                "/api/webhooks",
             }
             else "200"
         )
