@@ -5,9 +5,11 @@ settings follow the pitfalls listed in ARCHITECTURE.md: late acks plus reject-on
 a killed worker's task runs again, prefetch of one, and deadlines kept in the database (the beat
 sweep re-publishes outbox rows), never in long ETA messages.
 
-Three queues, so that one kind of work never waits behind another (every worker consumes all
-three unless started with its own ``-Q``; ``WORKER_QUEUES`` is what to pass):
-- ``celery`` (the default): the handlers of ticket events (``handle_event``), mail, webhooks;
+Four queues, so that one kind of work never waits behind another (every worker consumes all
+four unless started with its own ``-Q``; ``WORKER_QUEUES`` is what to pass):
+- ``celery`` (the default): the handlers of ticket events (``handle_event``), mail;
+- ``webhooks``: webhook requests (``send_webhook``), which wait on other people's servers for
+  up to 10 s each: a slow endpoint must not hold up the ticket events;
 - ``escalations``: the handlers of ``sla.*`` events (``autocrm.events.outbox.queue_for``), so a
   burst of breaches escalates in parallel beside the ordinary events instead of behind them;
 - ``beat``: beat's periodic ticks. A tick queued behind thousands of event tasks expired before
@@ -21,7 +23,10 @@ from typing import Any
 DEFAULT_QUEUE = "celery"
 ESCALATIONS_QUEUE = "escalations"
 BEAT_QUEUE = "beat"
-WORKER_QUEUES = ",".join((DEFAULT_QUEUE, ESCALATIONS_QUEUE, BEAT_QUEUE))  # celery worker -Q
+WEBHOOKS_QUEUE = "webhooks"
+WORKER_QUEUES = ",".join(
+    (DEFAULT_QUEUE, ESCALATIONS_QUEUE, BEAT_QUEUE, WEBHOOKS_QUEUE)
+)  # celery worker -Q
 
 settings: dict[str, Any] = {
     "task_acks_late": True,
@@ -44,14 +49,18 @@ settings: dict[str, Any] = {
     "task_default_queue": DEFAULT_QUEUE,
     # The periodic tasks, however they are sent (beat, or by hand from a shell).
     "task_routes": {
-        task: {"queue": BEAT_QUEUE}
-        for task in (
-            "workers.tasks.relay_pending_outbox",
-            "workers.tasks.sweep",
-            "workers.tasks.settle_kb_suggestions",
-            "workers.tasks.remove_unsent_uploads",
-            "workers.tasks.scan_due_attachments",
-        )
+        **{
+            task: {"queue": BEAT_QUEUE}
+            for task in (
+                "workers.tasks.relay_pending_outbox",
+                "workers.tasks.sweep",
+                "workers.tasks.settle_kb_suggestions",
+                "workers.tasks.remove_unsent_uploads",
+                "workers.tasks.scan_due_attachments",
+                "workers.tasks.send_due_webhooks",
+            )
+        },
+        "workers.tasks.send_webhook": {"queue": WEBHOOKS_QUEUE},
     },
     "beat_schedule": {
         "relay-pending-outbox": {
@@ -92,6 +101,13 @@ settings: dict[str, Any] = {
             "task": "workers.tasks.remove_unsent_uploads",
             "schedule": timedelta(hours=1),
             "options": {"expires": 3600},
+        },
+        # Webhook deliveries whose retry is due (backoff in the database) or whose worker was
+        # lost; this period is how late after its due time a retry may go.
+        "send-due-webhooks": {
+            "task": "workers.tasks.send_due_webhooks",
+            "schedule": timedelta(seconds=5),
+            "options": {"expires": 5},
         },
         # Malware scans to retry (the scanner was down) or whose task was lost; nothing to do
         # unless AUTOCRM_CLAMD_URL is set.

@@ -17,9 +17,11 @@ from api import (
     notifications,
     organizations,
     reports,
+    schemas,
     tickets,
     tokens,
     users,
+    webhooks,
     workflows,
 )
 from api.schemas import MAX_ID
@@ -41,6 +43,7 @@ BLUEPRINTS = (
     kb.blp,
     reports.blp,
     audit.blp,
+    webhooks.blp,
 )
 
 
@@ -70,6 +73,8 @@ def init_app(app: Flask) -> errors.ApiWithErrors:
     api.register_converter(
         IdConverter, lambda _: {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     )
+    # The document webhooks receive: no endpoint answers with it, so it is named here.
+    api.spec.components.schema("WebhookEvent", schema=schemas.WebhookEventSchema)
     errors.register(app)
     for blp in BLUEPRINTS:
         api.register_blueprint(blp)

@@ -64,7 +64,7 @@ class MailboxItem(MethodView):
         """Change a mailbox (admin); omit `imap_password` to keep it."""
         return mailboxes.do_update_mailbox(current_actor(), mailbox_id, body)
 
-    @blp.response(200, schemas.OrganizationDeletedSchema)
+    @blp.response(200, schemas.DeletedSchema)
     @blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def delete(self, mailbox_id: int) -> Any:
         """Delete a mailbox and its record of received mail (admin); its tickets stay."""

@@ -54,7 +54,7 @@ class OrganizationItem(MethodView):
         """Change an organization's name, domains, notes or auto-join flag (admin)."""
         return organizations.do_update_organization(current_actor(), organization_id, body)
 
-    @blp.response(200, schemas.OrganizationDeletedSchema)
+    @blp.response(200, schemas.DeletedSchema)
     @blp.alt_response(403, schema=ErrorSchema, description="Admins only.")
     def delete(self, organization_id: int) -> Any:
         """Delete an organization (admin); its customers stay, in no organization."""

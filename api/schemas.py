@@ -24,6 +24,7 @@ from autocrm.tickets.representation import (
     TrailEntrySchema,
 )
 from autocrm.tickets.services import MAX_SEARCH_LENGTH, MAX_TAG_LENGTH
+from autocrm.webhooks.models import EVENT_KINDS
 from workflows.definition import CATEGORIES
 
 # Ids are 32-bit on PostgreSQL; a larger number is invalid input, not a database error.
@@ -288,7 +289,7 @@ class OrganizationUpdateSchema(StrictSchema):
     auto_join = fields.Boolean()
 
 
-class OrganizationDeletedSchema(ma.Schema):
+class DeletedSchema(ma.Schema):
     id = fields.Integer()
     deleted = fields.Boolean()
 
@@ -868,3 +869,125 @@ class TicketLinkRemovedSchema(ma.Schema):
     ticket_id = fields.Integer()
     linked_id = fields.Integer()
     deleted = fields.Boolean()
+
+
+# -- outgoing webhooks ----------------------------------------------------------------------------
+
+WEBHOOK_EVENT_KINDS = list(EVENT_KINDS)
+
+
+class WebhookSubscriptionSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    url = fields.String(metadata={"description": "Where deliveries are POSTed (https)."})
+    description = fields.String()
+    event_kinds = fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENT_KINDS)),
+        metadata={"description": "The event kinds delivered."},
+    )
+    team_id = fields.Integer(
+        allow_none=True, metadata={"description": "Only this team's tickets; null: all."}
+    )
+    include_internal = fields.Boolean(
+        metadata={"description": "Deliver internal notes too (message.created)."}
+    )
+    active = fields.Boolean(metadata={"description": "False: paused, nothing is delivered."})
+    consecutive_failures = fields.Integer(dump_only=True)
+    paused_reason = fields.String(allow_none=True, dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+
+
+class WebhookSubscriptionListSchema(ma.Schema):
+    items = fields.List(fields.Nested(WebhookSubscriptionSchema))
+
+
+class WebhookSubscriptionWriteSchema(StrictSchema):
+    url = fields.String(validate=validate.Length(min=1, max=2000))
+    description = fields.String(validate=validate.Length(max=200))
+    event_kinds = fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENT_KINDS)),
+        validate=validate.Length(min=1, max=len(WEBHOOK_EVENT_KINDS)),
+    )
+    team_id = Id(allow_none=True)
+    include_internal = fields.Boolean()
+    active = fields.Boolean(metadata={"description": "False pauses it; true resumes it."})
+
+
+class WebhookSubscriptionCreateSchema(WebhookSubscriptionWriteSchema):
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    event_kinds = fields.List(
+        fields.String(validate=validate.OneOf(WEBHOOK_EVENT_KINDS)),
+        required=True,
+        validate=validate.Length(min=1, max=len(WEBHOOK_EVENT_KINDS)),
+    )
+
+
+class WebhookSubscriptionCreatedSchema(ma.Schema):
+    webhook = fields.Nested(WebhookSubscriptionSchema)
+    secret = fields.String(
+        metadata={"description": "Shown this once: verifies X-AutoCRM-Signature."}
+    )
+
+
+class WebhookSigningSecretSchema(ma.Schema):
+    secret = fields.String(metadata={"description": "Shown this once."})
+
+
+class WebhookDeliverySchema(ma.Schema):
+    id = fields.Integer()
+    subscription_id = fields.Integer()
+    event_id = fields.String()
+    event_kind = fields.String()
+    ticket_id = fields.Integer(allow_none=True)
+    status = fields.Function(
+        lambda d: d.status.value, metadata={"enum": ["pending", "delivered", "failed"]}
+    )
+    attempts = fields.Integer()
+    next_attempt_at = fields.DateTime(allow_none=True)
+    last_status_code = fields.Integer(allow_none=True)
+    last_response_ms = fields.Integer(allow_none=True)
+    last_response_body = fields.String(
+        allow_none=True, metadata={"description": "The answer's first kilobyte."}
+    )
+    last_error = fields.String(
+        allow_none=True, metadata={"description": "Why no answer came (refused, timeout...)."}
+    )
+    created_at = fields.DateTime()
+    last_attempt_at = fields.DateTime(allow_none=True)
+    delivered_at = fields.DateTime(allow_none=True)
+
+
+class WebhookDeliveryDetailSchema(WebhookDeliverySchema):
+    payload = fields.Dict(metadata={"description": "The document sent (WebhookEvent)."})
+
+
+class WebhookDeliveryPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(WebhookDeliverySchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class WebhookDeliveryListArgsSchema(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(validate=validate.Length(max=200))
+
+
+class WebhookEventDataSchema(ma.Schema):
+    ticket = fields.Nested(
+        StaffTicketViewSchema,
+        allow_none=True,
+        metadata={"description": "The ticket as the API shows it to staff (null in tests)."},
+    )
+    event = fields.Dict(metadata={"description": "The event's own fields (changes, states...)."})
+    message = fields.Nested(
+        MessageSchema, allow_none=True, metadata={"description": "message.created only."}
+    )
+
+
+class WebhookEventSchema(ma.Schema):
+    """The JSON document POSTed to a webhook (schema_version 1), signed in
+    X-AutoCRM-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">."""
+
+    id = fields.String(metadata={"description": "The event's id: the same on every retry."})
+    type = fields.String(metadata={"enum": [*WEBHOOK_EVENT_KINDS, "webhook.test"]})
+    created_at = fields.DateTime()
+    schema_version = fields.Integer(metadata={"enum": [1]})
+    data = fields.Nested(WebhookEventDataSchema)

@@ -27,6 +27,7 @@ from autocrm.realtime import access as realtime_access
 from autocrm.realtime import publish as realtime
 from autocrm.realtime import sockets
 from autocrm.taskqueue import init_celery
+from autocrm.webhooks import deliveries as webhooks
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -70,6 +71,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The malware scanner of uploads (none unless AUTOCRM_CLAMD_URL); connected per scan.
     app.extensions["autocrm.scanner"] = scanning.scanner_from_config(app.config)
     scanning.install()
+    webhooks.install()  # deliveries go to workers after commit
     # Presence and socket bookkeeping: a blocking pool, so that a burst of disconnects under
     # eventlet waits for a connection instead of failing (redis-py's default pool raises).
     app.extensions["autocrm.redis"] = redis.Redis(

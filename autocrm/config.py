@@ -167,6 +167,11 @@ class Settings:
     # ClamAV's daemon (tcp://host:port or unix:///path): every upload is scanned before it
     # may be downloaded. None: nothing is scanned.
     clamd_url: str | None = field(default_factory=lambda: _env("CLAMD_URL") or None)
+    # Hosts webhooks may be delivered to although they resolve to private addresses (or over
+    # plain http): comma-separated host names.
+    webhook_allowed_hosts: str = field(
+        default_factory=lambda: _env("WEBHOOK_ALLOWED_HOSTS", "") or ""
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -233,6 +238,7 @@ class Settings:
             # None: the built-in list (``autocrm.files.types.DEFAULT_DENY``).
             "AUTOCRM_UPLOAD_DENY_TYPES": self.upload_deny_types,
             "AUTOCRM_CLAMD_URL": self.clamd_url,
+            "AUTOCRM_WEBHOOK_ALLOWED_HOSTS": self.webhook_allowed_hosts,
             "MAX_CONTENT_LENGTH": self.max_request_bytes,
             # Form fields may use all of it (werkzeug's own default for them is 500 kB, less
             # than a long article typed in a non-Latin script).

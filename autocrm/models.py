@@ -17,4 +17,5 @@ import autocrm.notifications.models
 import autocrm.people.models
 import autocrm.site.models
 import autocrm.sla.models
-import autocrm.tickets.models  # noqa: F401
+import autocrm.tickets.models
+import autocrm.webhooks.models  # noqa: F401

@@ -210,6 +210,11 @@ def can_manage_mailboxes(actor: User) -> bool:
     return can_administer(actor)
 
 
+def can_manage_webhooks(actor: User) -> bool:
+    """Subscribe endpoints to ticket events (they receive every matching ticket): admins."""
+    return can_administer(actor)
+
+
 def can_view_organizations(actor: User) -> bool:
     """Staff see organizations (the workspace and queue name them); customers do not."""
     return is_staff(actor)

@@ -13,6 +13,7 @@ from autocrm.files import services as files
 from autocrm.kb import votes
 from autocrm.mail import polling
 from autocrm.notifications import emails
+from autocrm.webhooks import deliveries as webhooks
 
 
 @shared_task(name="workers.tasks.handle_event")
@@ -87,3 +88,17 @@ def request_mailbox_polls() -> int:
 def poll_mailbox(mailbox_id: int) -> int:
     """Receive what waits in one IMAP mailbox (a batch; the next poll takes the rest)."""
     return polling.poll_mailbox(mailbox_id)
+
+
+@shared_task(name="workers.tasks.send_webhook")
+def send_webhook(delivery_id: int) -> str | None:
+    """POST one webhook delivery (nothing when it is settled, paused, or waits its turn)."""
+    status = webhooks.do_send(delivery_id)
+    return status.value if status else None
+
+
+@shared_task(name="workers.tasks.send_due_webhooks")
+def send_due_webhooks() -> int:
+    """Beat: hand the webhook deliveries whose retry is due, or whose worker was lost, to
+    the workers."""
+    return len(webhooks.do_send_due())

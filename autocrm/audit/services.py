@@ -80,6 +80,12 @@ ACTIONS = {
     "mailbox.webhook_secret_rotated": "made a new webhook secret for mailbox",
     "inbound_email.retried": "retried failed email",
     "inbound_email.discarded": "discarded failed email",
+    "webhook.created": "subscribed webhook",
+    "webhook.updated": "changed webhook",
+    "webhook.deleted": "deleted webhook",
+    "webhook.secret_rotated": "made a new signing secret for webhook",
+    "webhook.redelivered": "redelivered to webhook",
+    "webhook.tested": "sent a test event to webhook",
 }
 TARGET_TYPES = {
     "user": "User",
@@ -91,6 +97,7 @@ TARGET_TYPES = {
     "attachment": "Attachment",
     "mailbox": "Mailbox",
     "inbound_email": "Received email",
+    "webhook": "Webhook",
 }
 # Field names whose values are never written to the log.
 SECRET_FIELDS = frozenset({"password", "password_hash", "token", "secret", "imap_password"})

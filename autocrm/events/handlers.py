@@ -21,17 +21,18 @@ ASSIGN = "autocrm.automation.assignment.on_ticket_event"
 NOTIFY = "autocrm.notifications.routing.notify"
 ESCALATE = "autocrm.automation.escalations.run_sla_escalation"
 THUMBNAILS = "autocrm.files.thumbnails.make_thumbnails"
+WEBHOOKS = "autocrm.webhooks.deliveries.record_deliveries"
 
 HANDLERS: dict[str, list[str]] = {
-    "ticket.created": [RULES, ASSIGN, NOTIFY, THUMBNAILS],
-    "ticket.updated": [RULES, ASSIGN],
-    "ticket.assigned": [RULES, NOTIFY],
-    "ticket.transitioned": [RULES, ASSIGN, NOTIFY],
-    "message.created": [RULES, NOTIFY, THUMBNAILS],
-    "feedback.created": [RULES],
+    "ticket.created": [RULES, ASSIGN, NOTIFY, THUMBNAILS, WEBHOOKS],
+    "ticket.updated": [RULES, ASSIGN, WEBHOOKS],
+    "ticket.assigned": [RULES, NOTIFY, WEBHOOKS],
+    "ticket.transitioned": [RULES, ASSIGN, NOTIFY, WEBHOOKS],
+    "message.created": [RULES, NOTIFY, THUMBNAILS, WEBHOOKS],
+    "feedback.created": [RULES, WEBHOOKS],
     "ticket.merged": [NOTIFY],
-    "sla.warning": [ESCALATE],
-    "sla.breached": [ESCALATE],
+    "sla.warning": [ESCALATE, WEBHOOKS],
+    "sla.breached": [ESCALATE, WEBHOOKS],
     "email.requested": ["autocrm.notifications.delivery.deliver_email"],
 }
 

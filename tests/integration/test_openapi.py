@@ -102,6 +102,16 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/mailboxes/inbound/{inbound_id}/retry"),
     ("post", "/api/mailboxes/inbound/{inbound_id}/discard"),
     ("post", "/api/inbound/email/{name}"),
+    ("get", "/api/webhooks"),
+    ("post", "/api/webhooks"),
+    ("get", "/api/webhooks/{subscription_id}"),
+    ("patch", "/api/webhooks/{subscription_id}"),
+    ("delete", "/api/webhooks/{subscription_id}"),
+    ("post", "/api/webhooks/{subscription_id}/secret"),
+    ("post", "/api/webhooks/{subscription_id}/test"),
+    ("get", "/api/webhooks/{subscription_id}/deliveries"),
+    ("get", "/api/webhooks/deliveries/{delivery_id}"),
+    ("post", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
@@ -124,6 +134,9 @@ WITHOUT_REQUIRED_BODY = {
     ("post", "/api/mailboxes/{mailbox_id}/webhook-secret"),
     ("post", "/api/mailboxes/inbound/{inbound_id}/retry"),
     ("post", "/api/mailboxes/inbound/{inbound_id}/discard"),
+    ("post", "/api/webhooks/{subscription_id}/secret"),
+    ("post", "/api/webhooks/{subscription_id}/test"),
+    ("post", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
 }
 # Operations that take a JSON body.
 WITH_BODY = (
@@ -223,6 +236,7 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/kb/categories",
                 "/api/kb/suggestions/opened",
                 "/api/uploads",
+                "/api/webhooks",
             }
             else "202"
             if key == ("post", "/api/inbound/email/{name}")
