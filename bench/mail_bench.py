@@ -194,6 +194,7 @@ class Pipes:
         self.env = env
         self.live: set[subprocess.Popen[bytes]] = set()
         self.lock = threading.Lock()
+        self.done = 0
         self.argv = [sys.executable, "-m", "flask", "--app", "wsgi", "mail-in", "--mailbox"]
 
     def deliver(self, mailbox: str, raw: bytes) -> tuple[float, int, str]:
@@ -218,6 +219,9 @@ class Pipes:
         finally:
             with self.lock:
                 self.live.discard(process)
+                self.done += 1
+                if self.done % 50 == 0:
+                    print(f"  ... {self.done} piped", flush=True)
         return time.perf_counter() - began, process.returncode, output.decode(errors="replace")
 
     def stop_all(self) -> None:
@@ -243,6 +247,7 @@ def bench_mail_in(
     in_process_wall = time.perf_counter() - began
     in_process, mark = outcomes(mailbox.id, mark)
 
+    print(f"  ... {n} received in-process; piping {n}", flush=True)
     piped = [messages.next("Piped")[1] for _ in range(n)]
     results: list[tuple[float, int, str]] = []
     began = time.perf_counter()
@@ -505,7 +510,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=14, help="phase 3's random moments")
     parser.add_argument("--concurrency", type=int, default=2, help="Celery worker processes")
     parser.add_argument("--log-dir", help="keep the worker's and beat's logs here")
-    parser.add_argument("--max-seconds", type=float, default=900, help="hard stop after this")
+    parser.add_argument("--max-seconds", type=float, default=1500, help="hard stop after this")
     return parser.parse_args()
 
 
