@@ -45,6 +45,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+# This checkout's code, not whatever the shared venv's editable install points at; the Dovecot
+# server and the message builder live in its tests/.
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
 from common import (
     DEFAULT_PG_ADMIN_URL,
     REPO_ROOT,
@@ -57,8 +61,6 @@ from common import (
     stop_process,
 )
 from workflow_bench import Child  # bench/ is sys.path[0] when this file is run as a script
-
-sys.path.insert(1, str(REPO_ROOT))  # the Dovecot server and the message builder live in tests/
 
 from celeryconfig import WORKER_QUEUES
 from celeryconfig import settings as celery_settings
@@ -446,6 +448,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     from autocrm.mail import polling
 
     machine_note(db.engine)
+    print(f"code:     {Path(sys.modules['autocrm'].__file__ or '').parent}")
     request_period = celery_settings["beat_schedule"]["request-mailbox-polls"]["schedule"]
     request_period = request_period.total_seconds()
     print(
