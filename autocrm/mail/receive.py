@@ -238,7 +238,9 @@ def _refused_because(parsed: parsing.ParsedEmail, *, retrying: bool) -> str:
 
 def _ticket_change(mailbox: Mailbox, inbound: InboundEmail, parsed: parsing.ParsedEmail) -> int:
     """The message this email adds to the ticket it answers, or the ticket it opens."""
-    sender = find_or_create_customer(parsed.sender.email, parsed.sender.name, "email")
+    sender = find_or_create_customer(
+        parsed.sender.email, parsed.sender.name, "email", equal_time=False
+    )
     answered = _answered_ticket(parsed, sender)
     attachment_ids, notes = _store_attachments(sender, parsed)
     if answered is not None:
@@ -265,7 +267,7 @@ def _ticket_change(mailbox: Mailbox, inbound: InboundEmail, parsed: parsing.Pars
     copied = [a for a in parsed.cc if a.email not in ours and a.email != sender.email]
     followers.add_followers(
         ticket,
-        [find_or_create_customer(a.email, a.name, "email cc") for a in copied],
+        [find_or_create_customer(a.email, a.name, "email cc", equal_time=False) for a in copied],
         actor=sender,
     )
     return ticket.id

@@ -92,14 +92,17 @@ def do_set_signup_policy(actor: User, mode: str, domains_text: str = "") -> Sign
     return policy
 
 
-def find_or_create_customer(email: str, name: str, source: str) -> User:
+def find_or_create_customer(email: str, name: str, source: str, *, equal_time: bool = True) -> User:
     """The user with this address, or a new customer, unconfirmed, with a password no one
-    knows (in the session, not committed). ``source`` says what made them, in the audit log."""
+    knows (in the session, not committed). ``source`` says what made them, in the audit log.
+    ``equal_time``: finding takes as long as creating, so a form's answer time does not tell
+    whether an address has an account (not needed where nobody waits on it: received mail)."""
     email = users.normalize_email(email)
     users.check_email(email)
     found = db.session.scalar(select(User).where(User.email == email))
     if found is not None:
-        hash_password(users.generate_password())  # as long as creating takes: time tells nothing
+        if equal_time:
+            hash_password(users.generate_password())  # as long as creating takes
         return found
     name = users.check_name(name) if name.strip() else email.split("@")[0]
     customer = users.create_user(email, users.generate_password(), Role.CUSTOMER, name)
