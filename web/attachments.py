@@ -3,7 +3,8 @@
 A page's reply or new-ticket form posts ``multipart/form-data`` with its files in ``files``;
 the view stores them (``upload_form_files``) and sends their ids with the ticket or message in
 the same request, so the forms work without JavaScript (which only adds dropping and pasting).
-Downloads answer to whoever may see what the file is attached to, like the API's.
+Downloads answer to whoever may see what the file is attached to, like the API's; a file's
+link in an email (``autocrm.files.links``) answers its recipient without a login for a while.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from flask import Blueprint, redirect, request, url_for
 from werkzeug.wrappers import Response
 
 from autocrm.errors import NotFound
+from autocrm.files import links, serving
 from autocrm.files import services as files
-from autocrm.files import serving
 from autocrm.people.models import User
 from web.session import current_user
 
@@ -56,6 +57,17 @@ def download(attachment_id: int) -> Response:
 @bp.get("/<int:attachment_id>/thumbnail")
 def thumbnail(attachment_id: int) -> Response:
     return _send(attachment_id, thumbnail=True)
+
+
+@bp.get("/link/<token>")
+def emailed_link(token: str) -> Response:
+    """A file's link in an email: served without a login while it is young; once expired, the
+    ordinary download (a login first, for someone not logged in)."""
+    try:
+        attachment = links.open_link(token)
+    except links.LinkExpired as expired:
+        return redirect(url_for("files.download", attachment_id=expired.attachment_id))
+    return serving.send(attachment)
 
 
 def upload_limits() -> dict[str, int]:

@@ -11,7 +11,8 @@ The caller then accepts the match only from the ticket's requester or a follower
 Going out, an email about an email-channel ticket comes from its mailbox, answers the latest
 message of the thread (``In-Reply-To``) and lists the thread (``References``), so Gmail,
 Outlook and Thunderbird show one conversation; it carries the files of the public replies
-since the previous email to that address (``outgoing_files``), within ``MAX_ATTACHED_BYTES``.
+since the previous email to that address (``outgoing_files``), within ``MAX_ATTACHED_BYTES``;
+any other email about a ticket links them instead (signed, expiring: ``autocrm.files.links``).
 """
 
 from __future__ import annotations
@@ -197,12 +198,11 @@ def thread_subject(email: EmailMessage) -> str:
     return f"Re: [#{ticket.id}] {ticket.subject}"[:250]
 
 
-def outgoing_files(email: EmailMessage) -> list[tuple[str, str, bytes]]:
-    """The files of public replies on an email-channel ticket written since the previous email
-    to this address (not the recipient's own), as (name, type, bytes); files still being
-    scanned or withheld, and those past ``MAX_ATTACHED_BYTES``, stay behind the ticket link."""
-    if _mailbox_of(email) is None:
-        return []
+def outgoing_files(email: EmailMessage) -> tuple[list[Attachment], list[Attachment]]:
+    """The files of the public replies written since the previous email to this address (not
+    the recipient's own), as (attached, linked): an email-channel ticket's email carries the
+    servable ones within ``MAX_ATTACHED_BYTES``; the rest (every file, for other tickets) go
+    as signed links (``autocrm.files.links``)."""
     since = db.session.scalar(
         select(EmailMessage.sent_at)
         .where(
@@ -227,12 +227,21 @@ def outgoing_files(email: EmailMessage) -> list[tuple[str, str, bytes]]:
     )
     if since is not None:
         stmt = stmt.where(Message.created_at > since)
-    attached: list[tuple[str, str, bytes]] = []
+    candidates = list(db.session.scalars(stmt)) if email.ticket_id is not None else []
+    attached: list[Attachment] = []
+    linked: list[Attachment] = []
     total = 0
-    for attachment in db.session.scalars(stmt):
-        if not attachment.scan_status.servable or total + attachment.size > MAX_ATTACHED_BYTES:
-            continue
-        total += attachment.size
-        content = b"".join(files.read(attachment))
-        attached.append((attachment.filename, attachment.content_type, content))
-    return attached
+    may_attach = _mailbox_of(email) is not None
+    for attachment in candidates:
+        fits = total + attachment.size <= MAX_ATTACHED_BYTES
+        if may_attach and fits and attachment.scan_status.servable:
+            total += attachment.size
+            attached.append(attachment)
+        else:
+            linked.append(attachment)
+    return attached, linked
+
+
+def file_contents(attachments: Iterable[Attachment]) -> list[tuple[str, str, bytes]]:
+    """(name, type, bytes) of each file, as the mailer attaches them."""
+    return [(a.filename, a.content_type, b"".join(files.read(a))) for a in attachments]

@@ -34,6 +34,7 @@ from autocrm.columns import utcnow
 from autocrm.events.handlers import RetryLater
 from autocrm.events.kinds import EmailRequested
 from autocrm.extensions import db
+from autocrm.files import links
 from autocrm.mail import threading
 from autocrm.mail.mailer import Mailer, PermanentFailure
 from autocrm.notifications.models import EmailMessage
@@ -79,15 +80,16 @@ def deliver_email(event: EmailRequested) -> None:
         return
     to_customer = recipient is None or not recipient.role.is_staff
     sender, headers = threading.outgoing_headers(email, to_customer=to_customer)
+    attached, linked = threading.outgoing_files(email)
     try:
         current_mailer().send(
             email.to_address,
             threading.thread_subject(email) if sender else email.subject,
-            email.body,
+            links.with_file_links(email.body, linked, recipient),
             message_id=message_id_for(email),
             sender=sender,
             headers=headers,
-            attachments=threading.outgoing_files(email) if sender else (),
+            attachments=threading.file_contents(attached),
         )
     except PermanentFailure as exc:
         _give_up(email, exc)
