@@ -987,7 +987,13 @@ class WebhookEventSchema(ma.Schema):
     X-AutoCRM-Signature: t=<unix time>,v1=<hex HMAC-SHA256 of "<t>.<body>">."""
 
     id = fields.String(metadata={"description": "The event's id: the same on every retry."})
-    type = fields.String(metadata={"enum": [*WEBHOOK_EVENT_KINDS, "webhook.test"]})
+    type = fields.String(
+        metadata={
+            "enum": [*WEBHOOK_EVENT_KINDS, "webhook.test", "workflow.rule"],
+            "description": "workflow.rule: a rule's call_webhook action (event: rule, "
+            "workflow_version).",
+        }
+    )
     created_at = fields.DateTime()
     schema_version = fields.Integer(metadata={"enum": [1]})
     data = fields.Nested(WebhookEventDataSchema)

@@ -60,6 +60,7 @@ ACTIONS: dict[str, dict[str, type]] = {
     "add_tag": {"tag": str},
     "notify": {"to": str},
     "request_feedback": {},
+    "call_webhook": {"webhook_id": int},
 }
 OPTIONAL_ACTION_PARAMS: dict[str, dict[str, type]] = {"notify": {"message": str}}
 

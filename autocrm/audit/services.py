@@ -86,6 +86,7 @@ ACTIONS = {
     "webhook.secret_rotated": "made a new signing secret for webhook",
     "webhook.redelivered": "redelivered to webhook",
     "webhook.tested": "sent a test event to webhook",
+    "webhook.paused": "paused (failing) webhook",
 }
 TARGET_TYPES = {
     "user": "User",

@@ -23,6 +23,7 @@ from autocrm.notifications import services as notifications
 from autocrm.people.models import Team, User
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Feedback, Priority, Ticket
+from autocrm.webhooks import deliveries as webhooks
 from workflows import rules
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,9 @@ def apply_action(ticket: Ticket, action: dict[str, Any], dedupe: str) -> None:
             )
     elif kind == "request_feedback":
         notifications.request_feedback(ticket, dedupe_key=dedupe)
+    elif kind == "call_webhook":
+        cause = causes.current() or {}
+        webhooks.record_rule_delivery(ticket, action["webhook_id"], cause, dedupe)
     else:  # the definition schema admits only known actions
         raise ValueError(f"unknown action {kind!r}")
 

@@ -15,7 +15,11 @@
 4. In order per ticket: a delivery is not sent while an older one of the same subscription
    and ticket is pending; when that one settles, the next is handed to a worker.
 5. ``PAUSE_AFTER`` failures in a row pause the subscription (it records nothing while paused;
-   what is pending waits); an admin resumes it.
+   what is pending waits), recorded in the audit log and emailed to every admin; an admin
+   resumes it.
+
+A workflow rule's ``call_webhook`` action records a delivery of kind ``workflow.rule`` to the
+subscription it names (``record_rule_delivery``), sent and retried like the others.
 
 The document: ``{"id", "type", "created_at", "schema_version", "data": {"ticket", "event",
 "message"?}}``, the ticket as the REST API shows it to staff. Signed with the subscription's
@@ -46,12 +50,14 @@ from autocrm.events.kinds import MessageCreated, TicketChange
 from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
 from autocrm.listing import Page, PageRequest, keyset_page
-from autocrm.people.models import User
+from autocrm.notifications import emails
+from autocrm.people.models import Role, User
 from autocrm.tickets.models import Message, Ticket
 from autocrm.tickets.representation import render_message, render_ticket
 from autocrm.transaction import rolls_back_on_error
 from autocrm.webhooks import destinations, subscriptions
 from autocrm.webhooks.models import (
+    RULE_EVENT_KIND,
     TEST_EVENT_KIND,
     DeliveryStatus,
     WebhookDelivery,
@@ -118,21 +124,62 @@ def record_deliveries(event: TicketChange) -> None:
     if not chosen:
         return
     document = _document(event, ticket)
-    lease_end = utcnow() + LEASE
     for subscription in chosen:
-        delivery = WebhookDelivery(
-            subscription_id=subscription.id,
-            event_id=event.id,
-            event_kind=event.kind,
-            ticket_id=ticket.id,
-            payload=document,
-            status=DeliveryStatus.PENDING,
-            attempts=0,
-            next_attempt_at=lease_end,
+        _add_delivery(subscription, event.id, event.kind, ticket.id, document)
+
+
+def record_rule_delivery(
+    ticket: Ticket, subscription_id: int, cause: dict[str, Any], dedupe: str
+) -> None:
+    """A workflow rule's ``call_webhook`` action: one delivery to the subscription it names
+    (if active: a paused one records nothing), the ticket and the rule that fired. ``dedupe``
+    (the rule's firing) makes its id, so a redelivered event records it once."""
+    subscription = db.session.get(WebhookSubscription, subscription_id)
+    if subscription is None:
+        raise NotFound(f"Webhook {subscription_id} not found (the rule's call_webhook).")
+    event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"autocrm:{dedupe}"))
+    if not subscription.active or db.session.scalar(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.subscription_id == subscription.id,
+            WebhookDelivery.event_id == event_id,
         )
-        db.session.add(delivery)
-        db.session.flush()
-        aftercommit.add("webhooks.send", delivery.id)
+    ):
+        return
+    data = {
+        "ticket": render_ticket(ticket, "staff"),
+        "event": {"rule": cause.get("rule"), "workflow_version": cause.get("workflow_version")},
+    }
+    document = {
+        "id": event_id,
+        "type": RULE_EVENT_KIND,
+        "created_at": utcnow().isoformat(),
+        "schema_version": SCHEMA_VERSION,
+        "data": data,
+    }
+    _add_delivery(subscription, event_id, RULE_EVENT_KIND, ticket.id, document)
+
+
+def _add_delivery(
+    subscription: WebhookSubscription,
+    event_id: str,
+    kind: str,
+    ticket_id: int,
+    document: dict[str, Any],
+) -> None:
+    """A pending delivery, handed to a worker after commit."""
+    delivery = WebhookDelivery(
+        subscription_id=subscription.id,
+        event_id=event_id,
+        event_kind=kind,
+        ticket_id=ticket_id,
+        payload=document,
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=utcnow() + LEASE,
+    )
+    db.session.add(delivery)
+    db.session.flush()
+    aftercommit.add("webhooks.send", delivery.id)
 
 
 def _document(event: TicketChange, ticket: Ticket) -> dict[str, Any]:
@@ -299,10 +346,40 @@ def _failed(delivery: WebhookDelivery, moment: datetime) -> None:
             f"the last: {_said(delivery)}"
         )[:300]
         log.warning("webhook %s paused: %s", subscription.id, subscription.paused_reason)
+        _tell_admins_of_pause(subscription)
     if retries_exhausted(delivery.attempts):
         _settle(delivery, DeliveryStatus.FAILED, moment)
     else:
         delivery.next_attempt_at = moment + retry_delay(delivery.attempts)
+
+
+def _tell_admins_of_pause(subscription: WebhookSubscription) -> None:
+    """The pause in the audit log (by nobody: the system), and an email to every active admin
+    saying why and where to resume it."""
+    audit.record(
+        None,
+        "webhook.paused",
+        subscriptions.audit_target(subscription),
+        {"active": [True, False]},
+    )
+    base = current_app.config["AUTOCRM_BASE_URL"].rstrip("/")
+    body = (
+        f"AutoCRM stopped sending events to {subscription.url}.\n\n"
+        f"{subscription.paused_reason}\n\n"
+        "Nothing is recorded for it while it is paused. Once the endpoint answers again, "
+        f"resume it (tick Active and save): {base}/admin/webhooks/{subscription.id}\n"
+    )
+    pause = uuid.uuid4().hex[:12]  # one email per admin per pause
+    admins = db.session.scalars(
+        select(User).where(User.role == Role.ADMIN, User.active.is_(True)).order_by(User.id)
+    )
+    for admin in admins:
+        emails.queue_email(
+            admin.email,
+            f"Webhook paused: {subscription.url}",
+            body,
+            dedupe_key=f"webhook-paused:{subscription.id}:{pause}:{admin.id}",
+        )
 
 
 def _said(delivery: WebhookDelivery) -> str:

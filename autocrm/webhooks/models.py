@@ -33,6 +33,9 @@ EVENT_KINDS = {
     "sla.breached": "SLA breached",
 }
 TEST_EVENT_KIND = "webhook.test"
+# A workflow rule's ``call_webhook`` action: sent to the subscription it names, whatever kinds
+# that subscription asks for.
+RULE_EVENT_KIND = "workflow.rule"
 
 
 class WebhookSubscription(Model):

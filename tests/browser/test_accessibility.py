@@ -34,6 +34,7 @@ from autocrm.mail.models import Mailbox
 from autocrm.people.models import Organization, Team, User
 from autocrm.security import issue_feedback_token
 from autocrm.tickets.models import Ticket
+from autocrm.webhooks import subscriptions
 from tests import processes
 from tests.browser.conftest import PAGE_MS, REPO, ContextFactory, DemoUsers, LiveServer
 from tests.mail_messages import build_message
@@ -153,6 +154,8 @@ CHECKS = [
     Check("admin-mailbox", "admin", "/admin/mailboxes/{mailbox}"),
     Check("admin-mailbox-mail", "admin", "/admin/mailboxes/mail?status=all"),
     Check("admin-mailbox-email", "admin", "/admin/mailboxes/mail/{inbound}"),
+    Check("admin-webhooks", "admin", "/admin/webhooks"),
+    Check("admin-webhook", "admin", "/admin/webhooks/{webhook}"),
     Check("agent-customer", "agent", "/agent/customers/{customer}"),
     Check("agent-ticket-by-email", "agent", "/agent/tickets/{email_ticket}"),
     Check("agent-email-original", "agent", "/agent/emails/{inbound}"),
@@ -191,6 +194,7 @@ class Targets:
     mailbox: int
     inbound: int
     email_ticket: int
+    webhook: int
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +250,11 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
             ),
             via="pipe",
         )
+        # Paused: nothing is ever sent to it (a public address: private ones are refused).
+        webhook, _ = subscriptions.do_create_subscription(
+            admin,
+            {"url": "https://8.8.8.8/autocrm", "event_kinds": ["ticket.created"], "active": False},
+        )
         return Targets(
             # Seeded tickets of the demo customer: one open with a conversation (a public
             # reply and an internal note), one solved (its page asks for a rating).
@@ -265,6 +274,7 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
             mailbox=mailbox.id,
             inbound=inbound.id,
             email_ticket=inbound.ticket_id,
+            webhook=webhook.id,
         )
 
 

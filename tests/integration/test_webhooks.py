@@ -16,12 +16,15 @@ from sqlalchemy import func, select
 
 from autocrm.audit.models import AdminAuditEntry
 from autocrm.columns import utcnow
+from autocrm.notifications.models import EmailMessage
+from autocrm.people.models import Role, User
 from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
 from autocrm.webhooks import deliveries
 from autocrm.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from tests.factories import ApiClient, assert_error, drain
+from tests.integration.test_automation import use_workflow
 from tests.webhook_receiver import WebhookReceiver
 
 TICKET_KINDS = ["ticket.created", "ticket.updated", "message.created"]
@@ -181,6 +184,18 @@ def test_a_subscription_that_keeps_failing_is_paused_until_resumed(
     shown = admin_api.get(f"/api/webhooks/{hook['id']}").get_json()
     assert shown["active"] is False
     assert "HTTP 503" in shown["paused_reason"]
+    told = db_session.scalars(
+        select(EmailMessage).where(EmailMessage.subject == f"Webhook paused: {receiver.url}")
+    ).all()
+    admins = db_session.scalars(select(User.email).where(User.role == Role.ADMIN)).all()
+    assert sorted(e.to_address for e in told) == sorted(admins)  # each admin, once
+    assert admin_api.user.email in admins
+    body = told[0].body
+    assert f"/admin/webhooks/{hook['id']}" in body and "HTTP 503" in body
+    assert (
+        db_session.scalar(select(func.count()).where(AdminAuditEntry.action == "webhook.paused"))
+        == 1
+    )
     assert deliveries.do_send(delivery.id, now=moment) is None
     assert deliveries.do_send_due(now=moment + timedelta(days=1)) == []
     factory.ticket(factory.customer())
@@ -291,3 +306,33 @@ def test_only_admins_manage_webhooks_and_the_event_document_is_in_the_spec(
     spec = client.get("/api/openapi.json").get_json()
     assert "WebhookEvent" in spec["components"]["schemas"]
     assert "/api/webhooks/{subscription_id}/deliveries" in spec["paths"]
+
+
+def test_a_rules_call_webhook_action_sends_the_ticket_to_the_named_endpoint(
+    receiver, admin_api, factory, db_session
+):
+    hook = subscribe(admin_api, receiver.url, event_kinds=["sla.breached"])  # not ticket.created
+
+    def urgent_to_webhook(definition):
+        definition["rules"].append(
+            {
+                "name": "urgent_to_pager",
+                "event": "ticket.created",
+                "if": [{"field": "ticket.priority", "op": "eq", "value": "urgent"}],
+                "then": [{"action": "call_webhook", "webhook_id": hook["id"]}],
+            }
+        )
+
+    use_workflow(db_session, urgent_to_webhook)
+    factory.ticket(factory.customer(), subject="Normal one")
+    urgent = factory.ticket(factory.customer(), subject="Site down", priority=Priority.URGENT)
+    drain(db_session)
+    [delivery] = pending(db_session, hook["id"])
+    drain(db_session)  # a redelivered event records nothing twice
+    assert len(pending(db_session, hook["id"])) == 1
+
+    assert deliveries.do_send(delivery.id) is DeliveryStatus.DELIVERED
+    [document] = receiver.documents()
+    assert document["type"] == "workflow.rule"
+    assert document["data"]["ticket"]["id"] == urgent.id
+    assert document["data"]["event"]["rule"] == "urgent_to_pager"

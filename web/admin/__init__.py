@@ -1,5 +1,5 @@
 """The admin console: people (users, teams, organizations), support mailboxes, workflows and
-SLA policies, storage and the malware scan, the audit log.
+SLA policies, outgoing webhooks, storage and the malware scan, the audit log.
 
 Each area is its own blueprint under ``/admin``; pages share ``admin/_layout.html`` (the
 console's section navigation). Every page is for admins only, and the services check it again.
@@ -7,6 +7,14 @@ console's section navigation). Every page is for admins only, and the services c
 
 from __future__ import annotations
 
-from web.admin import audit, mailboxes, organizations, people, storage, workflows
+from web.admin import audit, mailboxes, organizations, people, storage, webhooks, workflows
 
-blueprints = (people.bp, organizations.bp, mailboxes.bp, workflows.bp, storage.bp, audit.bp)
+blueprints = (
+    people.bp,
+    organizations.bp,
+    mailboxes.bp,
+    workflows.bp,
+    webhooks.bp,
+    storage.bp,
+    audit.bp,
+)

@@ -38,6 +38,7 @@ ACTION_HINTS = {
     "assign_agent": "user id (a number)",
     "add_tag": "the tag",
     "notify": "requester, assignee, team or team_lead",
+    "call_webhook": "webhook id (a number, from Admin > Webhooks)",
 }
 METRIC_LABELS = {"first_response": "First response", "resolution": "Resolution"}
 
