@@ -148,6 +148,11 @@ class UserCreateSchema(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=120))
 
 
+class InvitationSchema(StrictSchema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(load_default="", validate=validate.Length(max=120))
+
+
 class UserUpdateSchema(StrictSchema):
     email = fields.Email(validate=validate.Length(max=254))
     password = fields.String(load_only=True, validate=validate.Length(max=1024))

@@ -12,7 +12,7 @@ from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from autocrm.listing import PageRequest
-from autocrm.people import sessions, teams, users
+from autocrm.people import intake, sessions, teams, users
 
 users_blp = Blueprint("users", __name__, url_prefix="/api/users", description="Users.")
 teams_blp = Blueprint("teams", __name__, url_prefix="/api/teams", description="Teams.")
@@ -44,6 +44,22 @@ class UserCollection(MethodView):
     def post(self, body: dict[str, Any]) -> Any:
         """Create a user (admin)."""
         return users.do_create_user(current_actor(), **body)
+
+
+@users_blp.route("/invitations")
+class Invitations(MethodView):
+    @users_blp.arguments(schemas.InvitationSchema)
+    @users_blp.response(201, schemas.UserSchema)
+    @users_blp.alt_response(403, schema=ErrorSchema, description="Staff only.")
+    @users_blp.alt_response(
+        422,
+        schema=ErrorSchema,
+        description="A bad address, or one that already has an account or belongs to staff.",
+    )
+    def post(self, body: dict[str, Any]) -> Any:
+        """Invite a customer (staff): the account, unconfirmed until they choose a password
+        through the emailed link (valid ``AUTOCRM_INVITATION_TTL`` seconds, once)."""
+        return intake.do_invite_customer(current_actor(), body["email"], body["name"])
 
 
 @users_blp.route("/<id:user_id>")

@@ -108,6 +108,10 @@ class Settings:
     password_reset_ttl: int = field(
         default_factory=lambda: int(_env("PASSWORD_RESET_TTL", "3600") or 3600)
     )
+    # How long an emailed invitation to set a first password works, in seconds (a week).
+    invitation_ttl: int = field(
+        default_factory=lambda: int(_env("INVITATION_TTL", "604800") or 604800)
+    )
     # How long a file's link in an email works without logging in, in seconds (a week).
     file_link_ttl: int = field(
         default_factory=lambda: int(_env("FILE_LINK_TTL", "604800") or 604800)
@@ -217,6 +221,7 @@ class Settings:
             "AUTOCRM_MAIL_FROM": self.mail_from,
             "AUTOCRM_CUSTOMER_EMAIL_WINDOW": self.customer_email_window,
             "AUTOCRM_PASSWORD_RESET_TTL": self.password_reset_ttl,
+            "AUTOCRM_INVITATION_TTL": self.invitation_ttl,
             "AUTOCRM_FILE_LINK_TTL": self.file_link_ttl,
             "AUTOCRM_ANONYMOUS_DAILY_CAP": self.anonymous_daily_cap,
             "AUTOCRM_MAIL_MAX_BYTES": self.mail_max_bytes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import UTC, datetime
 
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -106,19 +107,32 @@ def _reset_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="autocrm.password-reset")
 
 
-def issue_password_reset_token(user_id: int, password_hash: str) -> str:
+def issue_password_reset_token(
+    user_id: int, password_hash: str, *, invitation: bool = False
+) -> str:
     """The capability in a password-reset email's link: set a new password for this user. It
-    names the current password's fingerprint, so it works once: the new password ends it."""
-    return _reset_serializer().dumps({"u": user_id, "pw": password_fingerprint(password_hash)})
+    names the current password's fingerprint, so it works once: the new password ends it. An
+    invitation's link (a first password) works for ``AUTOCRM_INVITATION_TTL``, not the reset's
+    ``AUTOCRM_PASSWORD_RESET_TTL``."""
+    claims: dict[str, object] = {"u": user_id, "pw": password_fingerprint(password_hash)}
+    if invitation:
+        claims["inv"] = 1
+    return _reset_serializer().dumps(claims)
 
 
 def read_password_reset_token(token: str) -> tuple[int, str] | None:
     """``(user id, password fingerprint)`` or None for a forged, malformed or expired link."""
-    max_age = current_app.config["AUTOCRM_PASSWORD_RESET_TTL"]
+    reset_ttl = current_app.config["AUTOCRM_PASSWORD_RESET_TTL"]
+    invitation_ttl = current_app.config["AUTOCRM_INVITATION_TTL"]
     try:
-        data = _reset_serializer().loads(token, max_age=max_age)
+        data, issued = _reset_serializer().loads(
+            token, max_age=max(reset_ttl, invitation_ttl), return_timestamp=True
+        )
     except (SignatureExpired, BadSignature):
         return None
     if not isinstance(data, dict) or not isinstance(data.get("u"), int):
+        return None
+    max_age = invitation_ttl if data.get("inv") else reset_ttl
+    if (datetime.now(UTC) - issued).total_seconds() > max_age:
         return None
     return data["u"], str(data.get("pw", ""))

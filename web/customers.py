@@ -1,6 +1,7 @@
 """The customer page agents open from a ticket's requester (``autocrm.people.customers``):
-details, organization, tickets, and the name and notes agents edit. The form re-renders with
-what was typed and each error at its field, or redirects when saved."""
+details, organization, tickets, and the name and notes agents edit; and inviting a customer
+(``autocrm.people.intake.do_invite_customer``). The forms re-render with what was typed and
+each error at its field, or redirect when done."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from autocrm.errors import DomainError, NotFound
-from autocrm.people import customers
+from autocrm.people import customers, intake
 from autocrm.people.models import User
 from web.session import login_required
 
@@ -34,6 +35,23 @@ def _page(
         errors=errors or {},
     )
     return html, status
+
+
+@bp.route("/invite", methods=["GET", "POST"])
+@login_required(staff=True)
+def invite(user: User) -> Any:
+    if request.method == "GET":
+        form = {"email": request.args.get("email", ""), "name": request.args.get("name", "")}
+        return render_template("agent/customer_invite.html", user=user, form=form, errors={})
+    form = {key: request.form.get(key, "") for key in ("email", "name")}
+    try:
+        customer = intake.do_invite_customer(user, form["email"], form["name"])
+    except DomainError as exc:
+        errors = exc.errors or {"_form": [exc.message]}
+        html = render_template("agent/customer_invite.html", user=user, form=form, errors=errors)
+        return html, exc.status_code
+    flash(f"Invitation sent to {customer.email}.", "success")
+    return redirect(url_for(".detail", customer_id=customer.id))
 
 
 @bp.get("/<int:customer_id>")

@@ -42,6 +42,7 @@ ACTIONS = {
     "user.session_ended": "ended a session",
     "user.password_reset_requested": "was sent a password-reset link",
     "user.email_confirmed": "confirmed their email address",
+    "user.invited": "invited a customer",
     "settings.signup_policy": "changed who may sign up",
     "user.password_reset_by_link": "set a new password by an emailed link",
     "user.logged_in": "logged in",

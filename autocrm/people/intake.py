@@ -9,8 +9,12 @@ question without an account. Every way a customer comes to exist from outside go
   the customer with that address: an existing one, or a new, unconfirmed one who is emailed a
   link to set a password (the reset link of ``autocrm.people.passwords``; setting a password
   through it confirms the address).
-- None of them says whether an address already has an account: the answers are the same,
-  and an existing account's owner is emailed instead of a second account being made.
+- An invitation (``do_invite_customer``, by any staff member, whatever the sign-up policy:
+  with sign-up closed it is how customers get an account) emails a link to choose a first
+  password; it works for ``AUTOCRM_INVITATION_TTL`` and, like every reset link, once.
+- None of the customer's own forms says whether an address already has an account: the
+  answers are the same, and an existing account's owner is emailed instead of a second
+  account being made.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from autocrm.transaction import rolls_back_on_error
 
 CONFIRM_MAX_AGE = 60 * 60 * 24 * 3  # three days to open a sign-up's confirmation link
 ANONYMOUS_CHANNEL = "web form"
-MODES = ("open", "domains", "closed")
+MODES = ("open", "domains", "closed")  # closed: by invitation only
 BROKEN_LINK = "This confirmation link is broken or has expired. Sign up again for a new one."
 
 
@@ -164,7 +168,7 @@ def do_sign_up(name: str, email: str, password: str) -> None:
 
 def _policy_refusal(policy: SignupPolicy) -> str:
     if policy.mode == "closed":
-        return "Sign-up is closed here: ask the support team for an account."
+        return "Sign-up is by invitation here: ask the support team to invite you."
     return f"Sign-up is open to addresses at {', '.join(policy.domains)}."
 
 
@@ -257,3 +261,53 @@ def do_request_without_account(name: str, email: str, subject: str, description:
         ticket_id=ticket.id,
     )
     db.session.commit()
+
+
+# -- invitations ------------------------------------------------------------------------------
+
+
+@rolls_back_on_error
+def do_invite_customer(actor: User, email: str, name: str) -> User:
+    """Staff invite a customer: the account is made through ``find_or_create_customer`` (or
+    an unconfirmed one found) and emailed a link to choose a password, which confirms the
+    address. Staff may know who has an account, so an address that already has a working
+    account, or belongs to staff, is refused at ``email`` instead of being invited again."""
+    if not policies.is_staff(actor) or not policies.may_change(actor):
+        raise Forbidden("Only support staff invite customers.")
+    errors: dict[str, list[str]] = {}
+    try:
+        users.check_email(users.normalize_email(email))
+    except InvalidInput:
+        errors["email"] = ["Enter the customer's email address."]
+    if name.strip():
+        try:
+            users.check_name(name)
+        except InvalidInput as exc:
+            errors["name"] = exc.errors["name"]
+    if errors:
+        raise InvalidInput("Please correct the marked fields.", errors)
+    customer = find_or_create_customer(email, name, "invitation", equal_time=False)
+    if customer.role is not Role.CUSTOMER:
+        raise InvalidInput("Not a customer.", {"email": ["This address belongs to staff."]})
+    if not customer.active:
+        raise InvalidInput("Deactivated.", {"email": ["This customer's account is deactivated."]})
+    if customer.email_verified_at is not None:
+        raise InvalidInput(
+            "Has an account.",
+            {"email": ["This customer already has an account: they can log in."]},
+        )
+    token = issue_password_reset_token(customer.id, customer.password_hash, invitation=True)
+    days = max(1, current_app.config["AUTOCRM_INVITATION_TTL"] // 86400)
+    queue_email(
+        customer.email,
+        f"{actor.name} invited you to our support portal",
+        f"Hello {customer.name},\n\n{actor.name} invited you to our support portal, where you "
+        "can ask us questions and follow your requests. Choose a password to start (the link "
+        f"works once, for {days} day{'s' if days != 1 else ''}):\n\n"
+        f"{_link(f'/password/reset/{token}')}\n\n"
+        "If you did not expect this, ignore this email.",
+        dedupe_key=f"invitation:{customer.id}:{secrets.token_hex(8)}",
+    )
+    audit.record(actor, "user.invited", customer, {"email": [None, customer.email]})
+    db.session.commit()
+    return customer
