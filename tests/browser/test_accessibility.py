@@ -157,6 +157,7 @@ CHECKS = [
     Check("admin-webhooks", "admin", "/admin/webhooks"),
     Check("admin-webhook", "admin", "/admin/webhooks/{webhook}"),
     Check("agent-customer", "agent", "/agent/customers/{customer}"),
+    Check("agent-invite", "agent", "/agent/customers/invite"),
     Check("agent-ticket-by-email", "agent", "/agent/tickets/{email_ticket}"),
     Check("agent-email-original", "agent", "/agent/emails/{inbound}"),
     Check("admin-audit", "admin", "/admin/audit/"),
