@@ -43,6 +43,7 @@ from autocrm.people.models import AssignmentPolicy, Team, User
 from autocrm.sla import clocks as sla
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Ticket
+from autocrm.webhooks.models import WebhookDelivery, WebhookSubscription
 from celeryconfig import WORKER_QUEUES
 from tests.conftest import key_prefix, wait_until, worker_env
 from tests.factories import Factory
@@ -269,6 +270,8 @@ def purge_committed_since(started: datetime) -> None:
         Ticket,
         Mailbox,  # and, by cascade, what it received
         Attachment,
+        WebhookDelivery,  # no key to its ticket: the log outlives it
+        WebhookSubscription,
         Team,
         WorkflowVersion,
         Workflow,

@@ -1,5 +1,6 @@
 """A real HTTP server for the webhook tests: records every request it receives and answers
-with the status codes the test chose, in order (then 200), on a free port of 127.0.0.1."""
+with the status codes the test chose, in order (then 200), on a free port of 127.0.0.1. With
+``hold`` set to an event, it answers nothing until the event is set (a slow endpoint)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class WebhookReceiver:
         self.requests: list[Received] = []
         self.statuses: list[int] = []  # the answers to give next, in order; then 200
         self.answer_body = b"thanks"
+        self.hold: threading.Event | None = None
         self._lock = threading.Lock()
         receiver = self
 
@@ -37,6 +39,9 @@ class WebhookReceiver:
                     receiver.requests.append(Received(self.path, dict(self.headers), body))
                     status = receiver.statuses.pop(0) if receiver.statuses else 200
                     answer = receiver.answer_body
+                    hold = receiver.hold
+                if hold is not None:
+                    hold.wait(timeout=120)
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()

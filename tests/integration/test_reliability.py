@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 
 from autocrm import create_app
 from autocrm.automation import actions
+from autocrm.columns import utcnow
 from autocrm.config import celery_config
 from autocrm.events import outbox
 from autocrm.events.models import OutboxEvent
@@ -37,10 +38,13 @@ from autocrm.people.models import User
 from autocrm.security import issue_token
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Ticket, TicketEvent
+from autocrm.webhooks import deliveries, subscriptions
+from autocrm.webhooks.models import WebhookDelivery
 from tests import processes
 from tests.conftest import key_prefix, wait_until
 from tests.integration.test_outbox import queued_event_ids
 from tests.processes import Desk, open_ticket, snapshot, staffed_team
+from tests.webhook_receiver import WebhookReceiver
 
 CRASH_TIMEOUT_S = 30
 
@@ -209,18 +213,94 @@ def test_a_worker_killed_mid_task_the_outbox_sweep_delivers_the_event_once(
         assert wait_until(lambda: processes.idle(committed), timeout=CRASH_TIMEOUT_S)
 
         # An hour later Redis hands the dead worker's message out again: a no-op.
-        transport = app.extensions["celery"].conf.broker_transport_options
-        with Connection(
-            app.extensions["celery"].conf.broker_url,
-            transport_options={**transport, "visibility_timeout": 0},
-        ) as connection:
-            connection.default_channel.qos.restore_visible(num=100)
+        restore_unacked(app)
         assert wait_until(lambda: unacked(broker) == queued(broker) == 0, timeout=CRASH_TIMEOUT_S)
         assert worker.log_text().count("workers.tasks.handle_event") >= 2
     finally:
         worker.stop()
     assert len(stalls(tmp_path)) == 1  # the second run was the normal worker's
     assert_assigned_and_notified_once(desk, ticket_id, committed)
+
+
+def test_a_worker_killed_mid_webhook_delivery_the_sweep_redelivers_it_once(
+    app, committed, fresh_queue, broker, database_url, redis_url, tmp_path, monkeypatch
+):
+    """The endpoint has the request but the worker dies before its answer is recorded: the
+    delivery's lease keeps the sweep off it while a worker may still be at it, then the sweep
+    sends it again, under the same delivery id; the dead worker's message, handed out again
+    later, sends nothing."""
+    monkeypatch.setitem(app.config, "AUTOCRM_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    hooks_env = {"AUTOCRM_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1"}
+    receiver = WebhookReceiver()
+    receiver.hold = held = threading.Event()
+    receiver.start()
+    try:
+        desk = staffed_team(agents=1)
+        admin = db.session.get_one(User, desk.admin_id)
+        hook, _ = subscriptions.do_create_subscription(
+            admin, {"url": receiver.url, "event_kinds": ["ticket.created"]}
+        )
+        hook_id = hook.id
+        worker = processes.start_worker("hooks", database_url, redis_url, tmp_path, env=hooks_env)
+        try:
+            first = open_ticket(desk)
+            assert wait_until(lambda: len(receiver.requests) == 1, timeout=CRASH_TIMEOUT_S), (
+                worker.log_text()
+            )
+        finally:
+            worker.kill_group()
+        receiver.hold = None  # answers at once from now on
+        [(delivery_id, status)] = snapshot(lambda: delivery_states(hook_id))
+        assert status == "pending" and unacked(broker) == 1
+        assert deliveries.do_send_due() == [], "its lease holds while a worker may be at it"
+
+        worker = processes.start_worker("hooks-2", database_url, redis_url, tmp_path, env=hooks_env)
+        try:
+            lease_over = utcnow() + deliveries.LEASE + timedelta(seconds=1)
+            assert deliveries.do_send_due(now=lease_over) == [delivery_id]
+            assert wait_until(
+                lambda: snapshot(lambda: delivery_states(hook_id)) == [(delivery_id, "delivered")],
+                timeout=CRASH_TIMEOUT_S,
+            ), worker.log_text()
+
+            # An hour later Redis hands the dead worker's message out again: it sends nothing,
+            # as the next ticket's delivery, arriving after it, shows.
+            restore_unacked(app)
+            assert wait_until(lambda: unacked(broker) == 0, timeout=CRASH_TIMEOUT_S)
+            second = open_ticket(desk)
+            assert wait_until(lambda: len(receiver.requests) == 3, timeout=CRASH_TIMEOUT_S), (
+                worker.log_text()
+            )
+            assert wait_until(lambda: processes.idle(committed), timeout=CRASH_TIMEOUT_S)
+        finally:
+            worker.stop()
+    finally:
+        held.set()
+        receiver.stop()
+    sent = [(r.headers["X-AutoCRM-Delivery"], r.document["data"]["ticket"]["id"]) for r in
+            receiver.requests]  # fmt: skip
+    assert sent[:2] == [(str(delivery_id), first)] * 2
+    assert sent[2][1] == second and len(sent) == 3
+
+
+def delivery_states(subscription_id: int) -> list[tuple[int, str]]:
+    rows = db.session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.status)
+        .where(WebhookDelivery.subscription_id == subscription_id)
+        .order_by(WebhookDelivery.id)
+    )
+    return [(delivery_id, str(status)) for delivery_id, status in rows]
+
+
+def restore_unacked(app: Any) -> None:
+    """What Redis's visibility timeout does after an hour: unacknowledged messages are queued
+    again."""
+    transport = app.extensions["celery"].conf.broker_transport_options
+    with Connection(
+        app.extensions["celery"].conf.broker_url,
+        transport_options={**transport, "visibility_timeout": 0},
+    ) as connection:
+        connection.default_channel.qos.restore_visible(num=100)
 
 
 # -- the broker goes away -----------------------------------------------------------------------
