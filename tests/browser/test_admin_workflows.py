@@ -59,6 +59,21 @@ def test_admin_edits_fixes_simulates_and_publishes_the_default_workflow(
     solve = field(page, "transitions.4.from")
     expect(field(page, "transitions.4.name")).to_have_value("solve")
     solve.fill(solve.input_value() + ", escalated")
+    # A rule's new condition and action come from the page's one template for each.
+    page.locator("#wf-rules-list details.wf-rule").first.evaluate("(rule) => { rule.open = true; }")
+    conditions = page.locator("#f-rules-0-if-list")
+    before = conditions.locator("[data-rows] > [data-row]").count()
+    conditions.get_by_role("button", name="Add condition").click()
+    added = field(page, f"rules.0.if.{before}.field")
+    expect(added).to_be_focused()
+    expect(added).to_have_id(f"f-rules-0-if-{before}-field")
+    conditions.get_by_role("button", name="Remove condition").last.click()
+    expect(added).to_have_count(0)
+    actions = page.locator("#f-rules-0-then-list")
+    before = actions.locator("[data-rows] > [data-row]").count()
+    actions.get_by_role("button", name="Add action").click()
+    expect(field(page, f"rules.0.then.{before}.action")).to_be_focused()
+    actions.get_by_role("button", name="Remove action").last.click()
     assert page.evaluate(NO_RELOAD), "adding rows did not reload the page"
     page.get_by_role("button", name="Save draft").first.click()
 

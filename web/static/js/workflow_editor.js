@@ -75,11 +75,19 @@
   // -- rows -----------------------------------------------------------------------------------
   function addRow(list) {
     if (!list) return;
-    const template = Array.from(list.children).find((c) => c.tagName === "TEMPLATE");
+    // The list's own template, or the page-wide one its rows share (a rule's conditions and
+    // actions), whose __p__ is the list's prefix: dotted in names, dashed in ids ("f-...").
+    const template = Array.from(list.children).find((c) => c.tagName === "TEMPLATE")
+      || document.getElementById(list.dataset.template);
     const rows = list.querySelector("[data-rows]");
     const index = Number(list.dataset.next || 0);
     list.dataset.next = String(index + 1);
-    const html = template.innerHTML.split(list.dataset.placeholder).join(String(index));
+    let html = template.innerHTML;
+    const prefix = list.dataset.prefix;
+    if (prefix) {
+      html = html.split("f-__p__").join("f-" + prefix.replace(/\./g, "-")).split("__p__").join(prefix);
+    }
+    html = html.split(list.dataset.placeholder).join(String(index));
     const holder = document.createElement("template");
     holder.innerHTML = html;
     const row = holder.content.firstElementChild;
