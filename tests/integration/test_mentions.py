@@ -350,3 +350,31 @@ def test_the_notification_opens_the_ticket_at_the_note(
         f"/agent/tickets/{desk['ticket'].id}#message-{message.id}"
     )
     assert db_session.get(Notification, notified.id).read_at is not None
+
+
+# -- live --------------------------------------------------------------------------------------
+
+
+def test_a_note_sent_over_the_socket_reaches_the_colleagues_socket(
+    connect: Any, db_session: Any, desk: dict[str, Any]
+):
+    author, alan, carla = connect(desk["ada"]), connect(desk["alan"]), connect(desk["carla"])
+    ticket_id = desk["ticket"].id
+    refused = author.emit(
+        "send_message", {"ticket_id": ticket_id, "body": mention(desk["bea"]), "internal": True}
+    )
+    assert refused["ok"] is False
+    assert refused["error"].startswith("Bea Outside can't see this ticket — not notified.")
+
+    body = f"{mention(desk['alan'])} over to you"
+    sent = author.emit("send_message", {"ticket_id": ticket_id, "body": body, "internal": True})
+    assert sent["ok"] is True, sent
+    assert 'class="mention"' in sent["message"]["body_html"]
+    drain(db_session)
+
+    [payload] = alan.received("notification")
+    assert payload["kind"] == "mentioned"
+    assert payload["message_id"] == sent["message"]["id"]
+    assert payload["ticket_id"] == ticket_id
+    assert author.received("notification") == []
+    assert carla.received("notification") == []
