@@ -28,6 +28,7 @@ from autocrm.errors import InvalidInput
 from autocrm.extensions import db
 from autocrm.listing import contains
 from autocrm.people.models import User
+from autocrm.requestguard import UNSTORABLE_TEXT, is_storable
 from autocrm.tickets.models import Message, Ticket
 
 # A name as the composer writes it: no brackets or line breaks, at most a user name's length.
@@ -47,12 +48,16 @@ class Mention:
     name: str  # as written in the note
 
 
+def _name(match: re.Match[str]) -> str:
+    return match["name"].strip() or f"user {match['id']}"
+
+
 def parse(body: str) -> list[Mention]:
     """The mentions in ``body``, in order, each person once."""
     found: dict[int, Mention] = {}
     for match in MENTION.finditer(body):
         user_id = int(match["id"])
-        found.setdefault(user_id, Mention(user_id, match["name"].strip() or f"user {user_id}"))
+        found.setdefault(user_id, Mention(user_id, _name(match)))
     return list(found.values())
 
 
@@ -123,6 +128,8 @@ def mentionable(ticket: Ticket, q: str, *, exclude: int | None = None) -> list[U
             f"Search for at most {MAX_QUERY} characters.",
             {"q": [f"Longer than {MAX_QUERY} characters."]},
         )
+    if not is_storable(q):
+        raise InvalidInput("Invalid text in q.", {"q": [UNSTORABLE_TEXT]})
     stmt = select(User).where(User.active.is_(True), policies.staff_viewers(ticket))
     if exclude is not None:
         stmt = stmt.where(User.id != exclude)
@@ -139,7 +146,7 @@ def syntax(user: User) -> str:
 
 def plain(body: str) -> str:
     """The text with each mention as ``@Name`` (notifications and emails are plain text)."""
-    return MENTION.sub(lambda m: f"@{m['name'].strip()}", body)
+    return MENTION.sub(lambda m: f"@{_name(m)}", body)
 
 
 def render(body: str) -> str:
@@ -150,7 +157,7 @@ def render(body: str) -> str:
     found: list[tuple[int, str]] = []
 
     def hold(match: re.Match[str]) -> str:
-        found.append((int(match["id"]), match["name"].strip()))
+        found.append((int(match["id"]), _name(match)))
         return f"{_OPEN}{len(found) - 1}{_CLOSE}"
 
     unmarked = body.replace(_OPEN, "").replace(_CLOSE, "")  # only ours stand for mentions

@@ -273,6 +273,7 @@ def test_mentionable_lists_active_staff_who_see_the_ticket(client: Any, desk: di
     assert [p["name"] for p in ada.get(url, query_string={"q": "TUR"}).json] == ["Alan Turing"]
     assert ada.get(url, query_string={"q": "%"}).json == []
     assert_error(ada.get(url, query_string={"q": "x" * 101}), 422)
+    assert_error(ada.get(url, query_string={"q": "a\x00b"}), 422)
     assert_error(ada.get(url, query_string={"nope": "1"}), 422)
     assert_error(ApiClient(client, desk["bea"]).get(url), 404)
     assert_error(ada.get("/api/tickets/999999/mentionable"), 404)
