@@ -428,7 +428,8 @@ class MessageCreateSchema(StrictSchema):
         validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH),
         metadata={
             "description": "Markdown. An internal note mentions a colleague as "
-            "`@[Full Name](user:<id>)` (see `/api/tickets/{id}/mentionable`): they are "
+            "`@[Full Name](user:<id>)` (see `/api/tickets/{id}/mentionable`), or as "
+            "`@` and their email address (stored as the former): they are "
             "notified; a mention of someone who cannot see the ticket, or in a public reply, "
             "is refused (422)."
         },

@@ -105,6 +105,8 @@ def add_message(
             "Customers cannot write internal notes.",
             {"internal": ["Only staff may write internal notes."]},
         )
+    if internal and policies.is_staff(actor):
+        body = mentions.with_addresses_resolved(body)
     check_message(body)
     mentions.check_mentions(actor, ticket, body, internal=internal)
     if engine_for(ticket).categories[ticket.status] == "closed":

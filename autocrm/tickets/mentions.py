@@ -1,9 +1,13 @@
 """@mentions of colleagues in internal notes: the syntax, who may be mentioned, how it reads.
 
 A note mentions a colleague as ``@[Full Name](user:<id>)`` (the workspace's composer inserts
-it from its suggestions; the API takes the same text). Only internal notes mention: a mention
-tells a colleague to look at the note, and a public reply is the customer's to read, so staff
-writing the syntax in a public reply are asked to make it a note instead.
+it from its suggestions; the API takes the same text). ``@address`` typed by hand mentions the
+staff member with that address: the note is stored with it written as the syntax
+(``with_addresses_resolved``); any other address stays as written.
+
+Only internal notes mention: a mention tells a colleague to look at the note, and a public
+reply is the customer's to read, so staff writing the syntax in a public reply are asked to
+make it a note instead.
 
 Who may be mentioned is who may read the note: active staff who may see the ticket
 (``policies.staff_viewers``, the same rule as ``policies.can_view_ticket``). A note mentioning
@@ -27,7 +31,7 @@ from autocrm import markdown, policies
 from autocrm.errors import InvalidInput
 from autocrm.extensions import db
 from autocrm.listing import contains
-from autocrm.people.models import User
+from autocrm.people.models import Role, User
 from autocrm.requestguard import UNSTORABLE_TEXT, is_storable
 from autocrm.tickets.models import Message, Ticket
 
@@ -35,8 +39,13 @@ from autocrm.tickets.models import Message, Ticket
 MENTION = re.compile(r"@\[(?P<name>[^\[\]\n]{1,120})\]\(user:(?P<id>[0-9]{1,20})\)")
 # PostgreSQL integer columns end there; a larger id from a note must not reach SQL.
 MAX_ID = 2**31 - 1
+STAFF_ROLES = (Role.AGENT, Role.ADMIN)
 MAX_QUERY = 100
 SUGGESTIONS = 10
+# "@" and an email address, not inside a word or another address.
+ADDRESS_MENTION = re.compile(
+    r"(?<![\w@.\[])@(?P<email>[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+)"
+)
 # Private-use characters standing in for mentions while Markdown is rendered and sanitized.
 _OPEN, _CLOSE = "\ue000", "\ue001"
 _PLACEHOLDER = re.compile(f"{_OPEN}([0-9]+){_CLOSE}")
@@ -59,6 +68,25 @@ def parse(body: str) -> list[Mention]:
         user_id = int(match["id"])
         found.setdefault(user_id, Mention(user_id, _name(match)))
     return list(found.values())
+
+
+def with_addresses_resolved(body: str) -> str:
+    """``body`` with each ``@address`` of a staff member written as the mention syntax."""
+    addresses = {m["email"].lower() for m in ADDRESS_MENTION.finditer(body)}
+    if not addresses:
+        return body
+    staff = {
+        user.email: user
+        for user in db.session.scalars(
+            select(User).where(User.email.in_(addresses), User.role.in_(STAFF_ROLES))
+        )
+    }
+
+    def resolved(match: re.Match[str]) -> str:
+        user = staff.get(match["email"].lower())
+        return syntax(user) if user is not None else match[0]
+
+    return ADDRESS_MENTION.sub(resolved, body)
 
 
 def _people(mentions: Sequence[Mention]) -> dict[int, User]:

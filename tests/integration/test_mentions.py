@@ -111,6 +111,25 @@ def test_the_inserted_text_is_the_syntax_for_any_name(factory: Factory):
     assert mentions.parse(mentions.syntax(odd)) == [mentions.Mention(odd.id, "Al the Pal")]
 
 
+def test_an_address_typed_by_hand_mentions_the_colleague_with_it(
+    db_session: Any, desk: dict[str, Any]
+):
+    alan, bea = desk["alan"], desk["bea"]
+    message = note(
+        desk, "@ALAN@example.test look; ask @someone@elsewhere.test and x@alan@example.test"
+    )
+    assert message.body == (
+        f"{mention(alan)} look; ask @someone@elsewhere.test and x@alan@example.test"
+    )
+    drain(db_session)
+    assert [n.kind for n in notes_of(db_session, alan, desk["mark"])] == ["mentioned"]
+    with pytest.raises(InvalidInput, match="Bea Outside can't see this ticket"):
+        note(desk, f"@{bea.email} please")
+    # A public reply keeps an address as written (mentions are for notes).
+    reply = conversation.do_add_message(desk["ada"], desk["ticket"].id, f"Write @{alan.email}")
+    assert reply.body == f"Write @{alan.email}"
+
+
 # -- the notification --------------------------------------------------------------------------
 
 
