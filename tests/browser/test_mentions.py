@@ -119,6 +119,8 @@ def test_a_mentioned_colleague_is_notified_live_and_opens_the_note(
     opened = colleague.locator(f"#message-{message_id}")
     expect(opened).to_be_visible()
     expect(opened.locator(".mention")).to_have_text(f"@{name}")
+    opened.scroll_into_view_if_needed()
+    screenshot(colleague, "mentions-note-opened-1280")
 
 
 def test_the_suggestions_fit_a_phone_and_escape_closes_them(
