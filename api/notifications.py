@@ -29,6 +29,10 @@ class NotificationSchema(ma.Schema):
     title = fields.String()
     body = fields.String()
     ticket_id = fields.Integer(allow_none=True)
+    message_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The note it is about (a mention): open the ticket there."},
+    )
     created_at = fields.DateTime()
     read_at = fields.DateTime(allow_none=True)
 

@@ -428,7 +428,17 @@ TicketEventSchema = TrailEntrySchema
 
 class MessageCreateSchema(StrictSchema):
     # The length is documented here; conversation.check_message is the rule (blank too).
-    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH))
+    body = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH),
+        metadata={
+            "description": "Markdown. An internal note mentions a colleague as "
+            "`@[Full Name](user:<id>)` (see `/api/tickets/{id}/mentionable`), or as "
+            "`@` and their email address (stored as the former): they are "
+            "notified; a mention of someone who cannot see the ticket, or in a public reply, "
+            "is refused (422)."
+        },
+    )
     internal = fields.Boolean(load_default=False)
     attachment_ids = ATTACHMENT_IDS
 

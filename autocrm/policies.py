@@ -32,7 +32,7 @@ from autocrm.canned.models import CannedResponse
 from autocrm.extensions import db
 from autocrm.files.models import Attachment
 from autocrm.kb.models import Article, ArticleStatus, ArticleVisibility
-from autocrm.people.models import Role, Team, TokenScope, User
+from autocrm.people.models import Role, Team, TeamMembership, TokenScope, User
 from autocrm.tickets.models import Ticket, TicketFollower
 
 # Fields of a ticket only staff may set (at creation or later).
@@ -89,6 +89,16 @@ def visible_tickets(actor: User) -> ColumnElement[bool]:
             others = or_(others, Ticket.requester_id.in_(colleagues))
         return or_(Ticket.requester_id == actor.id, and_(Ticket.merged_into_id.is_(None), others))
     return false()
+
+
+def staff_viewers(ticket: Ticket) -> ColumnElement[bool]:
+    """A WHERE clause on users selecting the staff who may see ``ticket``: what
+    ``can_view_ticket`` answers for each of them (admins; agents of its team, or every agent
+    while it has none)."""
+    if ticket.team_id is None:
+        return User.role.in_([Role.ADMIN, Role.AGENT])
+    members = select(TeamMembership.user_id).where(TeamMembership.team_id == ticket.team_id)
+    return or_(User.role == Role.ADMIN, and_(User.role == Role.AGENT, User.id.in_(members)))
 
 
 def manages_organization(actor: User) -> bool:

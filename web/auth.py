@@ -146,8 +146,11 @@ def read_ticket(user: User, ticket_id: int) -> Response:
 def open_ticket(user: User, ticket_id: int) -> Response:
     """Follow an entry to its ticket, marking what the entry showed read on the way. A POST
     (a button styled as a link) because GET requests never write."""
-    inbox.do_mark_ticket_read(user, ticket_id, inbox.check_up_to(request.form.get("up_to")))
-    return redirect(_ticket_url(user, ticket_id), code=303)
+    up_to = inbox.check_up_to(request.form.get("up_to"))
+    message_id = inbox.message_of(user, ticket_id, up_to)  # a mention opens at its note
+    inbox.do_mark_ticket_read(user, ticket_id, up_to)
+    anchor = f"message-{message_id}" if message_id else None
+    return redirect(_ticket_url(user, ticket_id, anchor), code=303)
 
 
 @bp.post("/notifications/<id:notification_id>/read")
@@ -165,9 +168,9 @@ def _marked_text(marked: int) -> str:
     return "Marked 1 notification read." if marked == 1 else f"Marked {marked} notifications read."
 
 
-def _ticket_url(user: User, ticket_id: int) -> str:
+def _ticket_url(user: User, ticket_id: int, anchor: str | None = None) -> str:
     endpoint = "workspace.ticket" if user.role.is_staff else "portal.ticket"
-    return url_for(endpoint, ticket_id=ticket_id)
+    return url_for(endpoint, ticket_id=ticket_id, _anchor=anchor)
 
 
 @bp.get("/tickets/<int:ticket_id>")

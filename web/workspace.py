@@ -25,7 +25,7 @@ from autocrm.mail import receive, serving
 from autocrm.people import teams, users
 from autocrm.people.models import Team, User
 from autocrm.requestguard import accepts_uploads
-from autocrm.tickets import conversation, followers, links, merging, representation
+from autocrm.tickets import conversation, followers, links, mentions, merging, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
 from autocrm.tickets.queue import names_of
@@ -562,6 +562,22 @@ def kb_search(user: User, ticket_id: int) -> tuple[Response, int]:
         return jsonify({"ok": False, "error": exc.message}), exc.status_code
     q = request.args.get("q", "")
     items = kb_staff.reply_results(user, q, internal_reply=reply == "internal")
+    return jsonify({"ok": True, "items": items}), 200
+
+
+@bp.get("/tickets/<int:ticket_id>/mentionable.json")
+@login_required(staff=True)
+def mentionable(user: User, ticket_id: int) -> tuple[Response, int]:
+    """The reply box's @mention suggestions: colleagues who may see the ticket matching ``q``,
+    each with the text that mentions them (``autocrm.tickets.mentions``)."""
+    try:
+        people = conversation.list_mentionable(user, ticket_id, request.args.get("q", ""))
+    except DomainError as exc:
+        return jsonify({"ok": False, "error": exc.message}), exc.status_code
+    items = [
+        {"id": p.id, "name": p.name, "email": p.email, "mention": mentions.syntax(p)}
+        for p in people
+    ]
     return jsonify({"ok": True, "items": items}), 200
 
 

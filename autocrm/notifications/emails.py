@@ -33,11 +33,13 @@ from autocrm.transaction import rolls_back_on_error
 BATCH = 200
 
 
-def ticket_link(user: User, ticket_id: int) -> str:
-    """Where ``user`` opens the ticket: the agent workspace for staff, the portal otherwise."""
+def ticket_link(user: User, ticket_id: int, message_id: int | None = None) -> str:
+    """Where ``user`` opens the ticket: the agent workspace for staff, the portal otherwise;
+    at the message ``message_id`` when the news is about one note (a mention)."""
     base = current_app.config["AUTOCRM_BASE_URL"].rstrip("/")
     area = "agent" if user.role.is_staff else "portal"
-    return f"{base}/{area}/tickets/{ticket_id}"
+    anchor = f"#message-{message_id}" if message_id is not None else ""
+    return f"{base}/{area}/tickets/{ticket_id}{anchor}"
 
 
 def queue_email(
@@ -64,7 +66,7 @@ def email_notification(user: User, note: Notification, ticket: Ticket | None) ->
         email = queue_email(
             user.email,
             note.title,
-            _with_link(note.body, user, note.ticket_id),
+            _with_link(note.body, user, note.ticket_id, note.message_id),
             dedupe_key=note.dedupe_key,
             ticket_id=note.ticket_id,
         )
@@ -84,7 +86,7 @@ def notification_changed(user: User, note: Notification) -> None:
         return
     if email.digest is None:
         email.subject = note.title[:250]
-        email.body = _with_link(note.body, user, note.ticket_id)
+        email.body = _with_link(note.body, user, note.ticket_id, note.message_id)
         return
     email.digest = [
         _entry(note) if entry["notification_id"] == note.id else entry for entry in email.digest
@@ -92,10 +94,10 @@ def notification_changed(user: User, note: Notification) -> None:
     _render_digest(email, user)
 
 
-def _with_link(body: str, user: User, ticket_id: int | None) -> str:
+def _with_link(body: str, user: User, ticket_id: int | None, message_id: int | None = None) -> str:
     if ticket_id is None:
         return body
-    link = f"View the ticket: {ticket_link(user, ticket_id)}"
+    link = f"View the ticket: {ticket_link(user, ticket_id, message_id)}"
     return f"{body.rstrip()}\n\n{link}\n" if body.strip() else f"{link}\n"
 
 

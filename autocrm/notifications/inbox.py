@@ -198,6 +198,20 @@ def do_mark_ticket_read(actor: User, ticket_id: int, up_to: int | None = None) -
     return cast(CursorResult, result).rowcount
 
 
+def message_of(actor: User, ticket_id: int, notification_id: int | None) -> int | None:
+    """The note the actor's notification about the ticket is about (a mention), where its
+    entry opens the ticket; None for anything else, or someone else's notification."""
+    if notification_id is None:
+        return None
+    return db.session.scalar(
+        select(Notification.message_id).where(
+            Notification.id == notification_id,
+            Notification.user_id == actor.id,
+            Notification.ticket_id == ticket_id,
+        )
+    )
+
+
 def check_up_to(raw: str | None) -> int | None:
     """The ``up_to`` a page's form sends: absent is "all", anything but an id is a 422."""
     raw = (raw or "").strip()

@@ -22,6 +22,7 @@ NOTIFICATION_KINDS = (
     "sla_breach",
     "escalation",
     "feedback_request",
+    "mentioned",
 )
 
 
@@ -37,6 +38,9 @@ class Notification(Model):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(30))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    # The message it is about, where that is one note (a mention): its link opens the ticket
+    # there (``#message-<id>``).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     # The event (and recipient) it came from: handling an event twice notifies once.

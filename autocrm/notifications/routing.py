@@ -8,7 +8,8 @@ changed (with the latest public reply when a status change follows one).
 
 Followers (``autocrm.tickets.followers``) hear what their side hears: a customer follower
 what the requester does (public replies, status changes), a staff follower every reply and
-status change, as long as they may still see the ticket. Nobody hears of an internal note here.
+status change, as long as they may still see the ticket. Of an internal note only the
+colleagues it @mentions hear (``tickets.mentions``), once each, linked to the note itself.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from autocrm.events.kinds import (
 from autocrm.extensions import db
 from autocrm.notifications import services
 from autocrm.people.models import User
+from autocrm.tickets import mentions
 from autocrm.tickets.followers import followers_of
 from autocrm.tickets.models import Message, Ticket
 
@@ -45,6 +47,7 @@ class Notice:
     title: str
     body: str
     quote: str = ""
+    message_id: int | None = None  # the note it is about: its link opens the ticket there
 
 
 def notify(event: TicketChange) -> None:
@@ -62,6 +65,7 @@ def notify(event: TicketChange) -> None:
                 body=notice.body,
                 quote=notice.quote,
                 dedupe_key=event.id,
+                message_id=notice.message_id,
             )
 
 
@@ -75,6 +79,8 @@ def notices(ticket: Ticket, event: TicketChange) -> list[Notice]:
         ]
     if isinstance(event, MessageCreated) and not event.internal:
         return _reply(ticket, ref, event)
+    if isinstance(event, MessageCreated):
+        return _mentioned(ticket, ref, event)
     if isinstance(event, TicketTransitioned):
         return [_status(ticket, ref, event)]
     if isinstance(event, TicketMerged):
@@ -144,6 +150,18 @@ def _reply(ticket: Ticket, ref: str, event: MessageCreated) -> list[Notice]:
     return [Notice("public_reply", [ticket.requester, *customers, *staff_followers], title, text)]
 
 
+def _mentioned(ticket: Ticket, ref: str, event: MessageCreated) -> list[Notice]:
+    """The colleagues an internal note mentions, told what it says."""
+    message = db.session.get_one(Message, event.message_id)
+    people = mentions.recipients(ticket, message)
+    if not people:
+        return []
+    title = f"{message.author.name} mentioned you on {ref}"
+    said = _quoted(mentions.plain(message.body))
+    text = f"{message.author.name} wrote in an internal note:\n\n{said}"
+    return [Notice("mentioned", people, title, text, message_id=message.id)]
+
+
 def _status(ticket: Ticket, ref: str, event: TicketTransitioned) -> Notice:
     labels = engine_for(ticket).state_labels
     to_label = labels.get(event.to_state) or event.to_state.replace("_", " ").capitalize()
@@ -172,7 +190,9 @@ def _latest_public_staff_reply(ticket: Ticket) -> Message | None:
 def _replied(message: Message) -> str:
     """A reply as notifications tell it (a reply told and a status quoting it read the same,
     so it is said once)."""
-    body = message.body.strip()
-    if len(body) > QUOTE_LIMIT:
-        body = body[:QUOTE_LIMIT].rstrip() + " [...]"
-    return f"{message.author.name} replied:\n\n{body}"
+    return f"{message.author.name} replied:\n\n{_quoted(message.body)}"
+
+
+def _quoted(body: str) -> str:
+    body = body.strip()
+    return body[:QUOTE_LIMIT].rstrip() + " [...]" if len(body) > QUOTE_LIMIT else body

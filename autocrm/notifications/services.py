@@ -48,9 +48,11 @@ def notify(
     ticket: Ticket | None = None,
     dedupe_key: str,
     quote: str = "",
+    message_id: int | None = None,
 ) -> Notification | None:
     """Tell ``user`` (``quote``: the reply ``body`` follows, said once however often the
-    change or the window repeats it). Returns the new notification, or None when this
+    change or the window repeats it; ``message_id``: the note it is about, where its link
+    opens the ticket). Returns the new notification, or None when this
     ``dedupe_key`` was notified before, the user is deactivated, or it merged into what the
     same change told them about the same ticket."""
     if kind not in NOTIFICATION_KINDS:
@@ -67,7 +69,7 @@ def notify(
             select(Notification).where(Notification.change_key == change_key).with_for_update()
         )
         if earlier is not None:
-            _merge(earlier, user, kind, part)
+            _merge(earlier, user, kind, part, message_id)
             return None
     note = Notification(
         user_id=user.id,
@@ -75,6 +77,7 @@ def notify(
         title=part["title"],
         body=texts.render({kind: part})[2],
         ticket_id=ticket.id if ticket else None,
+        message_id=message_id,
         dedupe_key=key,
         change_key=change_key,
         parts={kind: part},
@@ -87,11 +90,14 @@ def notify(
     return note
 
 
-def _merge(note: Notification, user: User, kind: str, part: dict[str, str]) -> None:
+def _merge(
+    note: Notification, user: User, kind: str, part: dict[str, str], message_id: int | None
+) -> None:
     """Add ``part`` to what ``note`` says; nothing when it says it already (a redelivery)."""
     merged = texts.merged(note.parts.get(kind), part, superseding=kind in SUPERSEDING)
     if merged == note.parts.get(kind):
         return
+    note.message_id = note.message_id or message_id
     note.parts = {**note.parts, kind: merged}
     note.kind, note.title, note.body = texts.render(note.parts)
     db.session.flush()

@@ -18,6 +18,7 @@ IMPORTANCE = (
     "sla_breach",
     "sla_warning",
     "assigned",
+    "mentioned",
     "ticket_created",
     "customer_reply",
     "feedback_request",

@@ -21,6 +21,7 @@ class NotificationEventSchema(Schema):
     id = fields.Integer()
     kind = fields.String()
     ticket_id = fields.Integer(allow_none=True)
+    message_id = fields.Integer(allow_none=True)
     title = fields.String()
     body = fields.String()
     created_at = fields.DateTime()

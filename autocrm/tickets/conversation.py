@@ -21,6 +21,7 @@ from autocrm.people.models import User
 from autocrm.requestguard import UNSTORABLE_TEXT, is_storable
 from autocrm.security import read_feedback_token
 from autocrm.sla import clocks as sla
+from autocrm.tickets import mentions
 from autocrm.tickets.models import Feedback, Message, Ticket
 from autocrm.tickets.services import access_ticket_by_id
 from autocrm.tickets.state import business_seconds_since_created
@@ -59,6 +60,15 @@ def list_messages(
     return rows[:limit], len(rows) > limit
 
 
+def list_mentionable(actor: User, ticket_id: int, q: str = "") -> list[User]:
+    """Colleagues ``actor`` may mention in a note on the ticket (``mentions.mentionable``):
+    staff only, since only staff write notes."""
+    ticket = access_ticket_by_id(actor, ticket_id)
+    if not policies.can_see_internal_notes(actor):
+        raise Forbidden("Only staff mention colleagues (in internal notes).")
+    return mentions.mentionable(ticket, q, exclude=actor.id)
+
+
 @rolls_back_on_error
 def do_add_message(
     actor: User,
@@ -95,7 +105,10 @@ def add_message(
             "Customers cannot write internal notes.",
             {"internal": ["Only staff may write internal notes."]},
         )
+    if internal and policies.is_staff(actor):
+        body = mentions.with_addresses_resolved(body)
     check_message(body)
+    mentions.check_mentions(actor, ticket, body, internal=internal)
     if engine_for(ticket).categories[ticket.status] == "closed":
         raise Conflict(
             "This ticket is closed; reopen it to reply.",

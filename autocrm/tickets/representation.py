@@ -29,6 +29,7 @@ from autocrm.files.models import Attachment
 from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import Team, User
 from autocrm.sla.models import SlaClock
+from autocrm.tickets import mentions
 from autocrm.tickets.models import Message, Priority, Ticket, TicketEvent, TicketLink
 from workflows.guards import ACTOR_GUARDS, GUARDS
 
@@ -60,13 +61,12 @@ class MessageSchema(Schema):
     )
     body = fields.String(metadata={"description": "Markdown, as written."})
     body_html = fields.Function(
-        lambda m: (
-            markdown.render_plain(m.body) if m.channel == "email" else markdown.render(m.body)
-        ),
+        lambda m: _body_html(m),
         deserialize=str,
         metadata={
             "description": "The body rendered to sanitized HTML (an email's text as written, "
-            "its lines kept; anything else as Markdown)."
+            "its lines kept; anything else as Markdown; an internal note's @mentions as "
+            '`<span class="mention" data-user-id="...">@Name</span>`).'
         },
     )
     internal = fields.Boolean()
@@ -81,6 +81,12 @@ class MessageSchema(Schema):
     attachments = fields.List(
         fields.Nested(AttachmentSchema), metadata={"description": "The message's files."}
     )
+
+
+def _body_html(message: Message) -> str:
+    if message.channel == "email":
+        return markdown.render_plain(message.body)
+    return mentions.render(message.body) if message.internal else markdown.render(message.body)
 
 
 def render_message(message: Message) -> dict[str, Any]:

@@ -89,6 +89,12 @@ def search_the_knowledge_base(page: Page) -> None:
     expect(page.locator("#ws-kb-results li").first).to_be_visible()
 
 
+def suggest_a_mention(page: Page) -> None:
+    page.get_by_label("Internal note").check()
+    page.locator("#ws-body").press_sequentially("@Ad")
+    expect(page.get_by_role("listbox", name="Colleagues to mention")).to_be_visible()
+
+
 @dataclass(frozen=True)
 class Check:
     """One page to check: who looks at it (None: nobody logged in), its path (``{ticket}``
@@ -126,6 +132,12 @@ CHECKS = [
     Check("agent-ticket", "agent", "/agent/tickets/{ticket}"),
     Check(
         "agent-ticket-kb-search", "agent", "/agent/tickets/{ticket}", act=search_the_knowledge_base
+    ),
+    Check(
+        "agent-ticket-mention-suggestions",
+        "agent",
+        "/agent/tickets/{ticket}",
+        act=suggest_a_mention,
     ),
     Check("agent-ticket-missing", "agent", "/agent/tickets/0", status=404),
     Check("canned-responses", "agent", "/agent/canned"),

@@ -37,6 +37,7 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/tickets/{ticket_id}/followers"),
     ("post", "/api/tickets/{ticket_id}/followers"),
     ("delete", "/api/tickets/{ticket_id}/followers/{user_id}"),
+    ("get", "/api/tickets/{ticket_id}/mentionable"),
     ("post", "/api/tickets/{ticket_id}/merge"),
     ("get", "/api/tickets/{ticket_id}/links"),
     ("post", "/api/tickets/{ticket_id}/links"),
