@@ -10,6 +10,7 @@ jsonb sorts them).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from typing import Any, NoReturn
@@ -70,7 +71,22 @@ class _DraftDumper(yaml.SafeDumper):
 
 def dump_raw(draft: Any, fmt: str) -> str:
     """The draft as text, its keys in the order people write them (a database may have sorted
-    them: PostgreSQL's jsonb does)."""
+    them: PostgreSQL's jsonb does). The editor shows it on every view of a draft, and PyYAML's
+    pure-Python emitter takes a third of that page's time, so the text of the drafts shown
+    lately is kept (keyed by the draft's JSON, which is what it is stored as)."""
+    try:
+        key = json.dumps(draft, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # not storable as it is: write it without keeping it
+        return _dump(draft, fmt)
+    return _dump_stored(key, fmt)
+
+
+@functools.lru_cache(maxsize=64)
+def _dump_stored(draft_json: str, fmt: str) -> str:
+    return _dump(json.loads(draft_json), fmt)
+
+
+def _dump(draft: Any, fmt: str) -> str:
     draft = in_writing_order(draft)
     if fmt == "json":
         return json.dumps(draft, indent=2, ensure_ascii=False)
