@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from autocrm.canned import services as canned
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from autocrm.canned import services as canned
 from autocrm.demo.seed import DEMO_MAILBOX
 from autocrm.engine import drafts
 from autocrm.engine.models import Workflow
