@@ -25,7 +25,7 @@ from autocrm.tickets.models import Priority
 from web.forms import parse_id
 from web.session import login_required
 
-bp = Blueprint("macros", __name__, url_prefix="/agent")
+bp = Blueprint("macro_pages", __name__, url_prefix="/agent")
 
 
 # -- the picker in the ticket workspace -------------------------------------------------------

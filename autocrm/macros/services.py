@@ -275,11 +275,14 @@ def do_create_macro(
     *,
     title: str,
     body: str = "",
-    scope: MacroScope | str = MacroScope.TEAM,
+    scope: MacroScope | str | None = None,
     team_id: int | None = None,
     actions: Any = None,
 ) -> Macro:
+    """Make a macro; no ``scope``: the team's with a ``team_id``, else personal."""
     _require_change(actor)
+    if scope is None:
+        scope = MacroScope.TEAM if team_id is not None else MacroScope.PERSONAL
     values = check_fields(
         actor, title=title, body=body, scope=scope, team_id=team_id, actions=actions
     )
