@@ -120,9 +120,8 @@ def _field_descriptions(macro: Macro, ticket: Ticket, actor: User) -> list[Chang
     team_id = changes.get("team_id", ticket.team_id)
     if "team_id" in changes:
         old, new = _team_name(ticket.team_id), _team_name(team_id)
-        result.append(
-            Change("team_id", f"Team: {old} → {new}" if old != new else f"Team stays {new}")
-        )
+        text = f"Team: {old} → {new}" if old != new else f"Team stays {new}"
+        result.append(Change("team_id", text))
     if "assignee_id" in changes:
         description = (
             f"Assignee: {_name(ticket.assignee_id, actor)} → {_name(changes['assignee_id'], actor)}"

@@ -281,3 +281,19 @@ def test_a_read_only_token_cannot_apply(client, db_session, desk):
     refused = client.post(apply_url(desk["ticket"], macro), json={}, headers=headers)
     assert refused.status_code == 403
     assert_nothing_applied(db_session, desk["ticket"], macro)
+
+
+def test_a_reply_to_a_closed_ticket_is_not_possible(client, db_session, desk):
+    macro = macros.do_create_macro(desk["agent"], title="Hi", body="Hello again")
+    ticket = desk["ticket"]
+    for name in ("solve", "close"):
+        tickets.do_transition(desk["agent"], ticket.id, name)
+    agent = api(client, desk["agent"])
+    preview = agent.post(apply_url(ticket, macro, "preview")).json
+    assert preview["applicable"] is False and preview["text_only"] is True
+    [reply] = preview["changes"]
+    assert (reply["field"], reply["possible"]) == ("reply", False)
+    assert "closed" in reply["reason"]
+    body = assert_error(agent.post(apply_url(ticket, macro), json={}), 409)
+    assert "closed" in body["message"]
+    assert db_session.scalar(select(Message.id).where(Message.ticket_id == ticket.id)) is None
