@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from autocrm import policies
 from autocrm.audit import services as audit
+from autocrm.columns import MAX_INT32
 from autocrm.engine.versions import current_version, engine_for_version
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
@@ -167,10 +168,15 @@ def _check_tags(value: Any, key: str, errors: dict[str, list[str]]) -> list[str]
         return []
 
 
+def _is_id(value: Any) -> bool:
+    """A number that can be a row's id (not a bool, within PostgreSQL's integer)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_INT32
+
+
 def _check_assignee(value: Any, errors: dict[str, list[str]]) -> Any:
     if value is None or value == ME:
         return value
-    user = db.session.get(User, value) if isinstance(value, int) and value > 0 else None
+    user = db.session.get(User, value) if _is_id(value) else None
     if user is None or not user.active or not user.role.is_staff:
         errors["actions.assignee_id"] = ['An active agent\'s id, "me" or null.']
     return value
@@ -196,7 +202,7 @@ def check_actions(actions: Any) -> dict[str, Any]:
             cleaned["priority"] = label.lower()
     if actions.get("team_id") is not None:
         team_id = actions["team_id"]
-        if not isinstance(team_id, int) or db.session.get(Team, team_id) is None:
+        if not _is_id(team_id) or db.session.get(Team, team_id) is None:
             errors["actions.team_id"] = [f"No team {team_id}."]
         else:
             cleaned["team_id"] = team_id
@@ -207,8 +213,9 @@ def check_actions(actions: Any) -> dict[str, Any]:
             cleaned[key] = _check_tags(actions[key], key, errors)
     if actions.get("transition"):
         name = actions["transition"]
-        if not isinstance(name, str) or name not in transition_names():
-            known = ", ".join(transition_names())
+        known_names = transition_names()
+        if not isinstance(name, str) or name not in known_names:
+            known = ", ".join(known_names)
             errors["actions.transition"] = [f"Not a transition of the workflow ({known})."]
         else:
             cleaned["transition"] = name
