@@ -22,7 +22,8 @@ DESKTOP, PHONE = (1280, 900), (375, 812)
 
 
 def open_ticket(live_server: LiveServer, demo: DemoUsers, subject: str) -> int:
-    """A ticket of the demo customer in Support, started by the demo agent (so: open)."""
+    """A ticket of the demo customer in Support, assigned to and started by the demo agent
+    (so: open; assigned already, so auto-assignment leaves it alone)."""
     with live_server.data():
         agent = db.session.scalar(select(User).where(User.email == demo.agent.email))
         customer = db.session.scalar(select(User).where(User.email == demo.customer.email))
@@ -33,6 +34,7 @@ def open_ticket(live_server: LiveServer, demo: DemoUsers, subject: str) -> int:
             description="The export button does nothing.",
             requester_id=customer.id,
             team_id=team_id,
+            assignee_id=agent.id,
         )
         tickets.do_transition(agent, ticket.id, "start")
         return ticket.id
