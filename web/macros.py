@@ -49,6 +49,7 @@ def preview(user: User, ticket_id: int, macro_id: int) -> Any:
 
 
 @bp.get("/tickets/<int:ticket_id>/macros/<int:macro_id>.json")
+@bp.get("/tickets/<int:ticket_id>/canned/<int:macro_id>.json")  # the canned responses' address
 @login_required(staff=True)
 def preview_json(user: User, ticket_id: int, macro_id: int) -> Any:
     """A macro's reply with the placeholders filled in for this ticket, and its changes."""

@@ -471,6 +471,7 @@ def test_macro_placeholders_are_plain_text(client, setup, factory):
     body = applying.preview_by_id(agent, other.id, item.id).body
     assert body.startswith("Hi {{agent_name}} {{ 7*7 }}, ticket")
 
+    assert client.get(url(ticket, f"/canned/{item.id}.json")).get_json() == data  # old address
     missing = client.get(url(ticket, "/macros/999999.json"))
     assert missing.status_code == 404 and missing.get_json()["ok"] is False
 
