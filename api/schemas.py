@@ -1012,3 +1012,122 @@ class WebhookEventSchema(ma.Schema):
     created_at = fields.DateTime()
     schema_version = fields.Integer(metadata={"enum": [1]})
     data = fields.Nested(WebhookEventDataSchema)
+
+
+# -- macros ------------------------------------------------------------------------------------
+
+MACRO_TAGS = fields.List(
+    fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH)),
+    validate=validate.Length(max=20),
+)
+
+
+class MacroAssigneeField(fields.Field):
+    """An agent's id, ``"me"`` (whoever applies the macro) or null (unassign)."""
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> Any:
+        if value is None or value == "me":
+            return value
+        if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
+            return value
+        raise ma.ValidationError('An agent\'s id, "me" or null.')
+
+
+class MacroActionsSchema(StrictSchema):
+    priority = fields.String(validate=validate.OneOf([p.label for p in Priority]))
+    team_id = Id(metadata={"description": "Move the ticket to this team."})
+    assignee_id = MacroAssigneeField(
+        allow_none=True,
+        metadata={
+            "description": 'An agent\'s id, "me" (whoever applies the macro) or null (unassign).',
+            "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["me"]}],
+            "nullable": True,
+        },
+    )
+    add_tags = MACRO_TAGS
+    remove_tags = MACRO_TAGS
+    transition = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={"description": "A workflow transition's name, e.g. `wait_on_customer`."},
+    )
+
+
+MACRO_SCOPES = ["personal", "team", "global"]
+
+
+class MacroSchema(ma.Schema):
+    id = fields.Integer()
+    title = fields.String()
+    body = fields.String(metadata={"description": "The reply, with placeholders."})
+    scope = fields.Function(lambda m: m.scope.value, metadata={"enum": MACRO_SCOPES})
+    team_id = fields.Integer(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    actions = fields.Nested(MacroActionsSchema)
+    text_only = fields.Boolean()
+    usage_count = fields.Integer()
+    last_used_at = fields.DateTime(allow_none=True)
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class MacroListSchema(ma.Schema):
+    items = fields.List(fields.Nested(MacroSchema))
+
+
+class MacroUpdateSchema(StrictSchema):
+    title = fields.String(validate=validate.Length(min=1, max=120))
+    body = fields.String(
+        validate=validate.Length(max=20_000),
+        metadata={
+            "description": "The public reply; placeholders {{ticket.number}}, "
+            "{{ticket.subject}}, {{requester.name}}, {{requester.first_name}}, "
+            "{{requester.email}}, {{agent.name}}, {{agent.first_name}} are filled in as text."
+        },
+    )
+    scope = fields.String(
+        validate=validate.OneOf(MACRO_SCOPES),
+        metadata={
+            "description": "personal: yours alone; team: `team_id`'s (one of your teams); "
+            "global: every agent's (admins)."
+        },
+    )
+    team_id = Id(allow_none=True)
+    actions = fields.Nested(
+        MacroActionsSchema, metadata={"description": "The changes; a key left out: no change."}
+    )
+
+
+class MacroCreateSchema(MacroUpdateSchema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    scope = fields.String(
+        validate=validate.OneOf(MACRO_SCOPES),
+        metadata={"description": "Left out: team with a `team_id`, else personal."},
+    )
+
+
+class MacroChangeSchema(ma.Schema):
+    field = fields.String()
+    description = fields.String()
+    possible = fields.Boolean()
+    reason = fields.String(metadata={"description": "Why it is not possible now."})
+
+
+class MacroPreviewSchema(ma.Schema):
+    macro_id = fields.Function(lambda p: p.macro.id)
+    ticket_id = fields.Function(lambda p: p.ticket.id)
+    version = fields.Function(
+        lambda p: p.ticket.version,
+        metadata={"description": "The ticket's version: send it to apply."},
+    )
+    body = fields.String(metadata={"description": "The reply as it will be sent."})
+    text_only = fields.Function(lambda p: p.macro.text_only)
+    applicable = fields.Boolean()
+    changes = fields.List(fields.Nested(MacroChangeSchema))
+
+
+class MacroApplySchema(StrictSchema):
+    version = Id(metadata={"description": "The ticket's version you previewed; or send If-Match."})
+    body = fields.String(
+        validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH),
+        metadata={"description": "An edited reply to send instead of the macro's text."},
+    )

@@ -7,11 +7,11 @@ Domain code imports its models from its domain (``autocrm.tickets.models`` ...),
 
 import autocrm.audit.models
 import autocrm.automation.models
-import autocrm.canned.models
 import autocrm.engine.models
 import autocrm.events.models
 import autocrm.files.models
 import autocrm.kb.models
+import autocrm.macros.models
 import autocrm.mail.models
 import autocrm.notifications.models
 import autocrm.people.models

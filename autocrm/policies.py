@@ -21,17 +21,17 @@ their upload until it is attached; admins may delete any attachment.
 Resources a caller may not see are reported as missing (404) by the services, not forbidden.
 Personal API tokens narrow what their user may do by their scope (``User.token_scope``): a
 "read" token changes nothing, a "write" token no administration (users, teams, workflows, KB
-categories, canned responses shared with everyone), and no token manages tokens.
+categories, macros shared with everyone), and no token manages tokens.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, false, or_, select, true
 
-from autocrm.canned.models import CannedResponse
 from autocrm.extensions import db
 from autocrm.files.models import Attachment
 from autocrm.kb.models import Article, ArticleStatus, ArticleVisibility
+from autocrm.macros.models import Macro
 from autocrm.people.models import Role, Team, TeamMembership, TokenScope, User
 from autocrm.tickets.models import Ticket, TicketFollower
 
@@ -238,21 +238,37 @@ def can_view_audit_log(actor: User) -> bool:
     return is_admin(actor)
 
 
-def visible_canned_responses(actor: User) -> ColumnElement[bool]:
-    """Staff see the shared canned responses and their teams'; admins see all."""
+def visible_macros(actor: User) -> ColumnElement[bool]:
+    """Staff see their own personal macros, their teams' and the global ones; admins also
+    every team's. Someone else's personal macro is nobody else's business."""
+    personal = Macro.owner_id == actor.id
     if is_admin(actor):
-        return true()
-    return or_(CannedResponse.team_id.is_(None), CannedResponse.team_id.in_(actor.team_ids))
+        return or_(Macro.owner_id.is_(None), personal)
+    shared = and_(
+        Macro.owner_id.is_(None),
+        or_(Macro.team_id.is_(None), Macro.team_id.in_(actor.team_ids)),
+    )
+    return or_(personal, shared)
 
 
-def can_manage_canned_response(actor: User, response: CannedResponse) -> bool:
-    """Agents manage their teams' responses; only admins manage the shared ones."""
-    if is_admin(actor):
+def can_view_macro(actor: User, macro: Macro) -> bool:
+    if not is_staff(actor):
+        return False
+    if macro.owner_id is not None:
+        return macro.owner_id == actor.id
+    return is_admin(actor) or macro.team_id is None or macro.team_id in actor.team_ids
+
+
+def can_manage_macro(actor: User, macro: Macro) -> bool:
+    """Agents manage their own and their teams' macros; only admins manage the global ones."""
+    if not may_change(actor) or not can_view_macro(actor, macro):
+        return False
+    if macro.owner_id is not None or is_admin(actor):
         return True
-    return response.team_id is not None and response.team_id in actor.team_ids
+    return macro.team_id is not None and macro.team_id in actor.team_ids
 
 
-def can_share_canned_with_everyone(actor: User) -> bool:
+def can_share_macro_with_everyone(actor: User) -> bool:
     return can_administer(actor)
 
 

@@ -1,4 +1,4 @@
-"""The agent's ticket workspace: conversation, notes, canned responses, workflow actions.
+"""The agent's ticket workspace: conversation, notes, macros, workflow actions.
 
 Pages work without JavaScript (forms that POST and redirect); ``static/js/workspace.js``
 adds the live conversation over Socket.IO, the typing and presence warnings, and catching up
@@ -14,13 +14,12 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from autocrm import policies
-from autocrm.canned import services as canned
-from autocrm.canned.models import CannedResponse
 from autocrm.engine import versions
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.kb import articles
 from autocrm.listing import PageRequest
+from autocrm.macros import applying
+from autocrm.macros import services as macros
 from autocrm.mail import receive, serving
 from autocrm.people import teams, users
 from autocrm.people.models import Team, User
@@ -54,17 +53,19 @@ MESSAGE_PAGES = 10  # at most 10 x 200 messages on the page; the rest is one rel
 @bp.get("/tickets/<int:ticket_id>")
 @login_required(staff=True)
 def ticket(user: User, ticket_id: int) -> str | tuple[str, int]:
-    """The workspace. Without JavaScript, ``?canned=<id>`` and ``?kb_insert=<article id>``
-    (with ``visibility``) start the reply with a canned response or an article's link, and
+    """The workspace. Without JavaScript, ``?macro=<id>`` (formerly ``?canned=``) previews a
+    macro on the ticket (a text-only one also starts the reply with its text), and
+    ``?kb_insert=<article id>`` (with ``visibility``) starts it with an article's link;
     ``?kb_q=`` lists knowledge-base articles in the reply area."""
-    draft, notice = "", None
+    draft, notice, preview = "", None, None
     internal = request.args.get("visibility") == "internal"
-    canned_id = request.args.get("canned", type=int)
+    macro_id = request.args.get("macro", type=int) or request.args.get("canned", type=int)
     article_id = request.args.get("kb_insert", type=int)
     item = tickets.access_ticket_by_id(user, ticket_id)
-    if canned_id:
+    if macro_id:
         try:
-            draft = canned.render_for_ticket(user, canned_id, ticket_id)
+            preview = applying.preview_by_id(user, ticket_id, macro_id)
+            draft = preview.body if preview.macro.text_only else ""
         except NotFound as exc:
             notice = exc.message
     elif article_id:
@@ -84,6 +85,7 @@ def ticket(user: User, ticket_id: int) -> str | tuple[str, int]:
         notice=notice,
         kb_query=kb_query,
         kb_results=kb_staff.reply_results(user, kb_query, internal_reply=internal),
+        macro_preview=preview,
     )
 
 
@@ -104,6 +106,7 @@ def _render(
     follower_errors: dict[str, Any] | None = None,
     link_form: dict[str, str] | None = None,
     link_errors: dict[str, Any] | None = None,
+    macro_preview: applying.Preview | None = None,
 ) -> tuple[str, int]:
     messages = representation.render_messages(_all_messages(user, item.id))
     people = _people(item)
@@ -127,7 +130,8 @@ def _render(
         metric_labels=METRIC_LABELS,
         team_names={t.id: t.name for t in team_list},
         trail=_trail(user, item, people, {t.id: t.name for t in team_list}),
-        canned_responses=canned.list_canned(user),
+        macros=macros.list_macros(user),
+        preview=macro_preview,
         draft=draft,
         internal=internal,
         notice=notice,
@@ -579,130 +583,6 @@ def mentionable(user: User, ticket_id: int) -> tuple[Response, int]:
         for p in people
     ]
     return jsonify({"ok": True, "items": items}), 200
-
-
-# -- canned responses --------------------------------------------------------------------------
-
-
-@bp.get("/tickets/<int:ticket_id>/canned/<int:response_id>.json")
-@login_required(staff=True)
-def canned_for_ticket(user: User, ticket_id: int, response_id: int) -> Any:
-    """A canned response with the placeholders filled in for this ticket."""
-    try:
-        body = canned.render_for_ticket(user, response_id, ticket_id)
-    except DomainError as exc:
-        return jsonify({"ok": False, "error": exc.message}), exc.status_code
-    return jsonify({"ok": True, "body": body})
-
-
-def _canned_form() -> dict[str, Any]:
-    team_id = _optional_int(request.form.get("team_id"))
-    return {
-        "title": request.form.get("title", ""),
-        "body": request.form.get("body", ""),
-        "team_id": team_id if not isinstance(team_id, str) else -1,
-    }
-
-
-def _render_canned_list(
-    user: User, *, form: dict[str, Any] | None = None, errors: Any = None, status: int = 200
-) -> tuple[str, int]:
-    html = render_template(
-        "agent/_ws_canned.html",
-        user=user,
-        responses=canned.list_canned(user),
-        can_manage=lambda r: policies.can_manage_canned_response(user, r),
-        team_choices=canned.manageable_teams(user),
-        share_with_everyone=policies.can_share_canned_with_everyone(user),
-        form=form or {"title": "", "body": "", "team_id": _default_team(user)},
-        errors=errors or {},
-        placeholders=canned.PLACEHOLDERS,
-    )
-    return html, status
-
-
-def _default_team(user: User) -> int | None:
-    return (
-        user.team_ids[0]
-        if user.team_ids and not policies.can_share_canned_with_everyone(user)
-        else None
-    )
-
-
-@bp.get("/canned")
-@login_required(staff=True)
-def canned_list(user: User) -> tuple[str, int]:
-    return _render_canned_list(user)
-
-
-@bp.post("/canned")
-@login_required(staff=True)
-def canned_create(user: User) -> Any:
-    form = _canned_form()
-    try:
-        canned.do_create_canned(user, **form)
-    except DomainError as exc:
-        flash(exc.message, "error")
-        return _render_canned_list(user, form=form, errors=exc.errors, status=exc.status_code)
-    flash("Canned response saved.", "success")
-    return redirect(url_for(".canned_list"))
-
-
-def _render_canned_edit(
-    user: User, response: CannedResponse, form: dict[str, Any], errors: Any, status: int = 200
-) -> tuple[str, int]:
-    html = render_template(
-        "agent/_ws_canned_edit.html",
-        user=user,
-        response=response,
-        team_choices=canned.manageable_teams(user),
-        share_with_everyone=policies.can_share_canned_with_everyone(user),
-        form=form,
-        errors=errors,
-        placeholders=canned.PLACEHOLDERS,
-    )
-    return html, status
-
-
-@bp.get("/canned/<int:response_id>/edit")
-@login_required(staff=True)
-def canned_edit(user: User, response_id: int) -> Any:
-    response = canned.access_canned_by_id(user, response_id)
-    if not policies.can_manage_canned_response(user, response):
-        flash("Only admins may change responses shared with everyone.", "error")
-        return redirect(url_for(".canned_list"))
-    form = {"title": response.title, "body": response.body, "team_id": response.team_id}
-    return _render_canned_edit(user, response, form, {})
-
-
-@bp.post("/canned/<int:response_id>/edit")
-@login_required(staff=True)
-def canned_update(user: User, response_id: int) -> Any:
-    form = _canned_form()
-    try:
-        canned.do_update_canned(user, response_id, **form)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        flash(exc.message, "error")
-        response = canned.access_canned_by_id(user, response_id)
-        return _render_canned_edit(user, response, form, exc.errors, exc.status_code)
-    flash("Canned response saved.", "success")
-    return redirect(url_for(".canned_list"))
-
-
-@bp.post("/canned/<int:response_id>/delete")
-@login_required(staff=True)
-def canned_delete(user: User, response_id: int) -> Any:
-    try:
-        canned.do_delete_canned(user, response_id)
-    except NotFound:
-        raise
-    except DomainError as exc:
-        flash(exc.message, "error")
-        return redirect(url_for(".canned_list"))
-    flash("Canned response deleted.", "success")
-    return redirect(url_for(".canned_list"))
 
 
 # -- the original of an email message ----------------------------------------------------------

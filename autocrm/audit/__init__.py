@@ -1,1 +1,2 @@
-"""The admin audit log: who changed which user, team, workflow or shared canned response."""
+"""The admin audit log: who changed which user, team, workflow or shared macro, and who
+applied which macro to which ticket."""

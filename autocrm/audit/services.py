@@ -21,12 +21,12 @@ from sqlalchemy.orm import selectinload
 
 from autocrm import policies
 from autocrm.audit.models import AdminAuditEntry
-from autocrm.canned.models import CannedResponse
 from autocrm.engine.models import Workflow
 from autocrm.errors import Forbidden, InvalidInput
 from autocrm.extensions import db
 from autocrm.files.models import Attachment
 from autocrm.listing import Page, PageRequest, keyset_page
+from autocrm.macros.models import Macro
 from autocrm.mail.models import InboundEmail, Mailbox
 from autocrm.people.models import Organization, Team, User
 
@@ -74,6 +74,10 @@ ACTIONS = {
     "workflow.draft_saved": "saved workflow draft",
     "workflow.published": "published workflow",
     "canned.shared_changed": "changed who a canned response is shared with",
+    "macro.created": "created macro shared with everyone",
+    "macro.shared_changed": "changed who a macro is shared with",
+    "macro.deleted": "deleted macro shared with everyone",
+    "macro.applied": "applied macro",
     "attachment.deleted": "deleted an attachment",
     "mailbox.created": "connected mailbox",
     "mailbox.updated": "changed mailbox",
@@ -95,6 +99,7 @@ TARGET_TYPES = {
     "organization": "Organization",
     "workflow": "Workflow",
     "canned": "Canned response",
+    "macro": "Macro",
     "setting": "Site setting",
     "attachment": "Attachment",
     "mailbox": "Mailbox",
@@ -126,8 +131,8 @@ def target_of(obj: Any) -> Target:
         return Target("organization", obj.id, obj.name)
     if isinstance(obj, Workflow):
         return Target("workflow", obj.id, obj.name)
-    if isinstance(obj, CannedResponse):
-        return Target("canned", obj.id, obj.title)
+    if isinstance(obj, Macro):
+        return Target("macro", obj.id, obj.title)
     if isinstance(obj, Attachment):
         return Target("attachment", obj.id, obj.filename)
     if isinstance(obj, Mailbox):

@@ -18,6 +18,8 @@ from autocrm.demo.logins import DEMO_LOGINS
 from autocrm.extensions import db
 from autocrm.kb import articles, categories
 from autocrm.kb.models import Article, ArticleVisibility, KbCategory
+from autocrm.macros import services as macros
+from autocrm.macros.models import Macro
 from autocrm.mail import mailboxes
 from autocrm.mail.models import Mailbox
 from autocrm.people import organizations, teams, users
@@ -249,6 +251,58 @@ def seed_mailbox(admin: User) -> None:
     )
 
 
+DEMO_MACROS: tuple[tuple[str, str | None, str, dict[str, object]], ...] = (
+    # (title, the team it is shared with (None: everyone), reply, changes)
+    (
+        "Ask for screenshot",
+        None,
+        "Hi {{requester.first_name}},\n\nCould you send us a screenshot of what you see? "
+        "It helps us find the problem faster.\n\n{{agent.name}}",
+        {"transition": "wait_on_customer", "add_tags": ["needs-info"]},
+    ),
+    (
+        "Solved: thanks",
+        None,
+        "Thanks for your patience, {{requester.first_name}}: we consider ticket "
+        "#{{ticket.number}} solved. Just reply if anything is still wrong.\n\n{{agent.name}}",
+        {"transition": "solve"},
+    ),
+    (
+        "Escalate to Billing",
+        "Support",
+        "I have passed your question to our billing team, who will answer you shortly.",
+        {"team": "Billing", "priority": "high"},
+    ),
+    (
+        "Password reset instructions",
+        "Support",
+        "Hi {{requester.first_name}},\n\nOn the sign-in screen choose **Forgot password** and "
+        "enter your account's email address; the reset link works for one hour. Check your "
+        "spam folder if it does not arrive.\n\n{{agent.name}}",
+        {},
+    ),
+)
+
+
+def seed_macros(admin: User) -> None:
+    """The demo's macros, made by the admin; skipped when there are macros already."""
+    if db.session.scalar(select(Macro.id).limit(1)) is not None:
+        return
+    team_ids = {team.name: team.id for team in db.session.scalars(select(Team))}
+    for title, shared_with, body, changes in DEMO_MACROS:
+        actions = {k: v for k, v in changes.items() if k != "team"}
+        if "team" in changes:
+            actions["team_id"] = team_ids[str(changes["team"])]
+        macros.do_create_macro(
+            admin,
+            title=title,
+            body=body,
+            scope="team" if shared_with else "global",
+            team_id=team_ids[shared_with] if shared_with else None,
+            actions=actions,
+        )
+
+
 def seed_demo(now: datetime | None = None) -> None:
     """The demo logins, teams, articles and tickets, and the past weeks' history up to ``now``
     (default: the current time)."""
@@ -267,6 +321,7 @@ def seed_demo(now: datetime | None = None) -> None:
     seed_organization(admin)
     seed_mailbox(admin)
     seed_knowledge_base(admin, agent)
+    seed_macros(admin)
 
     customers = [people["customer@example.com"], people["customer2@example.com"]]
     team_by_name = {"Support": support, "Billing": billing}
@@ -306,4 +361,5 @@ def top_up_demo() -> None:
     seed_organization(by_email["admin@example.com"])
     seed_mailbox(by_email["admin@example.com"])
     seed_knowledge_base(by_email["admin@example.com"], by_email["agent@example.com"])
+    seed_macros(by_email["admin@example.com"])
     seed_history()

@@ -23,12 +23,12 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from autocrm.canned import services as canned
 from autocrm.demo.seed import DEMO_MAILBOX
 from autocrm.engine import drafts
 from autocrm.engine.models import Workflow
 from autocrm.extensions import db
 from autocrm.kb.models import Article, KbCategory
+from autocrm.macros import services as macros
 from autocrm.mail import receive
 from autocrm.mail.models import Mailbox
 from autocrm.people.models import Organization, Team, User
@@ -140,8 +140,9 @@ CHECKS = [
         act=suggest_a_mention,
     ),
     Check("agent-ticket-missing", "agent", "/agent/tickets/0", status=404),
-    Check("canned-responses", "agent", "/agent/canned"),
-    Check("canned-response-edit", "agent", "/agent/canned/{canned}/edit"),
+    Check("macros", "agent", "/agent/macros"),
+    Check("macro-edit", "agent", "/agent/macros/{macro}/edit"),
+    Check("agent-ticket-macro-preview", "agent", "/agent/tickets/{ticket}?macro={macro}"),
     Check("admin-users", "admin", "/admin/users"),
     Check("admin-user", "admin", "/admin/users/{user}"),
     Check("admin-user-new", "admin", "/admin/users/new"),
@@ -189,7 +190,7 @@ CHECKS = [
 @dataclass(frozen=True)
 class Targets:
     """Ids of the records the pages show: seeded demo data, and what is added for these pages (a
-    canned response of the agent's team; two workflows with drafts, one of them wrong)."""
+    macro of the agent's team; two workflows with drafts, one of them wrong)."""
 
     ticket: int
     solved_ticket: int
@@ -202,7 +203,7 @@ class Targets:
     workflow: int
     draft: int
     broken_draft: int
-    canned: int
+    macro: int
     customer: int
     mailbox: int
     inbound: int
@@ -246,11 +247,12 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
         definition = copy.deepcopy(broken.draft)
         definition["transitions"][0]["to"] = "nowhere"
         drafts.do_save_draft(admin, broken.id, definition)
-        response = canned.do_create_canned(
+        macro = macros.do_create_macro(
             db.session.get(User, agent_id),
             title=f"Ask for the app version {token}",
-            body="Which version of the app are you on, {{ customer_name }}?",
+            body="Which version of the app are you on, {{ requester.name }}?",
             team_id=team,
+            actions={"priority": "high", "add_tags": ["needs-info"]},
         )
         mailbox = db.session.scalar(select(Mailbox).where(Mailbox.name == DEMO_MAILBOX))
         inbound = receive.do_receive_email(
@@ -282,7 +284,7 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
             workflow=one(select(Workflow.id).where(Workflow.is_default.is_(True))),
             draft=draft.id,
             broken_draft=broken.id,
-            canned=response.id,
+            macro=macro.id,
             customer=customer_id,
             mailbox=mailbox.id,
             inbound=inbound.id,

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from autocrm.audit import services as audit
 from autocrm.audit.models import AdminAuditEntry
-from autocrm.canned import services as canned
 from autocrm.engine import drafts, publishing
 from autocrm.errors import Forbidden, InvalidInput
 from autocrm.listing import PageRequest
+from autocrm.macros import services as macros
 from autocrm.people import teams, users
 from autocrm.people.models import Role, User
 from tests.factories import ApiClient, Factory, assert_error, web_login
@@ -147,17 +147,17 @@ def test_workflow_admin_changes_are_recorded(db_session, admin):
     }
 
 
-def test_sharing_a_canned_response_differently_is_recorded(db_session, admin, factory):
+def test_sharing_a_macro_differently_is_recorded(db_session, admin, factory):
     team = factory.team("Desk")
-    response = canned.do_create_canned(admin, title="Hi", body="Hello", team_id=team.id)
-    canned.do_update_canned(admin, response.id, title="Hi!", body="Hello", team_id=team.id)
+    macro = macros.do_create_macro(admin, title="Hi", body="Hello", team_id=team.id)
+    macros.do_update_macro(admin, macro.id, title="Hi!")
     assert count(db_session) == 0  # a new title is not a sharing change
-    canned.do_update_canned(admin, response.id, title="Hi!", body="Hello", team_id=None)
+    macros.do_update_macro(admin, macro.id, scope="global", team_id=None)
     [entry] = all_entries(db_session)
     assert (entry.action, entry.target_type, entry.target_id, entry.target_label) == (
-        "canned.shared_changed",
-        "canned",
-        response.id,
+        "macro.shared_changed",
+        "macro",
+        macro.id,
         "Hi!",
     )
     assert entry.changes == {"shared_with": ["team Desk", "everyone"]}

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from autocrm.demo import seed
 from autocrm.demo.logins import DEMO_LOGINS
 from autocrm.kb.models import Article, KbCategory
+from autocrm.macros.models import Macro
 from autocrm.people.models import Role, Team, User
 from autocrm.security import verify_password
 from autocrm.tickets.models import Ticket
@@ -225,6 +226,15 @@ def test_seed_demo_loads_teams_people_and_tickets_in_several_states(cli, db_sess
     assert {u.organization.name for u in customers} == {"Example Corp"}
     assert [u.email for u in customers if u.organization_manager] == ["customer@example.com"]
     assert customers[0].organization.domains == ["example.com"]
+    macros = {m.title: m for m in db_session.scalars(select(Macro))}
+    assert set(macros) == {
+        "Ask for screenshot",
+        "Solved: thanks",
+        "Escalate to Billing",
+        "Password reset instructions",
+    }
+    assert macros["Ask for screenshot"].actions["transition"] == "wait_on_customer"
+    assert macros["Escalate to Billing"].actions["priority"] == "high"
 
 
 def test_seed_demo_prints_logins_that_work(cli, client, fresh_login_limit):

@@ -104,3 +104,56 @@ def test_older_revisions_get_their_articles_current_category_visibility_and_tags
                 assert list(bodies.scalars()) == ["One", "Two", "One"]
         finally:
             engine.dispose()
+
+
+BEFORE_0026 = [
+    "INSERT INTO teams (id, name, description, assignment_policy, created_at) "
+    "VALUES (3, 'Billing', '', 'manual', :now)",
+    "INSERT INTO canned_responses (id, team_id, title, body, created_by_id, created_at, "
+    "updated_at) VALUES (4, 3, 'Refund', 'Hi {{customer_name}}', NULL, :now, :now), "
+    "(9, NULL, 'Thanks', 'Thanks!', NULL, :now, :now)",
+]
+
+
+def test_canned_responses_become_text_only_macros_with_their_ids(redis_url, tmp_path):
+    server = os.environ.get("AUTOCRM_TEST_DATABASE_URL")
+    with scratch_database(server, f"autocrm_migration_{uuid.uuid4().hex[:10]}", tmp_path) as url:
+        flask_db(url, redis_url, "upgrade", "0024_webhooks")
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                for statement in BEFORE_0026:
+                    conn.execute(text(statement), {"now": datetime(2026, 12, 1, 9, 0)})
+
+            flask_db(url, redis_url, "upgrade", "0026_macros")
+            with engine.begin() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT id, title, body, team_id, owner_id, actions, usage_count "
+                        "FROM macros ORDER BY id"
+                    )
+                ).all()
+                as_list = [
+                    (*row[:5], json.loads(row[5]) if isinstance(row[5], str) else row[5], row[6])
+                    for row in rows
+                ]
+                assert as_list == [
+                    (4, "Refund", "Hi {{customer_name}}", 3, None, {}, 0),
+                    (9, "Thanks", "Thanks!", None, None, {}, 0),
+                ]
+                # New macros get new ids after the copied ones (PostgreSQL's serial moved on).
+                conn.execute(
+                    text(
+                        "INSERT INTO macros (title, body, actions, usage_count, created_at, "
+                        "updated_at) VALUES ('New', '', '{\"priority\": \"high\"}', 0, :now, :now)"
+                    ),
+                    {"now": datetime(2026, 12, 2, 9, 0)},
+                )
+                assert conn.execute(text("SELECT MAX(id) FROM macros")).scalar() == 10
+
+            flask_db(url, redis_url, "downgrade", "0024_webhooks")
+            with engine.connect() as conn:
+                kept = conn.execute(text("SELECT id, title FROM canned_responses ORDER BY id"))
+                assert kept.all() == [(4, "Refund"), (9, "Thanks")]  # changes-only: not text
+        finally:
+            engine.dispose()

@@ -39,6 +39,13 @@ EXPECTED_OPERATIONS = {
     ("delete", "/api/tickets/{ticket_id}/followers/{user_id}"),
     ("get", "/api/tickets/{ticket_id}/mentionable"),
     ("post", "/api/tickets/{ticket_id}/merge"),
+    ("get", "/api/macros"),
+    ("post", "/api/macros"),
+    ("get", "/api/macros/{macro_id}"),
+    ("patch", "/api/macros/{macro_id}"),
+    ("delete", "/api/macros/{macro_id}"),
+    ("post", "/api/tickets/{ticket_id}/macros/{macro_id}/preview"),
+    ("post", "/api/tickets/{ticket_id}/macros/{macro_id}/apply"),
     ("get", "/api/tickets/{ticket_id}/links"),
     ("post", "/api/tickets/{ticket_id}/links"),
     ("delete", "/api/tickets/{ticket_id}/links/{linked_id}"),
@@ -139,6 +146,7 @@ WITHOUT_REQUIRED_BODY = {
     ("post", "/api/webhooks/{subscription_id}/secret"),
     ("post", "/api/webhooks/{subscription_id}/test"),
     ("post", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
+    ("post", "/api/tickets/{ticket_id}/macros/{macro_id}/preview"),
 }
 # Operations that take a JSON body.
 WITH_BODY = (
@@ -240,6 +248,7 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/kb/suggestions/opened",
                 "/api/uploads",
                 "/api/webhooks",
+                "/api/macros",
             }
             else "202"
             if key == ("post", "/api/inbound/email/{name}")

@@ -1,5 +1,5 @@
-"""The agent's ticket workspace and canned responses, through the Flask test client with a real
-login (session cookie and CSRF tokens, as a browser has them)."""
+"""The agent's ticket workspace and macros (the former canned responses), through the Flask
+test client with a real login (session cookie and CSRF tokens, as a browser has them)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from autocrm.canned import services as canned
-from autocrm.canned.models import CannedResponse
 from autocrm.errors import Forbidden
 from autocrm.events import causes
+from autocrm.macros import applying
+from autocrm.macros import services as macros
+from autocrm.macros.models import Macro
 from autocrm.people import organizations
 from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
@@ -223,7 +224,7 @@ def test_post_without_csrf_token_is_refused(client, db_session, setup):
     assert response.status_code == 400
     response = client.post(url(ticket, "/transition"), data={"name": "start", "version": "1"})
     assert response.status_code == 400
-    response = client.post("/agent/canned", data={"title": "x", "body": "y"})
+    response = client.post("/agent/macros", data={"title": "x", "body": "y"})
     assert response.status_code == 400
     assert db_session.scalar(select(Message).where(Message.ticket_id == ticket.id)) is None
     assert db_session.get(Ticket, ticket.id).status == "new"
@@ -331,59 +332,99 @@ def test_the_trail_explains_automated_changes(client, db_session, setup):
     assert "ticket.priority eq 'normal' (was 'normal')" in page
 
 
-# -- canned responses --------------------------------------------------------------------------
+# -- macros (formerly canned responses) -----------------------------------------------------
 
 
-def test_canned_response_crud(client, db_session, setup):
+def test_macro_crud(client, db_session, setup):
     token = log_in(client, setup["agent"])
     support = setup["support"]
+    team = f"team:{support.id}"
     response = client.post(
-        "/agent/canned",
-        data={"csrf_token": token, "title": "Greeting", "body": "Hi!", "team_id": support.id},
+        "/agent/macros",
+        data={"csrf_token": token, "title": "Greeting", "body": "Hi!", "shared_with": team},
     )
     assert response.status_code == 302
-    item = db_session.scalar(select(CannedResponse).where(CannedResponse.title == "Greeting"))
+    item = db_session.scalar(select(Macro).where(Macro.title == "Greeting"))
     assert item.team_id == support.id and item.created_by_id == setup["agent"].id
-    assert "Greeting" in client.get("/agent/canned").get_data(as_text=True)
+    assert item.actions == {} and item.owner_id is None
+    assert "Greeting" in client.get("/agent/macros").get_data(as_text=True)
 
-    edit = client.get(f"/agent/canned/{item.id}/edit")
+    edit = client.get(f"/agent/macros/{item.id}/edit")
     assert edit.status_code == 200 and "Hi!</textarea>" in edit.get_data(as_text=True)
     response = client.post(
-        f"/agent/canned/{item.id}/edit",
-        data={"csrf_token": token, "title": "Hello", "body": "Hello!", "team_id": support.id},
+        f"/agent/macros/{item.id}/edit",
+        data={
+            "csrf_token": token,
+            "title": "Hello",
+            "body": "Hello!",
+            "shared_with": "personal",
+            "priority": "high",
+            "assignee": "me",
+            "add_tags": "vip, follow-up",
+            "transition": "wait_on_customer",
+        },
     )
     assert response.status_code == 302
-    assert db_session.get(CannedResponse, item.id).title == "Hello"
+    item = db_session.get(Macro, item.id)
+    assert item.title == "Hello" and item.owner_id == setup["agent"].id and item.team_id is None
+    assert item.actions == {
+        "priority": "high",
+        "assignee_id": "me",
+        "add_tags": ["follow-up", "vip"],
+        "transition": "wait_on_customer",
+    }
 
     blank = client.post(
-        f"/agent/canned/{item.id}/edit",
-        data={"csrf_token": token, "title": " ", "body": "kept text", "team_id": support.id},
+        f"/agent/macros/{item.id}/edit",
+        data={"csrf_token": token, "title": " ", "body": "kept text", "shared_with": team},
     )
     assert blank.status_code == 422 and "kept text</textarea>" in blank.get_data(as_text=True)
+    bad = client.post(
+        f"/agent/macros/{item.id}/edit",
+        data={
+            "csrf_token": token,
+            "title": "x",
+            "body": "",
+            "shared_with": team,
+            "transition": "teleport",
+        },
+    )
+    assert bad.status_code == 422 and "Not a transition" in bad.get_data(as_text=True)
 
-    response = client.post(f"/agent/canned/{item.id}/delete", data={"csrf_token": token})
+    response = client.post(f"/agent/macros/{item.id}/delete", data={"csrf_token": token})
     assert response.status_code == 302
-    assert db_session.get(CannedResponse, item.id) is None
+    assert db_session.get(Macro, item.id) is None
 
 
-def test_canned_response_visibility_and_who_may_change_what(client, setup, factory):
+def test_old_canned_addresses_redirect_to_macros(client, setup):
+    log_in(client, setup["agent"])
+    assert client.get("/agent/canned").headers["Location"].endswith("/agent/macros")
+    moved = client.get("/agent/canned/7/edit")
+    assert moved.status_code == 301 and moved.headers["Location"].endswith("/agent/macros/7/edit")
+
+
+def test_macro_visibility_and_who_may_change_what(client, setup, factory):
     admin = factory.admin()
-    shared = canned.do_create_canned(admin, title="Shared", body="For all", team_id=None)
-    billing_only = canned.do_create_canned(
+    shared = macros.do_create_macro(admin, title="Shared", body="For all", scope="global")
+    billing_only = macros.do_create_macro(
         admin, title="Billing only", body="Money", team_id=setup["billing"].id
     )
+    secret = macros.do_create_macro(
+        setup["colleague"], title="Bea's own", body="Mine", scope="personal"
+    )
     token = log_in(client, setup["agent"])
-    page = client.get("/agent/canned").get_data(as_text=True)
-    assert "Shared" in page and "Billing only" not in page
-    assert f"/agent/canned/{shared.id}/edit" not in page  # global ones: admins manage them
+    page = client.get("/agent/macros").get_data(as_text=True)
+    assert "Shared" in page and "Billing only" not in page and "Bea&#39;s own" not in page
+    assert f"/agent/macros/{shared.id}/edit" not in page  # global ones: admins manage them
 
-    refused = client.post(f"/agent/canned/{shared.id}/delete", data={"csrf_token": token})
+    refused = client.post(f"/agent/macros/{shared.id}/delete", data={"csrf_token": token})
     assert refused.status_code == 302  # back to the list with a message
-    assert canned.access_canned_by_id(admin, shared.id) is not None
-    assert client.get(f"/agent/canned/{billing_only.id}/edit").status_code == 404
+    assert macros.access_macro_by_id(admin, shared.id) is not None
+    assert client.get(f"/agent/macros/{billing_only.id}/edit").status_code == 404
+    assert client.get(f"/agent/macros/{secret.id}/edit").status_code == 404
     response = client.post(
-        "/agent/canned",
-        data={"csrf_token": token, "title": "Mine for all", "body": "x", "team_id": ""},
+        "/agent/macros",
+        data={"csrf_token": token, "title": "Mine for all", "body": "x", "shared_with": "global"},
     )
     assert response.status_code == 422
     assert "Only admins" in response.get_data(as_text=True)
@@ -391,40 +432,92 @@ def test_canned_response_visibility_and_who_may_change_what(client, setup, facto
     assert "Shared" in workspace and "Billing only" not in workspace
 
 
-def test_canned_placeholders_are_plain_text(client, setup, factory):
+def test_macro_placeholders_are_plain_text(client, setup, factory):
     agent, ticket = setup["agent"], setup["ticket"]
-    item = canned.do_create_canned(
+    item = macros.do_create_macro(
         agent,
         title="Hi",
         body="Hi {{customer_name}}, ticket #{{ ticket_id }}. {{ 7*7 }} {{config}} -- "
-        "{{agent_name}}",
+        "{{agent_name}} ({{agent.first_name}}) re {{ticket.subject}} for {{requester.name}}",
         team_id=setup["support"].id,
     )
     log_in(client, agent)
-    data = client.get(url(ticket, f"/canned/{item.id}.json")).get_json()
+    data = client.get(url(ticket, f"/macros/{item.id}.json")).get_json()
     assert data == {
         "ok": True,
         "body": f"Hi Casey Customer, ticket #{ticket.id}. {{{{ 7*7 }}}} {{{{config}}}} -- "
-        "Alex Agent",
+        "Alex Agent (Alex) re Printer on fire for Casey Customer",
+        "text_only": True,
+        "changes": [
+            {
+                "field": "reply",
+                "description": "Public reply to the requester",
+                "possible": True,
+                "reason": "",
+            }
+        ],
     }
 
-    # Without JavaScript: the page opens with the filled-in text in the reply box.
-    page = html.unescape(client.get(url(ticket, f"?canned={item.id}")).get_data(as_text=True))
-    assert f"Hi Casey Customer, ticket #{ticket.id}. {{{{ 7*7 }}}}" in page
+    # Without JavaScript: the page opens with the preview and the text in the reply box (the
+    # old ?canned= address too).
+    for param in ("macro", "canned"):
+        page = html.unescape(client.get(url(ticket, f"?{param}={item.id}")).get_data(as_text=True))
+        assert f"Hi Casey Customer, ticket #{ticket.id}. {{{{ 7*7 }}}}" in page
+        assert "Preview: Hi" in page
 
     # A customer whose name looks like a placeholder or a template stays text.
     sneaky = factory.customer(name="{{agent_name}} {{ 7*7 }}")
     other = factory.ticket(sneaky, team=setup["support"])
-    body = canned.render_for_ticket(agent, item.id, other.id)
+    body = applying.preview_by_id(agent, other.id, item.id).body
     assert body.startswith("Hi {{agent_name}} {{ 7*7 }}, ticket")
 
-    missing = client.get(url(ticket, "/canned/999999.json"))
+    assert client.get(url(ticket, f"/canned/{item.id}.json")).get_json() == data  # old address
+    missing = client.get(url(ticket, "/macros/999999.json"))
     assert missing.status_code == 404 and missing.get_json()["ok"] is False
 
 
-def test_customers_cannot_use_canned_responses(setup):
+def test_a_macro_with_changes_is_previewed_then_applied_from_the_workspace(
+    client, db_session, setup
+):
+    agent, ticket = setup["agent"], setup["ticket"]
+    tickets.do_transition(agent, ticket.id, "start")
+    item = macros.do_create_macro(
+        agent,
+        title="Need info",
+        body="Could you send a screenshot, {{requester.first_name}}?",
+        team_id=setup["support"].id,
+        actions={"priority": "high", "transition": "wait_on_customer"},
+    )
+    token = log_in(client, agent)
+    fragment = client.get(url(ticket, f"/macros/{item.id}/preview")).get_data(as_text=True)
+    assert "Could you send a screenshot, Casey?" in fragment
+    assert "Priority: normal → high" in fragment and "Waiting on customer" in fragment
+    version = db_session.get(Ticket, ticket.id).version
+
+    stale = client.post(
+        url(ticket, f"/macros/{item.id}/apply"), data={"csrf_token": token, "version": version - 1}
+    )
+    assert stale.status_code == 302 and f"macro={item.id}" in stale.headers["Location"]
+    assert db_session.get(Ticket, ticket.id).status == "open"
+
+    applied = client.post(
+        url(ticket, f"/macros/{item.id}/apply"), data={"csrf_token": token, "version": version}
+    )
+    assert applied.status_code == 302
+    fresh = db_session.get(Ticket, ticket.id)
+    assert fresh.status == "pending" and fresh.priority.label == "high"
+    messages = db_session.scalars(select(Message).where(Message.ticket_id == ticket.id)).all()
+    assert [m.body for m in messages] == ["Could you send a screenshot, Casey?"]
+
+    # Now pending: waiting on the customer again is not possible, and the preview says so.
+    fragment = client.get(url(ticket, f"/macros/{item.id}/preview")).get_data(as_text=True)
+    assert "not possible: not possible from Waiting on customer" in fragment
+    assert "Apply macro" not in fragment
+
+
+def test_customers_cannot_use_macros(setup):
     with pytest.raises(Forbidden):
-        canned.list_canned(setup["customer"])
+        macros.list_macros(setup["customer"])
 
 
 def test_requester_panel_shows_who_asked_and_their_other_visible_tickets(client, setup, factory):

@@ -89,8 +89,8 @@ def _target_url(entry: AdminAuditEntry) -> str | None:
             return url_for("admin_workflows.draft", workflow_id=entry.target_id)
         except BuildError:
             return url_for("admin_workflows.index")
-    if entry.target_type == "canned":
-        return url_for("workspace.canned_edit", response_id=entry.target_id)
+    if entry.target_type in ("canned", "macro"):  # canned responses became macros, same ids
+        return url_for("workspace.macro_edit", macro_id=entry.target_id)
     return None
 
 

@@ -1,6 +1,7 @@
 // The agent's ticket workspace, live: the conversation over Socket.IO (with an HTTP fallback),
 // retry that keeps the typed text, catching up on missed messages after a reconnect, typing and
-// presence warnings, canned responses and knowledge-base article links inserted at the cursor,
+// presence warnings, macros previewed in place (a text-only one's reply inserted at the cursor),
+// knowledge-base article links inserted at the cursor,
 // SLA countdowns, and the header, status, details, SLA and history panels redrawn from the
 // `ticket_updated` and `trail` events (complete payloads: nothing is fetched for them). Without
 // this script the page still works through its forms.
@@ -294,33 +295,49 @@
     renderPresence();
   });
 
-  // -- canned responses ------------------------------------------------------------------------
+  // -- macros ----------------------------------------------------------------------------------
 
-  const cannedForm = document.getElementById("ws-canned-form");
-  if (cannedForm) {
-    cannedForm.addEventListener("submit", async (event) => {
+  // Choosing a macro fetches its preview (the server renders it: reply text, changes, and an
+  // Apply form with the ticket's version); a text-only macro's reply goes in at the cursor.
+  const macroForm = document.getElementById("ws-macro-form");
+  const macroPreview = document.getElementById("ws-macro-preview");
+
+  function insertAtCursor(text) {
+    const start = body.selectionStart ?? body.value.length;
+    const end = body.selectionEnd ?? start;
+    body.setRangeText(text, start, end, "end");
+    body.focus();
+    body.dispatchEvent(new Event("input"));
+  }
+
+  if (macroForm && macroPreview) {
+    macroForm.addEventListener("submit", async (event) => {
       event.preventDefault();
-      const id = cannedForm.elements.canned.value;
+      const id = macroForm.elements.macro.value;
       if (!id) return;
-      const url = root.dataset.cannedUrl.replace(/\/0\.json$/, `/${encodeURIComponent(id)}.json`);
-      let data = null;
+      const url = root.dataset.macroUrl.replace(/\/0\/preview$/, `/${encodeURIComponent(id)}/preview`);
+      let html = null;
       try {
-        const response = await fetch(url, { headers: { Accept: "application/json" } });
-        data = await response.json();
+        const response = await fetch(url, { headers: { Accept: "text/html" } });
+        html = await response.text();
       } catch (_) {
-        data = { ok: false, error: "Could not load the response; try again." };
+        html = null;
       }
-      if (!data || !data.ok) {
-        showError(data && data.error ? data.error : "Could not load the response.");
+      if (html === null) {
+        showError("Could not load the macro; try again.");
         return;
       }
       showError("");
-      const start = body.selectionStart ?? body.value.length;
-      const end = body.selectionEnd ?? start;
-      body.setRangeText(data.body, start, end, "end");
-      body.focus();
-      body.dispatchEvent(new Event("input"));
-      cannedForm.elements.canned.value = "";
+      macroPreview.innerHTML = html;
+      const insert = document.getElementById("ws-macro-insert");
+      if (insert) {
+        insertAtCursor(insert.dataset.body);
+        insert.hidden = false;
+        insert.addEventListener("click", () => insertAtCursor(insert.dataset.body));
+      }
+      const apply = document.getElementById("ws-macro-apply-form");
+      // The Apply form carries the version the preview was made for: a change made since is a 409.
+      document.getElementById("ws-macro-apply")?.focus();
     });
   }
 

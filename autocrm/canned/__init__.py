@@ -1,1 +1,0 @@
-"""Canned responses: reply templates agents insert, private or shared with a team."""
