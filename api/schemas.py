@@ -426,6 +426,15 @@ class MessageCreateSchema(StrictSchema):
     body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH))
     internal = fields.Boolean(load_default=False)
     attachment_ids = ATTACHMENT_IDS
+    transition = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={
+            "description": "A workflow transition (see `/transitions`) to fire with the "
+            "message, in the same transaction: reply and set the ticket pending or solved in "
+            "one step. If the workflow refuses it (409, or 422 for an unknown name), the "
+            "message is not added either."
+        },
+    )
 
 
 class MessageListArgsSchema(StrictSchema):

@@ -18,6 +18,7 @@ from autocrm import policies
 from autocrm.canned import services as canned
 from autocrm.canned.models import CannedResponse
 from autocrm.engine import versions
+from autocrm.engine.versions import engine_for
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.kb import articles
 from autocrm.listing import PageRequest
@@ -109,6 +110,8 @@ def _render(
     people = _people(item)
     view = representation.ticket_view(item, "staff")
     team_list = teams.list_teams(user, PageRequest(limit=200, sort="id")).items
+    transitions = representation.allowed_for(view, user.role.value, user.id)
+    state_labels = engine_for(item).state_labels
     html = render_template(
         "agent/ticket.html",
         user=user,
@@ -120,7 +123,9 @@ def _render(
         priorities=[p.label for p in Priority],
         view=representation.render_tickets([item], "staff")[0],
         original_email_id=receive.first_email_of(item) if item.channel == "email" else None,
-        transitions=representation.allowed_for(view, user.role.value, user.id),
+        transitions=transitions,
+        state_labels=state_labels,
+        reply_moves=reply_moves(transitions, state_labels, item.status),
         clocks=[
             {**c, "label": METRIC_LABELS.get(c["metric"], c["metric"])} for c in view["sla_clocks"]
         ],
@@ -145,6 +150,21 @@ def _render(
         link_errors=link_errors or {},
     )
     return html, status
+
+
+def reply_moves(
+    transitions: list[dict[str, Any]], state_labels: dict[str, str], status: str
+) -> list[dict[str, str]]:
+    """The reply box's "Send and set <state>" choices: one per state the viewer's transitions
+    lead to from here (the first transition to it), named by that state, whatever the workflow
+    calls its transitions. workspace.js redraws them the same way."""
+    moves: dict[str, dict[str, str]] = {}
+    for transition in transitions:
+        target = transition["to"]
+        if target != status and target not in moves:
+            label = state_labels.get(target, target)
+            moves[target] = {"name": transition["name"], "to": target, "label": label}
+    return list(moves.values())
 
 
 def _all_messages(user: User, ticket_id: int) -> list[Any]:
@@ -316,32 +336,31 @@ def add_message(user: User, ticket_id: int) -> Any:
         data = {}
     body = str(data.get("body") or "")
     internal = data.get("visibility") == "internal" or data.get("internal") is True
+    # "Send and set <state>": the button's transition, fired in the reply's transaction.
+    move = str(data.get("transition") or "") or None
     try:
         tickets.access_ticket_by_id(user, ticket_id)  # an unknown ticket stores no files
         conversation.check_message(body)  # nor does a blank reply
         ids = [] if request.is_json else upload_form_files(user)
         message = conversation.do_add_message(
-            user, ticket_id, body, internal=internal, attachment_ids=ids
+            user, ticket_id, body, internal=internal, attachment_ids=ids, transition=move
         )
     except DomainError as exc:
+        error = " ".join(file_errors(exc.errors)) or exc.message
+        if move and "transition" in exc.errors:  # the workflow refused the move: nothing was sent
+            error = f"Not sent: {exc.message} Your text is kept; send it again."
         if _wants_json():
-            return jsonify({"ok": False, "error": exc.message, "errors": exc.errors}), (
-                exc.status_code
-            )
+            return jsonify({"ok": False, "error": error, "errors": exc.errors}), exc.status_code
         if isinstance(exc, NotFound):
             raise
         item = tickets.access_ticket_by_id(user, ticket_id)
         return _render(
-            user,
-            item,
-            status=exc.status_code,
-            draft=body,
-            internal=internal,
-            reply_error=" ".join(file_errors(exc.errors)) or exc.message,
+            user, item, status=exc.status_code, draft=body, internal=internal, reply_error=error
         )
     if _wants_json():
         return jsonify({"ok": True, "message": representation.render_message(message)}), 201
-    flash("Internal note added." if internal else "Reply sent.", "success")
+    sent = "Internal note added" if internal else "Reply sent"
+    flash(f"{sent} and status set." if move else f"{sent}.", "success")
     return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor=f"message-{message.id}"))
 
 

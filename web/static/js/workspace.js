@@ -117,11 +117,12 @@
     errorBox.hidden = !text;
   }
 
-  async function postFallback(text, internal) {
+  async function postFallback(text, internal, move) {
     const response = await app.post(root.dataset.sendUrl, {
       body: text,
       internal,
       visibility: internal ? "internal" : "public",
+      ...(move ? { transition: move } : {}),
     });
     let data = {};
     try { data = await response.json(); } catch (_) { data = {}; }
@@ -130,7 +131,10 @@
   }
 
   let sending = false;
-  async function send() {
+  let lastMove = null; // the "Send and set <state>" transition of the last attempt, for Retry
+  const moveButtons = () => Array.from(form.querySelectorAll("[data-reply-move]"));
+  async function send(move) {
+    lastMove = move || null;
     const text = body.value;
     if (!text.trim()) {
       showError("Write a message first.");
@@ -140,6 +144,7 @@
     if (sending) return;
     sending = true;
     sendButton.disabled = true;
+    moveButtons().forEach((button) => { button.disabled = true; });
     sendButton.setAttribute("aria-busy", "true");
     retryButton.hidden = true;
     showError("");
@@ -147,21 +152,23 @@
     const internal = isInternal();
     let result;
     try {
-      result = app.socket.connected
+      // A reply with a move goes over HTTP: the reply and the transition are one transaction.
+      result = app.socket.connected && !move
         ? await app.emit("send_message", { ticket_id: ticketId, body: text, internal })
-        : await postFallback(text, internal);
+        : await postFallback(text, internal, move);
     } catch (_) {
       result = { ok: false, error: "Could not reach the server; check your connection." };
     }
     sending = false;
     sendButton.disabled = false;
+    moveButtons().forEach((button) => { button.disabled = false; });
     sendButton.removeAttribute("aria-busy");
     if (result && result.ok) {
       appendMessage(result.message);
       if (body.value === text) body.value = "";
       saveDraft();
       stopTyping();
-      stateBox.textContent = internal ? "Internal note added." : "Reply sent.";
+      stateBox.textContent = (internal ? "Internal note added" : "Reply sent") + (move ? " and status set." : ".");
       return;
     }
     // The text stays in the box (and in the saved draft): nothing typed is lost.
@@ -178,9 +185,10 @@
       return;
     }
     event.preventDefault();
-    send();
+    const submitter = event.submitter;
+    send(submitter && submitter.name === "transition" ? submitter.value : null);
   });
-  retryButton.addEventListener("click", send);
+  retryButton.addEventListener("click", () => send(lastMove));
 
   function updateVisibility() {
     const internal = isInternal();
@@ -502,6 +510,30 @@
     document.getElementById("ws-assignee-text").textContent = ticket.assignee_name || "nobody";
   }
 
+  // The reply box's "Send and set <state>" buttons, as workspace.reply_moves draws them.
+  function drawReplyMoves() {
+    const box = document.getElementById("ws-reply-moves");
+    if (!box) return;
+    const labels = JSON.parse(box.dataset.stateLabels || "{}");
+    const seen = new Set();
+    const buttons = [];
+    ticket.transitions.filter((t) => t.roles.includes(userRole) &&
+      (!t.assignee_only || ticket.assignee_id === userId)).forEach((t) => {
+      if (t.to === ticket.status || seen.has(t.to)) return;
+      seen.add(t.to);
+      const label = labels[t.to] || t.to;
+      const button = element("button", "secondary", `Send and set ${label}`);
+      button.type = "submit";
+      button.name = "transition";
+      button.value = t.name;
+      button.title = `Send, then move the ticket to ${label}`;
+      button.dataset.replyMove = "";
+      button.disabled = sending;
+      buttons.push(button);
+    });
+    box.replaceChildren(...buttons);
+  }
+
   // My buttons: what my role may fire, and an assignee-only one only when I am the assignee.
   function drawTransitions() {
     const mine = ticket.transitions.filter((t) => t.roles.includes(userRole) &&
@@ -571,6 +603,7 @@
     root.dataset.version = String(ticket.version);
     drawHeader();
     drawTransitions();
+    drawReplyMoves();
     drawFields();
     drawClocks();
   });
