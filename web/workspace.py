@@ -17,7 +17,6 @@ from werkzeug.wrappers import Response
 from autocrm import policies
 from autocrm.canned import services as canned
 from autocrm.canned.models import CannedResponse
-from autocrm.engine import versions
 from autocrm.engine.versions import engine_for
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.kb import articles
@@ -29,7 +28,6 @@ from autocrm.requestguard import accepts_uploads
 from autocrm.tickets import conversation, followers, links, merging, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
-from autocrm.tickets.queue import names_of
 from web import kb_staff
 from web.attachments import file_errors, upload_form_files
 from web.forms import parse_id
@@ -131,7 +129,7 @@ def _render(
         ],
         metric_labels=METRIC_LABELS,
         team_names={t.id: t.name for t in team_list},
-        trail=_trail(user, item, people, {t.id: t.name for t in team_list}),
+        trail=_trail(user, item),
         canned_responses=canned.list_canned(user),
         draft=draft,
         internal=internal,
@@ -209,101 +207,21 @@ def _assignable_staff(team_list: list[Team]) -> list[dict[str, Any]]:
     ]
 
 
-def _trail(
-    user: User, item: Ticket, people: dict[int, str], team_names: dict[int, str]
-) -> list[dict[str, Any]]:
-    events = tickets.list_events(user, item.id)
-    numbers = versions.version_numbers(
+def _trail(user: User, item: Ticket) -> list[dict[str, Any]]:
+    """The history panel, newest first, in the words of ``autocrm.tickets.history`` (which the
+    REST trail and the live ``trail`` events carry too); nothing is said twice."""
+    entries = representation.trail_views(tickets.list_events(user, item.id))
+    return [
         {
-            e.data["cause"]["workflow_version"]
-            for e in events
-            if isinstance(e.data.get("cause"), dict) and e.data["cause"].get("workflow_version")
+            "id": entry["id"],
+            "when": entry["created_at"],
+            "summary": entry["summary"],
+            "why": entry["why"],
+            "automated": entry["actor_id"] is None,
         }
-    )
-    followed = [e.data.get("user_id") for e in events if e.kind.startswith("follower.")]
-    people = {**people, **names_of(followed)}  # customers who follow(ed) it, by name
-    trail = []
-    for event in events:
-        cause = event.data.get("cause") if isinstance(event.data.get("cause"), dict) else None
-        if event.actor_id is not None:
-            who = people.get(event.actor_id, f"User #{event.actor_id}")
-        elif cause:
-            number = numbers.get(cause.get("workflow_version"))
-            version = f" (workflow v{number})" if number else ""
-            who = f"Automation: {cause.get('rule')}{version}"
-        else:
-            who = "Automation"
-        trail.append(
-            {
-                "id": event.id,
-                "when": event.created_at,
-                "who": who,
-                "automated": event.actor_id is None,
-                "what": _describe(event.kind, event, people, team_names),
-                "because": [_condition(c) for c in (cause or {}).get("because") or []],
-            }
-        )
-    return list(reversed(trail))  # newest first
-
-
-def _describe(kind: str, event: Any, people: dict[int, str], team_names: dict[int, str]) -> str:
-    data = event.data
-
-    def show(name: str, value: Any) -> str:
-        if value is None or value == []:
-            return "none"
-        if name == "assignee_id":
-            return people.get(value, f"#{value}")
-        if name == "team_id":
-            return team_names.get(value, f"#{value}")
-        if name == "tags":
-            return ", ".join(value)
-        return str(value)
-
-    if kind == "ticket.created":
-        return f"Opened the ticket ({event.to_state})"
-    if kind == "ticket.transitioned":
-        return f"Moved {event.from_state} → {event.to_state} ({data.get('transition')})"
-    if kind == "ticket.updated":
-        changes = data.get("changes") or {}
-        parts = [
-            f"{name.removesuffix('_id')}: {show(name, old)} → {show(name, new)}"
-            for name, (old, new) in changes.items()
-        ]
-        return "Changed " + "; ".join(parts) if parts else "Changed the ticket"
-    if kind == "ticket.assigned":
-        return f"Assigned to {show('assignee_id', data.get('assignee_id'))}"
-    if kind in {"sla.warning", "sla.breached"}:
-        what = "is close to its deadline" if kind == "sla.warning" else "breached its deadline"
-        metric = METRIC_LABELS.get(data.get("metric"), data.get("metric"))
-        return f"SLA {metric} {what}"
-    if kind in {"follower.added", "follower.removed"}:
-        verb = "Added" if kind == "follower.added" else "Removed"
-        return f"{verb} follower {show('assignee_id', data.get('user_id'))}"
-    if kind == "ticket.merged":
-        source, target = data.get("source_id"), data.get("target_id")
-        if event.ticket_id == source:
-            return f"Merged into #{target}"
-        return f"Merged #{source} into this ticket"
-    if kind in {"ticket.linked", "ticket.unlinked"}:
-        verb = "Linked to" if kind == "ticket.linked" else "Unlinked from"
-        return f"{verb} #{data.get('linked_id')}"
-    if kind == "feedback.created":
-        return f"Customer rated the help {data.get('rating')}/5"
-    if kind == "automation.failed":
-        return f"An automated action failed: {data.get('error')}"
-    if kind == "attachment.quarantined":
-        return f"Quarantined {data.get('filename')}: malware found ({data.get('signature')})"
-    return kind
-
-
-def _condition(condition: Any) -> str:
-    if not isinstance(condition, dict):
-        return str(condition)
-    return (
-        f"{condition.get('field')} {condition.get('op')} {condition.get('value')!r}"
-        f" (was {condition.get('actual')!r})"
-    )
+        for entry in reversed(entries)
+        if entry["summary"] is not None
+    ]
 
 
 # -- conversation ------------------------------------------------------------------------------

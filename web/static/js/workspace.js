@@ -14,7 +14,6 @@
   const requesterId = Number(root.dataset.requesterId);
   const userRole = root.dataset.userRole;
   const people = JSON.parse(root.dataset.people || "{}");
-  const teamNames = JSON.parse(root.dataset.teams || "{}");
   const metricLabels = JSON.parse(root.dataset.metricLabels || "{}");
   let ticket = JSON.parse(root.dataset.ticket);
 
@@ -608,63 +607,22 @@
     drawClocks();
   });
 
-  // -- the history: a trail entry in the words the server uses (web/workspace.py _describe) ---
-
-  // Python's repr() of a rule condition's value, as the server-drawn history shows it.
-  const repr = (value) => (typeof value === "string" ? `'${value}'` : JSON.stringify(value));
-
-  function describe(entry) {
-    const data = entry.data || {};
-    const show = (name, value) => {
-      if (value === null || value === undefined || (Array.isArray(value) && !value.length)) return "none";
-      if (name === "assignee_id") return people[String(value)] || `#${value}`;
-      if (name === "team_id") return teamNames[String(value)] || `#${value}`;
-      if (name === "tags") return value.join(", ");
-      return String(value);
-    };
-    switch (entry.kind) {
-      case "ticket.created": return `Opened the ticket (${entry.to_state})`;
-      case "ticket.transitioned": return `Moved ${entry.from_state} → ${entry.to_state} (${data.transition})`;
-      case "ticket.updated": {
-        const parts = Object.entries(data.changes || {}).map(([name, [from, to]]) =>
-          `${name.replace(/_id$/, "")}: ${show(name, from)} → ${show(name, to)}`);
-        return parts.length ? `Changed ${parts.join("; ")}` : "Changed the ticket";
-      }
-      case "ticket.assigned": return `Assigned to ${show("assignee_id", data.assignee_id)}`;
-      case "sla.warning":
-      case "sla.breached": {
-        const what = entry.kind === "sla.warning" ? "is close to its deadline" : "breached its deadline";
-        return `SLA ${metricLabels[data.metric] || data.metric} ${what}`;
-      }
-      case "follower.added": return `Added follower ${show("assignee_id", data.user_id)}`;
-      case "follower.removed": return `Removed follower ${show("assignee_id", data.user_id)}`;
-      case "feedback.created": return `Customer rated the help ${data.rating}/5`;
-      case "automation.failed": return `An automated action failed: ${data.error}`;
-      default: return entry.kind;
-    }
-  }
+  // -- the history: each entry's summary and why, in the words of autocrm/tickets/history.py --
 
   const trailList = document.getElementById("ws-trail");
   app.socket.on("trail", (entry) => {
     if (entry.ticket_id !== ticketId || trailList.querySelector(`[data-trail-id="${entry.id}"]`)) return;
-    const cause = entry.data && typeof entry.data.cause === "object" ? entry.data.cause : null;
-    const who = entry.actor_id !== null ? (entry.actor_name || nameOf(entry.actor_id))
-      : cause ? `Automation: ${cause.rule}` : "Automation";
+    if (entry.summary === null) return; // the entry before it says it already
     const li = element("li", `ws-event${entry.actor_id === null ? " ws-event-auto" : ""}`);
     li.dataset.trailId = String(entry.id);
     const head = element("div", "ws-event-head");
-    head.append(element("strong", "", who), timeNode(entry.created_at));
-    li.append(head, element("div", "", describe(entry)));
-    const because = (cause && cause.because) || [];
-    if (because.length) {
-      const box = element("div", "ws-because", "because");
+    head.append(timeNode(entry.created_at));
+    li.append(element("div", "ws-event-summary", entry.summary || entry.kind), head);
+    if (entry.why && entry.why.length) {
+      const box = element("details", "ws-because");
       const ul = element("ul");
-      because.forEach((c) => {
-        const item = element("li");
-        item.append(element("code", "", `${c.field} ${c.op} ${repr(c.value)} (was ${repr(c.actual)})`));
-        ul.append(item);
-      });
-      box.append(ul);
+      entry.why.forEach((reason) => ul.append(element("li", "", reason)));
+      box.append(element("summary", "", "why"), ul);
       li.append(box);
     }
     trailList.prepend(li);  // newest first
