@@ -31,6 +31,7 @@ from autocrm.tickets.models import Ticket
 from web import (
     admin,
     agent,
+    agent_tickets,
     attachments,
     auth,
     customers,
@@ -139,6 +140,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         passwords.bp,
         twofactor.bp,
         agent.bp,
+        agent_tickets.bp,
         workspace.bp,
         customers.bp,
         portal.bp,
