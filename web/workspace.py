@@ -318,13 +318,18 @@ def _conflict_text(exc: DomainError) -> str:
 @bp.post("/tickets/<int:ticket_id>/fields")
 @login_required(staff=True)
 def update_fields(user: User, ticket_id: int) -> Any:
+    """The details form: posted by its Save button, or as JSON by workspace.js as soon as a
+    field changes (then the answer is JSON: the ticket as it is now, or the refusal)."""
     item = tickets.access_ticket_by_id(user, ticket_id)
+    data: Any = request.get_json(silent=True) if request.is_json else request.form
+    if not hasattr(data, "get"):
+        data = {}
     submitted = {
-        "priority": request.form.get("priority", ""),
-        "team_id": _optional_int(request.form.get("team_id")),
-        "assignee_id": _optional_int(request.form.get("assignee_id")),
-        "tags": request.form.get("tags", ""),
-        "version": _version_from_form(),
+        "priority": str(data.get("priority") or ""),
+        "team_id": _optional_int(_text(data.get("team_id"))),
+        "assignee_id": _optional_int(_text(data.get("assignee_id"))),
+        "tags": str(data.get("tags") or ""),
+        "version": parse_id(_text(data.get("version"))),
     }
     try:
         changes = _field_changes(item, submitted)
@@ -333,6 +338,9 @@ def update_fields(user: User, ticket_id: int) -> Any:
         if changes:
             tickets.do_update_ticket(user, ticket_id, changes, submitted["version"])
     except DomainError as exc:
+        if _wants_json():
+            body = {"ok": False, "error": _conflict_text(exc), "errors": exc.errors}
+            return jsonify(body), exc.status_code
         if isinstance(exc, NotFound):
             raise
         item = tickets.access_ticket_by_id(user, ticket_id)
@@ -347,8 +355,17 @@ def update_fields(user: User, ticket_id: int) -> Any:
             fields=kept,
             field_errors=exc.errors,
         )
+    if _wants_json():
+        item = tickets.access_ticket_by_id(user, ticket_id)
+        view = representation.render_tickets([item], "staff")[0]
+        return jsonify({"ok": True, "changed": bool(changes), "ticket": view})
     flash("Ticket updated." if changes else "Nothing to change.", "success")
     return redirect(url_for(".ticket", ticket_id=ticket_id))
+
+
+def _text(value: Any) -> str | None:
+    """A form value, or a JSON one (a number, null) as the form would have sent it."""
+    return None if value is None else str(value)
 
 
 @bp.post("/tickets/<int:ticket_id>/followers")

@@ -551,11 +551,67 @@
     document.getElementById("ws-no-transitions").hidden = forms.length > 0;
   }
 
+  // -- the details save as they change: the version goes with them; a 409 keeps the choice ----
+
+  let savingFields = false;
+  let fieldsConflict = false;
+  let savedVersion = 0; // the version my last save made: its ticket_updated is no news
+  const fieldsState = document.getElementById("ws-fields-state");
+  const fieldsError = document.getElementById("ws-fields-error");
+  function showFieldsError(text, reload) {
+    document.getElementById("ws-fields-error-text").textContent = text;
+    document.getElementById("ws-fields-reload").hidden = !reload;
+    fieldsError.hidden = !text;
+  }
+  async function saveFields() {
+    if (savingFields || fieldsConflict) return;
+    savingFields = true;
+    showFieldsError("", false);
+    fieldsState.textContent = "Saving…";
+    const values = Object.fromEntries(new FormData(fieldsForm).entries());
+    delete values.csrf_token;
+    let response = null;
+    let data = {};
+    try {
+      response = await app.post(fieldsForm.action, values);
+      data = await response.json();
+    } catch (_) {
+      data = { ok: false, error: "Could not reach the server; your choice is kept: try again." };
+    }
+    savingFields = false;
+    if (response && response.ok && data.ok) {
+      fieldsState.textContent = data.changed ? "Saved." : "";
+      fieldsDirty = false;
+      savedVersion = data.ticket.version;
+      if (data.ticket.version >= ticket.version) ticket = data.ticket;
+      root.dataset.version = String(ticket.version);
+      drawHeader();
+      drawTransitions();
+      drawReplyMoves();
+      drawFields(true);
+      return;
+    }
+    fieldsState.textContent = "";
+    if (response && response.status === 409) {
+      fieldsConflict = true; // every later save would be refused the same way
+      showFieldsError("Someone else changed this ticket — reload to see it. Your choice is kept here, not saved.", true);
+    } else {
+      showFieldsError(`Not saved: ${data.error || "the server refused it"}`, false);
+    }
+  }
+  if (fieldsForm) {
+    document.getElementById("ws-fields-save").hidden = true;
+    fieldsForm.addEventListener("change", saveFields);
+    fieldsForm.addEventListener("submit", (event) => { event.preventDefault(); saveFields(); });
+  }
+
   // The details form follows the ticket unless the agent is editing it: then their input stays
   // and so does the version they edited, so saving tells them what changed meanwhile (409).
-  function drawFields() {
-    if (!fieldsForm) return;
-    if (fieldsDirty || fieldsForm.contains(document.activeElement)) {
+  function drawFields(mine) {
+    if (!fieldsForm || savingFields) return;
+    if (fieldsConflict) return; // the agent's choice stays visible until they reload
+    const own = mine || ticket.version === savedVersion;
+    if (!own && (fieldsDirty || fieldsForm.contains(document.activeElement))) {
       showStale(`Someone else changed this ticket (now ${ticket.status_label}, priority ${ticket.priority}). Your edits are kept.`);
       return;
     }
