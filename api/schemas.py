@@ -437,6 +437,20 @@ class MessageCreateSchema(StrictSchema):
     )
 
 
+class TagListArgsSchema(StrictSchema):
+    q = fields.String(
+        load_default="",
+        validate=validate.Length(max=MAX_TAG_LENGTH),
+        metadata={"description": "What was typed so far: tags starting with it."},
+    )
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
+
+
+class TagUseSchema(ma.Schema):
+    tag = fields.String()
+    tickets = fields.Integer(metadata={"description": "How many of your visible tickets have it."})
+
+
 class MessageListArgsSchema(StrictSchema):
     after = Id(strict=False, minimum=0, metadata={"description": "Only messages with a larger id."})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=200))

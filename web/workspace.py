@@ -27,6 +27,7 @@ from autocrm.people.models import Team, User
 from autocrm.requestguard import accepts_uploads
 from autocrm.tickets import conversation, followers, links, merging, representation
 from autocrm.tickets import services as tickets
+from autocrm.tickets import tags as ticket_tags
 from autocrm.tickets.models import Priority, Ticket
 from web import kb_staff
 from web.attachments import file_errors, upload_form_files
@@ -136,6 +137,7 @@ def _render(
         notice=notice,
         reply_error=reply_error,
         fields=fields or _current_fields(item),
+        tag_suggestions=ticket_tags.tags_in_use(user, "", ticket_tags.MAX_SUGGESTIONS),
         field_errors=field_errors or {},
         kb_query=kb_query,
         kb_results=kb_results or [],
@@ -496,6 +498,20 @@ def _field_changes(item: Ticket, submitted: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise InvalidInput("Please correct the marked fields.", errors)
     return changes
+
+
+# -- tags ------------------------------------------------------------------------------------
+
+
+@bp.get("/tags.json")
+@login_required(staff=True)
+def tags_json(user: User) -> tuple[Response, int]:
+    """Tags in use starting with ``q`` (the details form's autocomplete; as ``GET /api/tags``)."""
+    try:
+        found = ticket_tags.tags_in_use(user, request.args.get("q", ""))
+    except DomainError as exc:
+        return jsonify({"ok": False, "error": exc.message, "errors": exc.errors}), exc.status_code
+    return jsonify({"ok": True, "items": found}), 200
 
 
 # -- knowledge base ----------------------------------------------------------------------------

@@ -605,6 +605,37 @@
     fieldsForm.addEventListener("submit", (event) => { event.preventDefault(); saveFields(); });
   }
 
+  // Tag autocomplete: tags in use that start like the last one typed, offered as the whole
+  // field's value (the list the agent typed, then the tag), so the browser's datalist fits.
+  const tagsInput = document.getElementById("ws-tags");
+  const tagList = document.getElementById("ws-tag-suggestions");
+  let tagTimer = null;
+  async function suggestTags() {
+    const parts = tagsInput.value.split(",");
+    const typed = parts.pop().trim().toLowerCase();
+    const chosen = parts.map((t) => t.trim()).filter(Boolean);
+    const head = chosen.length ? `${chosen.join(", ")}, ` : "";
+    let items = [];
+    try {
+      const response = await fetch(`${tagsInput.dataset.tagsUrl}?q=${encodeURIComponent(typed)}`, {
+        headers: { Accept: "application/json" }, credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      items = (await response.json()).items || [];
+    } catch (_) { return; }
+    tagList.replaceChildren(...items.filter((item) => !chosen.includes(item.tag)).map((item) => {
+      const option = element("option");
+      option.value = head + item.tag;
+      return option;
+    }));
+  }
+  if (tagsInput && tagList) {
+    tagsInput.addEventListener("input", () => {
+      clearTimeout(tagTimer);
+      tagTimer = setTimeout(suggestTags, 150);
+    });
+  }
+
   // The details form follows the ticket unless the agent is editing it: then their input stays
   // and so does the version they edited, so saving tells them what changed meanwhile (409).
   function drawFields(mine) {
