@@ -75,6 +75,11 @@ def send_empty_ticket(page: Page) -> None:
     errors_are_marked(page)
 
 
+def open_an_empty_agent_ticket(page: Page) -> None:
+    page.get_by_role("button", name="Open ticket").click()
+    errors_are_marked(page)
+
+
 def type_a_subject(page: Page) -> None:
     page.get_by_label("Subject", exact=True).fill("support ticket")
     expect(page.locator("#suggestion-list li").first).to_be_visible()
@@ -128,6 +133,8 @@ CHECKS = [
         "agent-ticket-kb-search", "agent", "/agent/tickets/{ticket}", act=search_the_knowledge_base
     ),
     Check("agent-ticket-missing", "agent", "/agent/tickets/0", status=404),
+    Check("agent-new-ticket", "agent", "/agent/tickets/new"),
+    Check("agent-new-ticket-errors", "agent", "/agent/tickets/new", act=open_an_empty_agent_ticket),
     Check("canned-responses", "agent", "/agent/canned"),
     Check("canned-response-edit", "agent", "/agent/canned/{canned}/edit"),
     Check("admin-users", "admin", "/admin/users"),
