@@ -165,6 +165,8 @@ def _line(entry: TicketEvent, names: _Names) -> HistoryLine:
             return HistoryLine(f"{what} by {names.user(entry.actor_id)}")
         return HistoryLine(f"{what} automatically" if entry.kind.startswith("ticket.") else what)
     reason, why = _reason(cause, names)
+    if entry.kind.startswith("sla."):  # the deadline itself is the reason
+        return HistoryLine(what, why)
     return HistoryLine(f"{what} {reason}", why)
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from autocrm.automation import sweep
 from autocrm.people.models import AssignmentPolicy
 from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
-from autocrm.tickets.models import Priority
+from autocrm.tickets.models import Priority, Ticket
 from tests.factories import ApiClient, drain, web_login
 
 
@@ -97,3 +99,14 @@ def test_customers_read_status_changes_in_words(client, desk):
     api = ApiClient(client, desk["customer"])
     entries = api.get(f"/api/tickets/{desk['ticket'].id}/events").get_json()
     assert [e["summary"] for e in entries][-1] == "Solved by Alex Agent"
+
+
+def test_an_sla_breach_and_its_escalation_read_plainly(client, db_session, desk):
+    ticket = db_session.get(Ticket, desk["ticket"].id)
+    sweep.do_sweep(ticket.created_at + timedelta(days=30))
+    drain(db_session)
+    lines = history_of(client, desk["agent"], ticket.id)
+    assert "The first response target was missed" in lines
+    assert any(
+        line.startswith("Priority changed from Normal to High because the ") for line in lines
+    ), lines
