@@ -77,11 +77,17 @@ def do_add_message(
     transaction: if the workflow refuses it (409, 422), the message is not kept either, so the
     caller can offer the text again."""
     ticket = access_ticket_by_id(actor, ticket_id)
+    # A closed ticket takes no message: "reply and reopen" reopens first, then replies.
+    reopen_first = (
+        transition is not None and engine_for(ticket).categories[ticket.status] == "closed"
+    )
     with _one_change():
+        if transition is not None and reopen_first:
+            _fire_with_message(actor, ticket, transition)
         message = add_message(
             actor, ticket, body, internal=internal, attachment_ids=attachment_ids, channel=channel
         )
-        if transition is not None:
+        if transition is not None and not reopen_first:
             _fire_with_message(actor, ticket, transition)
     return message
 

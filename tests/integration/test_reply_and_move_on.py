@@ -173,3 +173,16 @@ def test_page_json_reply_with_move_and_refusal(client, setup, db_session):
     assert "Your text is kept" in refused.get_json()["error"]
     count = db_session.scalar(select(func.count()).where(Message.ticket_id == ticket.id))
     assert count == 1
+
+
+def test_a_closed_ticket_can_be_answered_and_reopened_in_one_step(client, setup, db_session):
+    agent, ticket = setup["agent"], setup["ticket"]
+    tickets.do_transition(agent, ticket.id, "solve")
+    tickets.do_transition(agent, ticket.id, "close")
+    api = ApiClient(client, agent)
+    url = f"/api/tickets/{ticket.id}/messages"
+    assert_error(api.post(url, json={"body": "One more thing"}), 409)  # closed: no reply
+    resp = api.post(url, json={"body": "One more thing", "transition": "reopen"})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    assert status_of(db_session, ticket.id) == "open"
+    assert messages_of(db_session, ticket.id) == ["One more thing"]
