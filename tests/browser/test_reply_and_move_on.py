@@ -109,3 +109,22 @@ def test_workspace_and_new_ticket_page_on_a_phone(
         page.get_by_role("button", name="Open ticket").click()
         expect(page.locator("#new-ticket-errors")).to_be_visible()
         screenshot(page, f"agent-new-ticket-errors-{width}")
+
+
+def test_the_tags_field_completes_tags_in_use(
+    new_context: ContextFactory, demo: DemoUsers, live_server: LiveServer
+) -> None:
+    token = _token()
+    tagged = create_ticket(live_server, demo, f"Tagged {token}")
+    as_staff(
+        live_server,
+        demo.admin.email,
+        lambda admin: tickets.do_update_ticket(admin, tagged, {"tags": [f"zebra-{token}"]}),
+    )
+    ticket_id = create_ticket(live_server, demo, f"Untagged {token}")
+    agent = new_context.logged_in(demo.agent.email, demo.agent.password)
+    open_followed(agent, f"/agent/tickets/{ticket_id}")
+    agent.locator("#ws-tags").press_sequentially("vip, zebra-")
+    # The whole list typed so far, completed with the tag in use.
+    option = agent.locator(f'#ws-tag-suggestions option[value="vip, zebra-{token}"]')
+    expect(option).to_be_attached()
