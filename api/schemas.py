@@ -441,6 +441,29 @@ class MessageCreateSchema(StrictSchema):
     )
     internal = fields.Boolean(load_default=False)
     attachment_ids = ATTACHMENT_IDS
+    transition = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={
+            "description": "A workflow transition (see `/transitions`) to fire with the "
+            "message, in the same transaction: reply and set the ticket pending or solved in "
+            "one step. If the workflow refuses it (409, or 422 for an unknown name), the "
+            "message is not added either."
+        },
+    )
+
+
+class TagListArgsSchema(StrictSchema):
+    q = fields.String(
+        load_default="",
+        validate=validate.Length(max=MAX_TAG_LENGTH),
+        metadata={"description": "What was typed so far: tags starting with it."},
+    )
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
+
+
+class TagUseSchema(ma.Schema):
+    tag = fields.String()
+    tickets = fields.Integer(metadata={"description": "How many of your visible tickets have it."})
 
 
 class MessageListArgsSchema(StrictSchema):

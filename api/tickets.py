@@ -108,9 +108,18 @@ class TicketMessages(MethodView):
     @blp.arguments(schemas.MessageCreateSchema)
     @blp.response(201, schemas.MessageSchema)
     @blp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND["description"])
-    @blp.alt_response(409, schema=ErrorSchema, description="The ticket is closed.")
+    @blp.alt_response(
+        409,
+        schema=ErrorSchema,
+        description="The ticket is closed, or `transition` is not allowed now (the body lists "
+        "allowed_transitions); nothing was added.",
+    )
+    @blp.alt_response(
+        422, schema=ErrorSchema, description="Invalid fields, or an unknown `transition`."
+    )
     def post(self, body: dict[str, Any], ticket_id: int) -> Any:
-        """Reply publicly, or (staff) add an internal note."""
+        """Reply publicly, or (staff) add an internal note; optionally fire a workflow
+        ``transition`` with it, all or nothing."""
         return conversation.do_add_message(current_actor(), ticket_id, **body, channel="api")
 
 

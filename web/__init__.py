@@ -31,6 +31,7 @@ from autocrm.tickets.models import Ticket
 from web import (
     admin,
     agent,
+    agent_tickets,
     attachments,
     auth,
     customers,
@@ -140,6 +141,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         passwords.bp,
         twofactor.bp,
         agent.bp,
+        agent_tickets.bp,
         workspace.bp,
         macros.bp,
         customers.bp,

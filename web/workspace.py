@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
-from autocrm.engine import versions
+from autocrm.engine.versions import engine_for
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.kb import articles
 from autocrm.listing import PageRequest
@@ -26,8 +26,8 @@ from autocrm.people.models import Team, User
 from autocrm.requestguard import accepts_uploads
 from autocrm.tickets import conversation, followers, links, mentions, merging, representation
 from autocrm.tickets import services as tickets
+from autocrm.tickets import tags as ticket_tags
 from autocrm.tickets.models import Priority, Ticket
-from autocrm.tickets.queue import names_of
 from web import kb_staff
 from web.attachments import file_errors, upload_form_files
 from web.forms import parse_id
@@ -112,6 +112,8 @@ def _render(
     people = _people(item)
     view = representation.ticket_view(item, "staff")
     team_list = teams.list_teams(user, PageRequest(limit=200, sort="id")).items
+    transitions = representation.allowed_for(view, user.role.value, user.id)
+    state_labels = engine_for(item).state_labels
     html = render_template(
         "agent/ticket.html",
         user=user,
@@ -123,13 +125,15 @@ def _render(
         priorities=[p.label for p in Priority],
         view=representation.render_tickets([item], "staff")[0],
         original_email_id=receive.first_email_of(item) if item.channel == "email" else None,
-        transitions=representation.allowed_for(view, user.role.value, user.id),
+        transitions=transitions,
+        state_labels=state_labels,
+        reply_moves=reply_moves(transitions, state_labels, item.status),
         clocks=[
             {**c, "label": METRIC_LABELS.get(c["metric"], c["metric"])} for c in view["sla_clocks"]
         ],
         metric_labels=METRIC_LABELS,
         team_names={t.id: t.name for t in team_list},
-        trail=_trail(user, item, people, {t.id: t.name for t in team_list}),
+        trail=_trail(user, item),
         macros=macros.list_macros(user),
         preview=macro_preview,
         draft=draft,
@@ -137,6 +141,7 @@ def _render(
         notice=notice,
         reply_error=reply_error,
         fields=fields or _current_fields(item),
+        tag_suggestions=ticket_tags.tags_in_use(user, "", ticket_tags.MAX_SUGGESTIONS),
         field_errors=field_errors or {},
         kb_query=kb_query,
         kb_results=kb_results or [],
@@ -149,6 +154,21 @@ def _render(
         link_errors=link_errors or {},
     )
     return html, status
+
+
+def reply_moves(
+    transitions: list[dict[str, Any]], state_labels: dict[str, str], status: str
+) -> list[dict[str, str]]:
+    """The reply box's "Send and set <state>" choices: one per state the viewer's transitions
+    lead to from here (the first transition to it), named by that state, whatever the workflow
+    calls its transitions. workspace.js redraws them the same way."""
+    moves: dict[str, dict[str, str]] = {}
+    for transition in transitions:
+        target = transition["to"]
+        if target != status and target not in moves:
+            label = state_labels.get(target, target)
+            moves[target] = {"name": transition["name"], "to": target, "label": label}
+    return list(moves.values())
 
 
 def _all_messages(user: User, ticket_id: int) -> list[Any]:
@@ -193,101 +213,21 @@ def _assignable_staff(team_list: list[Team]) -> list[dict[str, Any]]:
     ]
 
 
-def _trail(
-    user: User, item: Ticket, people: dict[int, str], team_names: dict[int, str]
-) -> list[dict[str, Any]]:
-    events = tickets.list_events(user, item.id)
-    numbers = versions.version_numbers(
+def _trail(user: User, item: Ticket) -> list[dict[str, Any]]:
+    """The history panel, newest first, in the words of ``autocrm.tickets.history`` (which the
+    REST trail and the live ``trail`` events carry too); nothing is said twice."""
+    entries = representation.trail_views(tickets.list_events(user, item.id))
+    return [
         {
-            e.data["cause"]["workflow_version"]
-            for e in events
-            if isinstance(e.data.get("cause"), dict) and e.data["cause"].get("workflow_version")
+            "id": entry["id"],
+            "when": entry["created_at"],
+            "summary": entry["summary"],
+            "why": entry["why"],
+            "automated": entry["actor_id"] is None,
         }
-    )
-    followed = [e.data.get("user_id") for e in events if e.kind.startswith("follower.")]
-    people = {**people, **names_of(followed)}  # customers who follow(ed) it, by name
-    trail = []
-    for event in events:
-        cause = event.data.get("cause") if isinstance(event.data.get("cause"), dict) else None
-        if event.actor_id is not None:
-            who = people.get(event.actor_id, f"User #{event.actor_id}")
-        elif cause:
-            number = numbers.get(cause.get("workflow_version"))
-            version = f" (workflow v{number})" if number else ""
-            who = f"Automation: {cause.get('rule')}{version}"
-        else:
-            who = "Automation"
-        trail.append(
-            {
-                "id": event.id,
-                "when": event.created_at,
-                "who": who,
-                "automated": event.actor_id is None,
-                "what": _describe(event.kind, event, people, team_names),
-                "because": [_condition(c) for c in (cause or {}).get("because") or []],
-            }
-        )
-    return list(reversed(trail))  # newest first
-
-
-def _describe(kind: str, event: Any, people: dict[int, str], team_names: dict[int, str]) -> str:
-    data = event.data
-
-    def show(name: str, value: Any) -> str:
-        if value is None or value == []:
-            return "none"
-        if name == "assignee_id":
-            return people.get(value, f"#{value}")
-        if name == "team_id":
-            return team_names.get(value, f"#{value}")
-        if name == "tags":
-            return ", ".join(value)
-        return str(value)
-
-    if kind == "ticket.created":
-        return f"Opened the ticket ({event.to_state})"
-    if kind == "ticket.transitioned":
-        return f"Moved {event.from_state} → {event.to_state} ({data.get('transition')})"
-    if kind == "ticket.updated":
-        changes = data.get("changes") or {}
-        parts = [
-            f"{name.removesuffix('_id')}: {show(name, old)} → {show(name, new)}"
-            for name, (old, new) in changes.items()
-        ]
-        return "Changed " + "; ".join(parts) if parts else "Changed the ticket"
-    if kind == "ticket.assigned":
-        return f"Assigned to {show('assignee_id', data.get('assignee_id'))}"
-    if kind in {"sla.warning", "sla.breached"}:
-        what = "is close to its deadline" if kind == "sla.warning" else "breached its deadline"
-        metric = METRIC_LABELS.get(data.get("metric"), data.get("metric"))
-        return f"SLA {metric} {what}"
-    if kind in {"follower.added", "follower.removed"}:
-        verb = "Added" if kind == "follower.added" else "Removed"
-        return f"{verb} follower {show('assignee_id', data.get('user_id'))}"
-    if kind == "ticket.merged":
-        source, target = data.get("source_id"), data.get("target_id")
-        if event.ticket_id == source:
-            return f"Merged into #{target}"
-        return f"Merged #{source} into this ticket"
-    if kind in {"ticket.linked", "ticket.unlinked"}:
-        verb = "Linked to" if kind == "ticket.linked" else "Unlinked from"
-        return f"{verb} #{data.get('linked_id')}"
-    if kind == "feedback.created":
-        return f"Customer rated the help {data.get('rating')}/5"
-    if kind == "automation.failed":
-        return f"An automated action failed: {data.get('error')}"
-    if kind == "attachment.quarantined":
-        return f"Quarantined {data.get('filename')}: malware found ({data.get('signature')})"
-    return kind
-
-
-def _condition(condition: Any) -> str:
-    if not isinstance(condition, dict):
-        return str(condition)
-    return (
-        f"{condition.get('field')} {condition.get('op')} {condition.get('value')!r}"
-        f" (was {condition.get('actual')!r})"
-    )
+        for entry in reversed(entries)
+        if entry["summary"] is not None
+    ]
 
 
 # -- conversation ------------------------------------------------------------------------------
@@ -320,32 +260,31 @@ def add_message(user: User, ticket_id: int) -> Any:
         data = {}
     body = str(data.get("body") or "")
     internal = data.get("visibility") == "internal" or data.get("internal") is True
+    # "Send and set <state>": the button's transition, fired in the reply's transaction.
+    move = str(data.get("transition") or "") or None
     try:
         tickets.access_ticket_by_id(user, ticket_id)  # an unknown ticket stores no files
         conversation.check_message(body)  # nor does a blank reply
         ids = [] if request.is_json else upload_form_files(user)
         message = conversation.do_add_message(
-            user, ticket_id, body, internal=internal, attachment_ids=ids
+            user, ticket_id, body, internal=internal, attachment_ids=ids, transition=move
         )
     except DomainError as exc:
+        error = " ".join(file_errors(exc.errors)) or exc.message
+        if move and "transition" in exc.errors:  # the workflow refused the move: nothing was sent
+            error = f"Not sent: {exc.message} Your text is kept; send it again."
         if _wants_json():
-            return jsonify({"ok": False, "error": exc.message, "errors": exc.errors}), (
-                exc.status_code
-            )
+            return jsonify({"ok": False, "error": error, "errors": exc.errors}), exc.status_code
         if isinstance(exc, NotFound):
             raise
         item = tickets.access_ticket_by_id(user, ticket_id)
         return _render(
-            user,
-            item,
-            status=exc.status_code,
-            draft=body,
-            internal=internal,
-            reply_error=" ".join(file_errors(exc.errors)) or exc.message,
+            user, item, status=exc.status_code, draft=body, internal=internal, reply_error=error
         )
     if _wants_json():
         return jsonify({"ok": True, "message": representation.render_message(message)}), 201
-    flash("Internal note added." if internal else "Reply sent.", "success")
+    sent = "Internal note added" if internal else "Reply sent"
+    flash(f"{sent} and status set." if move else f"{sent}.", "success")
     return redirect(url_for(".ticket", ticket_id=ticket_id, _anchor=f"message-{message.id}"))
 
 
@@ -385,13 +324,18 @@ def _conflict_text(exc: DomainError) -> str:
 @bp.post("/tickets/<int:ticket_id>/fields")
 @login_required(staff=True)
 def update_fields(user: User, ticket_id: int) -> Any:
+    """The details form: posted by its Save button, or as JSON by workspace.js as soon as a
+    field changes (then the answer is JSON: the ticket as it is now, or the refusal)."""
     item = tickets.access_ticket_by_id(user, ticket_id)
+    data: Any = request.get_json(silent=True) if request.is_json else request.form
+    if not hasattr(data, "get"):
+        data = {}
     submitted = {
-        "priority": request.form.get("priority", ""),
-        "team_id": _optional_int(request.form.get("team_id")),
-        "assignee_id": _optional_int(request.form.get("assignee_id")),
-        "tags": request.form.get("tags", ""),
-        "version": _version_from_form(),
+        "priority": str(data.get("priority") or ""),
+        "team_id": _optional_int(_text(data.get("team_id"))),
+        "assignee_id": _optional_int(_text(data.get("assignee_id"))),
+        "tags": str(data.get("tags") or ""),
+        "version": parse_id(_text(data.get("version"))),
     }
     try:
         changes = _field_changes(item, submitted)
@@ -400,6 +344,9 @@ def update_fields(user: User, ticket_id: int) -> Any:
         if changes:
             tickets.do_update_ticket(user, ticket_id, changes, submitted["version"])
     except DomainError as exc:
+        if _wants_json():
+            body = {"ok": False, "error": _conflict_text(exc), "errors": exc.errors}
+            return jsonify(body), exc.status_code
         if isinstance(exc, NotFound):
             raise
         item = tickets.access_ticket_by_id(user, ticket_id)
@@ -414,8 +361,17 @@ def update_fields(user: User, ticket_id: int) -> Any:
             fields=kept,
             field_errors=exc.errors,
         )
+    if _wants_json():
+        item = tickets.access_ticket_by_id(user, ticket_id)
+        view = representation.render_tickets([item], "staff")[0]
+        return jsonify({"ok": True, "changed": bool(changes), "ticket": view})
     flash("Ticket updated." if changes else "Nothing to change.", "success")
     return redirect(url_for(".ticket", ticket_id=ticket_id))
+
+
+def _text(value: Any) -> str | None:
+    """A form value, or a JSON one (a number, null) as the form would have sent it."""
+    return None if value is None else str(value)
 
 
 @bp.post("/tickets/<int:ticket_id>/followers")
@@ -546,6 +502,20 @@ def _field_changes(item: Ticket, submitted: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise InvalidInput("Please correct the marked fields.", errors)
     return changes
+
+
+# -- tags ------------------------------------------------------------------------------------
+
+
+@bp.get("/tags.json")
+@login_required(staff=True)
+def tags_json(user: User) -> tuple[Response, int]:
+    """Tags in use starting with ``q`` (the details form's autocomplete; as ``GET /api/tags``)."""
+    try:
+        found = ticket_tags.tags_in_use(user, request.args.get("q", ""))
+    except DomainError as exc:
+        return jsonify({"ok": False, "error": exc.message, "errors": exc.errors}), exc.status_code
+    return jsonify({"ok": True, "items": found}), 200
 
 
 # -- knowledge base ----------------------------------------------------------------------------

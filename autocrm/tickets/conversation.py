@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from autocrm import policies
 from autocrm.columns import utcnow
 from autocrm.engine.versions import engine_for
-from autocrm.errors import Conflict, Forbidden, InvalidInput, NotFound
+from autocrm.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from autocrm.events.emit import by, emit
 from autocrm.events.kinds import FeedbackReceived, MessageCreated
 from autocrm.extensions import db
@@ -23,7 +23,7 @@ from autocrm.security import read_feedback_token
 from autocrm.sla import clocks as sla
 from autocrm.tickets import mentions
 from autocrm.tickets.models import Feedback, Message, Ticket
-from autocrm.tickets.services import access_ticket_by_id
+from autocrm.tickets.services import _one_change, access_ticket_by_id, fire_transition
 from autocrm.tickets.state import business_seconds_since_created
 from autocrm.transaction import rolls_back_on_error
 
@@ -78,15 +78,37 @@ def do_add_message(
     internal: bool = False,
     attachment_ids: Iterable[int] = (),
     channel: str = "web",
+    transition: str | None = None,
 ) -> Message:
     """A reply or (staff) an internal note; ``attachment_ids``: the actor's own unattached
-    uploads, which become its files (an internal note's are staff-only, like the note)."""
+    uploads, which become its files (an internal note's are staff-only, like the note).
+
+    ``transition``: a workflow transition fired with it ("reply and set Pending"), in the same
+    transaction: if the workflow refuses it (409, 422), the message is not kept either, so the
+    caller can offer the text again."""
     ticket = access_ticket_by_id(actor, ticket_id)
-    message = add_message(
-        actor, ticket, body, internal=internal, attachment_ids=attachment_ids, channel=channel
+    # A closed ticket takes no message: "reply and reopen" reopens first, then replies.
+    reopen_first = (
+        transition is not None and engine_for(ticket).categories[ticket.status] == "closed"
     )
-    db.session.commit()
+    with _one_change():
+        if transition is not None and reopen_first:
+            _fire_with_message(actor, ticket, transition)
+        message = add_message(
+            actor, ticket, body, internal=internal, attachment_ids=attachment_ids, channel=channel
+        )
+        if transition is not None and not reopen_first:
+            _fire_with_message(actor, ticket, transition)
     return message
+
+
+def _fire_with_message(actor: User, ticket: Ticket, transition: str) -> None:
+    """``fire_transition``, its refusal naming the message's ``transition`` field."""
+    try:
+        fire_transition(actor, ticket, transition)
+    except DomainError as exc:
+        exc.errors = {"transition": exc.errors.get("name") or [exc.message]}
+        raise
 
 
 def add_message(

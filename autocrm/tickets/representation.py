@@ -29,7 +29,7 @@ from autocrm.files.models import Attachment
 from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import Team, User
 from autocrm.sla.models import SlaClock
-from autocrm.tickets import mentions
+from autocrm.tickets import history, mentions
 from autocrm.tickets.models import Message, Priority, Ticket, TicketEvent, TicketLink
 from workflows.guards import ACTOR_GUARDS, GUARDS
 
@@ -121,6 +121,18 @@ class TrailEntrySchema(Schema):
     to_state_label = fields.String(allow_none=True)
     data = fields.Dict()
     created_at = fields.DateTime()
+    summary = fields.String(
+        allow_none=True,
+        metadata={
+            "description": 'The entry in words, with who or what did it ("Priority changed '
+            'from Normal to High by Ann Admin"); null when the entry just before it says it '
+            "already (an assignment made by that field change)."
+        },
+    )
+    why = fields.List(
+        fields.String(),
+        metadata={"description": "For automated changes: the rule and the conditions that held."},
+    )
 
 
 def render_trail(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
@@ -137,7 +149,8 @@ def trail_views(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
     )
     ticket_versions: dict[int, int] = {row[0]: row[1] for row in db.session.execute(stmt)}
     rows = []
-    for entry in entries:
+    lines = history.describe_entries(entries)
+    for entry, line in zip(entries, lines, strict=True):
         labels = engine_for_version(ticket_versions[entry.ticket_id]).state_labels
         rows.append(
             {
@@ -153,6 +166,8 @@ def trail_views(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
                 else None,
                 "data": entry.data,
                 "created_at": entry.created_at,
+                "summary": line.summary,
+                "why": line.why,
             }
         )
     return rows

@@ -75,6 +75,11 @@ def send_empty_ticket(page: Page) -> None:
     errors_are_marked(page)
 
 
+def open_an_empty_agent_ticket(page: Page) -> None:
+    page.get_by_role("button", name="Open ticket").click()
+    errors_are_marked(page)
+
+
 def type_a_subject(page: Page) -> None:
     page.get_by_label("Subject", exact=True).fill("support ticket")
     expect(page.locator("#suggestion-list li").first).to_be_visible()
@@ -143,6 +148,8 @@ CHECKS = [
     Check("macros", "agent", "/agent/macros"),
     Check("macro-edit", "agent", "/agent/macros/{macro}/edit"),
     Check("agent-ticket-macro-preview", "agent", "/agent/tickets/{ticket}?macro={macro}"),
+    Check("agent-new-ticket", "agent", "/agent/tickets/new"),
+    Check("agent-new-ticket-errors", "agent", "/agent/tickets/new", act=open_an_empty_agent_ticket),
     Check("admin-users", "admin", "/admin/users"),
     Check("admin-user", "admin", "/admin/users/{user}"),
     Check("admin-user-new", "admin", "/admin/users/new"),

@@ -21,6 +21,7 @@ EXPECTED_OPERATIONS = {
     ("post", "/api/tokens"),
     ("delete", "/api/tokens/{token_id}"),
     ("get", "/api/tickets"),
+    ("get", "/api/tags"),
     ("post", "/api/tickets"),
     ("get", "/api/tickets/{ticket_id}"),
     ("patch", "/api/tickets/{ticket_id}"),

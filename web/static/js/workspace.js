@@ -15,7 +15,6 @@
   const requesterId = Number(root.dataset.requesterId);
   const userRole = root.dataset.userRole;
   const people = JSON.parse(root.dataset.people || "{}");
-  const teamNames = JSON.parse(root.dataset.teams || "{}");
   const metricLabels = JSON.parse(root.dataset.metricLabels || "{}");
   let ticket = JSON.parse(root.dataset.ticket);
 
@@ -118,11 +117,12 @@
     errorBox.hidden = !text;
   }
 
-  async function postFallback(text, internal) {
+  async function postFallback(text, internal, move) {
     const response = await app.post(root.dataset.sendUrl, {
       body: text,
       internal,
       visibility: internal ? "internal" : "public",
+      ...(move ? { transition: move } : {}),
     });
     let data = {};
     try { data = await response.json(); } catch (_) { data = {}; }
@@ -131,7 +131,10 @@
   }
 
   let sending = false;
-  async function send() {
+  let lastMove = null; // the "Send and set <state>" transition of the last attempt, for Retry
+  const moveButtons = () => Array.from(form.querySelectorAll("[data-reply-move]"));
+  async function send(move) {
+    lastMove = move || null;
     const text = body.value;
     if (!text.trim()) {
       showError("Write a message first.");
@@ -141,6 +144,7 @@
     if (sending) return;
     sending = true;
     sendButton.disabled = true;
+    moveButtons().forEach((button) => { button.disabled = true; });
     sendButton.setAttribute("aria-busy", "true");
     retryButton.hidden = true;
     showError("");
@@ -148,21 +152,23 @@
     const internal = isInternal();
     let result;
     try {
-      result = app.socket.connected
+      // A reply with a move goes over HTTP: the reply and the transition are one transaction.
+      result = app.socket.connected && !move
         ? await app.emit("send_message", { ticket_id: ticketId, body: text, internal })
-        : await postFallback(text, internal);
+        : await postFallback(text, internal, move);
     } catch (_) {
       result = { ok: false, error: "Could not reach the server; check your connection." };
     }
     sending = false;
     sendButton.disabled = false;
+    moveButtons().forEach((button) => { button.disabled = false; });
     sendButton.removeAttribute("aria-busy");
     if (result && result.ok) {
       appendMessage(result.message);
       if (body.value === text) body.value = "";
       saveDraft();
       stopTyping();
-      stateBox.textContent = internal ? "Internal note added." : "Reply sent.";
+      stateBox.textContent = (internal ? "Internal note added" : "Reply sent") + (move ? " and status set." : ".");
       return;
     }
     // The text stays in the box (and in the saved draft): nothing typed is lost.
@@ -179,9 +185,10 @@
       return;
     }
     event.preventDefault();
-    send();
+    const submitter = event.submitter;
+    send(submitter && submitter.name === "transition" ? submitter.value : null);
   });
-  retryButton.addEventListener("click", send);
+  retryButton.addEventListener("click", () => send(lastMove));
 
   function updateVisibility() {
     const internal = isInternal();
@@ -519,6 +526,30 @@
     document.getElementById("ws-assignee-text").textContent = ticket.assignee_name || "nobody";
   }
 
+  // The reply box's "Send and set <state>" buttons, as workspace.reply_moves draws them.
+  function drawReplyMoves() {
+    const box = document.getElementById("ws-reply-moves");
+    if (!box) return;
+    const labels = JSON.parse(box.dataset.stateLabels || "{}");
+    const seen = new Set();
+    const buttons = [];
+    ticket.transitions.filter((t) => t.roles.includes(userRole) &&
+      (!t.assignee_only || ticket.assignee_id === userId)).forEach((t) => {
+      if (t.to === ticket.status || seen.has(t.to)) return;
+      seen.add(t.to);
+      const label = labels[t.to] || t.to;
+      const button = element("button", "secondary", `Send and set ${label}`);
+      button.type = "submit";
+      button.name = "transition";
+      button.value = t.name;
+      button.title = `Send, then move the ticket to ${label}`;
+      button.dataset.replyMove = "";
+      button.disabled = sending;
+      buttons.push(button);
+    });
+    box.replaceChildren(...buttons);
+  }
+
   // My buttons: what my role may fire, and an assignee-only one only when I am the assignee.
   function drawTransitions() {
     const mine = ticket.transitions.filter((t) => t.roles.includes(userRole) &&
@@ -537,11 +568,98 @@
     document.getElementById("ws-no-transitions").hidden = forms.length > 0;
   }
 
+  // -- the details save as they change: the version goes with them; a 409 keeps the choice ----
+
+  let savingFields = false;
+  let fieldsConflict = false;
+  let savedVersion = 0; // the version my last save made: its ticket_updated is no news
+  const fieldsState = document.getElementById("ws-fields-state");
+  const fieldsError = document.getElementById("ws-fields-error");
+  function showFieldsError(text, reload) {
+    document.getElementById("ws-fields-error-text").textContent = text;
+    document.getElementById("ws-fields-reload").hidden = !reload;
+    fieldsError.hidden = !text;
+  }
+  async function saveFields() {
+    if (savingFields || fieldsConflict) return;
+    savingFields = true;
+    showFieldsError("", false);
+    fieldsState.textContent = "Saving…";
+    const values = Object.fromEntries(new FormData(fieldsForm).entries());
+    delete values.csrf_token;
+    let response = null;
+    let data = {};
+    try {
+      response = await app.post(fieldsForm.action, values);
+      data = await response.json();
+    } catch (_) {
+      data = { ok: false, error: "Could not reach the server; your choice is kept: try again." };
+    }
+    savingFields = false;
+    if (response && response.ok && data.ok) {
+      fieldsState.textContent = data.changed ? "Saved." : "";
+      fieldsDirty = false;
+      savedVersion = data.ticket.version;
+      if (data.ticket.version >= ticket.version) ticket = data.ticket;
+      root.dataset.version = String(ticket.version);
+      drawHeader();
+      drawTransitions();
+      drawReplyMoves();
+      drawFields(true);
+      return;
+    }
+    fieldsState.textContent = "";
+    if (response && response.status === 409) {
+      fieldsConflict = true; // every later save would be refused the same way
+      showFieldsError("Someone else changed this ticket — reload to see it. Your choice is kept here, not saved.", true);
+    } else {
+      showFieldsError(`Not saved: ${data.error || "the server refused it"}`, false);
+    }
+  }
+  if (fieldsForm) {
+    document.getElementById("ws-fields-save").hidden = true;
+    fieldsForm.addEventListener("change", saveFields);
+    fieldsForm.addEventListener("submit", (event) => { event.preventDefault(); saveFields(); });
+  }
+
+  // Tag autocomplete: tags in use that start like the last one typed, offered as the whole
+  // field's value (the list the agent typed, then the tag), so the browser's datalist fits.
+  const tagsInput = document.getElementById("ws-tags");
+  const tagList = document.getElementById("ws-tag-suggestions");
+  let tagTimer = null;
+  async function suggestTags() {
+    const parts = tagsInput.value.split(",");
+    const typed = parts.pop().trim().toLowerCase();
+    const chosen = parts.map((t) => t.trim()).filter(Boolean);
+    const head = chosen.length ? `${chosen.join(", ")}, ` : "";
+    let items = [];
+    try {
+      const response = await fetch(`${tagsInput.dataset.tagsUrl}?q=${encodeURIComponent(typed)}`, {
+        headers: { Accept: "application/json" }, credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      items = (await response.json()).items || [];
+    } catch (_) { return; }
+    tagList.replaceChildren(...items.filter((item) => !chosen.includes(item.tag)).map((item) => {
+      const option = element("option");
+      option.value = head + item.tag;
+      return option;
+    }));
+  }
+  if (tagsInput && tagList) {
+    tagsInput.addEventListener("input", () => {
+      clearTimeout(tagTimer);
+      tagTimer = setTimeout(suggestTags, 150);
+    });
+  }
+
   // The details form follows the ticket unless the agent is editing it: then their input stays
   // and so does the version they edited, so saving tells them what changed meanwhile (409).
-  function drawFields() {
-    if (!fieldsForm) return;
-    if (fieldsDirty || fieldsForm.contains(document.activeElement)) {
+  function drawFields(mine) {
+    if (!fieldsForm || savingFields) return;
+    if (fieldsConflict) return; // the agent's choice stays visible until they reload
+    const own = mine || ticket.version === savedVersion;
+    if (!own && (fieldsDirty || fieldsForm.contains(document.activeElement))) {
       showStale(`Someone else changed this ticket (now ${ticket.status_label}, priority ${ticket.priority}). Your edits are kept.`);
       return;
     }
@@ -588,67 +706,27 @@
     root.dataset.version = String(ticket.version);
     drawHeader();
     drawTransitions();
+    drawReplyMoves();
     drawFields();
     drawClocks();
   });
 
-  // -- the history: a trail entry in the words the server uses (web/workspace.py _describe) ---
-
-  // Python's repr() of a rule condition's value, as the server-drawn history shows it.
-  const repr = (value) => (typeof value === "string" ? `'${value}'` : JSON.stringify(value));
-
-  function describe(entry) {
-    const data = entry.data || {};
-    const show = (name, value) => {
-      if (value === null || value === undefined || (Array.isArray(value) && !value.length)) return "none";
-      if (name === "assignee_id") return people[String(value)] || `#${value}`;
-      if (name === "team_id") return teamNames[String(value)] || `#${value}`;
-      if (name === "tags") return value.join(", ");
-      return String(value);
-    };
-    switch (entry.kind) {
-      case "ticket.created": return `Opened the ticket (${entry.to_state})`;
-      case "ticket.transitioned": return `Moved ${entry.from_state} → ${entry.to_state} (${data.transition})`;
-      case "ticket.updated": {
-        const parts = Object.entries(data.changes || {}).map(([name, [from, to]]) =>
-          `${name.replace(/_id$/, "")}: ${show(name, from)} → ${show(name, to)}`);
-        return parts.length ? `Changed ${parts.join("; ")}` : "Changed the ticket";
-      }
-      case "ticket.assigned": return `Assigned to ${show("assignee_id", data.assignee_id)}`;
-      case "sla.warning":
-      case "sla.breached": {
-        const what = entry.kind === "sla.warning" ? "is close to its deadline" : "breached its deadline";
-        return `SLA ${metricLabels[data.metric] || data.metric} ${what}`;
-      }
-      case "follower.added": return `Added follower ${show("assignee_id", data.user_id)}`;
-      case "follower.removed": return `Removed follower ${show("assignee_id", data.user_id)}`;
-      case "feedback.created": return `Customer rated the help ${data.rating}/5`;
-      case "automation.failed": return `An automated action failed: ${data.error}`;
-      default: return entry.kind;
-    }
-  }
+  // -- the history: each entry's summary and why, in the words of autocrm/tickets/history.py --
 
   const trailList = document.getElementById("ws-trail");
   app.socket.on("trail", (entry) => {
     if (entry.ticket_id !== ticketId || trailList.querySelector(`[data-trail-id="${entry.id}"]`)) return;
-    const cause = entry.data && typeof entry.data.cause === "object" ? entry.data.cause : null;
-    const who = entry.actor_id !== null ? (entry.actor_name || nameOf(entry.actor_id))
-      : cause ? `Automation: ${cause.rule}` : "Automation";
+    if (entry.summary === null) return; // the entry before it says it already
     const li = element("li", `ws-event${entry.actor_id === null ? " ws-event-auto" : ""}`);
     li.dataset.trailId = String(entry.id);
     const head = element("div", "ws-event-head");
-    head.append(element("strong", "", who), timeNode(entry.created_at));
-    li.append(head, element("div", "", describe(entry)));
-    const because = (cause && cause.because) || [];
-    if (because.length) {
-      const box = element("div", "ws-because", "because");
+    head.append(timeNode(entry.created_at));
+    li.append(element("div", "ws-event-summary", entry.summary || entry.kind), head);
+    if (entry.why && entry.why.length) {
+      const box = element("details", "ws-because");
       const ul = element("ul");
-      because.forEach((c) => {
-        const item = element("li");
-        item.append(element("code", "", `${c.field} ${c.op} ${repr(c.value)} (was ${repr(c.actual)})`));
-        ul.append(item);
-      });
-      box.append(ul);
+      entry.why.forEach((reason) => ul.append(element("li", "", reason)));
+      box.append(element("summary", "", "why"), ul);
       li.append(box);
     }
     trailList.prepend(li);  // newest first
