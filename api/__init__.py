@@ -21,6 +21,7 @@ from api import (
     tickets,
     tokens,
     users,
+    views,
     webhooks,
     workflows,
 )
@@ -44,6 +45,7 @@ BLUEPRINTS = (
     reports.blp,
     audit.blp,
     webhooks.blp,
+    views.blp,
 )
 
 
