@@ -173,6 +173,14 @@ def count_tickets(actor: User, filters: TicketFilters) -> int:
     return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
 
 
+def ticket_matches(actor: User, filters: TicketFilters, ticket: Ticket) -> bool:
+    """Whether ``list_tickets`` with ``filters`` would list ``ticket`` (a live queue row)."""
+    found = filtered_tickets(actor, filters).where(Ticket.id == ticket.id)
+    return bool(db.session.scalar(select(found.exists()))) and search_matches(
+        actor, filters, ticket
+    )
+
+
 def search_matches(actor: User, filters: TicketFilters, ticket: Ticket) -> bool:
     """Whether searching ``filters.q`` finds ``ticket`` (for a live queue row; the other
     filters are the caller's to check)."""
