@@ -105,7 +105,8 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
     values = {key: str(args.get(key, "")).strip() for key in (*FILTER_KEYS, "cursor")}
     errors: dict[str, str] = {}
     try:
-        view = views.access_view(user, values["view"] or views.DEFAULT_VIEW)
+        default = views.SEARCH_VIEW if values["q"] else views.DEFAULT_VIEW
+        view = views.access_view(user, values["view"] or default)
     except NotFound:
         errors["view"] = "Choose one of the views."
         view = views.access_view(user, views.DEFAULT_VIEW)
@@ -413,7 +414,7 @@ def _in_words(
     engine's message."""
     number = f"#{result.ticket_id}"
     if result.ok:
-        return replace(result, message=f"{number}: done.")
+        return replace(result, message=f"{number}: done")
     if result.status == 404:
         return replace(result, message=f"Can't change {number}: it is not a ticket you can see.")
     if result.status == 409 and "meanwhile" in result.message:

@@ -182,8 +182,14 @@ BUILTIN_VIEWS = (
     ),
     BuiltinView("all", "All tickets", lambda me: {}),
 )
-BUILTIN_KEYS = {view.key: view for view in BUILTIN_VIEWS}
+# The queue's views before there were saved ones: old links keep working (not in the list).
+LEGACY_VIEWS = (
+    BuiltinView("mine", "My tickets", lambda me: {"assignee_id": me.id}),
+    BuiltinView("unassigned", "Unassigned", lambda me: {"unassigned": True}),
+)
+BUILTIN_KEYS = {view.key: view for view in (*BUILTIN_VIEWS, *LEGACY_VIEWS)}
 DEFAULT_VIEW = "my_unsolved"  # what an agent's queue opens on
+SEARCH_VIEW = "all"  # what a search without a view looks in
 
 
 def _builtin(actor: User, spec: BuiltinView) -> View:

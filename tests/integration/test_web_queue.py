@@ -86,6 +86,10 @@ def test_queue_lists_what_the_agent_may_see_and_not_other_teams(agent_client, wo
         ("view=all&tag=printer", {"mine"}),
         ("view=all&q=INVOICE", {"theirs"}),
         ("view=all&assignee_id=none", {"unassigned", "triage"}),
+        # The views of old links, and a search without a view, which looks everywhere.
+        ("view=mine", {"mine"}),
+        ("view=unassigned", {"unassigned", "triage"}),
+        ("q=INVOICE", {"theirs"}),
         ("status=new&priority=normal&view=all&assignee_id=none", {"triage"}),
         # The form narrows the view it is on: only my tickets, then only urgent ones.
         ("view=my_unsolved&priority=urgent", set()),
@@ -253,7 +257,7 @@ def test_bulk_as_json(agent_client, world):
         "ticket_id": world["triage"].id,
         "ok": True,
         "status": 200,
-        "message": f"#{world['triage'].id}: done.",
+        "message": f"#{world['triage'].id}: done",
     }
 
 
