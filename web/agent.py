@@ -314,7 +314,7 @@ def _sidebar(user: User) -> list[tuple[str, list[views.View]]]:
     groups: dict[str, list[views.View]] = {"builtin": [], "global": [], "team": [], "personal": []}
     for view in views.list_views(user, counts=True):
         groups[view.scope].append(view)
-    titles = {"builtin": "Views", "global": "Shared", "team": "Team views", "personal": "My views"}
+    titles = {"builtin": "", "global": "Shared", "team": "Team views", "personal": "My views"}
     return [(titles[key], group) for key, group in groups.items() if group]
 
 
