@@ -83,6 +83,21 @@ def test_my_unsolved_by_default_saving_a_view_and_the_phone_drawer(
     expect(page.locator(f'#queue-rows tr[data-ticket-id="{open_id}"]')).to_have_count(1)
     expect(page.locator(f'#queue-rows tr[data-ticket-id="{solved_id}"]')).to_have_count(0)
 
+    # Bulk actions: "Apply" with nothing selected says so; a transition is offered only if
+    # every selected ticket can take it (a new ticket can "Start work", a solved one cannot).
+    page.goto("/agent/?view=all&q=" + token)
+    page.get_by_role("button", name="Apply to selected").click()
+    expect(page.locator("#selected-count")).to_have_text("Select at least one ticket.")
+    start = page.locator('#bulk-value option[data-transition="start"]')
+    reopen = page.locator('#bulk-value option[data-transition="reopen"]')
+    page.get_by_role("checkbox", name=re.compile(f"^Select ticket #{open_id}:")).check()
+    expect(start).to_be_enabled()
+    expect(reopen).to_be_disabled()
+    page.get_by_role("checkbox", name=re.compile(f"^Select ticket #{solved_id}:")).check()
+    expect(start).to_be_disabled()
+    expect(reopen).to_be_disabled()
+    expect(page.locator("#transition-hint")).to_be_visible()
+
     # On a phone the views are a drawer: closed at first, naming the current view.
     phone = new_context.logged_in(demo.agent.email, demo.agent.password, width=375, height=740)
     phone.goto("/agent/")
