@@ -40,7 +40,9 @@ def world(factory, db_session) -> dict[str, Any]:
     mine_solved = factory.ticket(customer, team=support, assignee_id=agent.id, subject="Mine done")
     tickets.do_transition(admin, mine_solved.id, "solve")
     unassigned = factory.ticket(customer, team=support, subject="Nobody's", priority=Priority.HIGH)
-    theirs = factory.ticket(customer, team=support, assignee_id=colleague.id, subject="Theirs")
+    theirs = factory.ticket(
+        customer, team=support, assignee_id=colleague.id, subject="Theirs: toner"
+    )
     tickets.do_transition(admin, theirs.id, "start")
     tickets.do_transition(admin, theirs.id, "wait_on_customer")
     billing_ticket = factory.ticket(customer, team=billing, subject="Billing's")
@@ -250,3 +252,15 @@ def test_bad_view_fields_are_422(agent_api, world):
     assert_error(agent_api.post("/api/views", json={"name": "T", "sort": "subject"}), 422)
     assert_error(agent_api.get("/api/views/no_such_view"), 404)
     assert_error(agent_api.get("/api/views/99999999999999/tickets"), 404)
+
+
+def test_a_view_with_a_search_counts_what_it_lists(agent_api, world):
+    for q, expected in (
+        ("toner", {world["theirs"].id}),  # full text
+        (f"#{world['mine'].id}", {world["mine"].id}),  # a ticket number
+        ("?!", set()),  # no word: matched as typed
+    ):
+        made = ok(agent_api.post("/api/views", json={"name": q, "filters": {"q": q}}), 201)
+        assert view_tickets(agent_api, made["id"]) == expected, q
+        counted = {v["id"]: v["count"] for v in ok(agent_api.get("/api/views?counts=1"))["items"]}
+        assert counted[made["id"]] == len(expected), q
