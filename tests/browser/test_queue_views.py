@@ -1,6 +1,7 @@
 """The queue's views in a browser: an agent's queue opens on "My unsolved" (selected in the
-sidebar, only their open tickets), the agent saves the current filters as a view and lands on
-it, and on a 375 px phone the sidebar is a drawer that opens on demand."""
+sidebar, only their open tickets; its count follows new tickets live), the agent saves the
+current filters as a view and lands on it, bulk actions offer only the transitions every
+selected ticket can take, and on a 375 px phone the sidebar is a drawer that opens on demand."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
 from tests import processes
 from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer, Screenshot
+from tests.browser.test_flows import open_queue
 from tests.conftest import wait_until
 
 WORKER_S = 20.0
@@ -69,6 +71,14 @@ def test_my_unsolved_by_default_saving_a_view_and_the_phone_drawer(
     for status in page.locator("#queue-rows td.col-status").all_inner_texts():
         assert status.strip() not in {"Solved", "Closed"}
     screenshot(page, "queue-views-1280")
+
+    # The sidebar's counts follow changes live: one more ticket of mine.
+    open_queue(page, "view=my_unsolved")
+    badge = page.locator('[data-count-for="my_unsolved"]')
+    before = int(re.sub(r"\D", "", badge.inner_text()))
+    another_id = _ticket(live_server, demo, f"Another one {token}")
+    expect(badge).to_contain_text(str(before + 1), timeout=15_000)
+    expect(page.locator(f'#queue-rows tr[data-ticket-id="{another_id}"]')).to_have_count(1)
 
     # Narrow the view by a filter (applied as soon as it changes), then save it.
     page.locator("#filters-more > summary").click()
