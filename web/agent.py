@@ -429,7 +429,9 @@ def _in_words(
         label = queue.transition_label(ticket, value)
         if label is None:
             message = f"Can't change {number}: its workflow has no step \u201c{value}\u201d."
-        else:
+        elif value in {spec.name for spec in tickets.allowed_transitions(user, ticket)}:
+            message = f"Can't {label.lower()} {number}: {result.message}"
+        else:  # not from its state (or not for this role): say which state it is in
             state = queue.status_label(ticket).lower()
             message = f"Can't {label.lower()} {number}: it is {state}."
         return replace(result, message=message)
