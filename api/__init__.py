@@ -24,6 +24,7 @@ from api import (
     tickets,
     tokens,
     users,
+    views,
     webhooks,
     workflows,
 )
@@ -51,6 +52,7 @@ BLUEPRINTS = (
     reports.blp,
     audit.blp,
     webhooks.blp,
+    views.blp,
 )
 
 

@@ -23,7 +23,14 @@ from autocrm.tickets.representation import (
     TicketSchema,
     TrailEntrySchema,
 )
-from autocrm.tickets.services import MAX_SEARCH_LENGTH, MAX_TAG_LENGTH
+from autocrm.tickets.services import (
+    MAX_SEARCH_LENGTH,
+    MAX_SOLVED_WITHIN_DAYS,
+    MAX_TAG_LENGTH,
+    SLA_FILTERS,
+)
+from autocrm.tickets.views import SORTS as VIEW_SORTS
+from autocrm.tickets.views import ViewFiltersSchema
 from autocrm.webhooks.models import EVENT_KINDS
 from workflows.definition import CATEGORIES
 
@@ -384,6 +391,20 @@ class TicketListArgsSchema(StrictSchema):
     category = fields.List(
         fields.String(validate=validate.OneOf(CATEGORIES)),
         metadata={"description": "Status categories, whatever each workflow calls its states."},
+    )
+    team_ids = fields.List(
+        Id(strict=False), metadata={"description": "Tickets of any of these teams."}
+    )
+    sla = fields.String(
+        validate=validate.OneOf(SLA_FILTERS),
+        metadata={
+            "description": "The running SLA clocks: breached, due_soon (in the warning "
+            "window), at_risk (either), on_track, none (no clock running)."
+        },
+    )
+    solved_within_days = fields.Integer(
+        validate=validate.Range(min=1, max=MAX_SOLVED_WITHIN_DAYS),
+        metadata={"description": "Solved at most this many days ago."},
     )
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
@@ -1154,3 +1175,62 @@ class MacroApplySchema(StrictSchema):
         validate=validate.Length(min=1, max=MAX_MESSAGE_LENGTH),
         metadata={"description": "An edited reply to send instead of the macro's text."},
     )
+
+
+# -- queue views ---------------------------------------------------------------------------------
+
+VIEW_SCOPES = ["personal", "team", "global"]
+
+
+class ViewSchema(ma.Schema):
+    id = fields.String(
+        metadata={"description": "A built-in view's key (my_unsolved, ...) or a saved view's id."}
+    )
+    name = fields.String()
+    builtin = fields.Boolean()
+    scope = fields.String(metadata={"enum": ["builtin", *VIEW_SCOPES]})
+    team_id = fields.Integer(allow_none=True)
+    owner_id = fields.Integer(allow_none=True)
+    filters = fields.Dict(
+        metadata={"description": "As written to a view (ViewFilters): the list's parameters."}
+    )
+    sort = fields.String(metadata={"enum": list(VIEW_SORTS)})
+    position = fields.Integer()
+    editable = fields.Boolean(metadata={"description": "Whether you may change or delete it."})
+    count = fields.Integer(
+        allow_none=True, metadata={"description": "Tickets in it now (with `counts=1`)."}
+    )
+    created_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime(allow_none=True)
+
+
+class ViewListSchema(ma.Schema):
+    items = fields.List(fields.Nested(ViewSchema))
+    default = fields.String(metadata={"description": "The view the agent queue opens on."})
+
+
+class ViewListArgsSchema(StrictSchema):
+    counts = fields.Boolean(
+        load_default=False, metadata={"description": "Count each view's tickets."}
+    )
+
+
+class ViewWriteSchema(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=80))
+    scope = fields.String(validate=validate.OneOf(VIEW_SCOPES))
+    team_id = Id(allow_none=True, metadata={"description": "A team view's team."})
+    filters = fields.Nested(
+        ViewFiltersSchema,
+        metadata={"description": "The query parameters GET /api/tickets takes."},
+    )
+    sort = fields.String(validate=validate.OneOf(list(VIEW_SORTS)))
+    position = fields.Integer(validate=validate.Range(min=0, max=10_000))
+
+
+class ViewCreateSchema(ViewWriteSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+
+
+class ViewTicketsArgsSchema(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String()

@@ -15,6 +15,9 @@ Ticket followers: staff add staff (who must already see the ticket) and customer
 who sees a ticket adds customers only; staff remove anyone, anyone removes themselves.
 Team performance reports: admins see every team's, a team's lead sees that team's.
 The audit log of admin changes: admins only.
+Saved queue views (staff only): a personal view only to its owner, a team view to that team's
+members (and admins), a global view to all staff; admins make global views, a team's members
+(or admins) make its views.
 Attachments: whoever may see what a file is attached to may download it (an internal note's
 files: staff only); an upload not yet attached, only its uploader. The uploader may delete
 their upload until it is attached; admins may delete any attachment.
@@ -33,7 +36,7 @@ from autocrm.files.models import Attachment
 from autocrm.kb.models import Article, ArticleStatus, ArticleVisibility
 from autocrm.macros.models import Macro
 from autocrm.people.models import Role, Team, TeamMembership, TokenScope, User
-from autocrm.tickets.models import Ticket, TicketFollower
+from autocrm.tickets.models import SavedView, Ticket, TicketFollower, ViewScope
 
 # Fields of a ticket only staff may set (at creation or later).
 STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags"})
@@ -329,3 +332,38 @@ def visible_report_teams(actor: User) -> ColumnElement[bool]:
 
 def can_view_team_report(actor: User, team: Team) -> bool:
     return is_admin(actor) or (is_staff(actor) and team.lead_id == actor.id)
+
+
+def visible_saved_views(actor: User) -> ColumnElement[bool]:
+    """The saved views ``actor`` sees in the queue: their own, their teams', the global ones
+    (an admin also reaches any team's view by its id: ``can_manage_saved_view``)."""
+    if not is_staff(actor):
+        return false()
+    return or_(
+        SavedView.scope == ViewScope.GLOBAL,
+        and_(SavedView.scope == ViewScope.PERSONAL, SavedView.owner_id == actor.id),
+        and_(SavedView.scope == ViewScope.TEAM, SavedView.team_id.in_(actor.team_ids)),
+    )
+
+
+def can_view_saved_view(actor: User, view: SavedView) -> bool:
+    if not is_staff(actor):
+        return False
+    if view.scope is ViewScope.PERSONAL:
+        return view.owner_id == actor.id
+    if view.scope is ViewScope.TEAM:
+        return is_admin(actor) or view.team_id in actor.team_ids
+    return True
+
+
+def can_manage_saved_view(
+    actor: User, scope: ViewScope, team_id: int | None, owner_id: int
+) -> bool:
+    """Whether ``actor`` may make, change or delete a view of this scope (and team, owner)."""
+    if not is_staff(actor):
+        return False
+    if scope is ViewScope.PERSONAL:
+        return owner_id == actor.id
+    if scope is ViewScope.TEAM:
+        return is_admin(actor) or team_id in actor.team_ids
+    return is_admin(actor)

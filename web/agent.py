@@ -1,9 +1,11 @@
-"""The agent's live ticket queue: filters, sorting, saved views, bulk actions.
+"""The agent's live ticket queue: views (built-in and saved, ``autocrm.tickets.views``) in a
+sidebar with their counts, filters, sorting, bulk actions.
 
-The page is the list ``tickets.list_tickets`` gives for the GET form's query parameters (the
-same filters as the REST API); queue.js keeps it live from ``ticket_updated`` socket events by
-re-fetching changed rows from ``/agent/rows`` with the same parameters, so a row is drawn by
-one template whichever way it arrives.
+The page is the list ``tickets.list_tickets`` gives for the chosen view's filters narrowed by
+the GET form's query parameters (the same filters as the REST API); queue.js keeps it live
+from ``ticket_updated`` socket events by re-fetching changed rows from ``/agent/rows`` with
+the same parameters, so a row is drawn by one template whichever way it arrives, and the
+sidebar's counts from ``/agent/view-counts``.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, jsonify, render_template, request
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from autocrm import policies
 from autocrm.columns import utcnow
-from autocrm.errors import DomainError, InvalidInput, NotFound
+from autocrm.errors import DomainError, Forbidden, InvalidInput, NotFound
 from autocrm.listing import PageRequest
 from autocrm.people import organizations, teams
 from autocrm.people.models import User
-from autocrm.tickets import queue
+from autocrm.tickets import queue, views
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
 from web.forms import parse_id
@@ -34,15 +36,8 @@ from web.session import login_required
 
 bp = Blueprint("agent", __name__, url_prefix="/agent")
 
-VIEWS = {"all": "All I can see", "mine": "My tickets", "unassigned": "Unassigned"}
-SORT_OPTIONS = {
-    "-updated_at": "Recently updated",
-    "updated_at": "Least recently updated",
-    "-created_at": "Newest",
-    "created_at": "Oldest",
-    "-priority": "Highest priority",
-    "priority": "Lowest priority",
-}
+SORT_OPTIONS = views.SORTS
+SCOPE_LABELS = {"personal": "Just me", "team": "My team", "global": "Everyone"}
 SLA_LABELS = {
     "breached": "Overdue",
     "due_soon": "Due soon",
@@ -74,6 +69,7 @@ class QueueQuery:
     with it, and the filters it means."""
 
     values: dict[str, str]
+    view: views.View
     errors: dict[str, str] = field(default_factory=dict)
     filters: tickets.TicketFilters = field(default_factory=tickets.TicketFilters)
     sla: str | None = None
@@ -85,20 +81,38 @@ class QueueQuery:
         """The filters as a query string (no cursor): saved views and row fetches use it."""
         return urlencode([(k, v) for k, v in self.values.items() if v and k in FILTER_KEYS])
 
+    @property
+    def narrowed(self) -> bool:
+        """Whether the form narrows the view (search included)."""
+        return any(self.values[k] for k in FILTER_KEYS if k not in ("view", "sort"))
+
+    @property
+    def narrowing(self) -> int:
+        """How many of the "Filters" disclosure's fields narrow the view (it opens if any)."""
+        return sum(bool(self.values[k]) for k in FILTER_KEYS if k not in ("view", "sort", "q"))
+
+    @property
+    def saveable_filters(self) -> dict[str, Any]:
+        """The view's filters narrowed by the form, as a saved view holds them."""
+        raw = views.raw_filters(self.filters)
+        if self.sla:
+            raw["sla"] = self.sla
+        return raw
+
 
 def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> QueueQuery:
     """Map the form's parameters onto ``TicketFilters``; bad values become messages."""
     values = {key: str(args.get(key, "")).strip() for key in (*FILTER_KEYS, "cursor")}
-    query = QueueQuery(values=values)
-    errors = query.errors
-    view = values["view"] or "all"
-    if view not in VIEWS:
+    errors: dict[str, str] = {}
+    try:
+        default = views.SEARCH_VIEW if values["q"] else views.DEFAULT_VIEW
+        view = views.access_view(user, values["view"] or default)
+    except NotFound:
         errors["view"] = "Choose one of the views."
+        view = views.access_view(user, views.DEFAULT_VIEW)
+    query = QueueQuery(values=values, view=view, errors=errors, sort=view.sort)
+    base = view.ticket_filters
     filters: dict[str, Any] = {}
-    if view == "mine":
-        filters["assignee_id"] = user.id
-    elif view == "unassigned":
-        filters["unassigned"] = True
     states = {name for name, _, _ in queue.workflow_states()}
     if values["status"]:
         if values["status"] in states:
@@ -110,11 +124,11 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
             filters["priority"] = [Priority.from_label(values["priority"])]
         except KeyError:
             errors["priority"] = "Priority must be low, normal, high or urgent."
-    if values["assignee_id"] and view == "all":
+    if values["assignee_id"]:
         if values["assignee_id"] == "none":
-            filters["unassigned"] = True
+            filters["unassigned"], filters["assignee_id"] = True, None
         elif (assignee := parse_id(values["assignee_id"])) is not None:
-            filters["assignee_id"] = assignee
+            filters["assignee_id"], filters["unassigned"] = assignee, False
         else:
             errors["assignee_id"] = "Choose an assignee from the list."
     if values["team_id"]:
@@ -144,7 +158,7 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
         else:
             errors["sort"] = "Choose a sort order from the list."
     query.cursor = values["cursor"] or None
-    query.filters = tickets.TicketFilters(**filters)
+    query.filters = replace(base, **filters)
     try:
         tickets.check_filters(query.filters)
     except InvalidInput as exc:
@@ -187,18 +201,7 @@ def _sla_matching(items: list[Ticket], sla: str | None) -> list[Ticket]:
 
 def _matches(user: User, ticket: Ticket, filters: tickets.TicketFilters) -> bool:
     """Whether ``list_tickets`` with ``filters`` would list the (visible) ticket."""
-    f = filters
-    checks = (
-        not f.status or ticket.status in f.status,
-        not f.priority or ticket.priority in f.priority,
-        not f.unassigned or ticket.assignee_id is None,
-        f.unassigned or f.assignee_id is None or ticket.assignee_id == f.assignee_id,
-        f.team_id is None or ticket.team_id == f.team_id,
-        f.requester_id is None or ticket.requester_id == f.requester_id,
-        f.organization_id is None or ticket.requester.organization_id == f.organization_id,
-        not f.tag or f.tag.lower() in ticket.tags,
-    )
-    return all(checks) and tickets.search_matches(user, f, ticket)
+    return tickets.ticket_matches(user, filters, ticket)
 
 
 def countdown(due: datetime, now: datetime) -> str:
@@ -225,6 +228,12 @@ def _row_context(
         "snippets": tickets.search_snippets(user, q, [t.id for t in items]),
         "sla": queue.sla_due(t.id for t in items),
         "names": queue.names_of(t.assignee_id for t in items),
+        "requesters": queue.requesters_of(items),
+        # What bulk actions queue.js offers: the transitions valid for every selected row.
+        "row_transitions": {
+            t.id: " ".join(spec.name for spec in tickets.allowed_transitions(user, t))
+            for t in items
+        },
         "team_names": team_names,
         "status_labels": {t.id: queue.status_label(t) for t in items},
         "now": utcnow(),
@@ -239,6 +248,8 @@ def _render_queue(
     bulk_results: list[tickets.BulkResult] | None = None,
     bulk_errors: dict[str, str] | None = None,
     bulk_values: dict[str, Any] | None = None,
+    save_errors: dict[str, str] | None = None,
+    save_values: dict[str, str] | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     team_names = _team_choices(user)
@@ -253,12 +264,12 @@ def _render_queue(
             query.errors["cursor"] = exc.message
     if query.errors and status == 200:
         status = 422
-    view = query.values["view"] or "all"
     # The socket rooms whose events may concern this page: the team filtered on, or all of the
     # user's teams and the triage queue (tickets without a team).
     rooms: list[int | None] = (
         [query.filters.team_id] if query.filters.team_id else [*filter_team_ids, None]
     )
+    sidebar = _sidebar(user)
     checked = {r.ticket_id for r in bulk_results or [] if not r.ok}
     if bulk_values:
         checked |= set(bulk_values.get("ticket_ids", []))
@@ -269,8 +280,14 @@ def _render_queue(
         "agent/queue.html",
         user=user,
         query=query,
-        view=view,
-        views=VIEWS,
+        view=query.view,
+        sidebar=sidebar,
+        current_count=next((v.count for _, g in sidebar for v in g if v.id == query.view.id), None),
+        scope_labels=SCOPE_LABELS,
+        member_teams=[(i, team_names[i]) for i in user.team_ids if i in team_names],
+        can_save_global=policies.is_admin(user),
+        save_errors=save_errors or {},
+        save_values=save_values or {},
         sort_options=SORT_OPTIONS,
         sla_labels=SLA_LABELS,
         states=queue.workflow_states(),
@@ -289,6 +306,16 @@ def _render_queue(
         **_row_context(user, items, team_names, query.filters.q),
     )
     return html, status
+
+
+def _sidebar(user: User) -> list[tuple[str, list[views.View]]]:
+    """The views in the sidebar with their counts, in groups: built in, everyone's, the
+    teams', the user's own."""
+    groups: dict[str, list[views.View]] = {"builtin": [], "global": [], "team": [], "personal": []}
+    for view in views.list_views(user, counts=True):
+        groups[view.scope].append(view)
+    titles = {"builtin": "", "global": "Shared", "team": "Team views", "personal": "My views"}
+    return [(titles[key], group) for key, group in groups.items() if group]
 
 
 def _nonempty(values: dict[str, str]) -> dict[str, str]:
@@ -380,6 +407,38 @@ def _bulk_input() -> tuple[dict[str, Any], dict[str, str]]:
     return values, errors
 
 
+def _in_words(
+    user: User, result: tickets.BulkResult, action: str, value: Any
+) -> tickets.BulkResult:
+    """The result as the person reads it ("Can't reopen #12: it is open.") rather than the
+    engine's message."""
+    number = f"#{result.ticket_id}"
+    if result.ok:
+        return replace(result, message=f"{number}: done")
+    if result.status == 404:
+        return replace(result, message=f"Can't change {number}: it is not a ticket you can see.")
+    if result.status == 409 and "meanwhile" in result.message:
+        return replace(
+            result, message=f"{number} was changed by someone else meanwhile: try again."
+        )
+    try:
+        ticket: Ticket | None = tickets.access_ticket_by_id(user, result.ticket_id)
+    except NotFound:
+        ticket = None
+    if action == "transition" and ticket is not None:
+        label = queue.transition_label(ticket, value)
+        if label is None:
+            message = f"Can't change {number}: its workflow has no step \u201c{value}\u201d."
+        elif value in {spec.name for spec in tickets.allowed_transitions(user, ticket)}:
+            message = f"Can't {label.lower()} {number}: {result.message}"
+        else:  # not from its state (or not for this role): say which state it is in
+            state = queue.status_label(ticket).lower()
+            message = f"Can't {label.lower()} {number}: it is {state}."
+        return replace(result, message=message)
+    verb = "assign" if action == "assign" else "change the priority of"
+    return replace(result, message=f"Can't {verb} {number}: {result.message}")
+
+
 @bp.post("/bulk")
 @login_required(staff=True)
 def bulk(user: User) -> Response | tuple[Any, int]:
@@ -393,6 +452,7 @@ def bulk(user: User) -> Response | tuple[Any, int]:
             ), 422
         return _render_queue(user, request.args, bulk_errors=errors, bulk_values=values, status=422)
     results = tickets.do_bulk(user, values["ticket_ids"], values["action"], values["parsed"])
+    results = [_in_words(user, r, values["action"], values["parsed"]) for r in results]
     if request.is_json:
         succeeded = sum(r.ok for r in results)
         payload = [
@@ -404,3 +464,57 @@ def bulk(user: User) -> Response | tuple[Any, int]:
         ), 200
     values["ticket_ids"] = []  # what failed stays checked (see _render_queue), the rest not
     return _render_queue(user, request.args, bulk_results=results, bulk_values=values)
+
+
+@bp.get("/view-counts")
+@login_required(staff=True)
+def view_counts(user: User) -> Response:
+    """Each view's ticket count now (queue.js refreshes the sidebar with it after changes)."""
+    return jsonify({view.id: view.count for view in views.list_views(user, counts=True)})
+
+
+@bp.post("/views")
+@login_required(staff=True)
+def save_view(user: User) -> Response | tuple[str, int]:
+    """Save the current filters (the query string: the view and the form) as a view."""
+    team_names = _team_choices(user)
+    query = parse_query(user, request.args, _filter_team_ids(user, team_names))
+    form = {key: request.form.get(key, "").strip() for key in ("name", "scope", "team_id")}
+    fields: dict[str, Any] = {
+        "name": form["name"],
+        "scope": form["scope"] or "personal",
+        "filters": query.saveable_filters,
+        "sort": query.sort,
+    }
+    if fields["scope"] == "team":
+        fields["team_id"] = parse_id(form["team_id"])
+    try:
+        if query.errors:
+            raise InvalidInput("Fix the filters first.", {"filters": list(query.errors.values())})
+        view = views.do_create_view(user, fields)
+    except (InvalidInput, Forbidden) as exc:
+        errors = {name: _first(messages) for name, messages in exc.errors.items()}
+        return _render_queue(
+            user,
+            request.args,
+            save_errors=errors or {"name": exc.message},
+            save_values=form,
+            status=exc.status_code,
+        )
+    flash(f"Saved the view “{view.name}”.", "success")
+    return redirect(url_for("agent.queue", view=view.id))
+
+
+def _first(messages: Any) -> str:
+    while isinstance(messages, list | dict) and messages:
+        messages = messages[0] if isinstance(messages, list) else next(iter(messages.values()))
+    return str(messages)
+
+
+@bp.post("/views/<int:view_id>/delete")
+@login_required(staff=True)
+def delete_view(user: User, view_id: int) -> Response:
+    view = views.access_view(user, str(view_id))
+    views.do_delete_view(user, view_id)
+    flash(f"Deleted the view “{view.name}”.", "success")
+    return redirect(url_for("agent.queue"))

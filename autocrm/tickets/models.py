@@ -6,13 +6,13 @@ import enum
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.ext.associationproxy import AssociationProxy, association_proxy
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from autocrm.columns import IntEnumType, JSONType, UTCDateTime, utcnow
 from autocrm.extensions import Model
-from autocrm.people.models import Team, User
+from autocrm.people.models import Team, User, enum_values
 
 if TYPE_CHECKING:
     from autocrm.files.models import Attachment
@@ -213,3 +213,39 @@ class Feedback(Model):
     rating: Mapped[int]
     comment: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ViewScope(enum.StrEnum):
+    PERSONAL = "personal"  # its owner's only
+    TEAM = "team"  # every member of ``team_id`` (made by a member or an admin)
+    GLOBAL = "global"  # every staff member (made by admins)
+
+
+class SavedView(Model):
+    """A named set of queue filters (``autocrm.tickets.views``); the built-in views are code."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (
+        CheckConstraint("(scope = 'team') = (team_id IS NOT NULL)", name="team_scope_has_team"),
+        Index("ix_saved_views_owner", "owner_id", "position"),
+        Index("ix_saved_views_team", "team_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[ViewScope] = mapped_column(
+        Enum(ViewScope, native_enum=False, length=10, values_callable=enum_values)
+    )
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    # The list API's filter vocabulary (``views.ViewFiltersSchema``), as validated.
+    filters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    sort: Mapped[str] = mapped_column(String(20), default="-updated_at")
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[User] = relationship()
+
+    def __repr__(self) -> str:
+        return f"<SavedView {self.id} {self.name!r} {self.scope}>"

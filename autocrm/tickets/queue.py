@@ -16,7 +16,7 @@ from sqlalchemy import select
 from autocrm import policies
 from autocrm.engine.versions import current_version, engine_for, engine_for_version
 from autocrm.extensions import db
-from autocrm.people.models import Role, TeamMembership, User
+from autocrm.people.models import Organization, Role, TeamMembership, User
 from autocrm.sla.models import SlaClock
 from autocrm.tickets.models import Ticket
 
@@ -70,6 +70,31 @@ def names_of(user_ids: Iterable[int | None]) -> dict[int, str]:
     return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
 
 
+@dataclass(frozen=True)
+class Requester:
+    name: str
+    organization: str | None
+
+
+def requesters_of(items: Iterable[Ticket]) -> dict[int, Requester]:
+    """By ticket id, its requester's name and organization (one query for the page)."""
+    tickets_by_requester: dict[int, list[int]] = {}
+    for ticket in items:
+        tickets_by_requester.setdefault(ticket.requester_id, []).append(ticket.id)
+    if not tickets_by_requester:
+        return {}
+    rows = db.session.execute(
+        select(User.id, User.name, Organization.name)
+        .outerjoin(Organization, Organization.id == User.organization_id)
+        .where(User.id.in_(tickets_by_requester))
+    )
+    found: dict[int, Requester] = {}
+    for user_id, name, organization in rows:
+        for ticket_id in tickets_by_requester[user_id]:
+            found[ticket_id] = Requester(name, organization)
+    return found
+
+
 def assignable_agents(actor: User) -> list[User]:
     """Active staff a ticket in the actor's queue may go to: the members of the actor's teams
     (every active agent and admin, for an admin), the actor first."""
@@ -100,3 +125,9 @@ def workflow_transitions() -> list[tuple[str, str]]:
 def status_label(ticket: Ticket) -> str:
     """The label of the ticket's state in the workflow version it runs on."""
     return engine_for(ticket).state_labels.get(ticket.status, ticket.status)
+
+
+def transition_label(ticket: Ticket, name: str) -> str | None:
+    """The label of transition ``name`` in the workflow version the ticket runs on."""
+    spec = engine_for(ticket).transitions.get(name)
+    return spec.label if spec else None

@@ -143,6 +143,18 @@ def search_page(actor: User, base: Select[Any], q: str, page: PageRequest) -> Se
     return SearchPage(items, next_cursor, snippets(q, [t.id for t in items], staff))
 
 
+def matching(actor: User, base: Select[Any], q: str) -> Select[Any]:
+    """``base`` narrowed to the tickets searching ``q`` finds (for counting them)."""
+    ranked, _ = _ranked(base, q, policies.is_staff(actor))
+    number = ticket_number(q)
+    if number is None:
+        return ranked
+    found = ranked.with_only_columns(Ticket.id).union(
+        base.where(Ticket.id == number).with_only_columns(Ticket.id)
+    )
+    return select(Ticket).where(Ticket.id.in_(select(found.subquery().c[0])))
+
+
 def matches(actor: User, base: Select[Any], q: str, ticket_id: int) -> bool:
     """Whether ticket ``ticket_id`` of ``base`` is among the results of searching ``q``."""
     if ticket_number(q) == ticket_id:

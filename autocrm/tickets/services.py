@@ -12,10 +12,10 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, exists, or_, select, update
+from sqlalchemy import Select, Table, bindparam, case, exists, func, or_, select, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from autocrm import aftercommit, policies
@@ -36,7 +36,7 @@ from autocrm.listing import Page, PageRequest, contains, keyset_page
 from autocrm.people.models import Team, User
 from autocrm.realtime import access as realtime_access
 from autocrm.sla import clocks as sla
-from autocrm.tickets import priority_cap, search
+from autocrm.tickets import priority_cap, search, sla_filter
 from autocrm.tickets.models import Priority, Ticket, TicketEvent, TicketTag
 from autocrm.tickets.state import business_seconds_since_created, enter_state
 from autocrm.transaction import rolls_back_on_error
@@ -80,6 +80,16 @@ class TicketFilters:
     # Workflow categories (new, open, pending, solved, closed): what a customer filters by,
     # whatever each workflow calls its states.
     category: list[str] = field(default_factory=list)
+    # Tickets of any of these teams (a view's "my teams"; an empty list matches none).
+    team_ids: list[int] | None = None
+    # SLA state of the running clocks (SLA_FILTERS): "at_risk" is breached or due soon.
+    sla: str | None = None
+    # Solved (entered a solved category) at most this many days ago.
+    solved_within_days: int | None = None
+
+
+SLA_FILTERS = ("at_risk", "breached", "due_soon", "on_track", "none")
+MAX_SOLVED_WITHIN_DAYS = 3660
 
 
 def check_filters(filters: TicketFilters) -> None:
@@ -92,12 +102,18 @@ def check_filters(filters: TicketFilters) -> None:
         errors["q"] = [f"Search for at most {MAX_SEARCH_LENGTH} characters."]
     if unknown := sorted(set(filters.category) - set(CATEGORIES)):
         errors["category"] = [f"Unknown status category {c!r}." for c in unknown]
+    if filters.sla is not None and filters.sla not in SLA_FILTERS:
+        errors["sla"] = [f"One of: {', '.join(SLA_FILTERS)}."]
+    days = filters.solved_within_days
+    if days is not None and not 1 <= days <= MAX_SOLVED_WITHIN_DAYS:
+        errors["solved_within_days"] = [f"From 1 to {MAX_SOLVED_WITHIN_DAYS} days."]
     if errors:
         raise InvalidInput("Please correct the filters.", errors)
 
 
-def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page[Ticket]:
-    check_filters(filters)
+def filtered_tickets(actor: User, filters: TicketFilters) -> Select[Ticket]:
+    """The tickets ``actor`` may see that match ``filters``, all but the text search ``q``
+    (checked filters)."""
     stmt = select(Ticket).where(policies.visible_tickets(actor))
     if filters.status:
         stmt = stmt.where(Ticket.status.in_(filters.status))
@@ -109,6 +125,8 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
         stmt = stmt.where(Ticket.assignee_id == filters.assignee_id)
     if filters.team_id is not None:
         stmt = stmt.where(Ticket.team_id == filters.team_id)
+    if filters.team_ids is not None:
+        stmt = stmt.where(Ticket.team_id.in_(filters.team_ids))
     if filters.requester_id is not None:
         stmt = stmt.where(Ticket.requester_id == filters.requester_id)
     if filters.organization_id is not None:
@@ -120,6 +138,17 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
         )
     if filters.category:
         stmt = stmt.where(Ticket.category.in_(filters.category))
+    if filters.sla:
+        stmt = stmt.where(sla_filter.sla_state_is(filters.sla, utcnow()))
+    if filters.solved_within_days:
+        since = utcnow() - timedelta(days=filters.solved_within_days)
+        stmt = stmt.where(Ticket.solved_at >= since)
+    return stmt
+
+
+def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page[Ticket]:
+    check_filters(filters)
+    stmt = filtered_tickets(actor, filters)
     if filters.q and search.phrases(filters.q):
         # Ranked full text, best first (ticket number q first of all): a search.SearchPage
         # with snippets, paged by a score cursor (see autocrm.tickets.search).
@@ -129,6 +158,27 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
             contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
         )
     return keyset_page(stmt, page, SORTS, Ticket.id)
+
+
+def count_tickets(actor: User, filters: TicketFilters) -> int:
+    """How many tickets ``list_tickets`` would list with ``filters`` (every page)."""
+    check_filters(filters)
+    stmt = filtered_tickets(actor, filters)
+    if filters.q and search.phrases(filters.q):
+        stmt = search.matching(actor, stmt, filters.q)
+    elif filters.q:
+        stmt = stmt.where(
+            contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
+        )
+    return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+
+
+def ticket_matches(actor: User, filters: TicketFilters, ticket: Ticket) -> bool:
+    """Whether ``list_tickets`` with ``filters`` would list ``ticket`` (a live queue row)."""
+    found = filtered_tickets(actor, filters).where(Ticket.id == ticket.id)
+    return bool(db.session.scalar(select(found.exists()))) and search_matches(
+        actor, filters, ticket
+    )
 
 
 def search_matches(actor: User, filters: TicketFilters, ticket: Ticket) -> bool:

@@ -85,6 +85,16 @@ def type_a_subject(page: Page) -> None:
     expect(page.locator("#suggestion-list li").first).to_be_visible()
 
 
+def open_the_queue_forms(page: Page) -> None:
+    """The views drawer (a phone's), the "Filters" and "Save current filters as view"
+    disclosures open: every control of the queue page on show."""
+    page.evaluate(
+        "document.querySelectorAll('#views-drawer, #filters-more, #save-view')"
+        ".forEach((d) => { d.open = true; })"
+    )
+    expect(page.get_by_label("View name")).to_be_visible()
+
+
 def errors_are_marked(page: Page) -> None:
     expect(page.locator("[aria-invalid=true]").first).to_be_visible()
 
@@ -134,6 +144,12 @@ CHECKS = [
     Check("help-article", "customer", "/help/articles/{article}"),
     Check("agent-queue", "agent", "/agent/"),
     Check("agent-queue-all", "admin", "/agent/?view=all"),
+    Check(
+        "agent-queue-forms",
+        "agent",
+        "/agent/?view=unsolved&priority=high",
+        act=open_the_queue_forms,
+    ),
     Check("agent-ticket", "agent", "/agent/tickets/{ticket}"),
     Check(
         "agent-ticket-kb-search", "agent", "/agent/tickets/{ticket}", act=search_the_knowledge_base

@@ -90,10 +90,11 @@ def test_admin_creates_a_team_and_an_agent_who_works_its_queue_until_deactivated
 
     agent = new_context.logged_in(agent_email, AGENT_PASSWORD)
     expect(agent).to_have_url(re.compile(r"/agent/"))
+    agent.get_by_role("link", name=re.compile("^All tickets")).click()
     row = agent.locator(f'#queue-rows tr[data-ticket-id="{ticket_id}"]')
     expect(row).to_contain_text(subject)
-    agent.get_by_label("Team", exact=True).select_option(label=team)
-    agent.get_by_role("button", name="Apply filters").click()
+    agent.locator("#filters-more > summary").click()
+    agent.get_by_label("Team", exact=True).select_option(label=team)  # applied at once
     expect(agent).to_have_url(re.compile(r"team_id="))
     expect(agent.locator(f'#queue-rows tr[data-ticket-id="{ticket_id}"]')).to_contain_text(subject)
 

@@ -122,6 +122,12 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/webhooks/{subscription_id}/deliveries"),
     ("get", "/api/webhooks/deliveries/{delivery_id}"),
     ("post", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
+    ("get", "/api/views"),
+    ("post", "/api/views"),
+    ("get", "/api/views/{view_id}"),
+    ("patch", "/api/views/{view_id}"),
+    ("delete", "/api/views/{view_id}"),
+    ("get", "/api/views/{view_id}/tickets"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
@@ -250,6 +256,7 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/uploads",
                 "/api/webhooks",
                 "/api/macros",
+                "/api/views",
             }
             else "202"
             if key == ("post", "/api/inbound/email/{name}")

@@ -63,7 +63,7 @@ def agent_client(client, world, fresh_login_limit):
 
 
 def test_queue_lists_what_the_agent_may_see_and_not_other_teams(agent_client, world):
-    response = agent_client.get("/agent/")
+    response = agent_client.get("/agent/?view=all")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     visible = {world[k].id for k in ("mine", "theirs", "unassigned", "triage")}
@@ -80,23 +80,31 @@ def test_queue_lists_what_the_agent_may_see_and_not_other_teams(agent_client, wo
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
+        ("view=my_unsolved", {"mine"}),
+        ("view=unassigned_my_teams", {"unassigned"}),
+        ("view=all&priority=urgent", {"unassigned"}),
+        ("view=all&tag=printer", {"mine"}),
+        ("view=all&q=INVOICE", {"theirs"}),
+        ("view=all&assignee_id=none", {"unassigned", "triage"}),
+        # The views of old links, and a search without a view, which looks everywhere.
         ("view=mine", {"mine"}),
         ("view=unassigned", {"unassigned", "triage"}),
-        ("priority=urgent", {"unassigned"}),
-        ("tag=printer", {"mine"}),
         ("q=INVOICE", {"theirs"}),
-        ("view=all&assignee_id=none", {"unassigned", "triage"}),
-        ("status=new&priority=normal&view=unassigned", {"triage"}),
+        ("status=new&priority=normal&view=all&assignee_id=none", {"triage"}),
+        # The form narrows the view it is on: only my tickets, then only urgent ones.
+        ("view=my_unsolved&priority=urgent", set()),
+        ("view=unsolved&assignee_id=" + "{colleague}", {"theirs"}),
     ],
 )
 def test_filters(agent_client, world, params, expected):
+    params = params.replace("{colleague}", str(world["colleague"].id))
     response = agent_client.get(f"/agent/?{params}")
     assert response.status_code == 200, response.get_data(as_text=True)
     assert row_ids(response.get_data(as_text=True)) == {world[k].id for k in expected}
 
 
 def test_team_filter_offers_only_the_agents_teams(agent_client, world):
-    ok = agent_client.get(f"/agent/?team_id={world['support'].id}")
+    ok = agent_client.get(f"/agent/?view=all&team_id={world['support'].id}")
     assert row_ids(ok.get_data(as_text=True)) == {
         world[k].id for k in ("mine", "theirs", "unassigned")
     }
@@ -160,7 +168,7 @@ def test_a_forged_cursor_is_an_error_message_not_a_500(agent_client):
 def test_pagination_links_to_older_tickets(agent_client, world, factory):
     for n in range(51):
         factory.ticket(world["customer"], team=world["support"], subject=f"Bulk {n}")
-    first = agent_client.get("/agent/?sort=-created_at").get_data(as_text=True)
+    first = agent_client.get("/agent/?view=all&sort=-created_at").get_data(as_text=True)
     assert len(row_ids(first)) == 50
     older = re.search(r'href="(/agent/\?[^"]*cursor=[^"]+)" rel="next"', first)
     assert older, "an Older link"
@@ -187,7 +195,8 @@ def test_bulk_assign_reports_each_ticket_and_changes_only_visible_ones(
     assert f'data-result-ticket="{world["unassigned"].id}" data-ok="true"' in html
     assert f'data-result-ticket="{world["triage"].id}" data-ok="true"' in html
     assert f'data-result-ticket="{world["billing_ticket"].id}" data-ok="false"' in html
-    assert f"Ticket {world['billing_ticket'].id} not found." in html
+    billing_id = world["billing_ticket"].id
+    assert f"Can&#39;t change #{billing_id}: it is not a ticket you can see." in html
     db_session.expire_all()
     assert db_session.get(Ticket, world["unassigned"].id).assignee_id == world["agent"].id
     assert db_session.get(Ticket, world["triage"].id).assignee_id == world["agent"].id
@@ -212,6 +221,8 @@ def test_bulk_priority_and_transition(agent_client, world, db_session):
         data={"csrf_token": token, "ticket_ids": ids[:1], "action": "transition", "value": "start"},
     )
     assert "0 of 1 ticket changed" in again.get_data(as_text=True)
+    # In people's words, not the engine's.
+    assert f"Can&#39;t start work #{ids[0]}: it is open." in again.get_data(as_text=True)
     db_session.expire_all()
     changed = db_session.get(Ticket, world["mine"].id)
     assert (changed.priority, changed.status) == (Priority.HIGH, "open")
@@ -246,7 +257,7 @@ def test_bulk_as_json(agent_client, world):
         "ticket_id": world["triage"].id,
         "ok": True,
         "status": 200,
-        "message": "",
+        "message": f"#{world['triage'].id}: done",
     }
 
 
@@ -277,16 +288,16 @@ def test_logged_out_users_go_to_login(client, world):
 
 def test_row_fragment_returns_only_visible_matching_tickets(agent_client, world):
     ids = ",".join(str(world[k].id) for k in ("mine", "triage", "billing_ticket"))
-    response = agent_client.get(f"/agent/rows?ids={ids}")
+    response = agent_client.get(f"/agent/rows?ids={ids}&view=all")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert row_ids(html) == {world["mine"].id, world["triage"].id}
     assert "Billing secret refund" not in html
     # With the page's filters: a ticket assigned away no longer belongs in "Unassigned".
-    unassigned = agent_client.get(f"/agent/rows?ids={ids}&view=unassigned")
+    unassigned = agent_client.get(f"/agent/rows?ids={ids}&view=all&assignee_id=none")
     assert row_ids(unassigned.get_data(as_text=True)) == {world["triage"].id}
     # Without ids: the first page, for resyncing after a reconnect.
-    page = agent_client.get("/agent/rows?view=mine")
+    page = agent_client.get("/agent/rows?view=my_unsolved")
     assert row_ids(page.get_data(as_text=True)) == {world["mine"].id}
     assert agent_client.get("/agent/rows?priority=extreme").status_code == 422
 
@@ -304,13 +315,13 @@ def test_sla_badges_and_filter(agent_client, world, db_session):
         else:  # answered and solved long ago: no clock runs
             clock.stopped_at, clock.due_at, clock.warn_at = now, None, None
     db_session.commit()
-    html = agent_client.get("/agent/").get_data(as_text=True)
+    html = agent_client.get("/agent/?view=all").get_data(as_text=True)
     assert "sla sla-breached" in html and "overdue" in html
     assert "sla sla-on_track" in html and "left" in html
     assert 'data-due="' in html
-    breached = agent_client.get("/agent/?sla=breached").get_data(as_text=True)
+    breached = agent_client.get("/agent/?view=all&sla=breached").get_data(as_text=True)
     assert row_ids(breached) == {world["mine"].id}
-    none = agent_client.get("/agent/?sla=none").get_data(as_text=True)
+    none = agent_client.get("/agent/?view=all&sla=none").get_data(as_text=True)
     assert row_ids(none) == {world["unassigned"].id, world["triage"].id}
 
 
@@ -327,11 +338,133 @@ def test_organization_filter_lists_the_tickets_of_its_customers(agent_client, wo
     stranger = factory.customer()
     other = factory.ticket(stranger, subject="Not Acme's")
 
-    page = agent_client.get(f"/agent/?organization_id={acme.id}").get_data(as_text=True)
+    page = agent_client.get(f"/agent/?view=all&organization_id={acme.id}").get_data(as_text=True)
 
     assert f'<option value="{acme.id}" selected>Acme Ltd</option>' in page
     assert row_ids(page) == {world[k].id for k in ("mine", "theirs", "unassigned", "triage")}
-    assert other.id in row_ids(agent_client.get("/agent/").get_data(as_text=True))
+    assert other.id in row_ids(agent_client.get("/agent/?view=all").get_data(as_text=True))
     bad = agent_client.get("/agent/?organization_id=abc")
     assert bad.status_code == 422
     assert "Choose an organization from the list." in bad.get_data(as_text=True)
+
+
+# -- views in the sidebar ---------------------------------------------------------------------
+
+
+def view_link(html: str, view_id: str) -> str:
+    match = re.search(rf'<a href="[^"]*" data-view-id="{view_id}"[^>]*>.*?</a>', html, re.S)
+    assert match, f"no sidebar link to view {view_id}"
+    return match.group(0)
+
+
+def count_in(link: str) -> int:
+    match = re.search(r'data-count-for="[^"]+"><span class="visually-hidden">, </span>(\d+)', link)
+    assert match, link
+    return int(match.group(1))
+
+
+def test_the_queue_opens_on_my_unsolved_with_counts_in_the_sidebar(agent_client, world):
+    tickets.do_transition(world["agent"], world["theirs"].id, "solve")
+    response = agent_client.get("/agent/")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert row_ids(html) == {world["mine"].id}
+    assert 'aria-current="page"' in view_link(html, "my_unsolved")
+    assert 'aria-current="page"' not in view_link(html, "all")
+    assert count_in(view_link(html, "my_unsolved")) == 1
+    assert count_in(view_link(html, "unsolved")) == 3  # mine, unassigned, triage
+    assert count_in(view_link(html, "recently_solved")) == 1
+    assert count_in(view_link(html, "all")) == 4
+    assert '<h1 id="queue-title">My unsolved</h1>' in html
+    counts = agent_client.get("/agent/view-counts").get_json()
+    assert counts["my_unsolved"] == 1 and counts["all"] == 4
+    assert agent_client.get("/agent/?view=nonsense").status_code == 422
+
+
+def test_rows_show_the_requester_and_organization(agent_client, world, factory):
+    admin = factory.admin()
+    acme = organizations.do_create_organization(admin, name="Acme Ltd")
+    organizations.do_add_member(admin, acme.id, world["customer"].id)
+    html = agent_client.get("/agent/").get_data(as_text=True)
+    assert '<th scope="col" class="col-requester">Requester</th>' in html
+    row = re.search(rf'<tr data-ticket-id="{world["mine"].id}".*?</tr>', html, re.S)
+    assert row and world["customer"].name in row.group(0) and "Acme Ltd" in row.group(0)
+
+
+def test_save_current_filters_as_a_personal_view(agent_client, world):
+    token = csrf_token(agent_client, "/agent/")
+    response = agent_client.post(
+        "/agent/views?view=all&priority=urgent",
+        data={"csrf_token": token, "name": "Urgent ones", "scope": "personal"},
+    )
+    assert response.status_code == 302
+    target = response.headers["Location"]
+    page = agent_client.get(target).get_data(as_text=True)
+    assert row_ids(page) == {world["unassigned"].id}
+    assert '<h1 id="queue-title">Urgent ones</h1>' in page
+    view_id = re.search(r"view=(\d+)", target).group(1)
+    assert count_in(view_link(page, view_id)) == 1
+    # Someone else neither sees it in their sidebar nor opens it.
+    other = world["colleague"]
+    agent_client.post("/logout", data={"csrf_token": csrf_token(agent_client, "/agent/")})
+    web_login(agent_client, other)
+    theirs = agent_client.get("/agent/").get_data(as_text=True)
+    assert f'data-view-id="{view_id}"' not in theirs
+    assert agent_client.get(f"/agent/?view={view_id}").status_code == 422
+
+
+def test_saving_a_view_with_a_scope_one_may_not_use_says_why(agent_client, world):
+    token = csrf_token(agent_client, "/agent/")
+    refused = agent_client.post(
+        "/agent/views?view=all", data={"csrf_token": token, "name": "Everyone", "scope": "global"}
+    )
+    assert refused.status_code == 403
+    assert "Only administrators make views for everyone." in refused.get_data(as_text=True)
+    nameless = agent_client.post(
+        "/agent/views?view=all", data={"csrf_token": token, "name": "", "scope": "personal"}
+    )
+    assert nameless.status_code == 422
+    assert "Give the view a name" in nameless.get_data(as_text=True)
+
+
+def test_team_views_are_shared_with_the_team_and_deleted_by_it(agent_client, world):
+    token = csrf_token(agent_client, "/agent/")
+    response = agent_client.post(
+        "/agent/views?view=unsolved",
+        data={
+            "csrf_token": token,
+            "name": "Support queue",
+            "scope": "team",
+            "team_id": str(world["support"].id),
+        },
+    )
+    assert response.status_code == 302
+    view_id = re.search(r"view=(\d+)", response.headers["Location"]).group(1)
+    agent_client.post("/logout", data={"csrf_token": token})
+    web_login(agent_client, world["colleague"])
+    page = agent_client.get(f"/agent/?view={view_id}").get_data(as_text=True)
+    assert "Team views" in page and 'aria-current="page"' in view_link(page, view_id)
+    deleted = agent_client.post(
+        f"/agent/views/{view_id}/delete", data={"csrf_token": csrf_token(agent_client, "/agent/")}
+    )
+    assert deleted.status_code == 302
+    assert agent_client.get(f"/agent/?view={view_id}").status_code == 422
+
+
+def test_rows_carry_the_transitions_bulk_actions_may_offer(agent_client, world):
+    html = agent_client.get("/agent/?view=all").get_data(as_text=True)
+    row = re.search(rf'<tr data-ticket-id="{world["mine"].id}"[^>]*>', html).group(0)
+    assert 'data-transitions="start solve"' in row
+
+
+def test_bulk_apply_with_nothing_selected_says_so(agent_client, world):
+    response = agent_client.post(
+        "/agent/bulk",
+        data={
+            "csrf_token": csrf_token(agent_client, "/agent/"),
+            "action": "set_priority",
+            "value": "high",
+        },
+    )
+    assert response.status_code == 422
+    assert "Select at least one ticket." in response.get_data(as_text=True)

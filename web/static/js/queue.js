@@ -1,5 +1,7 @@
 // The agent's ticket queue: live rows from `ticket_updated` events, SLA countdowns, bulk
-// selection, keyboard navigation (j/k/x/Enter, ? for help) and saved views in localStorage.
+// selection (bulk actions offer only the transitions every selected ticket can take), keyboard
+// navigation (j/k/x/Enter, ? for help), the views drawer, filters applied on change, and the
+// sidebar's live counts.
 // Rows always come from the server (/agent/rows renders the same partial as the page), so the
 // filters decide in one place which tickets belong here.
 (function () {
@@ -13,7 +15,6 @@
   const query = root.dataset.query || "";
   const firstPage = root.dataset.firstPage === "1";
   const rooms = JSON.parse(root.dataset.rooms || "[]");
-  const userId = document.body.dataset.userId || "anon";
 
   // -- SLA countdowns ---------------------------------------------------------------------------
 
@@ -45,9 +46,31 @@
   const count = document.getElementById("selected-count");
   const boxes = () => Array.from(tbody.querySelectorAll('input[name="ticket_ids"]'));
 
+  const transitionHint = document.getElementById("transition-hint");
+  // The transitions offered: those every selected row can take now (each row lists its own).
+  function offerTransitions(selected) {
+    const value = document.getElementById("bulk-value");
+    if (!value) return;
+    let common = null;
+    selected.forEach((box) => {
+      const row = box.closest("tr[data-ticket-id]");
+      const names = new Set(((row && row.dataset.transitions) || "").split(" ").filter(Boolean));
+      common = common === null ? names : new Set([...common].filter((n) => names.has(n)));
+    });
+    value.querySelectorAll("option[data-transition]").forEach((option) => {
+      const offered = common === null || common.has(option.dataset.transition);
+      option.hidden = !offered;
+      option.disabled = !offered;
+      if (!offered && option.selected) value.value = "";
+    });
+    if (transitionHint) transitionHint.hidden = common === null;
+  }
+
   function updateSelection() {
     const all = boxes();
-    const checked = all.filter((b) => b.checked).length;
+    const selected = all.filter((b) => b.checked);
+    const checked = selected.length;
+    offerTransitions(selected);
     if (count) count.textContent = checked ? `${checked} selected` : "";
     if (selectAll) {
       selectAll.checked = all.length > 0 && checked === all.length;
@@ -94,7 +117,8 @@
       if (!boxes().some((b) => b.checked)) {
         event.preventDefault();
         document.getElementById("bulk-submit").removeAttribute("aria-busy");
-        announce("Select at least one ticket first.");
+        if (count) count.textContent = "Select at least one ticket.";
+        announce("Select at least one ticket.");
       }
     });
   }
@@ -149,64 +173,44 @@
     if (row && current !== row) { if (current) current.classList.remove("is-current"); current = row; row.classList.add("is-current"); }
   });
 
-  // -- saved views (per user, in this browser) -------------------------------------------------
+  // -- the views drawer and the filters --------------------------------------------------------
 
-  const storageKey = `autocrm:queue-views:${userId}`;
-  const savedSection = document.getElementById("saved-views");
-  const savedList = document.getElementById("saved-views-list");
-  const savedEmpty = document.getElementById("saved-views-empty");
-  const saveForm = document.getElementById("save-view-form");
+  // On a wide screen the views sidebar is always open; on a phone it is a drawer (<details>).
+  const drawer = document.getElementById("views-drawer");
+  const wide = window.matchMedia("(min-width: 768px)");
+  function fitDrawer() { if (drawer && wide.matches) drawer.open = true; }
+  fitDrawer();
+  wide.addEventListener("change", fitDrawer);
 
-  function loadViews() {
-    try { return JSON.parse(window.localStorage.getItem(storageKey) || "[]"); } catch (e) { return []; }
-  }
-  function storeViews(views) {
-    try { window.localStorage.setItem(storageKey, JSON.stringify(views)); return true; } catch (e) { return false; }
-  }
-  function renderViews() {
-    const views = loadViews();
-    savedList.replaceChildren(...views.map((view, index) => {
-      const item = document.createElement("li");
-      const link = document.createElement("a");
-      link.href = `${window.location.pathname}${view.query ? `?${view.query}` : ""}`;
-      link.textContent = view.name;
-      if (view.query === query) link.setAttribute("aria-current", "true");
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "secondary outline";
-      remove.textContent = "\u00d7";
-      remove.setAttribute("aria-label", `Delete saved view ${view.name}`);
-      remove.addEventListener("click", () => {
-        const rest = loadViews();
-        rest.splice(index, 1);
-        storeViews(rest);
-        renderViews();
-        announce(`Deleted saved view ${view.name}.`);
-      });
-      item.append(link, remove);
-      return item;
-    }));
-    savedEmpty.hidden = views.length > 0;
-  }
-  if (savedSection && saveForm) {
-    savedSection.hidden = false;
-    renderViews();
-    saveForm.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const input = document.getElementById("save-view-name");
-      const name = input.value.trim();
-      if (!name) return;
-      const views = loadViews().filter((v) => v.name !== name);
-      views.push({ name, query });
-      if (storeViews(views)) {
-        input.value = "";
-        renderViews();
-        announce(`Saved view ${name}.`);
-      } else {
-        announce("This browser does not allow saving views.");
-      }
+  // Filters apply as soon as one changes (the Apply button is there for pages without JS).
+  const filterForm = document.getElementById("filter-form");
+  const applyButton = document.getElementById("apply-filters");
+  if (filterForm && applyButton) {
+    applyButton.hidden = true;
+    filterForm.addEventListener("change", (event) => {
+      if (event.target.matches("select, input[name=tag]")) filterForm.requestSubmit();
     });
   }
+
+  // Sidebar counts: refreshed a moment after tickets change.
+  const countsUrl = root.dataset.countsUrl;
+  let countsTimer = null;
+  async function refreshCounts() {
+    countsTimer = null;
+    try {
+      const response = await fetch(countsUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      if (!response.ok) return;
+      const counts = await response.json();
+      document.querySelectorAll("[data-count-for]").forEach((badge) => {
+        const value = counts[badge.dataset.countFor];
+        const number = badge.childNodes[1];
+        if (typeof value === "number" && number) number.textContent = String(value);
+      });
+    } catch (error) {
+      // Counts catch up on the next change.
+    }
+  }
+  function scheduleCounts() { if (countsUrl && !countsTimer) countsTimer = window.setTimeout(refreshCounts, 1500); }
 
   // -- live updates ----------------------------------------------------------------------------
 
@@ -312,13 +316,14 @@
   window.AutoCRM.onConnect(() => {
     rooms.forEach((teamId) => window.AutoCRM.emit("join_queue", { team_id: teamId }));
     connections += 1;
-    if (connections > 1) resync();
+    if (connections > 1) { resync(); scheduleCounts(); }
     else if (pending.size) schedule();
   });
   window.AutoCRM.socket.on("ticket_updated", (data) => {
     if (!data || typeof data.id !== "number") return;
     pending.add(data.id);
     schedule();
+    scheduleCounts();
   });
 
   tickSla();
