@@ -304,6 +304,11 @@ def test_page_shows_who_what_which_target_and_the_changes(logged_in, admin, fact
     assert "Created workflow" in newest
     assert re.search(r'Workflow: <a href="/admin/workflows/[^"]*">linked-flow</a>', newest)
 
+    macro = macros.do_create_macro(admin, title="Linked macro", body="Hello", scope="global")
+    page = html.unescape(logged_in.get("/admin/audit/").get_data(as_text=True))
+    newest = re.findall(r'<tr id="audit-\d+">(.*?)</tr>', page, re.S)[0]
+    assert f'<a href="/agent/macros/{macro.id}/edit">Linked macro</a>' in newest
+
 
 def test_page_filters_keep_their_values_and_bad_ones_are_errors(logged_in, admin, factory):
     made = make_history(admin, factory)

@@ -90,7 +90,7 @@ def _target_url(entry: AdminAuditEntry) -> str | None:
         except BuildError:
             return url_for("admin_workflows.index")
     if entry.target_type in ("canned", "macro"):  # canned responses became macros, same ids
-        return url_for("workspace.macro_edit", macro_id=entry.target_id)
+        return url_for("macro_pages.edit", macro_id=entry.target_id)
     return None
 
 
