@@ -123,7 +123,7 @@ def _render(
         teams=sorted(team_list, key=lambda t: t.name.lower()),
         staff=_assignable_staff(team_list),
         priorities=[p.label for p in Priority],
-        view=representation.render_tickets([item], "staff")[0],
+        view=representation.schema_for("staff")().dump(view),
         original_email_id=receive.first_email_of(item) if item.channel == "email" else None,
         transitions=transitions,
         state_labels=state_labels,

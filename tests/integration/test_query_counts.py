@@ -4,8 +4,9 @@ from contextlib import contextmanager
 
 from sqlalchemy import event
 
+from autocrm.engine import drafts
 from autocrm.extensions import db
-from tests.factories import ApiClient
+from tests.factories import ApiClient, web_login
 
 
 @contextmanager
@@ -57,3 +58,56 @@ def test_message_list_query_count_does_not_grow_with_the_page(client, factory):
     with count_queries() as many:
         assert api.get(url, query_string={"limit": 10}).status_code == 200
     assert len(few) == len(many)
+
+
+# -- pages (issue 15: the queue, the workspace and the workflow draft page) ---------------------
+
+
+def statements_for(client, url: str, shows: str = "") -> int:
+    """Statements of one page view; ``shows``: text the page must hold (what was counted)."""
+    with count_queries() as statements:
+        response = client.get(url)
+    assert response.status_code == 200, response.status_code
+    assert shows in response.get_data(as_text=True)
+    return len(statements)
+
+
+def test_the_queue_page_costs_the_same_for_5_rows_or_25(client, factory):
+    small, large = factory.team(), factory.team()
+    agent = factory.agent(small, large)
+    customer = factory.customer()
+    for team, rows in ((small, 5), (large, 25)):
+        for n in range(rows):
+            factory.ticket(customer, team=team, tags=[f"t{n}"], assignee_id=agent.id)
+    urls = [f"/agent/?view=all&team_id={team.id}" for team in (small, large)]
+    web_login(client, agent)
+    few = statements_for(client, urls[0], shows='data-ticket-id="')
+    many = statements_for(client, urls[1])
+    assert client.get(urls[1]).get_data(as_text=True).count("<tr data-ticket-id=") == 25
+    assert few == many
+    assert few <= 26, "the page, its rows' people and tags, and one count per view"
+
+
+def test_the_workspace_costs_the_same_for_2_messages_or_12(client, factory):
+    team = factory.team()
+    agent = factory.agent(team)
+    customer = factory.customer()
+    ticket = factory.ticket(customer, team=team, assignee_id=agent.id)
+    web_login(client, agent)
+    api = ApiClient(client, agent)
+    url = f"/api/tickets/{ticket.id}/messages"
+    for n in range(2):
+        api.post(url, json={"body": f"note {n}", "internal": n % 2 == 0})
+    page = f"/agent/tickets/{ticket.id}"
+    few = statements_for(client, page)
+    for n in range(10):
+        api.post(url, json={"body": f"reply {n}", "internal": n % 2 == 0})
+    assert statements_for(client, page, shows="reply 9") == few
+    assert few <= 40
+
+
+def test_the_workflow_draft_page_is_a_handful_of_statements(client, factory):
+    admin = factory.admin()
+    workflow_id = drafts.do_create_workflow(admin, name="counted").id
+    web_login(client, admin)
+    assert statements_for(client, f"/admin/workflows/{workflow_id}/draft") <= 8
