@@ -10,6 +10,7 @@ import autocrm.automation.models
 import autocrm.canned.models
 import autocrm.engine.models
 import autocrm.events.models
+import autocrm.fields.models
 import autocrm.files.models
 import autocrm.kb.models
 import autocrm.mail.models
