@@ -18,6 +18,7 @@ from api import (
     organizations,
     reports,
     schemas,
+    ticket_fields,
     tickets,
     tokens,
     users,
@@ -44,6 +45,7 @@ BLUEPRINTS = (
     reports.blp,
     audit.blp,
     webhooks.blp,
+    ticket_fields.blp,
 )
 
 

@@ -113,6 +113,12 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/webhooks/{subscription_id}/deliveries"),
     ("get", "/api/webhooks/deliveries/{delivery_id}"),
     ("post", "/api/webhooks/deliveries/{delivery_id}/redeliver"),
+    ("get", "/api/ticket-fields"),
+    ("post", "/api/ticket-fields"),
+    ("put", "/api/ticket-fields/order"),
+    ("get", "/api/ticket-fields/{field_id}"),
+    ("patch", "/api/ticket-fields/{field_id}"),
+    ("delete", "/api/ticket-fields/{field_id}"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
@@ -239,6 +245,7 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/kb/suggestions/opened",
                 "/api/uploads",
                 "/api/webhooks",
+                "/api/ticket-fields",
             }
             else "202"
             if key == ("post", "/api/inbound/email/{name}")
