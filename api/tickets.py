@@ -32,24 +32,29 @@ class _Listed:
 
     ticket: Any
     visible_fields: dict[str, Any]
-    snippet: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.ticket, name)
 
 
-def _listed(page: Page[Any], snippets: dict[int, str]) -> Page[Any]:
+@dataclass
+class _Hit(_Listed):
+    """A search hit: with its snippet (a plain listing has none at all)."""
+
+    snippet: str | None = None
+
+
+def _listed(found: Page[Any]) -> Page[Any]:
     audience = representation.audience_of(current_actor())
     definitions = field_values.defined_fields()
-    items = [
-        _Listed(
-            t,
-            field_values.visible_values(t.custom_fields, audience, definitions),
-            snippets.get(t.id),
-        )
-        for t in page.items
-    ]
-    return Page(items, page.next_cursor)
+    items: list[_Listed] = []
+    for ticket in found.items:
+        visible = field_values.visible_values(ticket.custom_fields, audience, definitions)
+        if isinstance(found, search.SearchPage):
+            items.append(_Hit(ticket, visible, found.snippets.get(ticket.id)))
+        else:
+            items.append(_Listed(ticket, visible))
+    return Page(items, found.next_cursor)
 
 
 def _field_filters() -> dict[str, str]:
@@ -78,9 +83,7 @@ class TicketCollection(MethodView):
             limit=args.pop("limit"), cursor=args.pop("cursor", None), sort=args.pop("sort")
         )
         filters = tickets.TicketFilters(**args, custom_fields=_field_filters())
-        found = tickets.list_tickets(current_actor(), filters, page)
-        snippets = found.snippets if isinstance(found, search.SearchPage) else {}
-        return _listed(found, snippets)
+        return _listed(tickets.list_tickets(current_actor(), filters, page))
 
     @blp.arguments(schemas.TicketCreateSchema)
     @blp.response(201, schemas.TicketDetailSchema)

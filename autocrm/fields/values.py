@@ -198,6 +198,21 @@ def from_form(definition: TicketField, raw: list[str]) -> Any:
     return text
 
 
+def from_rule(key: str, text: str) -> dict[str, Any]:
+    """A ``set_field`` action's ``key=value`` as the ``fields`` of a change: the value typed
+    by the field (a multi-select's options separated by commas; nothing empties it). An
+    unknown key stays as it is, for ``check_values`` to refuse by name."""
+    definition = defined_fields().get(key)
+    text = text.strip()
+    if definition is None or not text:
+        return {key: text or None}
+    if definition.type is FieldType.MULTI_SELECT:
+        return {key: [v.strip() for v in text.split(",") if v.strip()]}
+    if definition.type is FieldType.CHECKBOX:
+        return {key: text.lower() in ("true", "yes", "1", "on")}
+    return {key: from_form(definition, [text])}
+
+
 # -- reading ------------------------------------------------------------------------------------
 
 
