@@ -33,6 +33,7 @@ from web import (
     agent,
     attachments,
     auth,
+    custom_fields,
     customers,
     feedback,
     help_center,
@@ -147,6 +148,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         intake.bp,
         kb_staff.bp,
         attachments.bp,
+        custom_fields.bp,
     )
     for blueprint in (*pages, reports.bp, *admin.blueprints):
         app.register_blueprint(blueprint)
