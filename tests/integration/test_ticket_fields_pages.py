@@ -91,13 +91,16 @@ def test_the_workspace_shows_and_saves_values_and_the_portal_hides_staff_only_on
         },
     )
     definitions.do_create_field(admin, {"key": "cost", "label": "Internal cost", "type": "decimal"})
-    definitions.do_create_field(admin, {"key": "vip", "label": "VIP", "type": "checkbox"})
+    definitions.do_create_field(
+        admin, {"key": "vip", "label": "VIP", "type": "checkbox", "required_to_solve": True}
+    )
     customer = factory.customer()
     ticket = factory.ticket(customer)
     agent = factory.agent()
     web_login(client, agent)
     workspace = html(client.get(f"/agent/tickets/{ticket.id}"))
     assert 'id="ws-custom-fields"' in workspace and "Internal cost" in workspace
+    assert "Needed before solving: VIP." in workspace
     token = csrf_token(client, f"/agent/tickets/{ticket.id}")
     saved = client.post(
         f"/agent/tickets/{ticket.id}/custom-fields",
