@@ -17,7 +17,18 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, false, func, literal_column, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Text,
+    exists,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+)
 
 from autocrm import policies
 from autocrm.errors import Conflict, InvalidInput
@@ -277,7 +288,7 @@ def value_sql(key: str) -> ColumnElement[Any]:
     if not KEY.match(key):
         raise ValueError(f"not a field key: {key!r}")
     if _is_postgresql():
-        return Ticket.custom_fields.op("->>")(literal_column(f"'{key}'"))
+        return Ticket.custom_fields.op("->>", return_type=Text())(literal_column(f"'{key}'"))
     return func.json_extract(Ticket.custom_fields, literal_column(f"'$.\"{key}\"'"))
 
 
