@@ -172,3 +172,17 @@ def test_the_portal_new_ticket_form_asks_customer_editable_fields(
     assert sent.status_code == 302, html(sent)
     ticket = db_session.query(Ticket).filter_by(subject="Refund").one()
     assert ticket.custom_fields == {"order_ref": "INV-7"}
+
+
+def test_the_workflow_editor_offers_custom_fields_for_rule_conditions(
+    client, factory, fresh_login_limit
+):
+    from autocrm.engine import drafts
+
+    admin = factory.admin()
+    definitions.do_create_field(admin, {"key": "region", "label": "Region", "type": "text"})
+    workflow = drafts.do_create_workflow(admin, name="Fields editor")
+    web_login(client, admin)
+    editor = html(client.get(f"/admin/workflows/{workflow.id}/draft"))
+    assert '<option value="fields.region">' in editor
+    assert "key=value of a ticket field" in editor
