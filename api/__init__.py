@@ -21,6 +21,7 @@ from api import (
     reports,
     schemas,
     tags,
+    ticket_fields,
     tickets,
     tokens,
     users,
@@ -53,6 +54,7 @@ BLUEPRINTS = (
     audit.blp,
     webhooks.blp,
     views.blp,
+    ticket_fields.blp,
 )
 
 

@@ -326,6 +326,19 @@ SUBJECT = [
     validate.Regexp(r"\s*\S", error="Must not be blank."),
 ]
 DESCRIPTION = validate.Length(min=1, max=50_000)
+CUSTOM_FIELD_VALUES = fields.Dict(
+    data_key="fields",
+    attribute="fields",
+    keys=fields.String(validate=validate.Length(min=1, max=40)),
+    values=fields.Raw(allow_none=True),
+    metadata={
+        "description": "Custom field values by key (GET /api/ticket-fields), typed by the "
+        'field: text, long_text, date (YYYY-MM-DD) and decimal ("12.50") as strings, number '
+        "as an integer, checkbox as a boolean, dropdown as an option's value, multi_select as "
+        "a list of them; null or empty clears it. Customers set only customer-editable "
+        "fields. A wrong one is refused: 422 naming `fields.<key>`."
+    },
+)
 ATTACHMENT_IDS = fields.List(
     Id(),
     load_default=list,
@@ -350,6 +363,7 @@ class TicketCreateSchema(StrictSchema):
         metadata={"description": "Staff only."},
     )
     attachment_ids = ATTACHMENT_IDS
+    field_values = CUSTOM_FIELD_VALUES
 
 
 class TicketUpdateSchema(StrictSchema):
@@ -360,6 +374,7 @@ class TicketUpdateSchema(StrictSchema):
         fields.String(validate=validate.Length(min=1, max=MAX_TAG_LENGTH)),
         validate=validate.Length(max=20),
     )
+    field_values = CUSTOM_FIELD_VALUES
     version = Id(
         metadata={"description": "The version you edited; a stale one gets 409. Or send If-Match."}
     )
@@ -410,6 +425,15 @@ class TicketListArgsSchema(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()
 
+    @ma.pre_load
+    def _without_field_filters(self, data: Any, **kwargs: Any) -> Any:
+        """``field.<key>=<value>`` are read by the view (``field_filters``), not by this
+        schema (their names are the admins' own)."""
+        return {k: data[k] for k in data if not k.startswith(FIELD_FILTER_PREFIX)}
+
+
+FIELD_FILTER_PREFIX = "field."
+
 
 class TicketListItemSchema(TicketSchema):
     snippet = fields.String(
@@ -418,6 +442,11 @@ class TicketListItemSchema(TicketSchema):
             "description": "With `q` only: the matching text as HTML, escaped, the matches in "
             "<mark>; null when only the ticket number matched."
         },
+    )
+    visible_fields = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        metadata={"description": "Custom field values you may see, by key (filled ones)."},
     )
 
 
@@ -1234,3 +1263,82 @@ class ViewCreateSchema(ViewWriteSchema):
 class ViewTicketsArgsSchema(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()
+
+
+# -- custom ticket fields ------------------------------------------------------------------------
+
+FIELD_TYPES = ["text", "long_text", "number", "decimal", "date", "checkbox", "dropdown",
+               "multi_select"]  # fmt: skip
+FIELD_VISIBILITIES = ["staff", "customer_visible", "customer_editable"]
+
+
+class FieldOptionSchema(StrictSchema):
+    value = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    label = fields.String(validate=validate.Length(max=100))
+    retired = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Offered no more; tickets that hold it keep it."},
+    )
+
+
+class TicketFieldSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    key = fields.String(
+        metadata={"description": "Names the value in a ticket's `fields`; fixed once made."}
+    )
+    label = fields.String()
+    type = fields.Function(lambda f: f.type.value, metadata={"enum": FIELD_TYPES})
+    options = fields.List(
+        fields.Nested(FieldOptionSchema),
+        metadata={"description": "Dropdown and multi-select: the options, in order."},
+    )
+    help_text = fields.String()
+    visibility = fields.Function(
+        lambda f: f.visibility.value, metadata={"enum": FIELD_VISIBILITIES}
+    )
+    required_to_solve = fields.Boolean(
+        metadata={"description": "A ticket cannot be solved while it is empty (409)."}
+    )
+    position = fields.Integer()
+    active = fields.Boolean()
+    created_at = fields.DateTime(dump_only=True)
+
+
+class TicketFieldListSchema(ma.Schema):
+    items = fields.List(fields.Nested(TicketFieldSchema))
+
+
+class TicketFieldListArgsSchema(StrictSchema):
+    include_inactive = fields.Boolean(
+        load_default=False, metadata={"description": "Admins: the deactivated fields too."}
+    )
+
+
+class TicketFieldUpdateSchema(StrictSchema):
+    label = fields.String(validate=validate.Length(min=1, max=100))
+    options = fields.List(
+        fields.Nested(FieldOptionSchema),
+        validate=validate.Length(max=500),
+        metadata={
+            "description": "The whole list, in the order wanted. Removing an option a ticket "
+            "holds is refused (422 at `options`): retire it instead."
+        },
+    )
+    help_text = fields.String(validate=validate.Length(max=1000))
+    visibility = fields.String(validate=validate.OneOf(FIELD_VISIBILITIES))
+    required_to_solve = fields.Boolean()
+    active = fields.Boolean(metadata={"description": "False hides it from forms and writes."})
+
+
+class TicketFieldCreateSchema(TicketFieldUpdateSchema):
+    key = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "A lowercase letter, then lowercase letters, digits and _."},
+    )
+    label = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    type = fields.String(required=True, validate=validate.OneOf(FIELD_TYPES))
+
+
+class TicketFieldOrderSchema(StrictSchema):
+    field_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=500))

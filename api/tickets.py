@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -12,6 +14,7 @@ from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from api.etags import expected_version, with_etag
+from autocrm.fields import values as field_values
 from autocrm.listing import Page, PageRequest
 from autocrm.tickets import conversation, representation, search
 from autocrm.tickets import services as tickets
@@ -20,6 +23,43 @@ blp = Blueprint("tickets", __name__, url_prefix="/api/tickets", description="Tic
 blp.before_request(require_bearer)
 
 NOT_FOUND = {"description": "No such ticket, or not one you may see."}
+
+
+@dataclass
+class _Listed:
+    """A listed ticket read like the ticket itself, with what the caller may see of its
+    custom fields and, when searching, its snippet."""
+
+    ticket: Any
+    visible_fields: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ticket, name)
+
+
+@dataclass
+class _Hit(_Listed):
+    """A search hit: with its snippet (a plain listing has none at all)."""
+
+    snippet: str | None = None
+
+
+def _listed(found: Page[Any]) -> Page[Any]:
+    audience = representation.audience_of(current_actor())
+    definitions = field_values.defined_fields()
+    items: list[_Listed] = []
+    for ticket in found.items:
+        visible = field_values.visible_values(ticket.custom_fields, audience, definitions)
+        if isinstance(found, search.SearchPage):
+            items.append(_Hit(ticket, visible, found.snippets.get(ticket.id)))
+        else:
+            items.append(_Listed(ticket, visible))
+    return Page(items, found.next_cursor)
+
+
+def _field_filters() -> dict[str, str]:
+    prefix = schemas.FIELD_FILTER_PREFIX
+    return {k.removeprefix(prefix): v for k, v in request.args.items() if k.startswith(prefix)}
 
 
 def _with_etag(ticket: Any) -> tuple[Any, dict[str, str]]:
@@ -33,15 +73,17 @@ class TicketCollection(MethodView):
     @blp.arguments(schemas.TicketListArgsSchema, location="query", unknown=ma.RAISE)
     @blp.response(200, schemas.TicketPageSchema)
     def get(self, args: dict[str, Any]) -> Any:
-        """List the tickets you may see, newest first by default; keyset-paginated."""
+        """List the tickets you may see, newest first by default; keyset-paginated.
+
+        Custom fields filter as `field.<key>=<value>` (repeat for several fields, all must
+        hold): equal to the value, typed by the field (`true`/`false` for a checkbox,
+        `YYYY-MM-DD` for a date); a multi-select field: containing that option. A key you may
+        not see, or a value of the wrong type, is refused: 422 naming `field.<key>`."""
         page = PageRequest(
             limit=args.pop("limit"), cursor=args.pop("cursor", None), sort=args.pop("sort")
         )
-        found = tickets.list_tickets(current_actor(), tickets.TicketFilters(**args), page)
-        if isinstance(found, search.SearchPage):
-            hits = [search.TicketHit(t, found.snippets.get(t.id)) for t in found.items]
-            return Page(hits, found.next_cursor)
-        return found
+        filters = tickets.TicketFilters(**args, custom_fields=_field_filters())
+        return _listed(tickets.list_tickets(current_actor(), filters, page))
 
     @blp.arguments(schemas.TicketCreateSchema)
     @blp.response(201, schemas.TicketDetailSchema)
@@ -68,7 +110,8 @@ class TicketItem(MethodView):
         409, schema=ErrorSchema, description="Stale version: someone changed the ticket meanwhile."
     )
     def patch(self, body: dict[str, Any], ticket_id: int) -> Any:
-        """Change priority, assignee, team or tags (staff)."""
+        """Change priority, assignee, team or tags (staff), or custom `fields` (customers:
+        the customer-editable ones)."""
         expected = expected_version(body, "version")
         return _with_etag(tickets.do_update_ticket(current_actor(), ticket_id, body, expected))
 

@@ -9,6 +9,7 @@ import autocrm.audit.models
 import autocrm.automation.models
 import autocrm.engine.models
 import autocrm.events.models
+import autocrm.fields.models
 import autocrm.files.models
 import autocrm.kb.models
 import autocrm.macros.models

@@ -42,9 +42,10 @@ from autocrm.tickets.models import SavedView, Ticket, TicketFollower, ViewScope
 STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags"})
 # Fields of a ticket anyone allowed to change it may PATCH, by role.
 PATCHABLE_TICKET_FIELDS = {
-    Role.CUSTOMER: frozenset(),
-    Role.AGENT: frozenset({"priority", "assignee_id", "team_id", "tags"}),
-    Role.ADMIN: frozenset({"priority", "assignee_id", "team_id", "tags"}),
+    # Custom ``fields``: which of them each person may set is ``autocrm.fields.values``'s.
+    Role.CUSTOMER: frozenset({"fields"}),
+    Role.AGENT: frozenset({"priority", "assignee_id", "team_id", "tags", "fields"}),
+    Role.ADMIN: frozenset({"priority", "assignee_id", "team_id", "tags", "fields"}),
 }
 
 
@@ -225,6 +226,11 @@ def can_manage_mailboxes(actor: User) -> bool:
 
 def can_manage_webhooks(actor: User) -> bool:
     """Subscribe endpoints to ticket events (they receive every matching ticket): admins."""
+    return can_administer(actor)
+
+
+def can_manage_ticket_fields(actor: User) -> bool:
+    """Define custom ticket fields (``autocrm.fields``)."""
     return can_administer(actor)
 
 

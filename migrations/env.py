@@ -36,8 +36,9 @@ def include_name(name, type_, parent_names):
     """Leave the dialect-specific full-text objects of migrations 0004 and 0021 alone (the
     SQLite FTS5 tables kb_articles_fts, ticket_search_fts and their shadow tables, the
     PostgreSQL index ix_kb_articles_fts, table ticket_search_docs and its indexes): they are
-    not in the ORM metadata, so autogenerate would otherwise drop them."""
-    marks = ("kb_articles_fts", "ticket_search")
+    not in the ORM metadata, so autogenerate would otherwise drop them. Nor the expression
+    indexes ``ix_tickets_cf_<key>`` the service makes for custom dropdown fields."""
+    marks = ("kb_articles_fts", "ticket_search", "ix_tickets_cf_")
     return not (type_ in {"table", "index"} and name and any(m in name for m in marks))
 
 

@@ -34,6 +34,7 @@ from web import (
     agent_tickets,
     attachments,
     auth,
+    custom_fields,
     customers,
     feedback,
     help_center,
@@ -151,6 +152,7 @@ def init_app(app: Flask, api_blueprints: tuple) -> None:
         intake.bp,
         kb_staff.bp,
         attachments.bp,
+        custom_fields.bp,
     )
     for blueprint in (*pages, reports.bp, *admin.blueprints):
         app.register_blueprint(blueprint)

@@ -23,6 +23,7 @@ from autocrm.requestguard import accepts_uploads
 from autocrm.tickets import conversation, followers, priority_cap, representation
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
+from web import custom_fields
 from web.attachments import file_errors, upload_form_files
 from web.forms import new_password_errors, parse_id, parse_rating
 from web.logins import session_rows
@@ -143,6 +144,7 @@ def new_ticket(user: User) -> Response | tuple[str, int]:
                     priority=Priority.from_label(form["priority"]),
                     channel="web",
                     attachment_ids=upload_form_files(user),
+                    fields=custom_fields.form_values(user, editable_only=True),
                 )
             except DomainError as exc:
                 errors = _field_errors(exc)

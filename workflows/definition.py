@@ -200,7 +200,7 @@ def _rule_errors(data: dict[str, Any], add: Any) -> None:
 
 def condition_errors(condition: dict[str, Any], *, time_based: bool) -> list[str]:
     field, op, value = condition["field"], condition["op"], condition["value"]
-    if field not in vocabulary.FIELDS:
+    if not vocabulary.is_condition_field(field):
         return [f"Unknown field {field!r}."]
     if op not in vocabulary.OPERATORS:
         return [f"Unknown operator {op!r}; known: {', '.join(vocabulary.OPERATORS)}."]

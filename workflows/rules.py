@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflows.vocabulary import EVENT_FIELDS, PRIORITY_ORDER, TICKET_FIELDS
+from workflows.vocabulary import CUSTOM_FIELD_PREFIX, EVENT_FIELDS, PRIORITY_ORDER, TICKET_FIELDS
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,8 @@ def ticket_facts(ticket: Any) -> dict[str, Any]:
     priority as its label, tags as a list, has_feedback, ...)."""
     facts = {field: ticket[field.removeprefix("ticket.")] for field in TICKET_FIELDS}
     facts["ticket.tags"] = list(facts["ticket.tags"])
+    for key, value in (ticket.get("custom_fields") or {}).items():
+        facts[CUSTOM_FIELD_PREFIX + key] = value
     return facts
 
 

@@ -60,7 +60,7 @@ from workflows import rules
 from workflows.calendar import BusinessCalendar, add_business_time, business_seconds_between
 from workflows.definition import delay_seconds
 from workflows.guards import GUARDS
-from workflows.vocabulary import EVENTS
+from workflows.vocabulary import CUSTOM_FIELD_PREFIX, EVENTS
 
 SLA_METRICS = ("first_response", "resolution")
 # Deadlines further out than this are not computed (each business day costs a little work);
@@ -78,6 +78,7 @@ CHANGING_ACTIONS = (
     "assign_agent",
     "assign_team_lead",
     "add_tag",
+    "set_field",
 )
 ALLOWED, REFUSED = "allowed", "refused"
 
@@ -212,6 +213,7 @@ class _Ticket:
     updated_at: datetime
     status_changed_at: datetime
     solved_at: datetime | None = None
+    custom_fields: dict[str, Any] = field(default_factory=dict)
 
     def facts(self) -> dict[str, Any]:
         return rules.ticket_facts(vars(self))
@@ -342,6 +344,12 @@ class _Replay:
             for name, change in (payload.get("changes") or {}).items():
                 if name in ("priority", "team_id", "assignee_id", "tags"):
                     setattr(ticket, name, change[1])
+                elif name.startswith(CUSTOM_FIELD_PREFIX):
+                    key = name.removeprefix(CUSTOM_FIELD_PREFIX)
+                    values = {k: v for k, v in ticket.custom_fields.items() if k != key}
+                    if change[1] is not None:
+                        values[key] = change[1]
+                    ticket.custom_fields = values
         elif kind == "ticket.assigned":
             ticket.assignee_id = payload.get("assignee_id")
         elif kind == "feedback.created":

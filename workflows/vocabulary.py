@@ -8,6 +8,7 @@ effect in ``autocrm.automation``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 EVENTS = (
@@ -40,6 +41,15 @@ EVENT_FIELDS = (
     "event.to_state",
 )
 FIELDS = TICKET_FIELDS + EVENT_FIELDS
+# Custom ticket fields, by key: "fields.<key>" (their value as stored; none: null). Which keys
+# exist is the admins' to decide at any time, so a definition is checked for the form only.
+CUSTOM_FIELD_PREFIX = "fields."
+CUSTOM_FIELD = re.compile(r"^fields\.[a-z][a-z0-9_]{0,39}$")
+
+
+def is_condition_field(name: Any) -> bool:
+    return name in FIELDS or (isinstance(name, str) and bool(CUSTOM_FIELD.match(name)))
+
 
 OPERATORS = ("eq", "ne", "in", "not_in", "contains", "is_null", "not_null", "gte", "lte")
 UNARY_OPERATORS = ("is_null", "not_null")
@@ -61,6 +71,9 @@ ACTIONS: dict[str, dict[str, type]] = {
     "notify": {"to": str},
     "request_feedback": {},
     "call_webhook": {"webhook_id": int},
+    # "key=value": a custom field's new value as typed in a form (a multi-select's options
+    # separated by commas; "key=" empties it).
+    "set_field": {"value": str},
 }
 OPTIONAL_ACTION_PARAMS: dict[str, dict[str, type]] = {"notify": {"message": str}}
 
@@ -83,6 +96,10 @@ def action_errors(action: dict[str, Any]) -> list[str]:
         errors.append(f"Action {name!r} takes no {param!r}.")
     if name == "set_priority" and action.get("priority") not in PRIORITY_ORDER:
         errors.append(f"priority must be one of {', '.join(PRIORITY_ORDER)}.")
+    if name == "set_field" and isinstance(action.get("value"), str):
+        key, equals, _ = action["value"].partition("=")
+        if not equals or not CUSTOM_FIELD.match(CUSTOM_FIELD_PREFIX + key.strip()):
+            errors.append("value must be key=value, the key of a custom field.")
     if name == "notify" and action.get("to") not in NOTIFY_TARGETS:
         errors.append(f"to must be one of {', '.join(NOTIFY_TARGETS)}.")
     return errors

@@ -92,6 +92,10 @@ ACTIONS = {
     "webhook.redelivered": "redelivered to webhook",
     "webhook.tested": "sent a test event to webhook",
     "webhook.paused": "paused (failing) webhook",
+    "ticket_field.created": "added ticket field",
+    "ticket_field.updated": "changed ticket field",
+    "ticket_field.deleted": "deleted ticket field",
+    "ticket_field.reordered": "reordered ticket fields",
 }
 TARGET_TYPES = {
     "user": "User",
@@ -105,6 +109,7 @@ TARGET_TYPES = {
     "mailbox": "Mailbox",
     "inbound_email": "Received email",
     "webhook": "Webhook",
+    "ticket_field": "Ticket field",
 }
 # Field names whose values are never written to the log.
 SECRET_FIELDS = frozenset({"password", "password_hash", "token", "secret", "imap_password"})

@@ -19,6 +19,7 @@ from autocrm.events import causes
 from autocrm.events.emit import emit
 from autocrm.events.kinds import AutomationFailed
 from autocrm.extensions import db
+from autocrm.fields import values as field_values
 from autocrm.notifications import services as notifications
 from autocrm.people.models import Team, User
 from autocrm.tickets import services as tickets
@@ -46,6 +47,7 @@ def ticket_facts(ticket: Ticket) -> dict[str, Any]:
             "tags": ticket.tags,
             "channel": ticket.channel,
             "has_feedback": has_feedback,
+            "custom_fields": ticket.custom_fields,
         }
     )
 
@@ -101,6 +103,9 @@ def apply_action(ticket: Ticket, action: dict[str, Any], dedupe: str) -> None:
             )
     elif kind == "request_feedback":
         notifications.request_feedback(ticket, dedupe_key=dedupe)
+    elif kind == "set_field":
+        key, _, text = action["value"].partition("=")
+        tickets.apply_changes(None, ticket, {"fields": field_values.from_rule(key.strip(), text)})
     elif kind == "call_webhook":
         cause = causes.current() or {}
         webhooks.record_rule_delivery(ticket, action["webhook_id"], cause, dedupe)

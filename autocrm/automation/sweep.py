@@ -22,11 +22,13 @@ from autocrm.automation.models import RuleFiring
 from autocrm.columns import utcnow
 from autocrm.engine.versions import engine_for_version
 from autocrm.extensions import db
+from autocrm.fields import values as field_values
 from autocrm.sla import sweep as sla_sweep
 from autocrm.tickets.models import Feedback, Priority, Ticket, TicketTag
 from autocrm.transaction import rolls_back_on_error
 from workflows import rules
 from workflows.definition import delay_seconds
+from workflows.vocabulary import CUSTOM_FIELD_PREFIX
 
 log = logging.getLogger(__name__)
 BATCH = 200
@@ -92,6 +94,8 @@ SQL_FIELDS = {
 def condition_sql(condition: dict[str, Any]) -> ColumnElement[bool]:
     """A time rule's condition as SQL, so the sweep reads only the tickets that match."""
     field, op, value = condition["field"], condition["op"], condition["value"]
+    if field.startswith(CUSTOM_FIELD_PREFIX):
+        return field_values.condition_sql(field.removeprefix(CUSTOM_FIELD_PREFIX), op, value)
     if field == "ticket.has_feedback":
         has = exists().where(Feedback.ticket_id == Ticket.id)
         return has if (value is True) == (op == "eq") else ~has

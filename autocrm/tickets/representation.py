@@ -25,6 +25,7 @@ from sqlalchemy import or_, select
 from autocrm import markdown
 from autocrm.engine.versions import engine_for_version
 from autocrm.extensions import db
+from autocrm.fields import values as field_values
 from autocrm.files.models import Attachment
 from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import Team, User
@@ -251,6 +252,14 @@ class TicketViewSchema(TicketSchema):
         fields.Nested(AttachmentSchema),
         metadata={"description": "The files sent with the ticket (its description's)."},
     )
+    visible_fields = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        metadata={
+            "description": "Custom field values by key (GET /api/ticket-fields), only those "
+            "filled; customers get only customer-visible fields."
+        },
+    )
 
 
 class StaffTicketViewSchema(TicketViewSchema):
@@ -293,6 +302,7 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
     clocks = _clocks({t.id for t in tickets}) if audience == "staff" else {}
     files = _description_files({t.id for t in tickets})
     links = linked_ids(t.id for t in tickets) if audience == "staff" else {}
+    definitions = field_values.defined_fields()
     rows = []
     for ticket in tickets:
         engine = engine_for_version(ticket.workflow_version_id)
@@ -304,8 +314,18 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
             "assignee_name": names.get(ticket.assignee_id) if ticket.assignee_id else None,
             "team_name": teams.get(ticket.team_id) if ticket.team_id else None,
             "tags": list(ticket.tags),
-            "transitions": _offered(ticket, engine.transitions.values(), audience),
+            "transitions": _offered(
+                ticket,
+                engine.transitions.values(),
+                audience,
+                unsolvable=engine.categories
+                if field_values.missing_to_solve(ticket, definitions)
+                else None,
+            ),
             "attachments": files.get(ticket.id, []),
+            "visible_fields": field_values.visible_values(
+                ticket.custom_fields, audience, definitions
+            ),
         }
         if audience == "staff":
             mine = clocks.get(ticket.id, [])
@@ -332,10 +352,18 @@ _PLAIN = (
 )  # fmt: skip
 
 
-def _offered(ticket: Ticket, specs: Iterable[Any], audience: Audience) -> list[dict[str, Any]]:
+def _offered(
+    ticket: Ticket,
+    specs: Iterable[Any],
+    audience: Audience,
+    unsolvable: dict[str, str] | None = None,
+) -> list[dict[str, Any]]:
     """Transitions from the ticket's state that the audience's roles may fire, checking every
-    guard that does not depend on who fires it."""
+    guard that does not depend on who fires it. ``unsolvable``: the state categories of a
+    ticket that lacks a required-to-solve field (no move into a solved state is offered)."""
     roles = AUDIENCE_ROLES[audience]
+    if unsolvable is not None and unsolvable.get(ticket.status) != "solved":
+        specs = [s for s in specs if unsolvable.get(s.dest) != "solved"]
     return [
         {
             "name": spec.name,

@@ -31,6 +31,7 @@ from autocrm.events.kinds import (
     TicketUpdated,
 )
 from autocrm.extensions import db
+from autocrm.fields import values as field_values
 from autocrm.files import services as files
 from autocrm.listing import Page, PageRequest, contains, keyset_page
 from autocrm.people.models import Team, User
@@ -86,6 +87,8 @@ class TicketFilters:
     sla: str | None = None
     # Solved (entered a solved category) at most this many days ago.
     solved_within_days: int | None = None
+    # Custom fields: ``{key: value as typed}``, each equal (a multi-select: containing it).
+    custom_fields: dict[str, str] = field(default_factory=dict)
 
 
 SLA_FILTERS = ("at_risk", "breached", "due_soon", "on_track", "none")
@@ -115,6 +118,8 @@ def filtered_tickets(actor: User, filters: TicketFilters) -> Select[Ticket]:
     """The tickets ``actor`` may see that match ``filters``, all but the text search ``q``
     (checked filters)."""
     stmt = select(Ticket).where(policies.visible_tickets(actor))
+    if filters.custom_fields:
+        stmt = stmt.where(*field_values.filter_clauses(actor, filters.custom_fields))
     if filters.status:
         stmt = stmt.where(Ticket.status.in_(filters.status))
     if filters.priority:
@@ -373,6 +378,7 @@ def do_create_ticket(
         actor, [k for k, v in staff_fields.items() if v is not None], creating=True
     )
     priority_cap.check_priority_allowed(actor, priority)
+    custom = field_values.check_values(actor, staff_fields.get("fields") or {})
     requester_id = staff_fields.get("requester_id") or actor.id
     requester = db.session.get(User, requester_id)
     if requester is None or not requester.active:
@@ -390,6 +396,7 @@ def do_create_ticket(
         team_id=staff_fields.get("team_id"),
         assignee_id=staff_fields.get("assignee_id"),
         tags=staff_fields.get("tags") or [],
+        custom_fields=custom,
     )
     db.session.commit()
     return ticket
@@ -408,9 +415,11 @@ def create_ticket(
     assignee_id: int | None = None,
     tags: Iterable[str] = (),
     mailbox_id: int | None = None,
+    custom_fields: dict[str, Any] | None = None,
 ) -> Ticket:
     """In the caller's transaction: a new ticket of ``requester``, opened by ``actor`` (the
-    caller decided which fields ``actor`` may set; the email channel sets the mailbox's team)."""
+    caller decided which fields ``actor`` may set, and checked ``custom_fields``:
+    ``field_values.check_values``; the email channel sets the mailbox's team)."""
     if not subject.strip():
         raise InvalidInput("Subject is blank.", {"subject": ["Must not be blank."]})
     _check_team(team_id)
@@ -430,6 +439,7 @@ def create_ticket(
         workflow_version_id=version.id,
         status=engine.initial,
         category=engine.categories[engine.initial],
+        custom_fields=field_values.merged({}, custom_fields or {}),
     )
     ticket.tags = normalize_tags(tags)
     db.session.add(ticket)
@@ -453,7 +463,14 @@ def create_ticket(
 def apply_changes(
     actor: User | None, ticket: Ticket, changes: dict[str, Any]
 ) -> dict[str, list[Any]]:
-    """Set ticket fields (already authorized); returns ``{field: [old, new]}`` of real changes."""
+    """Set ticket fields (already authorized; custom ``fields`` are checked here for
+    ``actor``, None being the system); returns ``{field: [old, new]}`` of real changes, a
+    custom field's as ``fields.<key>``."""
+    if "fields" in changes:
+        custom = field_values.check_values(actor, changes["fields"], ticket.custom_fields)
+        changes = {k: v for k, v in changes.items() if k != "fields"}
+    else:
+        custom = {}
     team_id = changes.get("team_id", ticket.team_id)
     if "team_id" in changes:
         _check_team(team_id)
@@ -471,6 +488,7 @@ def apply_changes(
         if old != new:
             diff[name] = [_plain(old), _plain(new)]
             setattr(ticket, name, new)
+    diff.update(_apply_custom(ticket, custom))
     realtime_access.drop_lost_viewers(ticket, diff)
     if diff:
         now = utcnow()
@@ -484,6 +502,19 @@ def apply_changes(
             emit(
                 TicketAssigned(ticket_id=ticket.id, **by(actor), assignee_id=diff["assignee_id"][1])
             )
+    return diff
+
+
+def _apply_custom(ticket: Ticket, custom: dict[str, Any]) -> dict[str, list[Any]]:
+    before = ticket.custom_fields or {}
+    after = field_values.merged(before, custom)
+    diff = {
+        f"fields.{key}": [before.get(key), after.get(key)]
+        for key in custom
+        if before.get(key) != after.get(key)
+    }
+    if diff:
+        ticket.custom_fields = after  # a new object: the JSON column sees the change
     return diff
 
 
@@ -513,6 +544,12 @@ def fire_transition(actor: User | None, ticket: Ticket, name: str) -> None:
         raise InvalidInput(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
     except TransitionNotAllowed as exc:
         raise Conflict(str(exc), {"name": [str(exc)]}, allowed_transitions=exc.allowed) from exc
+    if outcome.to_category == "solved" and outcome.from_category != "solved":
+        try:
+            field_values.check_solvable(ticket)  # the "required fields filled" guard
+        except Conflict:
+            ticket.status = outcome.from_state
+            raise
     enter_state(
         ticket,
         from_category=outcome.from_category,

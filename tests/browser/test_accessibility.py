@@ -27,6 +27,7 @@ from autocrm.demo.seed import DEMO_MAILBOX
 from autocrm.engine import drafts
 from autocrm.engine.models import Workflow
 from autocrm.extensions import db
+from autocrm.fields import definitions
 from autocrm.kb.models import Article, KbCategory
 from autocrm.macros import services as macros
 from autocrm.mail import receive
@@ -192,6 +193,8 @@ CHECKS = [
     Check("admin-mailbox-email", "admin", "/admin/mailboxes/mail/{inbound}"),
     Check("admin-webhooks", "admin", "/admin/webhooks"),
     Check("admin-webhook", "admin", "/admin/webhooks/{webhook}"),
+    Check("admin-fields", "admin", "/admin/fields"),
+    Check("admin-field", "admin", "/admin/fields/{field}"),
     Check("agent-customer", "agent", "/agent/customers/{customer}"),
     Check("agent-invite", "agent", "/agent/customers/invite"),
     Check("agent-ticket-by-email", "agent", "/agent/tickets/{email_ticket}"),
@@ -232,6 +235,7 @@ class Targets:
     inbound: int
     email_ticket: int
     webhook: int
+    field: int
 
 
 @pytest.fixture(scope="module")
@@ -293,6 +297,18 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
             admin,
             {"url": "https://8.8.8.8/autocrm", "event_kinds": ["ticket.created"], "active": False},
         )
+        # A dropdown customers set: the workspace and the portal's forms show it too.
+        field = definitions.do_create_field(
+            admin,
+            {
+                "key": f"a11y_{token}",
+                "label": "Product",
+                "type": "dropdown",
+                "options": [{"value": "printer", "label": "Printer"}, {"value": "app"}],
+                "help_text": "What it is about.",
+                "visibility": "customer_editable",
+            },
+        )
         return Targets(
             # Seeded tickets of the demo customer: one open with a conversation (a public
             # reply and an internal note), one solved (its page asks for a rating).
@@ -313,6 +329,7 @@ def targets(live_server: LiveServer, demo: DemoUsers) -> Targets:
             inbound=inbound.id,
             email_ticket=inbound.ticket_id,
             webhook=webhook.id,
+            field=field.id,
         )
 
 

@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
 from autocrm.extensions import db
+from autocrm.fields.values import INDEX_MARK
 from autocrm.kb.models import FTS_NAME_MARK
 from autocrm.tickets.search import SEARCH_NAME_MARK
 from tests import processes
@@ -20,9 +21,10 @@ from tests.databases import scratch_database
 
 
 def not_full_text_index(name, type_, parent_names):
-    """The dialect-specific full-text objects are made by migrations 0004 and 0021, not by the
-    models (the same filter as ``include_name`` in migrations/env.py)."""
-    marks = (FTS_NAME_MARK, SEARCH_NAME_MARK)
+    """The dialect-specific full-text objects are made by migrations 0004 and 0021, and the
+    custom fields' expression indexes by ``autocrm.fields``, not by the models (the same
+    filter as ``include_name`` in migrations/env.py)."""
+    marks = (FTS_NAME_MARK, SEARCH_NAME_MARK, INDEX_MARK)
     return not (type_ in {"table", "index"} and name and any(m in name for m in marks))
 
 

@@ -128,6 +128,12 @@ EXPECTED_OPERATIONS = {
     ("patch", "/api/views/{view_id}"),
     ("delete", "/api/views/{view_id}"),
     ("get", "/api/views/{view_id}/tickets"),
+    ("get", "/api/ticket-fields"),
+    ("post", "/api/ticket-fields"),
+    ("put", "/api/ticket-fields/order"),
+    ("get", "/api/ticket-fields/{field_id}"),
+    ("patch", "/api/ticket-fields/{field_id}"),
+    ("delete", "/api/ticket-fields/{field_id}"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
@@ -257,6 +263,7 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/webhooks",
                 "/api/macros",
                 "/api/views",
+                "/api/ticket-fields",
             }
             else "202"
             if key == ("post", "/api/inbound/email/{name}")

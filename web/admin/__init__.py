@@ -7,7 +7,16 @@ console's section navigation). Every page is for admins only, and the services c
 
 from __future__ import annotations
 
-from web.admin import audit, mailboxes, organizations, people, storage, webhooks, workflows
+from web.admin import (
+    audit,
+    fields,
+    mailboxes,
+    organizations,
+    people,
+    storage,
+    webhooks,
+    workflows,
+)
 
 blueprints = (
     people.bp,
@@ -15,6 +24,7 @@ blueprints = (
     mailboxes.bp,
     workflows.bp,
     webhooks.bp,
+    fields.bp,
     storage.bp,
     audit.bp,
 )

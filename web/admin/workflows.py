@@ -17,6 +17,7 @@ from flask import Blueprint, Response, flash, redirect, render_template, request
 from autocrm.engine import drafts, publishing, simulation
 from autocrm.engine.models import Workflow
 from autocrm.errors import Conflict, DomainError, InvalidInput
+from autocrm.fields import values as field_values
 from autocrm.people.models import User
 from web.admin import workflow_form
 from web.session import admin_required
@@ -39,6 +40,7 @@ ACTION_HINTS = {
     "add_tag": "the tag",
     "notify": "requester, assignee, team or team_lead",
     "call_webhook": "webhook id (a number, from Admin > Webhooks)",
+    "set_field": "key=value of a ticket field, e.g. product=printer (Admin > Ticket fields)",
 }
 METRIC_LABELS = {"first_response": "First response", "resolution": "Resolution"}
 
@@ -212,7 +214,12 @@ def _render_editor(
         raw_format=raw_format,
         raw_text=definition_text.dump_raw(definition, raw_format) if raw_text is None else raw_text,
         raw_errors=raw_errors or [],
-        choices=workflow_form.CHOICES,
+        # Rule conditions may also read the admins' custom fields (``fields.<key>``).
+        choices={
+            **workflow_form.CHOICES,
+            "fields": workflow_form.CHOICES["fields"]
+            + tuple(f"fields.{key}" for key in field_values.defined_fields()),
+        },
         action_hints=ACTION_HINTS,
     )
     return html, status

@@ -1,0 +1,90 @@
+"""Custom ticket fields on the pages: the workspace's "Custom fields" panel (saved by a plain
+form POST here), the portal's new-ticket form (customer-editable fields) and the values a
+customer may see on their ticket. The checks and the saving are ``autocrm.fields`` and the
+ticket services'; this module only turns form posts (``cf.<key>``) into values and back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, request, url_for
+
+from autocrm.errors import DomainError, NotFound
+from autocrm.fields import values
+from autocrm.fields.models import FieldType, TicketField
+from autocrm.people.models import User
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Ticket
+from web.session import login_required
+
+bp = Blueprint("custom_fields", __name__)
+
+PREFIX = "cf."
+
+
+def form_values(user: User, *, editable_only: bool = False) -> dict[str, Any]:
+    """The custom fields a page's form sent (``cf.<key>``), as the API would send them: only
+    those the form showed (a checkbox left unticked is sent as nothing, so it counts too)."""
+    sent = {k.removeprefix(PREFIX) for k in request.form if k.startswith(PREFIX)}
+    shown = set(request.form.getlist("cf_shown"))
+    result: dict[str, Any] = {}
+    for definition in values.fields_for(user):
+        if editable_only and not values.may_set(user, definition):
+            continue
+        if definition.key in sent or definition.key in shown:
+            raw = request.form.getlist(PREFIX + definition.key)
+            result[definition.key] = values.from_form(definition, raw)
+    return result
+
+
+def _rows(ticket: Ticket | None, user: User, *, editable_only: bool) -> list[dict[str, Any]]:
+    current = (ticket.custom_fields if ticket is not None else None) or {}
+    rows = []
+    for definition in values.fields_for(user):
+        editable = values.may_set(user, definition)
+        if editable_only and not editable:
+            continue
+        value = current.get(definition.key)
+        rows.append(
+            {
+                "field": definition,
+                "key": definition.key,
+                "type": definition.type.value,
+                "value": value,
+                "display": values.display(definition, value),
+                "editable": editable,
+                "options": _options(definition, value),
+            }
+        )
+    return rows
+
+
+def _options(definition: TicketField, value: Any) -> list[dict[str, Any]]:
+    """The options a form offers: the offered ones, and a retired one the ticket holds."""
+    held = value if isinstance(value, list) else [value]
+    return [o for o in definition.options if not o.get("retired") or o["value"] in held]
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, Any]:
+    return {"custom_field_rows": _rows, "custom_field_types": FieldType}
+
+
+@bp.post("/agent/tickets/<int:ticket_id>/custom-fields")
+@login_required(staff=True)
+def save(user: User, ticket_id: int) -> Any:
+    """The workspace panel's form: the values, at the version the page showed."""
+    version = request.form.get("version", type=int)
+    try:
+        tickets.do_update_ticket(user, ticket_id, {"fields": form_values(user)}, version)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        labels = {f.key: f.label for f in values.fields_for(user)}
+        for name, messages in (exc.errors or {"": [exc.message]}).items():
+            label = labels.get(name.removeprefix("fields."), "")
+            flash(f"{label}: {' '.join(messages)}" if label else " ".join(messages), "error")
+    else:
+        flash("Custom fields saved.", "success")
+    return redirect(url_for("workspace.ticket", ticket_id=ticket_id))
