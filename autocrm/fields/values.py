@@ -263,8 +263,11 @@ def missing_to_solve(
 
 
 def check_solvable(ticket: Ticket) -> None:
-    """Conflict (409) naming, in words, the required fields a solved ticket would lack."""
-    missing = missing_to_solve(ticket)
+    """Conflict (409) naming, in words, the required fields a solved ticket would lack. Reads
+    the definitions without flushing the ticket's pending move, so the change that solves it
+    stays one write (one version)."""
+    with db.session.no_autoflush:
+        missing = missing_to_solve(ticket)
     if missing:
         names = ", ".join(missing)
         raise Conflict(

@@ -17,9 +17,15 @@ PHONE = (375, 812)
 COLLEAGUE_EMAIL, COLLEAGUE_PASSWORD = "customer2@example.com", "customer-demo-pass"
 
 
+WIDEST = """(width) => Array.from(document.querySelectorAll("body *"))
+  .filter((el) => el.getBoundingClientRect().right > width)
+  .slice(0, 3).map((el) => el.outerHTML.slice(0, 200))"""
+
+
 def assert_fits(page: Page, width: int) -> None:
     scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
-    assert scroll_width <= width, f"{page.url} is {scroll_width}px wide at {width}px"
+    too_wide = page.evaluate(WIDEST, width) if scroll_width > width else []
+    assert scroll_width <= width, f"{page.url} is {scroll_width}px wide at {width}px: {too_wide}"
 
 
 def test_a_colleague_follows_a_ticket_live_and_unfollows_it_on_a_phone(

@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from playwright.sync_api import expect
 
 from autocrm.demo.logins import DEMO_LOGINS
@@ -18,7 +20,9 @@ def test_a_manager_sees_a_colleagues_ticket_and_a_plain_member_does_not(
 ) -> None:
     member = next(login for login in DEMO_LOGINS if login.email == "customer2@example.com")
     manager_page = new_context.logged_in(demo.customer.email, demo.customer.password, 375, 800)
-    manager_page.goto("/portal/")
+    # Found by the portal's search: other tests add open tickets that push a demo ticket off
+    # the first page.
+    manager_page.goto(f"/portal/?q={quote(COLLEAGUE_TICKET)}")
     expect(manager_page.get_by_role("heading", level=1)).to_have_text("Tickets of Example Corp")
     row = manager_page.locator(".ticket-row", has_text=COLLEAGUE_TICKET)
     expect(row).to_contain_text(f"from {member.name}")
@@ -30,7 +34,7 @@ def test_a_manager_sees_a_colleagues_ticket_and_a_plain_member_does_not(
     expect(member_page.get_by_role("heading", level=1)).to_have_text("My tickets")
     expect(member_page.get_by_text(COLLEAGUE_TICKET)).to_be_visible()
     expect(member_page.get_by_text(MANAGER_TICKET)).to_have_count(0)
-    manager_page.goto("/portal/")
+    manager_page.goto(f"/portal/?q={quote(MANAGER_TICKET)}")
     own = manager_page.locator(".ticket-row", has_text=MANAGER_TICKET).first
     ticket_id = own.get_attribute("data-ticket-id")
     response = member_page.goto(f"/portal/tickets/{ticket_id}")

@@ -125,7 +125,7 @@ def test_an_infected_file_is_quarantined_with_a_note_in_the_trail(
     web_login(client, desk["agent"])
     assert client.get(infected["page_url"]).status_code == 410
     page = client.get(f"/agent/tickets/{ticket.id}").get_data(as_text=True)
-    assert "Quarantined invoice.txt: malware found" in page
+    assert "invoice.txt quarantined: malware found" in page  # the history says it
     assert "Quarantined: malware found" in page  # at the file, in the conversation
 
 
