@@ -228,7 +228,9 @@ def _moved(entry: TicketEvent, names: _Names) -> str:
 
 def _changed(changes: dict[str, Any], names: _Names) -> str:
     parts = []
-    for name, pair in changes.items():
+    # By name: a change read back from PostgreSQL's jsonb has its keys sorted, and the live
+    # event's entry must read the same as the fetched one.
+    for name, pair in sorted(changes.items()):
         old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
         if name == "priority":
             parts.append(f"Priority changed from {_label(old)} to {_label(new)}")
