@@ -262,6 +262,32 @@ def enter_app(
     return client
 
 
+def in_process_app(url: str, redis_url: str, name: str) -> Any:
+    """The app, migrated, for a bench that calls the services in its own process: ``url``'s
+    database, ``redis_url`` for events and sockets (keys under ``<name>-<pid>:``), fast
+    password hashing. Use it inside ``app.app_context()``; prints the database's version."""
+    from flask_migrate import upgrade
+
+    from autocrm import create_app
+    from autocrm.config import celery_config
+    from autocrm.extensions import db
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": url,
+            "AUTOCRM_REDIS_URL": redis_url,
+            "AUTOCRM_SOCKETIO_MESSAGE_QUEUE": redis_url,
+            "SECRET_KEY": secrets.token_urlsafe(16),
+            "AUTOCRM_FAST_PASSWORD_HASHING": True,
+            "CELERY": celery_config(redis_url, f"{name}-{os.getpid()}:"),
+        }
+    )
+    with app.app_context():
+        upgrade()
+        print("database: " + database_version(db.engine)[:60])
+    return app
+
+
 def database_version(engine: Engine) -> str:
     with engine.connect() as conn:
         if engine.dialect.name == "sqlite":

@@ -24,7 +24,6 @@ import argparse
 import os
 import platform
 import random
-import secrets
 import sys
 import time
 from pathlib import Path
@@ -34,11 +33,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import DEFAULT_PG_ADMIN_URL, fresh_pg_database, percentile
+from common import DEFAULT_PG_ADMIN_URL, fresh_pg_database, in_process_app, percentile
 from report_bench import History, fresh_sqlite_database, seed
 
-from autocrm import create_app  # this worktree's package: the repository root comes first
-from autocrm.config import celery_config
 from autocrm.extensions import db
 from autocrm.fields import definitions, values
 from autocrm.listing import PageRequest
@@ -117,23 +114,8 @@ def main() -> int:
         else fresh_sqlite_database()
     )
     with fresh as url:
-        from flask_migrate import upgrade
-
-        app = create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": url,
-                "AUTOCRM_REDIS_URL": args.redis_url,
-                "AUTOCRM_SOCKETIO_MESSAGE_QUEUE": args.redis_url,
-                "SECRET_KEY": secrets.token_urlsafe(16),
-                "AUTOCRM_FAST_PASSWORD_HASHING": True,
-                "CELERY": celery_config(args.redis_url, f"field-bench-{os.getpid()}:"),
-            }
-        )
+        app = in_process_app(url, args.redis_url, "field-bench")
         with app.app_context():
-            upgrade()
-            postgres = db.engine.dialect.name == "postgresql"
-            version = "SELECT version()" if postgres else "SELECT 'SQLite ' || sqlite_version()"
-            print("database: " + db.session.execute(text(version)).scalar_one()[:60])
             params = seed(5, 4)
             db.session.commit()
             history = History(params, 300, args.tickets)
