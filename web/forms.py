@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from api.schemas import MAX_ID
+from autocrm.errors import DomainError
 
 
 def parse_id(raw: str | None) -> int | None:
@@ -31,3 +34,8 @@ def new_password_errors(new: str, confirm: str) -> dict[str, list[str]]:
     if new != confirm:
         return {"confirm_password": ["The two new passwords do not match."]}
     return {}
+
+
+def form_errors(exc: DomainError) -> dict[str, Any]:
+    """A refusal's errors for a form: by field, or the message at ``_form`` (the top)."""
+    return exc.errors or {"_form": [exc.message]}

@@ -16,6 +16,7 @@ from autocrm.errors import DomainError, NotFound
 from autocrm.fields import definitions
 from autocrm.fields.models import FieldType, FieldVisibility, TicketField
 from autocrm.people.models import User
+from web.forms import form_errors
 from web.session import admin_required
 
 bp = Blueprint("admin_fields", __name__, url_prefix="/admin/fields")
@@ -104,10 +105,6 @@ def _current(field: TicketField) -> dict[str, Any]:
     }
 
 
-def _errors(exc: DomainError) -> dict[str, Any]:
-    return exc.errors or {"_form": [exc.message]}
-
-
 def _render(template: str, user: User, status: int = 200, **context: Any) -> tuple[str, int]:
     html = render_template(
         template,
@@ -128,7 +125,7 @@ def index(user: User) -> Any:
         try:
             created = definitions.do_create_field(user, _fields(form, creating=True))
         except DomainError as exc:
-            errors = _errors(exc)
+            errors = form_errors(exc)
         else:
             flash(f"Field “{created.label}” added.", "success")
             return redirect(url_for(".index"))
@@ -177,7 +174,9 @@ def update(user: User, field_id: int) -> Any:
     except DomainError as exc:
         if isinstance(exc, NotFound) and not exc.errors:
             raise
-        return _detail_page(user, field_id, form=form, errors=_errors(exc), status=exc.status_code)
+        return _detail_page(
+            user, field_id, form=form, errors=form_errors(exc), status=exc.status_code
+        )
     flash("Field saved.", "success")
     return redirect(url_for(".detail", field_id=field_id))
 

@@ -24,6 +24,7 @@ from autocrm.mail import mailboxes, receive, serving
 from autocrm.mail.models import InboundStatus, Mailbox
 from autocrm.people import teams
 from autocrm.people.models import User
+from web.forms import form_errors
 from web.session import admin_required
 
 bp = Blueprint("admin_mailboxes", __name__, url_prefix="/admin/mailboxes")
@@ -87,10 +88,6 @@ def _current(mailbox: Mailbox) -> dict[str, str]:
     }
 
 
-def _errors(exc: DomainError) -> dict[str, Any]:
-    return exc.errors or {"_form": [exc.message]}
-
-
 def _render(template: str, user: User, status: int = 200, **context: Any) -> tuple[str, int]:
     html = render_template(
         template,
@@ -113,7 +110,7 @@ def index(user: User) -> Any:
         try:
             created, secret = mailboxes.do_create_mailbox(user, _fields(form))
         except DomainError as exc:
-            errors = _errors(exc)
+            errors = form_errors(exc)
         else:
             return _detail_page(user, created.id, secret=secret, status=201)
     failed = mailboxes.list_inbound(user, PageRequest(limit=5))
@@ -167,7 +164,7 @@ def update(user: User, mailbox_id: int) -> Any:
         if isinstance(exc, NotFound) and not exc.errors:
             raise
         return _detail_page(
-            user, mailbox_id, form=form, errors=_errors(exc), status=exc.status_code
+            user, mailbox_id, form=form, errors=form_errors(exc), status=exc.status_code
         )
     flash("Mailbox saved.", "success")
     return redirect(url_for(".detail", mailbox_id=mailbox_id))

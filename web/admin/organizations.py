@@ -11,6 +11,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from autocrm.errors import DomainError, NotFound
 from autocrm.people import organizations
 from autocrm.people.models import Organization, User
+from web.forms import form_errors
 from web.session import admin_required
 
 bp = Blueprint("admin_organizations", __name__, url_prefix="/admin/organizations")
@@ -41,10 +42,6 @@ def _current(organization: Organization) -> dict[str, str]:
     }
 
 
-def _errors(exc: DomainError) -> dict[str, Any]:
-    return exc.errors or {"_form": [exc.message]}
-
-
 @bp.route("", methods=["GET", "POST"], endpoint="index")
 @admin_required
 def index(user: User) -> Any:
@@ -54,7 +51,7 @@ def index(user: User) -> Any:
         try:
             created = organizations.do_create_organization(user, **_fields(form))
         except DomainError as exc:
-            errors = _errors(exc)
+            errors = form_errors(exc)
         else:
             flash(f"Organization {created.name} created.", "success")
             return redirect(url_for(".detail", organization_id=created.id))
@@ -93,7 +90,7 @@ def _page(
 def _refused(user: User, organization_id: int, exc: DomainError, **kept: Any) -> Any:
     if isinstance(exc, NotFound) and not exc.errors:
         raise exc
-    return _page(user, organization_id, errors=_errors(exc), status=exc.status_code, **kept)
+    return _page(user, organization_id, errors=form_errors(exc), status=exc.status_code, **kept)
 
 
 @bp.get("/<int:organization_id>")

@@ -24,7 +24,7 @@ from autocrm.people import intake, sessions, teams, twofactor, users
 from autocrm.people.models import AssignmentPolicy, Role, Team, User
 from autocrm.tickets import priority_cap
 from autocrm.tickets.models import Priority
-from web.forms import parse_id
+from web.forms import form_errors, parse_id
 from web.session import admin_required, log_in
 from workflows.calendar import WEEKDAYS
 
@@ -51,17 +51,12 @@ _INTERVAL = re.compile(r"^\s*(\d{1,2}:\d{2})\s*[-\u2013]\s*(\d{1,2}:\d{2})\s*$")
 _ALL_TEAMS_PAGE = PageRequest(limit=200, sort="id")
 
 
-def _form_errors(exc: DomainError) -> dict[str, Any]:
-    """The service's errors by form field; one that names no field shows above the form."""
-    return exc.errors or {"_form": [exc.message]}
-
-
 def _refused_change_errors(exc: DomainError) -> dict[str, Any]:
     """The errors of a change to a user or team, for its page shown again with the input kept;
     a missing user, team or member is the 404 page instead."""
     if isinstance(exc, NotFound):
         raise exc
-    return _form_errors(exc)
+    return form_errors(exc)
 
 
 def _no_store(html: str, status: int = 200) -> Response:
@@ -240,7 +235,7 @@ def user_new(user: User) -> Any:
             team_ids=[team_id] if team_id else [],
         )
     except DomainError as exc:
-        return _render_new_user(user, form, _form_errors(exc), 422)
+        return _render_new_user(user, form, form_errors(exc), 422)
     if form["generate"]:
         return _no_store(
             _user_page(user, created, notice="User created.", shown_password=password), 201
@@ -455,7 +450,7 @@ def team_new(user: User) -> Any:
         try:
             created = teams.do_create_team(user, **_settings_changes(form))
         except DomainError as exc:
-            errors = _form_errors(exc)
+            errors = form_errors(exc)
         else:
             flash(f"Team {created.name} created. Add its members below.", "success")
             return redirect(url_for(".team_detail", team_id=created.id))

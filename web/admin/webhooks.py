@@ -15,6 +15,7 @@ from autocrm.people import teams
 from autocrm.people.models import User
 from autocrm.webhooks import deliveries, subscriptions
 from autocrm.webhooks.models import EVENT_KINDS, DeliveryStatus, WebhookSubscription
+from web.forms import form_errors
 from web.session import admin_required
 
 bp = Blueprint("admin_webhooks", __name__, url_prefix="/admin/webhooks")
@@ -63,10 +64,6 @@ def _current(subscription: WebhookSubscription) -> dict[str, Any]:
     }
 
 
-def _errors(exc: DomainError) -> dict[str, Any]:
-    return exc.errors or {"_form": [exc.message]}
-
-
 def _render(template: str, user: User, status: int = 200, **context: Any) -> tuple[str, int]:
     html = render_template(
         template,
@@ -89,7 +86,7 @@ def index(user: User) -> Any:
         try:
             created, secret = subscriptions.do_create_subscription(user, _fields(form))
         except DomainError as exc:
-            errors = _errors(exc)
+            errors = form_errors(exc)
         else:
             return _detail_page(user, created.id, secret=secret, status=201)
     return _render(
@@ -143,7 +140,7 @@ def update(user: User, subscription_id: int) -> Any:
         if isinstance(exc, NotFound) and not exc.errors:
             raise
         return _detail_page(
-            user, subscription_id, form=form, errors=_errors(exc), status=exc.status_code
+            user, subscription_id, form=form, errors=form_errors(exc), status=exc.status_code
         )
     flash("Webhook saved.", "success")
     return redirect(url_for(".detail", subscription_id=subscription_id))
