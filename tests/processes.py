@@ -50,7 +50,7 @@ from tests.factories import Factory
 from workflows import default_definition, dump_definition, engine, load_definition
 
 REPO = Path(__file__).resolve().parents[1]
-STARTUP_TIMEOUT_S = 30.0
+STARTUP_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 T = TypeVar("T")
 
