@@ -21,7 +21,7 @@ from autocrm.audit import services as audit
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
 from autocrm.fields import values
-from autocrm.fields.models import RequestForm, TicketField
+from autocrm.fields.models import FieldVisibility, RequestForm, TicketField
 from autocrm.people.models import Team, User
 from autocrm.tickets.models import Ticket
 from autocrm.transaction import duplicates_refused, rolls_back_on_error
@@ -51,10 +51,16 @@ def list_forms(actor: User, *, include_retired: bool = False) -> list[RequestFor
     """The forms in order: the active ones (admins also the retired ones when asked)."""
     if include_retired:
         require_admin(actor)
-    stmt = select(RequestForm).order_by(RequestForm.position, RequestForm.name)
     if not include_retired:
-        stmt = stmt.where(RequestForm.active.is_(True))
+        return active_forms()
+    stmt = select(RequestForm).order_by(RequestForm.position, RequestForm.name)
     return list(db.session.scalars(stmt))
+
+
+def active_forms() -> list[RequestForm]:
+    """The forms offered to people without an account (the help center's form)."""
+    stmt = select(RequestForm).where(RequestForm.active.is_(True))
+    return list(db.session.scalars(stmt.order_by(RequestForm.position, RequestForm.name)))
 
 
 def access_form_by_id(actor: User, form_id: int) -> RequestForm:
@@ -88,6 +94,15 @@ def asked_fields(actor: User | None, form: RequestForm) -> list[tuple[TicketFiel
         if definition is not None and values.may_set(actor, definition):
             asked.append((definition, bool(item.get("required"))))
     return asked
+
+
+def customer_asked_fields(form: RequestForm) -> list[tuple[TicketField, bool]]:
+    """What a customer is asked on the form: its active customer-editable fields."""
+    return [
+        (d, required)
+        for d, required in asked_fields(None, form)
+        if d.visibility is FieldVisibility.CUSTOMER_EDITABLE
+    ]
 
 
 def form_items(actor: User, form: RequestForm) -> list[dict[str, Any]]:
