@@ -141,9 +141,22 @@ def _options(definition: TicketField, value: Any) -> list[dict[str, Any]]:
     return [o for o in definition.options if not o.get("retired") or o["value"] in held]
 
 
+def _form_choices(ticket: Ticket) -> list[RequestForm]:
+    """The forms a ticket may be moved to: the active ones, and the retired one it holds."""
+    offered = forms.active_forms()
+    if ticket.form_id is not None and all(f.id != ticket.form_id for f in offered):
+        held = forms.find_form(ticket.form_id)
+        offered += [held] if held is not None else []
+    return offered
+
+
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
-    return {"custom_field_rows": _rows, "custom_field_types": FieldType}
+    return {
+        "custom_field_rows": _rows,
+        "custom_field_types": FieldType,
+        "request_form_choices": _form_choices,
+    }
 
 
 @bp.post("/agent/tickets/<int:ticket_id>/custom-fields")
@@ -162,4 +175,24 @@ def save(user: User, ticket_id: int) -> Any:
             flash(f"{label}: {' '.join(messages)}" if label else " ".join(messages), "error")
     else:
         flash("Custom fields saved.", "success")
+    return redirect(url_for("workspace.ticket", ticket_id=ticket_id))
+
+
+@bp.post("/agent/tickets/<int:ticket_id>/form")
+@login_required(staff=True)
+def change_form(user: User, ticket_id: int) -> Any:
+    """The workspace's "Request form" control: the ticket's form, at the version the page
+    showed (its team and values stay as they are)."""
+    version = request.form.get("version", type=int)
+    ref = request.form.get("form", "").strip() or None
+    try:
+        tickets.do_update_ticket(user, ticket_id, {"form": ref}, version)
+    except DomainError as exc:
+        if isinstance(exc, NotFound):
+            raise
+        flash(
+            " ".join(m for ms in (exc.errors or {"": [exc.message]}).values() for m in ms), "error"
+        )
+    else:
+        flash("Request form changed.", "success")
     return redirect(url_for("workspace.ticket", ticket_id=ticket_id))

@@ -17,6 +17,7 @@ from autocrm.audit.models import AdminAuditEntry
 from autocrm.columns import utcnow
 from autocrm.fields import definitions, forms
 from autocrm.fields.models import RequestForm
+from autocrm.people.models import Team
 from autocrm.tickets.models import Ticket
 from tests.factories import csrf_token, web_login
 
@@ -203,7 +204,7 @@ def test_the_workspace_shows_and_changes_a_tickets_form(
     ticket = factory.ticket(
         factory.customer(), form="bug", fields={"severity": "crash", "triage": "ok"}
     )
-    agent = factory.agent()
+    agent = factory.agent(db_session.get(Team, bug_form.team_id))
     web_login(client, agent)
     page = html(client.get(f"/agent/tickets/{ticket.id}"))
     assert "Bug report" in page
