@@ -85,7 +85,7 @@ def test_an_admin_adds_and_edits_a_form_in_the_console(
     assert made.items == [{"key": "os", "required": False}, {"key": "version", "required": True}]
     assert made.team_id == team.id
     listing = html(client.get("/admin/forms"))
-    assert "Billing question" in listing and "version (required)" in listing
+    assert "Billing question" in listing and "Version (required)" in listing
     taken = client.post("/admin/forms", data={**data, "key": "other"})
     assert taken.status_code == 422 and "That name is taken." in html(taken)
     saved = client.post(

@@ -102,6 +102,7 @@ def _render(template: str, user: User, status: int = 200, **context: Any) -> tup
         template,
         user=user,
         all_fields=fields,
+        field_labels={f.key: f.label for f in fields},
         type_labels={t.value: label for t, label in TYPE_LABELS.items()},
         visibility_labels={v.value: label for v, label in VISIBILITY_LABELS.items()},
         ask_choices=ASK_CHOICES,
