@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.exc import IntegrityError
 
 from autocrm import policies
 from autocrm.audit import services as audit
@@ -318,16 +319,24 @@ def in_use(form: RequestForm) -> bool:
     return bool(db.session.scalar(select(exists().where(Ticket.form_id == form.id))))
 
 
+def _in_use() -> InvalidInput:
+    return InvalidInput(
+        "Tickets were filed with this form: retire it instead.",
+        {"active": ["Tickets were filed with this form; retire it instead."]},
+    )
+
+
 @rolls_back_on_error
 def do_delete_form(actor: User, form_id: int) -> None:
     form = access_form_by_id(actor, form_id)
     if in_use(form):
-        raise InvalidInput(
-            "Tickets were filed with this form: retire it instead.",
-            {"active": ["Tickets were filed with this form; retire it instead."]},
-        )
+        raise _in_use()
     audit.record(actor, "request_form.deleted", audit_target(form), {"key": [form.key, None]})
     db.session.delete(form)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a ticket filed with it meanwhile (the foreign key refuses)
+        raise _in_use() from None
     db.session.commit()
 
 
