@@ -146,6 +146,7 @@ def test_a_customer_picks_a_form_in_the_portal_and_nothing_typed_is_lost(
     ticket = db_session.scalar(select(Ticket).where(Ticket.requester_id == customer.id))
     assert ticket.form_id == bug_form.id and ticket.team_id == bug_form.team_id
     assert ticket.custom_fields == {"severity": "crash", "steps": "Open, save, boom."}
+    assert 'id="ticket-form">Bug report<' in html(client.get(f"/portal/tickets/{ticket.id}"))
     other = html(client.get("/portal/tickets/new?form=other"))
     assert 'name="subject"' in other and "Something else" in other
     unknown = client.get("/portal/tickets/new?form=nope")
