@@ -218,3 +218,38 @@ def test_the_workspace_shows_and_changes_a_tickets_form(
     db_session.refresh(ticket)
     assert ticket.form_id == other.id
     assert "Billing question" in html(client.get(f"/agent/tickets/{ticket.id}"))
+
+
+def test_an_agent_opens_a_ticket_with_a_form_its_fields_asked_and_its_team_chosen(
+    client, factory, db_session, bug_form, fresh_login_limit
+):
+    customer = factory.customer()
+    web_login(client, factory.agent())
+    page = html(client.get("/agent/tickets/new"))
+    assert 'href="/agent/tickets/new?form=bug"' in page and "cf.severity" not in page
+    page = html(client.get("/agent/tickets/new?form=bug"))
+    assert 'name="cf.severity"' in page and 'name="cf.triage"' in page  # staff fill both
+    assert f'<option value="{bug_form.team_id}" selected>' in page
+    typed = {
+        "csrf_token": csrf_token(client, "/agent/tickets/new?form=bug"),
+        "form": "bug",
+        "email": customer.email,
+        "name": "",
+        "subject": "",
+        "description": "Called: it crashes.",
+        "priority": "normal",
+        "team_id": str(bug_form.team_id),
+        "channel": "phone",
+        "cf.severity": "crash",
+        "cf.triage": "",
+    }
+    refused = client.post("/agent/tickets/new", data=typed)
+    assert refused.status_code == 422
+    page = html(refused)
+    assert "Required on the Bug report form." in page and 'id="nt-subject-error"' in page
+    assert "Called: it crashes." in page and 'value="crash" selected' in page
+    sent = client.post("/agent/tickets/new", data={**typed, "subject": "Crash", "cf.triage": "ok"})
+    assert sent.status_code == 302, html(sent)
+    ticket = db_session.scalar(select(Ticket).where(Ticket.requester_id == customer.id))
+    assert (ticket.form_id, ticket.team_id) == (bug_form.id, bug_form.team_id)
+    assert ticket.custom_fields == {"severity": "crash", "triage": "ok"}
