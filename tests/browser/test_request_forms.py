@@ -22,6 +22,7 @@ from autocrm.people import teams
 from autocrm.people.models import User
 from autocrm.tickets.models import Ticket
 from tests.browser.conftest import ContextFactory, DemoUsers, LiveServer, save_screenshot
+from tests.browser.test_accessibility import FAILING_IMPACTS, axe_violations, describe
 
 NARROW, WIDE = 375, 1280
 
@@ -42,13 +43,16 @@ def token(live_server: LiveServer) -> Iterator[str]:
 
 
 def shots(page: Page, name: str) -> None:
-    """The page at a phone's and a desktop's width (same session, same URL)."""
+    """The page at a phone's and a desktop's width (same session, same URL): screenshots, no
+    sideways scrolling, no serious accessibility violation."""
     for width in (NARROW, WIDE):
         page.set_viewport_size({"width": width, "height": 900})
         path = save_screenshot(page, f"request-forms-{name}-{width}")
         assert path.exists()
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name} at {width}px is {overflow}px too wide"
+        serious = [v for v in axe_violations(page) if v["impact"] in FAILING_IMPACTS]
+        assert not serious, f"{name} at {width}px:\n{describe(serious)}"
 
 
 def test_an_admin_makes_a_bug_report_form_and_a_customer_files_a_bug_with_it(
@@ -111,6 +115,9 @@ def test_an_admin_makes_a_bug_report_form_and_a_customer_files_a_bug_with_it(
         assert ticket.custom_fields == {key: "crash"}
 
     staff = new_context.logged_in(demo.agent.email, demo.agent.password)
+    staff.goto(f"/agent/tickets/new?form=bug_{token}")
+    expect(staff.locator("#nt-form-fields")).to_contain_text(f"Severity {token}")
+    shots(staff, "agent-new-ticket")
     staff.goto(f"/agent/tickets/{ticket_id}")
     expect(staff.locator("#ws-team-text")).to_have_text(f"Bugs {token}")
     expect(staff.locator("#ws-form-text")).to_have_text(f"Bug report {token}")
