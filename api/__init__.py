@@ -19,6 +19,7 @@ from api import (
     notifications,
     organizations,
     reports,
+    request_forms,
     schemas,
     tags,
     ticket_fields,
@@ -55,6 +56,7 @@ BLUEPRINTS = (
     webhooks.blp,
     views.blp,
     ticket_fields.blp,
+    request_forms.blp,
 )
 
 

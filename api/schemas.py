@@ -350,6 +350,27 @@ ATTACHMENT_IDS = fields.List(
 )
 
 
+class FormRef(fields.Field):
+    """A request form named by its id (a number) or its key."""
+
+    default_error_messages = {"invalid": "A request form's id or key."}
+
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> int | str:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID:
+            return value
+        if isinstance(value, str) and 0 < len(value.strip()) <= 40:
+            return value.strip()
+        raise self.make_error("invalid")
+
+
+FORM_REF_DOC = {
+    "description": "The request form (GET /api/request-forms), by id or key: its required "
+    "fields must be filled (422 at `fields.<key>`) and its team takes the ticket unless staff "
+    "name one. A retired form is refused (422 at `form`).",
+    "oneOf": [{"type": "integer"}, {"type": "string"}],
+}
+
+
 class TicketCreateSchema(StrictSchema):
     subject = fields.String(required=True, validate=SUBJECT)
     description = fields.String(required=True, validate=DESCRIPTION)
@@ -364,6 +385,7 @@ class TicketCreateSchema(StrictSchema):
     )
     attachment_ids = ATTACHMENT_IDS
     field_values = CUSTOM_FIELD_VALUES
+    form = FormRef(allow_none=True, metadata=FORM_REF_DOC)
 
 
 class TicketUpdateSchema(StrictSchema):
@@ -375,6 +397,14 @@ class TicketUpdateSchema(StrictSchema):
         validate=validate.Length(max=20),
     )
     field_values = CUSTOM_FIELD_VALUES
+    form = FormRef(
+        allow_none=True,
+        metadata={
+            "description": "Staff: the ticket's request form, by id or key (null: none). Its "
+            "team and fields stay as they are.",
+            "oneOf": [{"type": "integer"}, {"type": "string"}],
+        },
+    )
     version = Id(
         metadata={"description": "The version you edited; a stale one gets 409. Or send If-Match."}
     )
@@ -1342,3 +1372,72 @@ class TicketFieldCreateSchema(TicketFieldUpdateSchema):
 
 class TicketFieldOrderSchema(StrictSchema):
     field_ids = fields.List(Id(), required=True, validate=validate.Length(min=1, max=500))
+
+
+# -- request forms -------------------------------------------------------------------------------
+
+
+class RequestFormItemSchema(StrictSchema):
+    key = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "A ticket field's key."},
+    )
+    required = fields.Boolean(load_default=False)
+
+
+class RequestFormSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    key = fields.String(metadata={"description": "Names the form in `form`; fixed once made."})
+    name = fields.String()
+    description = fields.String()
+    active = fields.Boolean(metadata={"description": "False: retired, offered no more."})
+    position = fields.Integer()
+    team_id = fields.Integer(
+        allow_none=True, metadata={"description": "The team its new tickets go to."}
+    )
+    team_name = fields.String(allow_none=True)
+    fields_ = fields.List(
+        fields.Nested(RequestFormItemSchema),
+        data_key="fields",
+        attribute="fields",
+        metadata={
+            "description": "The fields asked, in order (customers get those they are asked: "
+            "the customer-editable ones)."
+        },
+    )
+    created_at = fields.DateTime(dump_only=True)
+
+
+class RequestFormListSchema(ma.Schema):
+    items = fields.List(fields.Nested(RequestFormSchema))
+
+
+class RequestFormListArgsSchema(StrictSchema):
+    include_retired = fields.Boolean(
+        load_default=False, metadata={"description": "Admins: the retired forms too."}
+    )
+
+
+class RequestFormUpdateSchema(StrictSchema):
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    description = fields.String(validate=validate.Length(max=1000))
+    active = fields.Boolean()
+    position = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    team_id = Id(allow_none=True)
+    fields_ = fields.List(
+        fields.Nested(RequestFormItemSchema),
+        data_key="fields",
+        attribute="fields",
+        validate=validate.Length(max=100),
+        metadata={"description": "The whole list, in the order asked."},
+    )
+
+
+class RequestFormCreateSchema(RequestFormUpdateSchema):
+    key = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=40),
+        metadata={"description": "A lowercase letter, then lowercase letters, digits and _."},
+    )
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))

@@ -44,8 +44,8 @@ STAFF_TICKET_FIELDS = frozenset({"requester_id", "team_id", "assignee_id", "tags
 PATCHABLE_TICKET_FIELDS = {
     # Custom ``fields``: which of them each person may set is ``autocrm.fields.values``'s.
     Role.CUSTOMER: frozenset({"fields"}),
-    Role.AGENT: frozenset({"priority", "assignee_id", "team_id", "tags", "fields"}),
-    Role.ADMIN: frozenset({"priority", "assignee_id", "team_id", "tags", "fields"}),
+    Role.AGENT: frozenset({"priority", "assignee_id", "team_id", "tags", "fields", "form"}),
+    Role.ADMIN: frozenset({"priority", "assignee_id", "team_id", "tags", "fields", "form"}),
 }
 
 

@@ -5,6 +5,9 @@ The anonymous form keeps bots out without a third-party service: a field people 
 (a bot that fills it is answered as if it had worked), a signed time the form was shown (too
 fast or too old, and it is shown again, with what was typed), the login budgets per client
 address and per address typed, and the daily cap per address in the service.
+
+With request forms defined, the page first offers them (``?form=<key>``) and then asks the
+chosen form's customer-editable fields (``web.custom_fields``).
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from werkzeug.wrappers import Response
 
 from autocrm.columns import utcnow
 from autocrm.errors import InvalidInput
+from autocrm.fields import forms
+from autocrm.fields.models import TicketField
 from autocrm.people import intake
 from autocrm.ratelimit import login_limits
+from web import custom_fields
 from web.session import current_user, home_for
 
 bp = Blueprint("web_intake", __name__)
@@ -73,21 +79,28 @@ def ask() -> Response | tuple[str, int]:
     if user is not None:  # logged in: the portal's form has more (priority, their tickets)
         return redirect(url_for("portal.new_ticket") if not user.role.is_staff else home_for(user))
     form = {k: request.form.get(k, "") for k in REQUEST_FIELDS}
+    choice = custom_fields.choose_form(None)
+    asked = forms.customer_asked_fields(choice.chosen) if choice.chosen else []
     if request.method == "GET":
-        return _ask_page(form, {})
-    errors = _form_problems()
+        return _ask_page(form, {}, choice=choice, asked=asked)
+    errors = _form_problems() or ({"form": [choice.error]} if choice.error else {})
     if request.form.get(HONEYPOT):
         return _page("help_new.html", 200, form=form, sent=True)  # a bot: tell it nothing
     if not errors:
         try:
             intake.do_request_without_account(
-                form["name"], form["email"], form["subject"], form["description"]
+                form["name"],
+                form["email"],
+                form["subject"],
+                form["description"],
+                form=choice.chosen,
+                fields=custom_fields.asked_form_values(asked),
             )
         except InvalidInput as exc:
             errors = dict(exc.errors)
         else:
             return _page("help_new.html", 200, form=form, sent=True)
-    return _ask_page(form, errors, 422)
+    return _ask_page(form, errors, 422, choice=choice, asked=asked)
 
 
 def _form_problems() -> dict[str, list[str]]:
@@ -103,9 +116,26 @@ def _form_problems() -> dict[str, list[str]]:
     return {}
 
 
-def _ask_page(form: dict[str, str], errors: dict, status: int = 200) -> tuple[str, int]:
+def _ask_page(
+    form: dict[str, str],
+    errors: dict,
+    status: int = 200,
+    *,
+    choice: custom_fields.FormChoice,
+    asked: list[tuple[TicketField, bool]],
+) -> tuple[str, int]:
+    """The form (or, while request forms exist and none is chosen, the picking step)."""
     shown = _signer().sign(b"help-new").decode()
-    return _page("help_new.html", status, form=form, errors=errors, shown=shown)
+    return _page(
+        "help_new.html",
+        status,
+        form=form,
+        errors=errors,
+        shown=shown,
+        choice=choice,
+        picking=request.method == "GET" and (choice.must_pick or bool(choice.error)),
+        cf_rows=custom_fields.asked_rows(asked),
+    )
 
 
 def _page(template: str, status: int, **context: object) -> tuple[str, int]:

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from autocrm import policies
 from autocrm.engine.versions import engine_for_version
 from autocrm.errors import DomainError
+from autocrm.fields import forms
 from autocrm.notifications import preferences as notification_settings
 from autocrm.people import users
 from autocrm.people.models import User
@@ -127,16 +128,27 @@ def _check_new_ticket(subject: str, description: str, priority: str) -> Errors:
 @accepts_uploads
 @login_required(staff=False)
 def new_ticket(user: User) -> Response | tuple[str, int]:
+    """First the request forms to pick from (when there are any), then the ticket's form,
+    asking the chosen form's fields (``web.custom_fields``)."""
     form = {
         "subject": request.form.get("subject", ""),
         "description": request.form.get("description", ""),
         "priority": request.form.get("priority", Priority.NORMAL.label),
     }
-    errors: Errors = {}
-    if request.method == "POST":
+    choice = custom_fields.choose_form(user)
+    asked = forms.asked_fields(user, choice.chosen) if choice.chosen else None
+    errors: Errors = {"form": [choice.error]} if choice.error else {}
+    if request.method == "POST" and not errors:
         errors = _check_new_ticket(**form)
-        if not errors:
-            try:
+        sent = (
+            custom_fields.asked_form_values(asked)
+            if asked is not None
+            else custom_fields.form_values(user, editable_only=True)
+        )
+        try:
+            if errors:  # the fields' own errors shown with the others, nothing saved
+                forms.check_form_values(user, choice.chosen, sent)
+            else:
                 ticket = tickets.do_create_ticket(
                     user,
                     subject=form["subject"],
@@ -144,19 +156,23 @@ def new_ticket(user: User) -> Response | tuple[str, int]:
                     priority=Priority.from_label(form["priority"]),
                     channel="web",
                     attachment_ids=upload_form_files(user),
-                    fields=custom_fields.form_values(user, editable_only=True),
+                    fields=sent,
+                    form=choice.chosen.id if choice.chosen else None,
                 )
-            except DomainError as exc:
-                errors = _field_errors(exc)
-            else:
-                flash("Your ticket has been sent. We will get back to you here.", "success")
-                return redirect(url_for("portal.ticket", ticket_id=ticket.id))
+        except DomainError as exc:
+            errors = {**errors, **_field_errors(exc)}
+        if not errors:
+            flash("Your ticket has been sent. We will get back to you here.", "success")
+            return redirect(url_for("portal.ticket", ticket_id=ticket.id))
     html = render_template(
         "portal/new_ticket.html",
         user=user,
         form=form,
         errors=errors,
         priorities=tuple(_priority_choices(user).items()),
+        choice=choice,
+        picking=request.method == "GET" and (choice.must_pick or bool(choice.error)),
+        asked_rows=custom_fields.asked_rows(asked) if asked is not None else None,
     )
     return html, 422 if errors else 200
 

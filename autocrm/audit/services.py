@@ -96,6 +96,9 @@ ACTIONS = {
     "ticket_field.updated": "changed ticket field",
     "ticket_field.deleted": "deleted ticket field",
     "ticket_field.reordered": "reordered ticket fields",
+    "request_form.created": "added request form",
+    "request_form.updated": "changed request form",
+    "request_form.deleted": "deleted request form",
 }
 TARGET_TYPES = {
     "user": "User",
@@ -110,6 +113,7 @@ TARGET_TYPES = {
     "inbound_email": "Received email",
     "webhook": "Webhook",
     "ticket_field": "Ticket field",
+    "request_form": "Request form",
 }
 # Field names whose values are never written to the log.
 SECRET_FIELDS = frozenset({"password", "password_hash", "token", "secret", "imap_password"})

@@ -4,8 +4,9 @@ Every change is recorded in the admin audit log in the same transaction. A field
 type are fixed once made (values and rules name the key; stored values have the type).
 Options are reordered by the order sent, retired with ``retired: true`` (tickets keep them);
 removing an option a ticket holds is refused at ``options``, as is deleting a field any ticket
-has a value for (deactivate it instead). Adding a dropdown field on PostgreSQL also makes an
-expression index on it, so filtering by it is an index range scan like ``priority``.
+has a value for (deactivate it instead) or a request form asks. Adding a dropdown field on
+PostgreSQL also makes an expression index on it, so filtering by it is an index range scan
+like ``priority``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from autocrm import policies
 from autocrm.audit import services as audit
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
-from autocrm.fields import values
+from autocrm.fields import forms, values
 from autocrm.fields.models import FieldType, FieldVisibility, TicketField
 from autocrm.people.models import User
 from autocrm.transaction import duplicates_refused, rolls_back_on_error
@@ -236,6 +237,11 @@ def do_reorder_fields(actor: User, field_ids: list[int]) -> list[TicketField]:
 @rolls_back_on_error
 def do_delete_field(actor: User, field_id: int) -> None:
     field = access_field_by_id(actor, field_id)
+    if asking := forms.forms_asking(field.key):
+        raise InvalidInput(
+            "Request forms ask this field: take it off them first.",
+            {"key": [f"Asked by the request forms {', '.join(asking)}; take it off them first."]},
+        )
     if values.in_use(field):
         raise InvalidInput(
             "Tickets have values for this field: deactivate it instead.",

@@ -1,9 +1,14 @@
-"""Custom ticket field definitions.
+"""Custom ticket field definitions, and the request forms that ask them.
 
 A field's ``key`` names its value in ``tickets.custom_fields`` (a JSON object) and in the API
 (``fields.<key>``); it never changes once made, so values and rules that name it stay valid.
 ``options`` (dropdown and multi-select) is an ordered list of ``{value, label, retired}``: a
 retired option is offered no more, but tickets that hold it keep it and show its label.
+
+A request form ("Bug report", "Billing question") is what a customer picks when asking: it
+names the fields asked, in order, each required or optional on it, and the team its tickets
+go to. ``items`` is an ordered list of ``{key, required}`` (field keys never change); a
+retired form is offered no more, and tickets filed with it keep it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, String, Text
+from sqlalchemy import Enum, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from autocrm.columns import JSONType, UTCDateTime, utcnow
@@ -76,3 +81,26 @@ class TicketField(Model):
 
     def __repr__(self) -> str:
         return f"<TicketField {self.key} {self.type}>"
+
+
+class RequestForm(Model):
+    __tablename__ = "request_forms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Names the form in the API (``form``: its id or key) and in the portal's links.
+    key: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    position: Mapped[int] = mapped_column(default=0)
+    # The team new tickets of the form go to (unless staff name another); None: no team.
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="SET NULL"))
+    # The fields asked, in order: ``[{"key": str, "required": bool}]``.
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def required_keys(self) -> set[str]:
+        return {item["key"] for item in self.items if item.get("required")}
+
+    def __repr__(self) -> str:
+        return f"<RequestForm {self.key}>"

@@ -20,8 +20,10 @@ question without an account. Every way a customer comes to exist from outside go
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -32,6 +34,8 @@ from autocrm.audit import services as audit
 from autocrm.columns import utcnow
 from autocrm.errors import Forbidden, InvalidInput
 from autocrm.extensions import db
+from autocrm.fields import forms as request_forms
+from autocrm.fields.models import RequestForm
 from autocrm.notifications.emails import queue_email
 from autocrm.people import users
 from autocrm.people.models import Role, User
@@ -218,12 +222,25 @@ def _requests_today(user: User) -> int:
 
 
 @rolls_back_on_error
-def do_request_without_account(name: str, email: str, subject: str, description: str) -> None:
+def do_request_without_account(
+    name: str,
+    email: str,
+    subject: str,
+    description: str,
+    *,
+    form: RequestForm | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> None:
     """A question from the help center's form: a ticket of the customer with this address. A
     new customer is emailed a link to set a password and follow it; an existing one, that it
     arrived. Past ``AUTOCRM_ANONYMOUS_DAILY_CAP`` requests a day for one address, the rest are
-    refused (the answer to the form stays the same)."""
+    refused (the answer to the form stays the same). With a request ``form``, ``fields`` are
+    the values of the fields it asks a customer (checked with the rest, errors together)."""
     errors: dict[str, list[str]] = {}
+    try:  # as a customer: who it is is not known yet, and the checks need only the role
+        request_forms.check_form_values(User(role=Role.CUSTOMER), form, fields or {})
+    except InvalidInput as exc:
+        errors.update(exc.errors)
     if not subject.strip():
         errors["subject"] = ["Say in a few words what it is about."]
     if not description.strip():
@@ -242,7 +259,12 @@ def do_request_without_account(name: str, email: str, subject: str, description:
         db.session.rollback()
         return
     ticket = tickets.do_create_ticket(
-        customer, subject=subject, description=description, channel=ANONYMOUS_CHANNEL
+        customer,
+        subject=subject,
+        description=description,
+        channel=ANONYMOUS_CHANNEL,
+        form=form.id if form is not None else None,
+        fields=dict(fields or {}),
     )
     if customer.email_verified_at is None:
         link = _link(

@@ -242,6 +242,8 @@ def _changed(changes: dict[str, Any], names: _Names) -> str:
             )
         elif name == "tags":
             parts.append(_tags(old or [], new or []))
+        elif name == "form_id":
+            parts.append("Request form changed" if new is not None else "Request form removed")
         else:
             parts.append(f"{name.replace('_', ' ').capitalize()} changed")
     return "; ".join(parts) or "Changed"

@@ -93,6 +93,10 @@ class Ticket(Model):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(
         JSONType, default=dict, server_default="{}"
     )
+    # The request form it was filed with (``autocrm.fields.forms``); staff may change it. A
+    # form tickets hold is retired, never deleted (so no ON DELETE: SQLite adds the key inline,
+    # where it cannot be read back with one).
+    form_id: Mapped[int | None] = mapped_column(ForeignKey("request_forms.id"))
 
     requester: Mapped[User] = relationship(foreign_keys=[requester_id])
     assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])

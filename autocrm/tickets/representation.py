@@ -26,6 +26,7 @@ from autocrm import markdown
 from autocrm.engine.versions import engine_for_version
 from autocrm.extensions import db
 from autocrm.fields import values as field_values
+from autocrm.fields.models import RequestForm
 from autocrm.files.models import Attachment
 from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import Team, User
@@ -237,6 +238,10 @@ class TicketSchema(Schema):
     merged_into_id = fields.Integer(
         allow_none=True, metadata={"description": "The ticket this one was merged into."}
     )
+    form_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The request form it was filed with (GET /api/request-forms)."},
+    )
 
 
 class TicketViewSchema(TicketSchema):
@@ -247,6 +252,7 @@ class TicketViewSchema(TicketSchema):
     requester_name = fields.String()
     assignee_name = fields.String(allow_none=True)
     team_name = fields.String(allow_none=True)
+    form_name = fields.String(allow_none=True, metadata={"description": "Its request form's."})
     transitions = fields.List(fields.Nested(OfferedTransitionSchema))
     attachments = fields.List(
         fields.Nested(AttachmentSchema),
@@ -299,6 +305,7 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
     team_ids = {t.team_id for t in tickets if t.team_id is not None}
     stmt = select(Team.id, Team.name).where(Team.id.in_(team_ids))
     teams: dict[int, str] = {row[0]: row[1] for row in db.session.execute(stmt)} if team_ids else {}
+    form_names = _form_names({t.form_id for t in tickets if t.form_id is not None})
     clocks = _clocks({t.id for t in tickets}) if audience == "staff" else {}
     files = _description_files({t.id for t in tickets})
     links = linked_ids(t.id for t in tickets) if audience == "staff" else {}
@@ -313,6 +320,7 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
             "requester_name": names.get(ticket.requester_id),
             "assignee_name": names.get(ticket.assignee_id) if ticket.assignee_id else None,
             "team_name": teams.get(ticket.team_id) if ticket.team_id else None,
+            "form_name": form_names.get(ticket.form_id) if ticket.form_id else None,
             "tags": list(ticket.tags),
             "transitions": _offered(
                 ticket,
@@ -348,7 +356,7 @@ def allowed_for(ticket: dict[str, Any], role: str, user_id: int) -> list[dict[st
 _PLAIN = (
     "id", "subject", "description", "status", "category", "channel", "requester_id",
     "assignee_id", "team_id", "version", "workflow_version_id", "created_at", "updated_at",
-    "first_responded_at", "solved_at", "closed_at", "merged_into_id",
+    "first_responded_at", "solved_at", "closed_at", "merged_into_id", "form_id",
 )  # fmt: skip
 
 
@@ -417,6 +425,13 @@ def _description_files(ticket_ids: set[int]) -> dict[int, list[Attachment]]:
     for attachment in db.session.scalars(stmt):
         by_ticket.setdefault(attachment.ticket_id or 0, []).append(attachment)
     return by_ticket
+
+
+def _form_names(form_ids: set[int]) -> dict[int, str]:
+    if not form_ids:
+        return {}
+    stmt = select(RequestForm.id, RequestForm.name).where(RequestForm.id.in_(form_ids))
+    return {row[0]: row[1] for row in db.session.execute(stmt)}
 
 
 def _user_names(user_ids: set[int | None]) -> dict[int | None, str]:

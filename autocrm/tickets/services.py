@@ -31,6 +31,7 @@ from autocrm.events.kinds import (
     TicketUpdated,
 )
 from autocrm.extensions import db
+from autocrm.fields import forms as request_forms
 from autocrm.fields import values as field_values
 from autocrm.files import services as files
 from autocrm.listing import Page, PageRequest, contains, keyset_page
@@ -378,7 +379,11 @@ def do_create_ticket(
         actor, [k for k, v in staff_fields.items() if v is not None], creating=True
     )
     priority_cap.check_priority_allowed(actor, priority)
-    custom = field_values.check_values(actor, staff_fields.get("fields") or {})
+    form = request_forms.check_ticket_form(staff_fields.get("form"))
+    custom = request_forms.check_form_values(actor, form, staff_fields.get("fields") or {})
+    team_id = staff_fields.get("team_id")
+    if form is not None and team_id is None:
+        team_id = form.team_id  # the form routes it, unless staff named a team
     requester_id = staff_fields.get("requester_id") or actor.id
     requester = db.session.get(User, requester_id)
     if requester is None or not requester.active:
@@ -393,10 +398,11 @@ def do_create_ticket(
         priority=priority,
         channel=channel,
         attachment_ids=attachment_ids,
-        team_id=staff_fields.get("team_id"),
+        team_id=team_id,
         assignee_id=staff_fields.get("assignee_id"),
         tags=staff_fields.get("tags") or [],
         custom_fields=custom,
+        form_id=form.id if form is not None else None,
     )
     db.session.commit()
     return ticket
@@ -416,6 +422,7 @@ def create_ticket(
     tags: Iterable[str] = (),
     mailbox_id: int | None = None,
     custom_fields: dict[str, Any] | None = None,
+    form_id: int | None = None,
 ) -> Ticket:
     """In the caller's transaction: a new ticket of ``requester``, opened by ``actor`` (the
     caller decided which fields ``actor`` may set, and checked ``custom_fields``:
@@ -440,6 +447,7 @@ def create_ticket(
         status=engine.initial,
         category=engine.categories[engine.initial],
         custom_fields=field_values.merged({}, custom_fields or {}),
+        form_id=form_id,
     )
     ticket.tags = normalize_tags(tags)
     db.session.add(ticket)
@@ -471,6 +479,10 @@ def apply_changes(
         changes = {k: v for k, v in changes.items() if k != "fields"}
     else:
         custom = {}
+    if "form" in changes:  # the form it was filed with; moving it reroutes nothing
+        form = request_forms.check_ticket_form(changes["form"], current=ticket.form_id)
+        changes = {k: v for k, v in changes.items() if k != "form"}
+        changes["form_id"] = form.id if form is not None else None
     team_id = changes.get("team_id", ticket.team_id)
     if "team_id" in changes:
         _check_team(team_id)

@@ -6,11 +6,14 @@ theirs, opened by the agent, who is the trail's actor.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from autocrm import policies
 from autocrm.errors import Forbidden, InvalidInput
 from autocrm.extensions import db
+from autocrm.fields import forms
+from autocrm.fields.models import RequestForm
 from autocrm.people import users
 from autocrm.people.intake import find_or_create_customer
 from autocrm.people.models import User
@@ -41,6 +44,8 @@ class StaffTicket:
     priority: str  # a Priority label
     team_id: int | None
     channel: str
+    form: str | None = None  # a request form's id or key: its team when none is chosen
+    fields: dict[str, Any] = field(default_factory=dict)  # custom field values, as the API's
 
 
 def check_staff_ticket(form: StaffTicket) -> Priority:
@@ -75,13 +80,34 @@ def check_staff_ticket(form: StaffTicket) -> Priority:
     return priority
 
 
+def _check_form_and_fields(
+    actor: User, form: StaffTicket
+) -> tuple[Priority, RequestForm | None, dict[str, Any]]:
+    """``check_staff_ticket`` and the request form's fields together: every error at once."""
+    errors: dict[str, list[str]] = {}
+    priority, request_form, custom = Priority.NORMAL, None, {}
+    try:
+        priority = check_staff_ticket(form)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    try:
+        request_form = forms.check_ticket_form(form.form)
+        custom = forms.check_form_values(actor, request_form, form.fields)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
+    if errors:
+        raise InvalidInput("Please correct the marked fields.", errors)
+    return priority, request_form, custom
+
+
 @rolls_back_on_error
 def do_open_for_customer(actor: User, form: StaffTicket) -> Ticket:
     """A new ticket of the customer with ``form.email`` (made now if nobody has it), opened by
-    staff ``actor``."""
+    staff ``actor``; with a request form, its fields are checked (required ones filled) and its
+    team takes the ticket when none was chosen."""
     if not policies.is_staff(actor):
         raise Forbidden("Only staff open tickets for customers.")
-    priority = check_staff_ticket(form)
+    priority, request_form, custom = _check_form_and_fields(actor, form)
     priority_cap.check_priority_allowed(actor, priority)
     tickets.check_fields_allowed(actor, ["requester_id", "team_id"], creating=True)
     requester = find_or_create_customer(form.email, form.name, SOURCE, equal_time=False)
@@ -98,7 +124,11 @@ def do_open_for_customer(actor: User, form: StaffTicket) -> Ticket:
         description=form.description,
         priority=priority,
         channel=form.channel,
-        team_id=form.team_id,
+        team_id=form.team_id
+        if form.team_id is not None or request_form is None
+        else request_form.team_id,
+        custom_fields=custom,
+        form_id=request_form.id if request_form is not None else None,
     )
     db.session.commit()
     return ticket

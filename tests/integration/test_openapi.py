@@ -134,6 +134,11 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/ticket-fields/{field_id}"),
     ("patch", "/api/ticket-fields/{field_id}"),
     ("delete", "/api/ticket-fields/{field_id}"),
+    ("get", "/api/request-forms"),
+    ("post", "/api/request-forms"),
+    ("get", "/api/request-forms/{form_id}"),
+    ("patch", "/api/request-forms/{form_id}"),
+    ("delete", "/api/request-forms/{form_id}"),
 }
 # Operations answering with an SVG image rather than JSON.
 SVG_OPERATIONS = {
@@ -264,6 +269,7 @@ def test_every_operation_documents_its_success_response(spec):
                 "/api/macros",
                 "/api/views",
                 "/api/ticket-fields",
+                "/api/request-forms",
             }
             else "202"
             if key == ("post", "/api/inbound/email/{name}")

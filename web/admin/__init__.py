@@ -13,6 +13,7 @@ from web.admin import (
     mailboxes,
     organizations,
     people,
+    request_forms,
     storage,
     webhooks,
     workflows,
@@ -25,6 +26,7 @@ blueprints = (
     workflows.bp,
     webhooks.bp,
     fields.bp,
+    request_forms.bp,
     storage.bp,
     audit.bp,
 )
