@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import platform
+import resource
 import secrets
 import signal
 import socket
@@ -182,6 +183,40 @@ def run_step(name: str, argv: list[str], env: dict[str, str]) -> str:
     if result.returncode != 0:
         raise BenchError(f"{name} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     return result.stdout
+
+
+# -- process figures (Linux /proc) --------------------------------------------------------------
+
+
+def raise_nofile() -> tuple[int, int]:
+    """Soft RLIMIT_NOFILE up to the hard limit (this process, and children that call it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def proc_status(pid: int, key: str) -> int:
+    """A ``/proc/<pid>/status`` field in kB (VmRSS, VmHWM); 0 when the process is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    with contextlib.suppress(OSError):
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 # -- databases and services --------------------------------------------------------------------

@@ -113,6 +113,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 HELPDESK_API_ENABLED = True
+HELPDESK_TEAMS_MODE_ENABLED = False  # teams need pinax-teams; not part of what is measured
 LOGIN_URL = "/helpdesk/login/"
 """
 

@@ -41,7 +41,6 @@ import json
 import multiprocessing
 import os
 import re
-import resource
 import secrets
 import shlex
 import shutil
@@ -65,10 +64,14 @@ from common import (  # bench/ is sys.path[0] when this file is run as a script
     STARTUP_TIMEOUT_S,
     BenchError,
     LoggedProcess,
+    cpu_seconds,
     enter_app,
     free_port,
     machine_note,
+    open_fds,
     percentile,
+    proc_status,
+    raise_nofile,
     run_main,
     service_env,
     stats,
@@ -93,37 +96,6 @@ listener = eventlet.listen(("127.0.0.1", port), backlog=backlog)
 print(f"eventlet.wsgi.server on 127.0.0.1:{port} max_size={max_size} backlog={backlog}", flush=True)
 eventlet.wsgi.server(listener, app, max_size=max_size, log_output=False)
 """
-
-
-def raise_nofile() -> tuple[int, int]:
-    """Soft RLIMIT_NOFILE up to the hard limit (this process, and children that call it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def proc_status(pid: int, key: str) -> int:
-    """A ``/proc/<pid>/status`` field in kB (VmRSS, VmHWM); 0 when the process is gone."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def open_fds(pid: int) -> int:
-    with contextlib.suppress(OSError):
-        return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    with contextlib.suppress(OSError):
-        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
 
 
 def versions() -> str:
@@ -523,6 +495,11 @@ def bench_socketio(
     if ack_errors:
         result.extra.append(f"send_message errors: {dict(ack_errors)}")
     result.extra.append(window.line(clients_cpu, len(shares), "the sender (this process)"))
+    per_message = window.server / (args.messages + 10) * 1000
+    result.extra.append(
+        f"server CPU per message: {per_message:.1f} ms (handler, SQL, renders and every write; "
+        "compare --receivers 1 for what the fan-out itself costs)"
+    )
     return result
 
 
