@@ -71,7 +71,6 @@ PEER_PACKAGES = [
 PASSWORD = "bench-password-" + secrets.token_hex(4)
 ADMIN_EMAIL = "peer-admin@example.com"
 CUSTOMER_EMAIL = "peer-customer@example.com"
-REQUEST_TIMEOUT_S = 60.0
 # Status mix of the loaded tickets (20 slots), the same on both sides: mostly closed.
 STATUS_MIX = ["closed"] * 12 + ["solved"] * 3 + ["open"] * 3 + ["new"] * 2
 HELPDESK_STATUS = {"new": 1, "open": 1, "solved": 3, "closed": 4}  # Open, Resolved, Closed
@@ -187,7 +186,7 @@ class Result:
 
 def run_load(
     name: str, method: str, url: str, headers: dict[str, str], body: Any, expected: int,
-    clients: int, total: int,
+    clients: int, total: int, timeout: float,
 ) -> Result:  # fmt: skip
     """``clients`` threads share ``total`` requests; each one timed."""
     result = Result(name)
@@ -210,7 +209,7 @@ def run_load(
             payload = body(i) if callable(body) else body
             t0 = time.perf_counter()
             try:
-                response = session.request(method, url, json=payload, timeout=REQUEST_TIMEOUT_S)
+                response = session.request(method, url, json=payload, timeout=timeout)
                 problem = (
                     ""
                     if response.status_code == expected
@@ -273,16 +272,19 @@ def measure(
     name: str, server: Gunicorn, create: tuple[str, dict[str, str], Any, int],
     list_: tuple[str, dict[str, str]], list_requests: int, args: argparse.Namespace,
 ) -> tuple[Result, Result]:  # fmt: skip
-    # Warm-up: every worker thread's first request (imports, connections) is not timed.
-    run_load("warm-up", "GET", server.url + list_[0], list_[1], None, 200, args.clients, 16)
+    # Warm-up, not timed: the first requests (imports, connections), a few per worker.
+    warm = 2 * args.workers
+    run_load(
+        "warm-up", "GET", server.url + list_[0], list_[1], None, 200, warm, warm, args.timeout
+    )  # fmt: skip
     path, headers, body, expected = create
     created = run_load(
         f"{name} create", "POST", server.url + path, headers, body, expected, args.clients,
-        args.requests,
+        args.requests, args.timeout,
     )  # fmt: skip
     listed = run_load(
         f"{name} list, first page", "GET", server.url + list_[0], list_[1], None, 200,
-        args.clients, list_requests,
+        args.clients, list_requests, args.timeout,
     )  # fmt: skip
     for result in (created, listed):
         for problem, count in list(result.errors.items())[:3]:
@@ -368,7 +370,9 @@ def run_helpdesk(
     try:
         basic = base64.b64encode(f"peer-admin:{PASSWORD}".encode()).decode()
         headers = {"Authorization": f"Basic {basic}"}
-        probe = requests.get(server.url + "/helpdesk/api/tickets/", headers=headers, timeout=60)
+        probe = requests.get(
+            server.url + "/helpdesk/api/tickets/", headers=headers, timeout=args.timeout
+        )
         if probe.status_code != 200 or probe.json().get("count") != loaded["tickets"]:
             raise BenchError(f"helpdesk list: HTTP {probe.status_code} {probe.text[:300]}")
         body = lambda i: {  # noqa: E731
@@ -506,7 +510,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--venv-dir", default="~/.cache/autocrm-peer-bench", help="where the peer's venv lives"
     )
-    parser.add_argument("--max-seconds", type=float, default=1800)
+    parser.add_argument(
+        "--timeout", type=float, default=600, help="seconds a request may take (%(default)s)"
+    )
+    parser.add_argument("--max-seconds", type=float, default=2400)
     return parser.parse_args()
 
 
@@ -529,14 +536,17 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     for result in (*ours, *peer):
         print(result.line())
 
-    def median_ms(r: Result) -> float:
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}x" if a and b and a == a and b == b else "n/a"
+
+    def median(r: Result) -> float:
         return percentile(sorted(r.latencies), 50)
 
     print(
         f"\nAutoCRM / django-helpdesk {PEER_VERSION}: create req/s "
-        f"{ours[0].rate / peer[0].rate:.2f}x; first page req/s "
-        f"{ours[1].rate / peer[1].rate:.2f}x, p50 latency "
-        f"{median_ms(peer[1]) / median_ms(ours[1]):.0f}x lower"
+        f"{ratio(ours[0].rate, peer[0].rate)}; first page req/s "
+        f"{ratio(ours[1].rate, peer[1].rate)}, p50 latency "
+        f"{ratio(median(peer[1]), median(ours[1]))} lower"
     )
     failed = any(r.errors for r in (*ours, *peer))
     return 1 if failed else 0
