@@ -7,27 +7,34 @@ stops it all at the end, including on Ctrl-C:
 - a fresh database (SQLite in a temp dir, or ``--pg``), migrated with ``flask db upgrade`` and
   seeded in this process: a team with agents, a customer, and one ticket of the customer's in
   that team (tokens come from ``autocrm.security.issue_token``, as ``POST /api/auth/token``);
-- ONE eventlet Socket.IO server process (``AUTOCRM_ASYNC_MODE=eventlet``, the message queue on
-  that Redis): ``python -m autocrm.server`` if that module exists, else a small launcher that
-  monkey-patches first and serves ``wsgi:app`` with ``eventlet.wsgi.server``. gunicorn 27 has
-  no eventlet worker any more, so ``gunicorn -k eventlet`` is not an option.
+- per mode in ``--async-modes`` (default eventlet), ONE Socket.IO server process
+  (``AUTOCRM_ASYNC_MODE``, the message queue on that Redis): ``python -m autocrm.server``, or
+  for eventlet with ``--server inline`` a small launcher that monkey-patches first and serves
+  ``wsgi:app`` with ``eventlet.wsgi.server`` (gunicorn 27 has no eventlet worker);
+- ``--client-processes`` (default 4) spawned client processes that hold the receivers, so the
+  clients' decoding does not share one GIL with the sender: the server is what is measured.
+  Every fan-out prints the CPU of the server (or redis-server), of the client processes and
+  of the sender; ``time.perf_counter`` is CLOCK_MONOTONIC, one clock for all processes.
 
-Then it measures:
+Then, per mode, it measures:
 
 1. delivery latency: 100 python-socketio clients (websocket transport, bearer token in
-   ``auth``) ``join_ticket`` the same ticket; a sender (an agent) emits ``send_message`` N times;
-   each message body carries its send time, and every receiving client notes when the
-   ``message`` event arrives. p50/p99 over all (message, client) pairs.
-2. the same fan-out over raw Redis: a publisher PUBLISHes N timestamped messages of the same
-   size to a channel that 100 subscriber threads (one connection each) listen on. The ratio
-   Socket.IO/Redis is the figure to compare.
+   ``auth``) ``join_ticket`` the same ticket; a sender (an agent, in this process) emits
+   ``send_message`` N times; each message body carries its send time, and every receiving
+   client notes when the ``message`` event arrives. p50/p99 over all (message, client) pairs,
+   and the server's CPU per message.
+2. the same fan-out over raw Redis, same process layout: this process PUBLISHes N timestamped
+   messages of the same size to a channel that 100 subscriber threads (one connection each,
+   in the same client processes) listen on. The ratio Socket.IO/Redis is the figure to
+   compare.
 3. capacity: idle authenticated connections (a minimal asyncio Engine.IO v4 client, which
-   answers pings) opened in steps up to 5,000; per step how many are connected, the server's
-   RSS and open file descriptors; then a hold past one ping interval, and a broadcast to the
-   room they all share to prove they are alive.
+   answers pings, in each client process) opened in steps up to 10,000; per step how many are
+   connected, the server's RSS and open file descriptors; then a hold past one ping interval,
+   and broadcasts to the room they all share (the median of the rounds' p50).
 
     .venv/bin/python bench/realtime_bench.py          # SQLite in a temp dir, embedded Redis
     .venv/bin/python bench/realtime_bench.py --pg     # a fresh PostgreSQL database, dropped after
+    .venv/bin/python bench/realtime_bench.py --async-modes eventlet,gevent
 """
 
 from __future__ import annotations
