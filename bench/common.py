@@ -26,9 +26,14 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from autocrm import embedded_redis
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# This checkout's package first: a bench run from a git worktree whose virtualenv has another
+# checkout installed must seed with the code its servers (started in REPO_ROOT) run.
+if str(REPO_ROOT) not in sys.path[:2]:
+    sys.path.insert(1, str(REPO_ROOT))
+
+from autocrm import embedded_redis  # noqa: E402 (after the path above)
+
 HOST = "127.0.0.1"
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 STARTUP_TIMEOUT_S = 60.0
