@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import platform
+import resource
 import secrets
 import signal
 import socket
@@ -25,9 +26,14 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from autocrm import embedded_redis
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# This checkout's package first: a bench run from a git worktree whose virtualenv has another
+# checkout installed must seed with the code its servers (started in REPO_ROOT) run.
+if str(REPO_ROOT) not in sys.path[:2]:
+    sys.path.insert(1, str(REPO_ROOT))
+
+from autocrm import embedded_redis  # noqa: E402 (after the path above)
+
 HOST = "127.0.0.1"
 DEFAULT_PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 STARTUP_TIMEOUT_S = 60.0
@@ -182,6 +188,40 @@ def run_step(name: str, argv: list[str], env: dict[str, str]) -> str:
     if result.returncode != 0:
         raise BenchError(f"{name} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     return result.stdout
+
+
+# -- process figures (Linux /proc) --------------------------------------------------------------
+
+
+def raise_nofile() -> tuple[int, int]:
+    """Soft RLIMIT_NOFILE up to the hard limit (this process, and children that call it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def proc_status(pid: int, key: str) -> int:
+    """A ``/proc/<pid>/status`` field in kB (VmRSS, VmHWM); 0 when the process is gone."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def open_fds(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds."""
+    with contextlib.suppress(OSError):
+        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 # -- databases and services --------------------------------------------------------------------

@@ -7,27 +7,34 @@ stops it all at the end, including on Ctrl-C:
 - a fresh database (SQLite in a temp dir, or ``--pg``), migrated with ``flask db upgrade`` and
   seeded in this process: a team with agents, a customer, and one ticket of the customer's in
   that team (tokens come from ``autocrm.security.issue_token``, as ``POST /api/auth/token``);
-- ONE eventlet Socket.IO server process (``AUTOCRM_ASYNC_MODE=eventlet``, the message queue on
-  that Redis): ``python -m autocrm.server`` if that module exists, else a small launcher that
-  monkey-patches first and serves ``wsgi:app`` with ``eventlet.wsgi.server``. gunicorn 27 has
-  no eventlet worker any more, so ``gunicorn -k eventlet`` is not an option.
+- per mode in ``--async-modes`` (default eventlet), ONE Socket.IO server process
+  (``AUTOCRM_ASYNC_MODE``, the message queue on that Redis): ``python -m autocrm.server``, or
+  for eventlet with ``--server inline`` a small launcher that monkey-patches first and serves
+  ``wsgi:app`` with ``eventlet.wsgi.server`` (gunicorn 27 has no eventlet worker);
+- ``--client-processes`` (default 4) spawned client processes that hold the receivers, so the
+  clients' decoding does not share one GIL with the sender: the server is what is measured.
+  Every fan-out prints the CPU of the server (or redis-server), of the client processes and
+  of the sender; ``time.perf_counter`` is CLOCK_MONOTONIC, one clock for all processes.
 
-Then it measures:
+Then, per mode, it measures:
 
 1. delivery latency: 100 python-socketio clients (websocket transport, bearer token in
-   ``auth``) ``join_ticket`` the same ticket; a sender (an agent) emits ``send_message`` N times;
-   each message body carries its send time, and every receiving client notes when the
-   ``message`` event arrives. p50/p99 over all (message, client) pairs.
-2. the same fan-out over raw Redis: a publisher PUBLISHes N timestamped messages of the same
-   size to a channel that 100 subscriber threads (one connection each) listen on. The ratio
-   Socket.IO/Redis is the figure to compare.
+   ``auth``) ``join_ticket`` the same ticket; a sender (an agent, in this process) emits
+   ``send_message`` N times; each message body carries its send time, and every receiving
+   client notes when the ``message`` event arrives. p50/p99 over all (message, client) pairs,
+   and the server's CPU per message.
+2. the same fan-out over raw Redis, same process layout: this process PUBLISHes N timestamped
+   messages of the same size to a channel that 100 subscriber threads (one connection each,
+   in the same client processes) listen on. The ratio Socket.IO/Redis is the figure to
+   compare.
 3. capacity: idle authenticated connections (a minimal asyncio Engine.IO v4 client, which
-   answers pings) opened in steps up to 5,000; per step how many are connected, the server's
-   RSS and open file descriptors; then a hold past one ping interval, and a broadcast to the
-   room they all share to prove they are alive.
+   answers pings, in each client process) opened in steps up to 10,000; per step how many are
+   connected, the server's RSS and open file descriptors; then a hold past one ping interval,
+   and broadcasts to the room they all share (the median of the rounds' p50).
 
     .venv/bin/python bench/realtime_bench.py          # SQLite in a temp dir, embedded Redis
     .venv/bin/python bench/realtime_bench.py --pg     # a fresh PostgreSQL database, dropped after
+    .venv/bin/python bench/realtime_bench.py --async-modes eventlet,gevent
 """
 
 from __future__ import annotations
@@ -38,9 +45,9 @@ import base64
 import contextlib
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import re
-import resource
 import secrets
 import shlex
 import shutil
@@ -50,7 +57,9 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +71,14 @@ from common import (  # bench/ is sys.path[0] when this file is run as a script
     STARTUP_TIMEOUT_S,
     BenchError,
     LoggedProcess,
+    cpu_seconds,
     enter_app,
     free_port,
     machine_note,
+    open_fds,
     percentile,
+    proc_status,
+    raise_nofile,
     run_main,
     service_env,
     stats,
@@ -92,37 +105,6 @@ eventlet.wsgi.server(listener, app, max_size=max_size, log_output=False)
 """
 
 
-def raise_nofile() -> tuple[int, int]:
-    """Soft RLIMIT_NOFILE up to the hard limit (this process, and children that call it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)
-
-
-def proc_status(pid: int, key: str) -> int:
-    """A ``/proc/<pid>/status`` field in kB (VmRSS, VmHWM); 0 when the process is gone."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
-def open_fds(pid: int) -> int:
-    with contextlib.suppress(OSError):
-        return sum(1 for _ in Path(f"/proc/{pid}/fd").iterdir())
-    return 0
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
-    with contextlib.suppress(OSError):
-        fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
-    return 0.0
-
-
 def versions() -> str:
     names = ("eventlet", "python-socketio", "python-engineio", "flask-socketio", "redis")
     found = []
@@ -138,22 +120,23 @@ def versions() -> str:
 class SocketServer(LoggedProcess):
     """One eventlet Socket.IO server process, in its own process group, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path, args: argparse.Namespace) -> None:
-        super().__init__(log_dir / "server.log")
+    def __init__(
+        self, env: dict[str, str], log_dir: Path, args: argparse.Namespace, mode: str
+    ) -> None:
+        super().__init__(log_dir / f"server-{mode}.log")
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        self.env = {**env, "AUTOCRM_ASYNC_MODE": "eventlet"}
-        self.uses_module = args.server == "module" or (
-            args.server == "auto" and (REPO_ROOT / "autocrm" / "server.py").exists()
+        self.env = {**env, "AUTOCRM_ASYNC_MODE": mode}
+        self.uses_module = (
+            mode != "eventlet"
+            or args.server == "module"
+            or (args.server == "auto" and (REPO_ROOT / "autocrm" / "server.py").exists())
         )
         if self.uses_module:
             self.argv = [sys.executable, "-m", "autocrm.server", "--host", HOST,
                          "--port", str(self.port),
                          "--max-connections", str(args.max_size)]  # fmt: skip
-            self.describe = (
-                f"python -m autocrm.server --max-connections {args.max_size} (socketio.run: "
-                "eventlet.wsgi.server, listen backlog 50)"
-            )
+            self.describe = f"python -m autocrm.server --max-connections {args.max_size}"
         else:
             self.argv = [sys.executable, "-c", INLINE_SERVER, str(self.port),
                          str(args.max_size), str(args.backlog)]  # fmt: skip
@@ -255,54 +238,238 @@ class Fanout:
     missing: int = 0
     extra: list[str] = field(default_factory=list)
 
+    def add_arrivals(self, arrivals: list[tuple[int, float]], expected: int) -> None:
+        """``(seq, latency)`` of every delivery; warm-up messages (seq < 0) are not counted."""
+        per_message: dict[int, list[float]] = {}
+        for seq, latency in arrivals:
+            if seq >= 0:
+                per_message.setdefault(seq, []).append(latency)
+        for lat in per_message.values():
+            self.latencies.extend(lat)
+            self.last_arrival.append(max(lat))
+        self.missing = expected - len(self.latencies)
 
-def _connect_client(url: str, token: str, received: list[tuple[str, float]]) -> Any:
+
+def _parse_body(body: str, arrived: float) -> tuple[int, float] | None:
+    parts = body.split(" ")
+    if len(parts) < 3 or parts[0] != BODY_TAG:
+        return None
+    return int(parts[1]), arrived - float(parts[2])
+
+
+def _body(seq: int, sent: float) -> str:
+    return f"{BODY_TAG} {seq} {sent:.9f} " + "x" * 64
+
+
+# The receivers live in client processes (``--client-processes``), several clients each, so that
+# the clients' decoding does not queue behind one GIL: the server is what is measured.
+# ``time.perf_counter`` is CLOCK_MONOTONIC on Linux, one clock for every process, so a
+# timestamp taken by the sender is compared with one taken in a client process.
+
+
+def _sio_receivers(url: str, tokens: list[str], ticket_id: int, conn: Connection) -> None:
+    """A client process: python-socketio clients, one thread pool each, in the ticket room."""
     import socketio
 
-    client = socketio.Client(reconnection=False)
+    arrivals: list[tuple[str, float]] = []  # list.append is atomic: one list for all clients
+    clients: list[Any] = []
 
-    def on_message(data: Any) -> None:
-        received.append(
-            (data.get("body", "") if isinstance(data, dict) else "", time.perf_counter())
+    def connect(token: str) -> Any:
+        client = socketio.Client(reconnection=False)
+        client.on("message", lambda data: arrivals.append((data["body"], time.perf_counter())))
+        client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=20)
+        return client
+
+    try:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=5) as pool:
+            clients.extend(pool.map(connect, tokens))
+        joins = [c.call("join_ticket", {"ticket_id": ticket_id}, timeout=20) for c in clients]
+        refused = [j for j in joins if not (j or {}).get("ok")]
+        conn.send(("ready", [str(r)[:120] for r in refused]))
+        _collect(conn, arrivals)
+    finally:
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.disconnect()
+
+
+def _collect(conn: Connection, arrivals: list[tuple[Any, float]]) -> None:
+    """Wait for ``go``, then for ``collect`` (how many arrivals, how long to wait for them);
+    answer with every ``(seq, latency)`` and this process's CPU seconds since ``go``."""
+    conn.recv()  # go
+    cpu0 = time.process_time()
+    _, expected, timeout = conn.recv()
+    deadline = time.monotonic() + timeout
+    while len(arrivals) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    cpu = time.process_time() - cpu0
+    parsed = []
+    for data, arrived in list(arrivals):
+        body = data if isinstance(data, str) else json.loads(data)["body"]
+        if (found := _parse_body(body, arrived)) is not None:
+            parsed.append(found)
+    conn.send((parsed, cpu))
+
+
+def _redis_receivers(redis_url: str, channel: str, count: int, conn: Connection) -> None:
+    """A client process: ``count`` subscriber threads, one Redis connection each."""
+    import redis
+
+    arrivals: list[tuple[bytes, float]] = []
+    stop = threading.Event()
+    ready = threading.Barrier(count + 1)
+
+    def subscriber() -> None:
+        client = redis.Redis.from_url(redis_url)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(channel)
+        pubsub.get_message(timeout=1.0)  # the subscribe confirmation
+        ready.wait()
+        try:
+            while not stop.is_set():
+                message = pubsub.get_message(timeout=0.5)
+                if message is not None:
+                    arrivals.append((message["data"], time.perf_counter()))
+        finally:
+            pubsub.close()
+            client.close()
+
+    threads = [threading.Thread(target=subscriber, daemon=True) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    try:
+        ready.wait(timeout=60)
+        conn.send(("ready", []))
+        _collect(conn, arrivals)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(2)
+
+
+class ClientProcesses:
+    """Receivers spread over ``n`` spawned processes (fresh interpreters: nothing of this
+    process's app, database connections or threads), driven over pipes."""
+
+    def __init__(self, target: Callable[..., None], shares: list[tuple[Any, ...]]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes: list[Any] = []
+        for share in shares:
+            mine, theirs = context.Pipe()
+            process = context.Process(target=target, args=(*share, theirs), daemon=True)
+            process.start()
+            self.pipes.append(mine)
+            self.processes.append(process)
+
+    def wait_ready(self, timeout: float) -> None:
+        for pipe in self.pipes:
+            if not pipe.poll(timeout):
+                raise BenchError(f"a client process was not ready within {timeout:g}s")
+            _, problems = pipe.recv()
+            if problems:
+                raise BenchError(f"a client process could not join: {problems[:3]}")
+
+    def go(self) -> None:
+        for pipe in self.pipes:
+            pipe.send(("go",))
+
+    def collect(self, expected_each: list[int], timeout: float) -> tuple[list, float]:
+        """Every process's ``(seq, latency)`` arrivals, and their CPU seconds summed."""
+        for pipe, expected in zip(self.pipes, expected_each, strict=True):
+            pipe.send(("collect", expected, timeout))
+        arrivals: list[tuple[int, float]] = []
+        cpu = 0.0
+        for pipe in self.pipes:
+            if not pipe.poll(timeout + 30):
+                raise BenchError("a client process did not report")
+            found, used = pipe.recv()
+            arrivals.extend(found)
+            cpu += used
+        return arrivals, cpu
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _shares(items: list[Any], processes: int) -> list[list[Any]]:
+    """``items`` dealt round-robin into at most ``processes`` non-empty lists."""
+    return [items[i::processes] for i in range(min(processes, len(items)))]
+
+
+@dataclass
+class CpuWindow:
+    """CPU use of the server, the client processes and this process over one measurement."""
+
+    server_pid: int
+    server_name: str
+    began: float = 0.0
+    server0: float = 0.0
+    own0: float = 0.0
+    wall: float = 0.0
+    server: float = 0.0
+    own: float = 0.0
+
+    def start(self) -> None:
+        self.began = time.monotonic()
+        self.server0 = cpu_seconds(self.server_pid)
+        self.own0 = time.process_time()
+
+    def stop(self) -> None:
+        self.wall = time.monotonic() - self.began
+        self.server = cpu_seconds(self.server_pid) - self.server0
+        self.own = time.process_time() - self.own0
+
+    def line(self, clients_cpu: float, clients: int, sender: str) -> str:
+        def pct(seconds: float) -> str:
+            return f"{seconds / self.wall * 100:.0f}%"
+
+        return (
+            f"CPU over {self.wall:.1f}s (% of one core): {self.server_name} {pct(self.server)}, "
+            f"{clients} client processes {pct(clients_cpu)} together, {sender} "
+            f"{pct(self.own)}; load {os.getloadavg()[0]:.2f}"
         )
 
-    client.on("message", on_message)
-    client.connect(url, auth={"token": token}, transports=["websocket"], wait_timeout=10)
-    return client
+
+def _paced(messages: int, interval: float, send: Callable[[int], None]) -> None:
+    """10 uncounted warm-up sends, then ``messages`` sends ``interval`` apart."""
+    for seq in range(-10, 0):
+        send(seq)
+        time.sleep(interval)
+    began = time.perf_counter()
+    for seq in range(messages):
+        time.sleep(max(0.0, began + seq * interval - time.perf_counter()))
+        send(seq)
 
 
 def bench_socketio(
-    url: str, ids: dict[str, Any], receivers: int, messages: int, interval: float
+    url: str, ids: dict[str, Any], args: argparse.Namespace, server_pid: int
 ) -> Fanout:
-    from concurrent.futures import ThreadPoolExecutor
+    import socketio
 
     result = Fanout("Socket.IO send_message -> 'message' event")
-    inboxes: list[list[tuple[str, float]]] = [[] for _ in range(receivers)]
     # Receivers: the requester (the customer) and the team's agents, round-robin; the sender
-    # is agent 0 on a connection of its own that joins no room.
+    # is agent 0 on a connection of its own in this process, joined to no room.
     tokens = [ids["customer_token"], *ids["agent_tokens"]]
-    clients: list[Any] = []
+    receivers = [tokens[i % len(tokens)] for i in range(args.receivers)]
+    shares = _shares(receivers, args.client_processes)
     began = time.monotonic()
+    clients = ClientProcesses(_sio_receivers, [(url, s, ids["ticket"]) for s in shares])
+    sender = socketio.Client(reconnection=False)
     try:
-        with ThreadPoolExecutor(max_workers=10) as pool:
-            futures = [
-                pool.submit(_connect_client, url, tokens[i % len(tokens)], inboxes[i])
-                for i in range(receivers)
-            ]
-            for future in futures:
-                clients.append(future.result())
-        joins = [c.call("join_ticket", {"ticket_id": ids["ticket"]}, timeout=10) for c in clients]
-        refused = [j for j in joins if not (j or {}).get("ok")]
-        if refused:
-            raise BenchError(f"join_ticket refused: {refused[:3]}")
+        clients.wait_ready(120)
         print(
-            f"  {receivers} receivers connected and joined ticket {ids['ticket']} in "
-            f"{time.monotonic() - began:.1f}s",
+            f"  {args.receivers} receivers in {len(shares)} processes connected and joined "
+            f"ticket {ids['ticket']} in {time.monotonic() - began:.1f}s",
             flush=True,
         )
-        sender = _connect_client(url, ids["agent_tokens"][0], [])
-        clients.append(sender)
-
+        sender.connect(url, auth={"token": ids["agent_tokens"][0]}, transports=["websocket"])
         acks: list[float] = []
         ack_errors: Counter[str] = Counter()
 
@@ -311,123 +478,76 @@ def bench_socketio(
 
             def on_ack(reply: Any) -> None:
                 if isinstance(reply, dict) and reply.get("ok"):
-                    acks.append(time.perf_counter() - t0)
+                    if seq >= 0:
+                        acks.append(time.perf_counter() - t0)
                 else:
                     ack_errors[str(reply)[:120]] += 1
 
-            body = f"{BODY_TAG} {seq} {t0:.9f} " + "x" * 64
-            sender.emit("send_message", {"ticket_id": ids["ticket"], "body": body}, callback=on_ack)
+            payload = {"ticket_id": ids["ticket"], "body": _body(seq, t0)}
+            sender.emit("send_message", payload, callback=on_ack)
 
-        warmup = 10
-        for seq in range(-warmup, 0):  # not counted
-            send(seq)
-            time.sleep(interval)
-        began = time.perf_counter()
-        for seq in range(messages):
-            time.sleep(max(0.0, began + seq * interval - time.perf_counter()))
-            send(seq)
-        deadline = time.monotonic() + 15
-        expected = messages + warmup
-        while time.monotonic() < deadline and (
-            any(len(box) < expected for box in inboxes) or len(acks) + ack_errors.total() < expected
-        ):
-            time.sleep(0.1)
+        window = CpuWindow(server_pid, "the Socket.IO server")
+        clients.go()
+        window.start()
+        _paced(args.messages, args.interval, send)
+        total = args.messages + 10
+        arrivals, clients_cpu = clients.collect([len(s) * total for s in shares], 15)
+        window.stop()
     finally:
-        for client in clients:
-            with contextlib.suppress(Exception):
-                client.disconnect()
-
-    per_message: dict[int, list[float]] = {}
-    for box in inboxes:
-        for body, arrived in box:
-            parts = body.split(" ")
-            if len(parts) < 3 or parts[0] != BODY_TAG or int(parts[1]) < 0:
-                continue
-            per_message.setdefault(int(parts[1]), []).append(arrived - float(parts[2]))
-    for lat in per_message.values():
-        result.latencies.extend(lat)
-        result.last_arrival.append(max(lat))
-    result.missing = messages * receivers - len(result.latencies)
-    result.extra.append(f"send_message ack (commit + emit): {stats(acks[warmup:])}")
+        with contextlib.suppress(Exception):
+            sender.disconnect()
+        clients.stop()
+    result.add_arrivals(arrivals, args.messages * args.receivers)
+    result.extra.append(f"send_message ack (commit + emit): {stats(acks)}")
     if ack_errors:
         result.extra.append(f"send_message errors: {dict(ack_errors)}")
+    result.extra.append(window.line(clients_cpu, len(shares), "the sender (this process)"))
+    per_message = window.server / (args.messages + 10) * 1000
+    result.extra.append(
+        f"server CPU per message: {per_message:.1f} ms (handler, SQL, renders and every write; "
+        "compare --receivers 1 for what the fan-out itself costs)"
+    )
     return result
 
 
 # -- 2. raw Redis PUBLISH -> SUBSCRIBE ---------------------------------------------------------
 
 
-def bench_redis(redis_url: str, receivers: int, messages: int, interval: float) -> Fanout:
+def bench_redis(redis_url: str, args: argparse.Namespace, redis_pid: int) -> Fanout:
+    """The same fan-out over plain pub/sub, with the same process layout: the subscribers
+    spread over the same number of client processes, the publisher in this process."""
     import redis
 
     result = Fanout("raw Redis PUBLISH -> SUBSCRIBE")
     channel = f"{KEY_PREFIX}raw-fanout"
-    inboxes: list[list[tuple[bytes, float]]] = [[] for _ in range(receivers)]
-    stop = threading.Event()
-    ready = threading.Barrier(receivers + 1)
-
-    def subscriber(i: int) -> None:
-        client = redis.Redis.from_url(redis_url)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        pubsub.subscribe(channel)
-        pubsub.get_message(timeout=1.0)  # the subscribe confirmation
-        ready.wait()
-        box = inboxes[i]
-        try:
-            while not stop.is_set():
-                message = pubsub.get_message(timeout=0.5)
-                if message is not None:
-                    box.append((message["data"], time.perf_counter()))
-        finally:
-            pubsub.close()
-            client.close()
-
-    threads = [
-        threading.Thread(target=subscriber, args=(i,), daemon=True) for i in range(receivers)
-    ]
-    for thread in threads:
-        thread.start()
+    counts = [len(s) for s in _shares(list(range(args.receivers)), args.client_processes)]
+    clients = ClientProcesses(_redis_receivers, [(redis_url, channel, n) for n in counts])
     publisher = redis.Redis.from_url(redis_url)
     try:
-        ready.wait(timeout=30)
+        clients.wait_ready(120)
         subscribed = publisher.pubsub_numsub(channel)[0][1]
-        if subscribed != receivers:
-            raise BenchError(f"only {subscribed}/{receivers} subscribers on {channel}")
+        if subscribed != args.receivers:
+            raise BenchError(f"only {subscribed}/{args.receivers} subscribers on {channel}")
         # The same shape and size as the Socket.IO 'message' event's data.
         template = {"id": 0, "ticket_id": 1, "author_id": 2, "internal": False,
                     "created_at": "2026-01-01T00:00:00.000000"}  # fmt: skip
 
         def publish(seq: int) -> None:
-            t0 = time.perf_counter()
-            body = f"{BODY_TAG} {seq} {t0:.9f} " + "x" * 64
+            body = _body(seq, time.perf_counter())
             publisher.publish(channel, json.dumps({**template, "body": body}))
 
-        for seq in range(-10, 0):
-            publish(seq)
-            time.sleep(interval)
-        began = time.perf_counter()
-        for seq in range(messages):
-            time.sleep(max(0.0, began + seq * interval - time.perf_counter()))
-            publish(seq)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(len(b) < messages + 10 for b in inboxes):
-            time.sleep(0.1)
+        window = CpuWindow(redis_pid, "redis-server")
+        clients.go()
+        window.start()
+        _paced(args.messages, args.interval, publish)
+        total = args.messages + 10
+        arrivals, clients_cpu = clients.collect([n * total for n in counts], 10)
+        window.stop()
     finally:
-        stop.set()
-        for thread in threads:
-            thread.join(2)
         publisher.close()
-
-    per_message: dict[int, list[float]] = {}
-    for box in inboxes:
-        for data, arrived in box:
-            parts = json.loads(data)["body"].split(" ")
-            if int(parts[1]) >= 0:
-                per_message.setdefault(int(parts[1]), []).append(arrived - float(parts[2]))
-    for lat in per_message.values():
-        result.latencies.extend(lat)
-        result.last_arrival.append(max(lat))
-    result.missing = messages * receivers - len(result.latencies)
+        clients.stop()
+    result.add_arrivals(arrivals, args.messages * args.receivers)
+    result.extra.append(window.line(clients_cpu, len(counts), "the publisher (this process)"))
     return result
 
 
@@ -454,7 +574,7 @@ class WsConn:
         self.connected = False
         self.closed_reason = ""
         self.pings = 0
-        self.broadcast_at: float | None = None
+        self.broadcasts: dict[int, float] = {}  # broadcast round -> its latency
         self.ping_interval = 25.0
         self.task: asyncio.Task[None] | None = None
 
@@ -493,7 +613,9 @@ class WsConn:
                     self.pings += 1
                     self.send_text("3")
                 elif packet.startswith('42["bench_broadcast"'):
-                    self.broadcast_at = time.perf_counter() - json.loads(packet[2:])[1]["t0"]
+                    arrived = time.perf_counter()
+                    data = json.loads(packet[2:])[1]
+                    self.broadcasts[data["i"]] = arrived - data["t0"]
                 elif packet.startswith(("1", "41")):
                     raise ConnectionError(f"server closed: {packet[:40]!r}")
         except (ConnectionError, asyncio.IncompleteReadError, OSError) as exc:
@@ -536,66 +658,153 @@ class WsConn:
             self.writer.close()
 
 
-async def capacity(
+def _idle_clients(port: int, token: str, conn: Connection) -> None:
+    """A client process holding idle connections, driven over ``conn``."""
+    raise_nofile()
+    asyncio.run(_idle_clients_loop(port, token, conn))
+
+
+async def _idle_clients_loop(port: int, token: str, conn: Connection) -> None:
+    conns: list[WsConn] = []
+    loop = asyncio.get_running_loop()
+    while True:
+        command = await loop.run_in_executor(None, conn.recv)
+        if command[0] == "open":
+            _, need, concurrency, timeout, max_failures = command
+            failures = await _open_many(
+                conns, port, token, need, concurrency, timeout, max_failures
+            )
+            conn.send(dict(failures))
+        elif command[0] == "state":
+            still = [c for c in conns if c.connected]
+            drops = Counter(c.closed_reason for c in conns if not c.connected)
+            cpu = time.process_time()
+            conn.send((len(still), sum(c.pings > 0 for c in still), dict(drops), cpu))
+        elif command[0] == "broadcast":
+            _, round_, timeout = command
+            deadline = time.monotonic() + timeout
+            still = [c for c in conns if c.connected]
+            while time.monotonic() < deadline and any(round_ not in c.broadcasts for c in still):
+                await asyncio.sleep(0.02)
+            conn.send([c.broadcasts[round_] for c in still if round_ in c.broadcasts])
+        else:  # close
+            for c in conns:
+                c.close()
+            await asyncio.sleep(0.5)
+            conn.send(None)
+            return
+
+
+async def _open_many(
+    conns: list[WsConn], port: int, token: str, need: int, concurrency: int, timeout: float,
+    max_failures: int,
+) -> Counter[str]:  # fmt: skip
+    failures: Counter[str] = Counter()
+    semaphore = asyncio.Semaphore(concurrency)
+    give_up = asyncio.Event()
+
+    async def open_one() -> None:
+        async with semaphore:
+            if give_up.is_set():
+                failures["not tried (step abandoned)"] += 1
+                return
+            conn = WsConn()
+            try:
+                await asyncio.wait_for(conn.open(port, token), timeout)
+            except TimeoutError:
+                conn.close()
+                failures[f"no answer in {timeout:g}s"] += 1
+            except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
+                conn.close()
+                failures[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
+            else:
+                conn.task = asyncio.create_task(conn.idle())
+                conns.append(conn)
+                return
+            if failures.total() - failures["not tried (step abandoned)"] >= max_failures:
+                give_up.set()
+
+    await asyncio.gather(*(open_one() for _ in range(need)))
+    return failures
+
+
+def capacity(
     server: SocketServer, token: str, steps: list[int], args: argparse.Namespace, app: Any,
     room: str,
-) -> None:  # fmt: skip
-    conns: list[WsConn] = []
+) -> dict[str, str]:  # fmt: skip
+    """Idle connections in steps, held, then broadcasts to them all; the key figures."""
+    n = args.client_processes
+    pool = ClientProcesses(_idle_clients, [(server.port, token)] * n)
+    try:
+        return _capacity(pool, server, steps, args, app, room)
+    finally:
+        for pipe in pool.pipes:
+            with contextlib.suppress(OSError):
+                pipe.send(("close",))
+        for pipe in pool.pipes:
+            with contextlib.suppress(OSError, EOFError):
+                if pipe.poll(10):
+                    pipe.recv()
+        pool.stop()
+
+
+def _ask(pool: ClientProcesses, commands: list[tuple[Any, ...]], timeout: float) -> list[Any]:
+    for pipe, command in zip(pool.pipes, commands, strict=True):
+        pipe.send(command)
+    answers = []
+    for pipe in pool.pipes:
+        if not pipe.poll(timeout):
+            raise BenchError(f"a client process did not answer {commands[0][0]!r} in {timeout}s")
+        answers.append(pipe.recv())
+    return answers
+
+
+def _capacity(
+    pool: ClientProcesses, server: SocketServer, steps: list[int], args: argparse.Namespace,
+    app: Any, room: str,
+) -> dict[str, str]:  # fmt: skip
+    n = len(pool.pipes)
     failures: Counter[str] = Counter()
-    bench_pid = os.getpid()
+    client_pids = [p.pid for p in pool.processes]
+
+    def clients_rss() -> float:
+        return sum(proc_status(pid, "VmRSS") for pid in client_pids) / 1024
+
     print(
         f"{'step':>6} {'opened':>7} {'failed':>6} {'open/s':>7} {'connected':>9} "
-        f"{'server RSS MB':>13} {'KB/conn':>8} {'server fds':>10} {'bench RSS MB':>12}"
+        f"{'server RSS MB':>13} {'KB/conn':>8} {'server fds':>10} {'clients RSS MB':>14}"
     )
+    time.sleep(1)  # the client processes start
     base_rss = proc_status(server.pid, "VmRSS")
-    bench_rss = proc_status(bench_pid, "VmRSS") / 1024
     print(
         f"{'0':>6} {'':>7} {'':>6} {'':>7} {0:>9} {base_rss / 1024:>13.1f} {'':>8} "
-        f"{open_fds(server.pid):>10} {bench_rss:>12.1f}"
+        f"{open_fds(server.pid):>10} {clients_rss():>14.1f}"
     )
-    reached = 0
+    opened_total = reached = 0
+    per_process = max(1, args.open_concurrency // n)
     for target in steps:
-        step_failures: Counter[str] = Counter()
-        semaphore = asyncio.Semaphore(args.open_concurrency)
-        give_up = asyncio.Event()
-
-        async def open_one(
-            semaphore: asyncio.Semaphore, give_up: asyncio.Event, step_failures: Counter[str]
-        ) -> None:
-            async with semaphore:
-                if give_up.is_set():
-                    step_failures["not tried (step abandoned)"] += 1
-                    return
-                conn = WsConn()
-                try:
-                    await asyncio.wait_for(conn.open(server.port, token), args.open_timeout)
-                except TimeoutError:
-                    conn.close()
-                    step_failures[f"no answer in {args.open_timeout:g}s"] += 1
-                except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
-                    conn.close()
-                    step_failures[f"{type(exc).__name__}: {str(exc)[:60]}"] += 1
-                else:
-                    conn.task = asyncio.create_task(conn.idle())
-                    conns.append(conn)
-                    return
-                real = step_failures.total() - step_failures["not tried (step abandoned)"]
-                if real >= args.max_step_failures:
-                    give_up.set()
-
+        need = max(0, target - opened_total)
+        shares = [need // n + (1 if i < need % n else 0) for i in range(n)]
         began = time.perf_counter()
-        need = target - len(conns)
-        await asyncio.gather(*(open_one(semaphore, give_up, step_failures) for _ in range(need)))
+        answers = _ask(
+            pool,
+            [("open", s, per_process, args.open_timeout, args.max_step_failures) for s in shares],
+            args.open_timeout * (need / max(1, per_process * n) + 5) + 60,
+        )
         took = time.perf_counter() - began
-        await asyncio.sleep(2)  # let the server settle before reading its memory
-        connected = sum(c.connected for c in conns)
+        step_failures: Counter[str] = Counter()
+        for answer in answers:
+            step_failures.update(answer)
+        opened = need - step_failures.total()
+        opened_total += opened
+        time.sleep(2)  # let the server settle before reading its memory
+        connected = sum(a[0] for a in _ask(pool, [("state",)] * n, 30))
         rss = proc_status(server.pid, "VmRSS")
         per_conn = (rss - base_rss) / connected if connected else 0
-        opened = need - step_failures.total()
         print(
             f"{target:>6} {opened:>7} {step_failures.total():>6} {opened / took:>7.0f} "
             f"{connected:>9} {rss / 1024:>13.1f} {per_conn:>8.1f} {open_fds(server.pid):>10} "
-            f"{proc_status(bench_pid, 'VmRSS') / 1024:>12.1f}",
+            f"{clients_rss():>14.1f}",
             flush=True,
         )
         failures.update(step_failures)
@@ -607,42 +816,58 @@ async def capacity(
         print(f"  open failures: {count} x {reason}")
     if not server.alive():
         print("  SERVER EXITED:\n" + server.log_tail())
-        return
+        return {"idle sockets": "server exited"}
     hold = min(args.hold, max(0.0, args.deadline - time.monotonic()))
-    print(f"holding {reached} idle connections for {hold:.0f}s (ping interval "
-          f"{conns[0].ping_interval if conns else 0:g}s) ...", flush=True)  # fmt: skip
+    print(f"holding {reached} idle connections for {hold:.0f}s (ping interval 25s) ...",
+          flush=True)  # fmt: skip
+    states = _ask(pool, [("state",)] * n, 30)
     cpu0, t0 = cpu_seconds(server.pid), time.monotonic()
-    await asyncio.sleep(hold)
-    cpu = (cpu_seconds(server.pid) - cpu0) / (time.monotonic() - t0) * 100
-    still = [c for c in conns if c.connected]
-    pinged = sum(c.pings > 0 for c in still)
+    time.sleep(hold)
+    wall = time.monotonic() - t0
+    cpu = (cpu_seconds(server.pid) - cpu0) / wall * 100
+    after = _ask(pool, [("state",)] * n, 30)
+    clients_cpu = sum(a[3] - b[3] for a, b in zip(after, states, strict=True)) / wall * 100
+    still = sum(a[0] for a in after)
+    pinged = sum(a[1] for a in after)
+    drops: Counter[str] = Counter()
+    for answer in after:
+        drops.update(answer[2])
     rss, peak = proc_status(server.pid, "VmRSS") / 1024, proc_status(server.pid, "VmHWM") / 1024
     print(
-        f"after the hold: {len(still)} connected ({pinged} answered at least one server ping), "
-        f"{len(conns) - len(still)} dropped; server RSS {rss:.1f} MB (peak {peak:.1f} MB), "
-        "server CPU while idle "
-        f"{cpu:.1f}% of one core"
+        f"after the hold: {still} connected ({pinged} answered at least one server ping), "
+        f"{drops.total()} dropped; server RSS {rss:.1f} MB (peak {peak:.1f} MB, "
+        f"{(rss * 1024 - base_rss) / max(1, still):.1f} KB per connection over the start), "
+        f"server CPU while idle {cpu:.1f}% of one core (the {n} client processes: "
+        f"{clients_cpu:.1f}%)"
     )
-    drops = Counter(c.closed_reason for c in conns if not c.connected)
     for reason, count in drops.most_common(4):
         print(f"  dropped: {count} x {reason}")
 
-    # Liveness: one emit through the message queue to the room they are all in.
-    t_emit = time.perf_counter()
-    await asyncio.to_thread(
-        app.extensions["socketio"].emit, "bench_broadcast", {"t0": t_emit}, to=room
-    )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and any(c.broadcast_at is None for c in still):
-        await asyncio.sleep(0.05)
-    got = [c.broadcast_at for c in still if c.broadcast_at is not None]
+    # Liveness and fan-out: emits through the message queue to the room they are all in.
+    # The first is a warm-up; the figure is the median over the others.
+    rounds: list[list[float]] = []
+    for i in range(args.broadcasts + 1):
+        t_emit = time.perf_counter()
+        app.extensions["socketio"].emit("bench_broadcast", {"t0": t_emit, "i": i}, to=room)
+        got = [t for answer in _ask(pool, [("broadcast", i, 20)] * n, 60) for t in answer]
+        if i:
+            rounds.append(sorted(got))
+        time.sleep(0.5)
+    p50s = sorted(percentile(r, 50) for r in rounds)
+    lasts = sorted(r[-1] for r in rounds if r)
+    reached_each = [len(r) for r in rounds]
     print(
-        f"broadcast to {room} (emitted via Redis from this process): reached {len(got)}/"
-        f"{len(still)}; {stats(got)}"
+        f"broadcast to {room} (emitted via Redis from this process), {len(rounds)} rounds: "
+        f"reached {min(reached_each, default=0)}-{max(reached_each, default=0)}/{still}; "
+        f"per-round p50 median {percentile(p50s, 50) * 1000:.1f} ms "
+        f"(rounds {', '.join(f'{p * 1000:.0f}' for p in p50s)}), last client median "
+        f"{percentile(lasts, 50) * 1000:.1f} ms"
     )
-    for conn in conns:
-        conn.close()
-    await asyncio.sleep(0.5)
+    per_conn = (rss * 1024 - base_rss) / max(1, still)
+    return {
+        "idle sockets": f"{still} at {rss:.0f} MB ({per_conn:.1f} KB each)",
+        "broadcast p50 ms": f"{percentile(p50s, 50) * 1000:.0f}",
+    }
 
 
 # -- main --------------------------------------------------------------------------------------
@@ -660,8 +885,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--interval", type=float, default=0.05, help="seconds between messages (%(default)s)"
     )
+    parser.add_argument("--steps", default="2500,5000,7500,10000", help="idle connection targets")
     parser.add_argument(
-        "--steps", default="1000,2000,3000,4000,5000", help="idle connection targets"
+        "--client-processes",
+        type=int,
+        default=4,
+        help="processes the clients are spread over, for both fan-outs and the idle sockets",
+    )
+    parser.add_argument(
+        "--async-modes",
+        default="eventlet",
+        help="server modes to measure one after the other in this run, e.g. eventlet,gevent",
+    )
+    parser.add_argument(
+        "--broadcasts", type=int, default=5, help="broadcasts to the idle sockets (+1 warm-up)"
     )
     parser.add_argument("--hold", type=float, default=30, help="seconds to hold the last step")
     parser.add_argument("--open-concurrency", type=int, default=50, help="handshakes in flight")
@@ -709,7 +946,6 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     redis_client = enter_app(stack, app, redis_url, (f"{KEY_PREFIX}*", "autocrm:presence:*"))
 
     from autocrm.extensions import db
-    from autocrm.realtime.rooms import user_room
 
     machine_note(db.engine)
     print(f"redis:    {redis_client.info('server')['redis_version']} ({redis_url})")
@@ -718,55 +954,93 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
 
     ids = seed(agents=4)
     db.session.remove()
-    server = SocketServer(env, tmp, args)
-    print(f"server:   {server.describe}; AUTOCRM_ASYNC_MODE=eventlet, message queue {redis_url}")
-    server.start()
-    stack.callback(server.stop)
-    server.wait_ready()
-    print(f"          pid {server.pid}, {server.url}, RSS at start "
-          f"{proc_status(server.pid, 'VmRSS') / 1024:.1f} MB", flush=True)  # fmt: skip
-
-    if not args.skip_latency:
-        print(
-            f"\n== delivery latency: {args.receivers} clients in one ticket room, "
-            f"{args.messages} messages {args.interval * 1000:g} ms apart (+10 warm-up) ==",
-            flush=True,
-        )
-        sio = bench_socketio(server.url, ids, args.receivers, args.messages, args.interval)
-        print(f"  raw Redis: {args.receivers} subscriber threads ...", flush=True)
-        raw = bench_redis(redis_url, args.receivers, args.messages, args.interval)
-        print()
-        print_fanout([sio, raw])
-        p50 = percentile(sorted(sio.latencies), 50) / percentile(sorted(raw.latencies), 50)
-        p99 = percentile(sorted(sio.latencies), 99) / percentile(sorted(raw.latencies), 99)
-        print(f"Socket.IO / raw Redis:   p50 {p50:.1f}x   p99 {p99:.1f}x")
-        print(
-            "(Socket.IO path: client -> server handler -> SQL commit -> PUBLISH on the message "
-            f"queue -> the server's listener -> {args.receivers} websocket writes -> client "
-            "decode; latency "
-            "in this process's clock, clients and server share the machine's CPUs)"
-        )
-
-    if not args.skip_capacity and time.monotonic() < args.deadline:
-        steps = [int(s) for s in args.steps.split(",")]
-        print(
-            f"\n== capacity: idle authenticated connections to one eventlet process "
-            f"(steps {args.steps}; {args.open_concurrency} handshakes in flight) ==",
-            flush=True,
-        )
-        asyncio.run(
-            capacity(server, ids["customer_token"], steps, args, app, user_room(ids["customer"]))
-        )
-
-    print()
-    counts, exceptions = server.log_problems()
-    if counts or exceptions:
-        print("server log: " + ", ".join(f"{k!r} x{v}" for k, v in counts.items()))
-        for line, count in exceptions.most_common(6):
-            print(f"  {count:>5} x {line}")
-    else:
-        print("server log: no errors")
+    summary: list[str] = []
+    for mode in args.async_modes.split(","):
+        figures = bench_mode(mode, env, tmp, args, ids, app, redis_client, stack)
+        summary.append(f"{mode:>8}  " + "  ".join(f"{k} {v}" for k, v in figures.items()))
+    print("\n== summary (medians; ratios against raw Redis measured right after, same run) ==")
+    for line in summary:
+        print(line)
     return 0
+
+
+def bench_mode(
+    mode: str, env: dict[str, str], tmp: Path, args: argparse.Namespace, ids: dict[str, Any],
+    app: Any, redis_client: Any, stack: contextlib.ExitStack,
+) -> dict[str, str]:  # fmt: skip
+    """Latency and capacity against a fresh server process in ``mode``; its key figures."""
+    from autocrm.realtime.rooms import user_room
+
+    redis_url = env["AUTOCRM_REDIS_URL"]
+    figures: dict[str, str] = {}
+    server = SocketServer(env, tmp, args, mode)
+    print(
+        f"\n######## AUTOCRM_ASYNC_MODE={mode}\nserver:   {server.describe}; message queue "
+        f"{redis_url}"
+    )
+    server.start()
+    with contextlib.ExitStack() as local:
+        local.callback(server.stop)
+        server.wait_ready()
+        print(f"          pid {server.pid}, {server.url}, RSS at start "
+              f"{proc_status(server.pid, 'VmRSS') / 1024:.1f} MB", flush=True)  # fmt: skip
+
+        if not args.skip_latency:
+            print(
+                f"\n== delivery latency: {args.receivers} clients in one ticket room, "
+                f"{args.messages} messages {args.interval * 1000:g} ms apart (+10 warm-up) ==",
+                flush=True,
+            )
+            sio = bench_socketio(server.url, ids, args, server.pid)
+            print(
+                f"  raw Redis: {args.receivers} subscriber threads in the same "
+                f"{args.client_processes} processes ...",
+                flush=True,
+            )
+            raw = bench_redis(redis_url, args, redis_client.info("server")["process_id"])
+            print()
+            print_fanout([sio, raw])
+            sio_sorted, raw_sorted = sorted(sio.latencies), sorted(raw.latencies)
+            p50 = percentile(sio_sorted, 50) / percentile(raw_sorted, 50)
+            p99 = percentile(sio_sorted, 99) / percentile(raw_sorted, 99)
+            print(f"Socket.IO / raw Redis:   p50 {p50:.1f}x   p99 {p99:.1f}x")
+            print(
+                "(Socket.IO path: client -> server handler -> SQL commit -> PUBLISH on the "
+                f"message queue -> the server's listener -> {args.receivers} websocket writes "
+                "-> client decode; one monotonic clock for all processes; clients and server "
+                "share the machine's CPUs: compare the CPU lines)"
+            )
+            figures["delivery p50/p99 ms"] = (
+                f"{percentile(sio_sorted, 50) * 1000:.1f}/{percentile(sio_sorted, 99) * 1000:.1f}"
+            )
+            figures["raw Redis p50/p99 ms"] = (
+                f"{percentile(raw_sorted, 50) * 1000:.2f}/{percentile(raw_sorted, 99) * 1000:.2f}"
+            )
+            figures["ratio p50/p99"] = f"{p50:.1f}x/{p99:.1f}x"
+
+        if not args.skip_capacity and time.monotonic() < args.deadline:
+            steps = [int(s) for s in args.steps.split(",")]
+            print(
+                f"\n== capacity: idle authenticated connections to one {mode} process "
+                f"(steps {args.steps}; {args.open_concurrency} handshakes in flight, over "
+                f"{args.client_processes} client processes) ==",
+                flush=True,
+            )
+            figures.update(
+                capacity(
+                    server, ids["customer_token"], steps, args, app, user_room(ids["customer"])
+                )
+            )
+
+        print()
+        counts, exceptions = server.log_problems()
+        if counts or exceptions:
+            print("server log: " + ", ".join(f"{k!r} x{v}" for k, v in counts.items()))
+            for line, count in exceptions.most_common(6):
+                print(f"  {count:>5} x {line}")
+        else:
+            print("server log: no errors")
+    return figures
 
 
 def main() -> None:

@@ -37,10 +37,8 @@ from sqlalchemy import event, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from common import DEFAULT_PG_ADMIN_URL, fresh_pg_database
+from common import DEFAULT_PG_ADMIN_URL, fresh_pg_database, in_process_app
 
-from autocrm import create_app  # this worktree's package: the repository root comes first
-from autocrm.config import celery_config
 from autocrm.extensions import db
 from autocrm.people import teams, users
 from autocrm.people.models import Role
@@ -438,23 +436,9 @@ def main() -> int:
         else fresh_pg_database(args.pg_admin_url, "autocrm_report_bench")
     )
     with fresh as url:
-        from flask_migrate import upgrade
-
-        app = create_app(
-            {
-                "SQLALCHEMY_DATABASE_URI": url,
-                "AUTOCRM_REDIS_URL": args.redis_url,
-                "AUTOCRM_SOCKETIO_MESSAGE_QUEUE": args.redis_url,
-                "SECRET_KEY": secrets.token_urlsafe(16),
-                "AUTOCRM_FAST_PASSWORD_HASHING": True,
-                "CELERY": celery_config(args.redis_url, f"report-bench-{os.getpid()}:"),
-            }
-        )
+        app = in_process_app(url, args.redis_url, "report-bench")
         with app.app_context():
-            upgrade()
             postgres = db.engine.dialect.name == "postgresql"
-            version = "SELECT version()" if postgres else "SELECT 'SQLite ' || sqlite_version()"
-            print("database: " + db.session.execute(text(version)).scalar_one()[:60])
             params = seed(args.teams, args.agents)
             history = History(params, args.per_day, sizes[-1])
             print(
