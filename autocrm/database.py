@@ -9,10 +9,19 @@ Transactions are writers unless marked otherwise: requests with a safe HTTP meth
 OPTIONS) run inside ``read_only()`` and begin a plain deferred transaction, so reads never queue
 behind the write lock. A safe-method handler must therefore never write, except inside
 ``writing()`` (a followed link that records it was followed, say).
+
+Writers also queue in-process: a thread takes its process's lock for the database file before
+``BEGIN IMMEDIATE`` and gives it back when its transaction ends. SQLite's busy handler is not a
+queue: a waiting writer sleeps and polls (1 ms growing to 100 ms), so under a burst of writers
+the unlucky ones keep missing the lock, some for the whole busy timeout. With the in-process
+lock at most one thread per process polls for the file's lock; the others are woken in turn as
+soon as it is free (16 concurrent creates: p99 from seconds to tens of milliseconds, see
+bench/README.md).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -64,8 +73,69 @@ def writing() -> Iterator[None]:
         _read_only.reset(token)
 
 
+_HOLDS_WRITE_LOCK = "autocrm_holds_write_lock"
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def _write_lock(connection: Any) -> threading.Lock:
+    """This process's lock for the connection's database file (shared by its engines)."""
+    key = str(connection.engine.url.database)
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
 def _on_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN" if _read_only.get() else "BEGIN IMMEDIATE")
+    if _read_only.get():
+        connection.exec_driver_sql("BEGIN")
+        return
+    lock = _write_lock(connection)
+    # Bounded like the busy timeout: a writer stuck elsewhere makes this one fail as before
+    # ("database is locked"), never wait forever.
+    if lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        connection.info[_HOLDS_WRITE_LOCK] = lock
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        _release_write_lock(connection.info)
+        raise
+
+
+def _release_write_lock(info: dict[str, Any]) -> None:
+    lock = info.pop(_HOLDS_WRITE_LOCK, None)
+    if lock is not None:
+        lock.release()
+
+
+def _end_then_release(connection: Any, end: str) -> None:
+    """End the transaction (``commit`` or ``rollback``), then let the next writer in.
+    SQLAlchemy's own commit or rollback follows this event and then finds no transaction; if
+    this one failed, that one raises the error, wrapped as usual."""
+    if connection.invalidated:
+        return  # the pool's checkin releases the lock
+    info = connection.info
+    if _HOLDS_WRITE_LOCK not in info:
+        return
+    try:
+        getattr(connection.connection.dbapi_connection, end)()
+    except Exception:  # noqa: S110 - reported by SQLAlchemy's own attempt, see above
+        pass
+    finally:
+        _release_write_lock(info)
+
+
+def _on_commit(connection: Any) -> None:
+    _end_then_release(connection, "commit")
+
+
+def _on_rollback(connection: Any) -> None:
+    _end_then_release(connection, "rollback")
+
+
+def _on_checkin(_dbapi_connection: Any, record: Any, *_exception: Any) -> None:
+    """A connection back in the pool holds no transaction (an invalidated one included)."""
+    if record is not None:
+        _release_write_lock(record.info)
 
 
 def mark_safe_requests_read_only(app: Flask) -> None:
@@ -87,3 +157,7 @@ def tune(engine: Engine) -> None:
         return
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
+    event.listen(engine, "commit", _on_commit)
+    event.listen(engine, "rollback", _on_rollback)
+    event.listen(engine.pool, "checkin", _on_checkin)
+    event.listen(engine.pool, "invalidate", _on_checkin)
