@@ -10,6 +10,12 @@ so the outer transaction keeps the work done so far.
 ``duplicates_refused`` covers the race a ``check_*`` cannot: two requests both find a name
 free, and the database's unique constraint refuses the second insert. The loser gets the same
 error a sequential duplicate gets.
+
+``commit_keeping_loaded`` commits without expiring what the session holds, for a change whose
+caller answers from it (the API's response): reading back every object just committed would
+cost a second transaction and a statement per object (and on SQLite a second turn at the write
+lock). What the database sets itself is read before the commit (the version at flush, the rest
+by the realtime preparer's re-read, see ``autocrm.realtime.publish``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,15 @@ def rolls_back_on_error(service: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return run
+
+
+def commit_keeping_loaded() -> None:
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
 
 
 def _violates_unique(error: IntegrityError, column: InstrumentedAttribute[Any]) -> bool:

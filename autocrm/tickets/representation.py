@@ -17,12 +17,12 @@ viewer's own buttons are ``allowed_for(ticket, role, user_id)``, which equals th
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from marshmallow import Schema, fields
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 
-from autocrm import markdown
+from autocrm import aftercommit, markdown
 from autocrm.engine.versions import engine_for_version
 from autocrm.extensions import db
 from autocrm.fields import values as field_values
@@ -285,7 +285,22 @@ def render_tickets(tickets: Sequence[Ticket], audience: Audience) -> list[dict[s
 
 
 def ticket_view(ticket: Ticket, audience: Audience) -> dict[str, Any]:
-    return ticket_views([ticket], audience)[0]
+    return committed_view(ticket, audience) or ticket_views([ticket], audience)[0]
+
+
+def keep_committed_view(ticket_id: int, audience: Audience, view: dict[str, Any]) -> None:
+    """Just before a commit: the ticket's final view, for ``committed_view``."""
+    aftercommit.keep(("ticket_view", ticket_id, audience), view)
+
+
+def committed_view(ticket: Ticket, audience: Audience) -> dict[str, Any] | None:
+    """The view of the ticket rendered just before the session's last commit (the
+    ``ticket_updated`` event's), while the session has begun nothing since: the response to a
+    change, with no reading back what was just written. None: render it anew."""
+    identity = inspect(ticket).identity  # the id, without loading an expired ticket
+    if identity is None:
+        return None
+    return cast(dict[str, Any] | None, aftercommit.kept(("ticket_view", identity[0], audience)))
 
 
 def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str, Any]]:
