@@ -10,18 +10,19 @@ OPTIONS) run inside ``read_only()`` and begin a plain deferred transaction, so r
 behind the write lock. A safe-method handler must therefore never write, except inside
 ``writing()`` (a followed link that records it was followed, say).
 
-Writers also queue in-process: a thread takes its process's lock for the database file before
-``BEGIN IMMEDIATE`` and gives it back when its transaction ends. SQLite's busy handler is not a
-queue: a waiting writer sleeps and polls (1 ms growing to 100 ms), so under a burst of writers
-the unlucky ones keep missing the lock, some for the whole busy timeout. With the in-process
-lock at most one thread per process polls for the file's lock; the others are woken in turn as
-soon as it is free (16 concurrent creates: p99 from seconds to tens of milliseconds, see
-bench/README.md).
+Writers also queue before ``BEGIN IMMEDIATE`` (``WriterQueue``), and leave the queue as soon as
+their transaction ends. SQLite's busy handler is not a queue: a waiting writer sleeps and polls
+(1 ms growing to 100 ms), so under a burst of writers the unlucky ones keep missing the lock,
+some for the whole busy timeout ("database is locked" in bench/api_bench.py with 16 clients).
+In the queue, one thread per process waits for the file at a time, and processes take turns.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -74,26 +75,90 @@ def writing() -> Iterator[None]:
 
 
 _HOLDS_WRITE_LOCK = "autocrm_holds_write_lock"
-_write_locks: dict[str, threading.Lock] = {}
-_write_locks_guard = threading.Lock()
+_POLL_S = 0.0005
 
 
-def _write_lock(connection: Any) -> threading.Lock:
-    """This process's lock for the connection's database file (shared by its engines)."""
-    key = str(connection.engine.url.database)
-    with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
+def _flock(fd: int, deadline: float) -> bool:
+    """Take ``fd``'s flock, polling (a blocking flock would stall an eventlet hub) until
+    ``deadline``; whether it was taken."""
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_POLL_S)
+
+
+class WriterQueue:
+    """Whose turn it is to write to one database file.
+
+    In this process, one thread at a time (a lock: the others sleep until it is free). Between
+    processes, turns through two flock()ed files beside the database: a process waits for the
+    gate while holding the turnstile, so the process that just wrote cannot take the gate
+    again ahead of it; two busy processes alternate instead of one starving the other."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.lock = threading.Lock()
+        self._fds: tuple[int, int] | None = None
+        self._pid = 0
+
+    def _files(self) -> tuple[int, int] | None:
+        if not self.path or self.path == ":memory:" or self.path.startswith("file:"):
+            return None
+        if self._pid != os.getpid():  # opened anew in a forked child: flocks follow the file
+            flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+            self._fds = (
+                os.open(f"{self.path}-writers.turnstile", flags, 0o600),
+                os.open(f"{self.path}-writers.gate", flags, 0o600),
+            )
+            self._pid = os.getpid()
+        return self._fds
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self.lock.acquire(timeout=timeout):
+            return False
+        files = self._files()
+        if files is None:
+            return True
+        turnstile, gate = files
+        if _flock(turnstile, deadline):
+            took_gate = _flock(gate, deadline)
+            fcntl.flock(turnstile, fcntl.LOCK_UN)
+            if took_gate:
+                return True
+        self.lock.release()
+        return False
+
+    def release(self) -> None:
+        if self._fds is not None and self._pid == os.getpid():
+            fcntl.flock(self._fds[1], fcntl.LOCK_UN)
+        self.lock.release()
+
+
+_queues: dict[str, WriterQueue] = {}
+_queues_guard = threading.Lock()
+
+
+def _writer_queue(connection: Any) -> WriterQueue:
+    """The queue for the connection's database file (shared by this process's engines)."""
+    path = str(connection.engine.url.database or "")
+    with _queues_guard:
+        return _queues.setdefault(path, WriterQueue(path))
 
 
 def _on_begin(connection: Any) -> None:
     if _read_only.get():
         connection.exec_driver_sql("BEGIN")
         return
-    lock = _write_lock(connection)
+    queue = _writer_queue(connection)
     # Bounded like the busy timeout: a writer stuck elsewhere makes this one fail as before
     # ("database is locked"), never wait forever.
-    if lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-        connection.info[_HOLDS_WRITE_LOCK] = lock
+    if queue.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+        connection.info[_HOLDS_WRITE_LOCK] = queue
     try:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
     except BaseException:
@@ -102,9 +167,9 @@ def _on_begin(connection: Any) -> None:
 
 
 def _release_write_lock(info: dict[str, Any]) -> None:
-    lock = info.pop(_HOLDS_WRITE_LOCK, None)
-    if lock is not None:
-        lock.release()
+    queue = info.pop(_HOLDS_WRITE_LOCK, None)
+    if queue is not None:
+        queue.release()
 
 
 def _end_then_release(connection: Any, end: str) -> None:
