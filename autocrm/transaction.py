@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.util import identity_key
 
 from autocrm.errors import DomainError
 from autocrm.extensions import db
@@ -55,6 +57,19 @@ def commit_keeping_loaded() -> None:
         session.commit()
     finally:
         session.expire_on_commit = expire
+
+
+def held_values(model: type[Any], ids: Iterable[Any], attribute: str) -> dict[Any, Any]:
+    """``attribute`` of the ``model`` rows with these ids that the session already holds
+    loaded (unexpired): what a bulk read may skip. Their in-session value is the one this
+    transaction writes, if it changed it."""
+    session = db.session()
+    found: dict[Any, Any] = {}
+    for ident in ids:
+        held = session.identity_map.get(identity_key(model, ident))
+        if held is not None and attribute not in inspect(held).unloaded:
+            found[ident] = getattr(held, attribute)
+    return found
 
 
 def _violates_unique(error: IntegrityError, column: InstrumentedAttribute[Any]) -> bool:

@@ -14,8 +14,8 @@ Each is repeated (the first, warming the process's caches, is not counted) and e
 statement the engine sends (``before_cursor_execute``) and every pool checkout is recorded; it
 prints the median per request, and with ``-v`` the statements of the last one.
 
-    .venv/bin/python bench/request_statements.py            # SQLite
-    .venv/bin/python bench/request_statements.py --pg -v    # PostgreSQL, statements listed
+    PYTHONPATH=. .venv/bin/python bench/request_statements.py            # SQLite
+    PYTHONPATH=. .venv/bin/python bench/request_statements.py --pg -v    # PostgreSQL, listed
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import contextlib
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ from autocrm.people import users
 from autocrm.people.models import Role
 from autocrm.security import issue_token
 
-REPEATS = 7
+REPEATS = 15
 
 
 @contextlib.contextmanager
@@ -68,23 +69,25 @@ def recorded() -> Iterator[dict[str, list[str]]]:
         event.remove(engine, "commit", commit)
 
 
-def measure(name: str, send: Callable[[], Any], verbose: bool) -> tuple[float, float, float]:
+def measure(name: str, send: Callable[[], Any], verbose: bool) -> tuple[float, float, float, float]:
     counts = []
     for n in range(REPEATS + 1):
         db.session.remove()  # a new request starts from an empty session
         with recorded() as seen:
+            began = time.perf_counter()
             response = send()
+            seen["ms"] = [f"{(time.perf_counter() - began) * 1000}"]
         if response.status_code not in (200, 201):
             raise SystemExit(f"{name}: HTTP {response.status_code} {response.get_data()[:300]!r}")
         if n:
             statements = [s for s in seen["statements"] if s != "(COMMIT)"]
             begins = sum(s.upper().startswith("BEGIN") for s in statements)
-            counts.append((len(statements), len(seen["checkouts"]), begins))
+            counts.append((len(statements), len(seen["checkouts"]), begins, float(seen["ms"][0])))
     if verbose:
         print(f"-- {name}: the last request's statements")
         for sql in seen["statements"]:
             print(f"   {sql}")
-    return tuple(statistics.median(c[i] for c in counts) for i in range(3))  # type: ignore[return-value]
+    return tuple(statistics.median(c[i] for c in counts) for i in range(4))  # type: ignore[return-value]
 
 
 def bench(url: str, redis_url: str, verbose: bool, stack: contextlib.ExitStack) -> None:
@@ -134,10 +137,13 @@ def bench(url: str, redis_url: str, verbose: bool, stack: contextlib.ExitStack) 
         ("internal note (agent)", note),
     ]
     figures = [(name, measure(name, send, verbose)) for name, send in rows]
-    print(f"\n{'request':<24} {'statements':>10} {'checkouts':>10} {'BEGINs':>7}")
-    for name, (statements, checkouts, begins) in figures:
-        print(f"{name:<24} {statements:>10g} {checkouts:>10g} {begins:>7g}")
-    print(f"(medians of {REPEATS} requests each after one warm-up; COMMIT is not a statement here)")
+    print(f"\n{'request':<24} {'statements':>10} {'checkouts':>10} {'BEGINs':>7} {'ms':>7}")
+    for name, (statements, checkouts, begins, ms) in figures:
+        print(f"{name:<24} {statements:>10g} {checkouts:>10g} {begins:>7g} {ms:>7.1f}")
+    print(
+        f"(medians of {REPEATS} requests each after one warm-up, sent one at a time; ms: the "
+        "whole request in this process; COMMIT is not a statement here)"
+    )
 
 
 def main() -> None:

@@ -31,7 +31,9 @@ from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import Team, User
 from autocrm.sla.models import SlaClock
 from autocrm.tickets import history, mentions
+from autocrm.tickets.history import ticket_workflow_versions
 from autocrm.tickets.models import Message, Priority, Ticket, TicketEvent, TicketLink
+from autocrm.transaction import held_values
 from workflows.guards import ACTOR_GUARDS, GUARDS
 
 Audience = Literal["staff", "customer"]
@@ -145,10 +147,7 @@ def trail_views(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
     if not entries:
         return []
     names = _user_names({e.actor_id for e in entries if e.actor_id is not None})
-    stmt = select(Ticket.id, Ticket.workflow_version_id).where(
-        Ticket.id.in_({e.ticket_id for e in entries})
-    )
-    ticket_versions: dict[int, int] = {row[0]: row[1] for row in db.session.execute(stmt)}
+    ticket_versions = ticket_workflow_versions({e.ticket_id for e in entries})
     rows = []
     lines = history.describe_entries(entries)
     for entry, line in zip(entries, lines, strict=True):
@@ -435,11 +434,12 @@ def _description_files(ticket_ids: set[int]) -> dict[int, list[Attachment]]:
 
 
 def _user_names(user_ids: set[int | None]) -> dict[int | None, str]:
-    ids = {i for i in user_ids if i is not None}
-    if not ids:
-        return {}
-    rows = db.session.execute(select(User.id, User.name).where(User.id.in_(ids)))
-    return {row[0]: row[1] for row in rows}
+    names: dict[int | None, str] = held_values(User, {i for i in user_ids if i is not None}, "name")
+    ids = {i for i in user_ids if i is not None and i not in names}
+    if ids:
+        rows = db.session.execute(select(User.id, User.name).where(User.id.in_(ids)))
+        names.update({row[0]: row[1] for row in rows})
+    return names
 
 
 def linked_ids(ticket_ids: Iterable[int]) -> dict[int, list[int]]:

@@ -133,7 +133,7 @@ def test_creating_a_ticket_is_one_transaction_of_a_bounded_number_of_statements(
     statements = _write_statements(lambda: api.post("/api/tickets", json=body))
     assert not [s for s in statements if "FROM ticket_tags WHERE ? = ticket_tags" in s]
     assert not [s for s in statements if s.startswith("SELECT sla_clocks") and "INSERT" in s]
-    assert len(statements) <= 25, "\n".join(statements)
+    assert len(statements) <= 19, "\n".join(statements)
 
 
 def test_a_transition_is_one_transaction_of_a_bounded_number_of_statements(client, factory):
@@ -143,7 +143,7 @@ def test_a_transition_is_one_transaction_of_a_bounded_number_of_statements(clien
     api = ApiClient(client, agent)
     url = f"/api/tickets/{ticket.id}/transitions"
     statements = _write_statements(lambda: api.post(url, json={"name": "start"}))
-    assert len(statements) <= 27, "\n".join(statements)
+    assert len(statements) <= 23, "\n".join(statements)
 
 
 def test_a_reply_and_a_note_are_one_transaction_of_a_bounded_number_of_statements(client, factory):
@@ -154,7 +154,7 @@ def test_a_reply_and_a_note_are_one_transaction_of_a_bounded_number_of_statement
     url = f"/api/tickets/{ticket.id}/messages"
     as_customer, as_agent = ApiClient(client, customer), ApiClient(client, agent)
     reply = _write_statements(lambda: as_customer.post(url, json={"body": "hi"}))
-    assert len(reply) <= 21, "\n".join(reply)
+    assert len(reply) <= 19, "\n".join(reply)
     note = {"body": "between us", "internal": True}
     internal = _write_statements(lambda: as_agent.post(url, json=note))
     assert len(internal) <= 22, "\n".join(internal)
