@@ -30,6 +30,7 @@ from typing import Any
 
 from flask import Flask, g, request
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DisconnectionError
 
 from autocrm.extensions import db
 
@@ -217,8 +218,42 @@ def mark_safe_requests_read_only(app: Flask) -> None:
             scope.__exit__(None, None, None)
 
 
+# A connection back in the pool for longer than this is pinged before it is handed out.
+IDLE_PING_AFTER_S = 10.0
+_CHECKED_IN_AT = "autocrm_checked_in_at"
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_when_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection that sat idle in the pool (the server may have restarted or dropped
+    it meanwhile); a failed ping makes the pool connect afresh. One that was in use moments
+    ago goes out unpinged: under load no checkout pays a round trip (``pool_pre_ping`` pings
+    every one). If the server went away in those moments, the statement fails, SQLAlchemy
+    sees a disconnect and empties the pool, and the next request connects anew."""
+    checked_in = record.info.get(_CHECKED_IN_AT)
+    if checked_in is None or time.monotonic() - checked_in < IDLE_PING_AFTER_S:
+        return
+    try:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+    except Exception as exc:  # whatever the driver raises: this connection is gone
+        raise DisconnectionError(f"idle connection failed its ping: {exc}") from exc
+
+
 def tune(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite" or event.contains(engine, "connect", _on_connect):
+    if engine.dialect.name != "sqlite":
+        if not event.contains(engine.pool, "checkout", _ping_when_idle):
+            event.listen(engine.pool, "checkin", _note_checkin)
+            event.listen(engine.pool, "checkout", _ping_when_idle)
+        return
+    if event.contains(engine, "connect", _on_connect):
         return
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
