@@ -144,6 +144,17 @@ _queues: dict[str, WriterQueue] = {}
 _queues_guard = threading.Lock()
 
 
+_fork_hook_installed = False
+
+
+def _forget_queues_in_child() -> None:
+    """A forked child (a prefork pool process) starts with queues of its own: a lock held by
+    another thread of the parent at the fork would never be released in the child."""
+    global _queues_guard
+    _queues.clear()
+    _queues_guard = threading.Lock()
+
+
 def _writer_queue(connection: Any) -> WriterQueue:
     """The queue for the connection's database file (shared by this process's engines)."""
     path = str(connection.engine.url.database or "")
@@ -255,6 +266,10 @@ def tune(engine: Engine) -> None:
         return
     if event.contains(engine, "connect", _on_connect):
         return
+    global _fork_hook_installed
+    if not _fork_hook_installed:
+        os.register_at_fork(after_in_child=_forget_queues_in_child)
+        _fork_hook_installed = True
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "begin", _on_begin)
     event.listen(engine, "commit", _on_commit)
