@@ -65,7 +65,7 @@ def _field_filters() -> dict[str, str]:
 def _with_etag(ticket: Any) -> tuple[Any, dict[str, str]]:
     """The ticket as the caller may see it (the same representation ``ticket_updated`` sends)."""
     view = representation.ticket_view(ticket, representation.audience_of(current_actor()))
-    return with_etag(view, ticket.version)
+    return with_etag(view, view["version"])
 
 
 @blp.route("")

@@ -10,6 +10,10 @@ must not raise: a failure there cannot undo the commit.
 A kind registered with ``register_before_commit`` is handed over just before the commit
 instead, still inside the transaction: its preparer reads the final state of what the items
 name (once, however many items name it) and queues what goes out after commit.
+
+A preparer may also ``keep`` what it rendered of that final state: until the session begins
+another transaction, ``kept`` hands it to the caller, which answers from it instead of reading
+the committed rows back (the API's response to a change is the ``ticket_updated`` view).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from autocrm.extensions import db
 
 log = logging.getLogger(__name__)
 _KEY = "autocrm.aftercommit"
+_KEPT = "autocrm.aftercommit.kept"
 Consumer = Callable[[list[Any]], object]  # a return value is ignored
 _consumers: dict[str, Consumer] = {}
 _preparers: dict[str, Consumer] = {}
@@ -63,8 +68,25 @@ def savepoint() -> Iterator[None]:
         raise
 
 
+def keep(key: Any, value: Any) -> None:
+    """From a preparer: ``value`` (rendered from the final state) for ``kept(key)``."""
+    db.session.info.setdefault(_KEPT, {})[key] = value
+
+
+def kept(key: Any) -> Any:
+    """What a preparer kept under ``key`` at the last commit, if the session has not begun
+    another transaction since (else None: the caller reads the database)."""
+    session = db.session()
+    if session.in_transaction():
+        return None
+    return session.info.get(_KEPT, {}).get(key)
+
+
 def _before_commit(session: Session) -> None:
-    if session.in_nested_transaction() or not _preparers:
+    if session.in_nested_transaction():
+        return
+    session.info.pop(_KEPT, None)  # rendered by an earlier commit: stale from now on
+    if not _preparers:
         return
     pending = session.info.get(_KEY, [])
     prepared = [(kind, item) for kind, item in pending if kind in _preparers]
@@ -96,6 +118,7 @@ def _after_rollback(session: Session) -> None:
     if session.in_nested_transaction():  # a SAVEPOINT rolled back: savepoint() saw to it
         return
     session.info.pop(_KEY, None)
+    session.info.pop(_KEPT, None)
 
 
 def install() -> None:

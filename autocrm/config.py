@@ -196,7 +196,10 @@ class Settings:
         return {
             "SECRET_KEY": self.secret_key or _persistent_secret_key(self.instance_path),
             "SQLALCHEMY_DATABASE_URI": self.resolved_database_url(),
-            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+            # No pool_pre_ping (a round trip per checkout): a connection idle in the pool for
+            # a while is pinged instead (autocrm.database.ping_when_idle); none lives past an
+            # hour, so server-side idle limits never meet one.
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_recycle": 3600},
             "AUTOCRM_REDIS_URL": redis_url,
             "AUTOCRM_TOKEN_TTL": self.token_ttl_seconds,
             "AUTOCRM_LOGIN_RATE_LIMIT": self.login_rate_limit,

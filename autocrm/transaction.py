@@ -10,17 +10,25 @@ so the outer transaction keeps the work done so far.
 ``duplicates_refused`` covers the race a ``check_*`` cannot: two requests both find a name
 free, and the database's unique constraint refuses the second insert. The loser gets the same
 error a sequential duplicate gets.
+
+``commit_keeping_loaded`` commits without expiring what the session holds, for a change whose
+caller answers from it (the API's response): reading back every object just committed would
+cost a second transaction and a statement per object (and on SQLite a second turn at the write
+lock). What the database sets itself is read before the commit (the version at flush, the rest
+by the realtime preparer's re-read, see ``autocrm.realtime.publish``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ParamSpec, TypeVar
 
+from sqlalchemy import inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.util import identity_key
 
 from autocrm.errors import DomainError
 from autocrm.extensions import db
@@ -40,6 +48,28 @@ def rolls_back_on_error(service: Callable[P, R]) -> Callable[P, R]:
             raise
 
     return run
+
+
+def commit_keeping_loaded() -> None:
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+
+
+def held_values(model: type[Any], ids: Iterable[Any], attribute: str) -> dict[Any, Any]:
+    """``attribute`` of the ``model`` rows with these ids that the session already holds
+    loaded (unexpired): what a bulk read may skip. Their in-session value is the one this
+    transaction writes, if it changed it."""
+    session = db.session()
+    found: dict[Any, Any] = {}
+    for ident in ids:
+        held = session.identity_map.get(identity_key(model, ident))
+        if held is not None and attribute not in inspect(held).unloaded:
+            found[ident] = getattr(held, attribute)
+    return found
 
 
 def _violates_unique(error: IntegrityError, column: InstrumentedAttribute[Any]) -> bool:

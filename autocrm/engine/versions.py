@@ -27,6 +27,20 @@ def current_version() -> WorkflowVersion:
     return version if version is not None else _install_default()
 
 
+def current_version_id() -> int:
+    """The id of ``current_version()``, read alone: its definition (a large JSON document)
+    is read and compiled once per process, by ``engine_for_version``. Versions are immutable,
+    so only which one is current needs reading, and a publish elsewhere is seen at once."""
+    version_id = db.session.scalar(
+        select(WorkflowVersion.id)
+        .join(Workflow)
+        .where(Workflow.is_default.is_(True))
+        .order_by(WorkflowVersion.number.desc())
+        .limit(1)
+    )
+    return version_id if version_id is not None else _install_default().id
+
+
 def _install_default() -> WorkflowVersion:
     definition = dump_definition(validate_definition(default_definition()))
     # A savepoint: if another process installs it at the same moment, use theirs.

@@ -108,15 +108,24 @@ def _render_queued(items: list[tuple[str, Any, Any]]) -> None:
     found = db.session.scalars(stmt.execution_options(populate_existing=True))
     tickets = list(found)
     customers = _customer_audiences(tickets)
-    for ticket, data in zip(tickets, representation.render_tickets(tickets, "staff"), strict=True):
+    for ticket, data in zip(tickets, _render_and_keep(tickets, "staff"), strict=True):
         rooms = [staff_room(ticket.id), team_room(ticket.team_id)]
         rooms += [team_room(team) for team in left[ticket.id] if team != ticket.team_id]
         publish("ticket_updated", data, rooms)
     public = [t for t in tickets if customers.get(t.id)]
-    for ticket, data in zip(public, representation.render_tickets(public, "customer"), strict=True):
+    for ticket, data in zip(public, _render_and_keep(public, "customer"), strict=True):
         publish("ticket_updated", data, [user_room(user) for user in customers[ticket.id]])
     if trail:
         _publish_trail(trail, customers)
+
+
+def _render_and_keep(tickets: list[Ticket], audience: representation.Audience) -> list[Any]:
+    """The tickets rendered for ``audience``; their views kept for the change's own response
+    (``representation.committed_view``)."""
+    views = representation.ticket_views(tickets, audience)
+    for ticket, view in zip(tickets, views, strict=True):
+        representation.keep_committed_view(ticket.id, audience, view)
+    return representation.schema_for(audience)(many=True).dump(views)
 
 
 def _publish_trail(entries: list[TicketEvent], customers: dict[int, list[int]]) -> None:

@@ -112,12 +112,15 @@ def clocks_of(ticket: Ticket) -> dict[str, SlaClock]:
     return {clock.metric: clock for clock in rows}
 
 
-def start(ticket: Ticket, metric: str, now: datetime) -> SlaClock | None:
-    """(Re)start a metric's clock from zero, if the policy has a target for it."""
+def start(
+    ticket: Ticket, metric: str, now: datetime, *, new_ticket: bool = False
+) -> SlaClock | None:
+    """(Re)start a metric's clock from zero, if the policy has a target for it
+    (``new_ticket``: it has no clocks yet, none to look up)."""
     target = _target_seconds(ticket, metric)
     if target is None:
         return None
-    clock = clocks_of(ticket).get(metric)
+    clock = None if new_ticket else clocks_of(ticket).get(metric)
     if clock is None:
         clock = SlaClock(ticket_id=ticket.id, metric=metric)
         db.session.add(clock)
@@ -137,7 +140,7 @@ def start_new_ticket(ticket: Ticket) -> None:
     """A new ticket's first-response and resolution clocks run from the moment it was opened,
     whenever a worker gets round to it."""
     for metric in ("first_response", "resolution"):
-        start(ticket, metric, ticket.created_at)
+        start(ticket, metric, ticket.created_at, new_ticket=True)
 
 
 def stop(ticket: Ticket, metric: str, now: datetime) -> None:

@@ -21,6 +21,7 @@ from autocrm.engine.versions import engine_for_version, version_numbers
 from autocrm.extensions import db
 from autocrm.people.models import Team, User
 from autocrm.tickets.models import Ticket, TicketEvent
+from autocrm.transaction import held_values
 from workflows.engine import CompiledWorkflow
 
 METRIC_LABELS = {
@@ -109,6 +110,15 @@ def _repeats(previous: TicketEvent | None, entry: TicketEvent) -> bool:
 # -- loading names in bulk ---------------------------------------------------------------------
 
 
+def ticket_workflow_versions(ticket_ids: set[int]) -> dict[int, int]:
+    """Each ticket's workflow version id (read only for the tickets the session lacks)."""
+    versions: dict[int, int] = held_values(Ticket, ticket_ids, "workflow_version_id")
+    if missing := ticket_ids - versions.keys():
+        stmt = select(Ticket.id, Ticket.workflow_version_id).where(Ticket.id.in_(missing))
+        versions.update({row[0]: row[1] for row in db.session.execute(stmt)})
+    return versions
+
+
 def _load_names(entries: Sequence[TicketEvent]) -> _Names:
     user_ids: set[int] = set()
     team_ids: set[int] = set()
@@ -125,25 +135,19 @@ def _load_names(entries: Sequence[TicketEvent]) -> _Names:
         cause = _cause(entry)
         if cause and isinstance(cause.get("workflow_version"), int):
             rule_version_ids.add(cause["workflow_version"])
-    users: dict[int, str] = {}
-    if user_ids:
-        rows = db.session.execute(select(User.id, User.name).where(User.id.in_(user_ids)))
-        users = {row[0]: row[1] for row in rows}
+    users: dict[int, str] = held_values(User, user_ids, "name")
+    if missing := user_ids - users.keys():
+        rows = db.session.execute(select(User.id, User.name).where(User.id.in_(missing)))
+        users.update({row[0]: row[1] for row in rows})
     teams: dict[int, str] = {}
     if team_ids:
         rows = db.session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
         teams = {row[0]: row[1] for row in rows}
-    ticket_ids = {e.ticket_id for e in entries}
-    versions = [
-        (row[0], row[1])
-        for row in db.session.execute(
-            select(Ticket.id, Ticket.workflow_version_id).where(Ticket.id.in_(ticket_ids))
-        )
-    ]
+    versions = ticket_workflow_versions({e.ticket_id for e in entries})
     return _Names(
         users=users,
         teams=teams,
-        engines={ticket_id: engine_for_version(version) for ticket_id, version in versions},
+        engines={ticket_id: engine_for_version(version) for ticket_id, version in versions.items()},
         rule_versions={v: engine_for_version(v) for v in rule_version_ids},
         version_numbers=version_numbers(rule_version_ids),
     )

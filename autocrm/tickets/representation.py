@@ -17,12 +17,12 @@ viewer's own buttons are ``allowed_for(ticket, role, user_id)``, which equals th
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from marshmallow import Schema, fields
-from sqlalchemy import or_, select
+from sqlalchemy import inspect, or_, select
 
-from autocrm import markdown
+from autocrm import aftercommit, markdown
 from autocrm.engine.versions import engine_for_version
 from autocrm.extensions import db
 from autocrm.fields import values as field_values
@@ -32,7 +32,9 @@ from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import Team, User
 from autocrm.sla.models import SlaClock
 from autocrm.tickets import history, mentions
+from autocrm.tickets.history import ticket_workflow_versions
 from autocrm.tickets.models import Message, Priority, Ticket, TicketEvent, TicketLink
+from autocrm.transaction import held_values
 from workflows.guards import ACTOR_GUARDS, GUARDS
 
 Audience = Literal["staff", "customer"]
@@ -146,10 +148,7 @@ def trail_views(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
     if not entries:
         return []
     names = _user_names({e.actor_id for e in entries if e.actor_id is not None})
-    stmt = select(Ticket.id, Ticket.workflow_version_id).where(
-        Ticket.id.in_({e.ticket_id for e in entries})
-    )
-    ticket_versions: dict[int, int] = {row[0]: row[1] for row in db.session.execute(stmt)}
+    ticket_versions = ticket_workflow_versions({e.ticket_id for e in entries})
     rows = []
     lines = history.describe_entries(entries)
     for entry, line in zip(entries, lines, strict=True):
@@ -291,7 +290,22 @@ def render_tickets(tickets: Sequence[Ticket], audience: Audience) -> list[dict[s
 
 
 def ticket_view(ticket: Ticket, audience: Audience) -> dict[str, Any]:
-    return ticket_views([ticket], audience)[0]
+    return committed_view(ticket, audience) or ticket_views([ticket], audience)[0]
+
+
+def keep_committed_view(ticket_id: int, audience: Audience, view: dict[str, Any]) -> None:
+    """Just before a commit: the ticket's final view, for ``committed_view``."""
+    aftercommit.keep(("ticket_view", ticket_id, audience), view)
+
+
+def committed_view(ticket: Ticket, audience: Audience) -> dict[str, Any] | None:
+    """The view of the ticket rendered just before the session's last commit (the
+    ``ticket_updated`` event's), while the session has begun nothing since: the response to a
+    change, with no reading back what was just written. None: render it anew."""
+    identity = inspect(ticket).identity  # the id, without loading an expired ticket
+    if identity is None:
+        return None
+    return cast(dict[str, Any] | None, aftercommit.kept(("ticket_view", identity[0], audience)))
 
 
 def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str, Any]]:
@@ -435,11 +449,12 @@ def _form_names(form_ids: set[int]) -> dict[int, str]:
 
 
 def _user_names(user_ids: set[int | None]) -> dict[int | None, str]:
-    ids = {i for i in user_ids if i is not None}
-    if not ids:
-        return {}
-    rows = db.session.execute(select(User.id, User.name).where(User.id.in_(ids)))
-    return {row[0]: row[1] for row in rows}
+    names: dict[int | None, str] = held_values(User, {i for i in user_ids if i is not None}, "name")
+    ids = {i for i in user_ids if i is not None and i not in names}
+    if ids:
+        rows = db.session.execute(select(User.id, User.name).where(User.id.in_(ids)))
+        names.update({row[0]: row[1] for row in rows})
+    return names
 
 
 def linked_ids(ticket_ids: Iterable[int]) -> dict[int, list[int]]:

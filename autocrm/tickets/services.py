@@ -20,7 +20,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from autocrm import aftercommit, policies
 from autocrm.columns import utcnow
-from autocrm.engine.versions import current_version, engine_for, engine_for_version
+from autocrm.engine.versions import current_version_id, engine_for, engine_for_version
 from autocrm.errors import Conflict, DomainError, InvalidInput, NotFound
 from autocrm.events.emit import by, emit
 from autocrm.events.kinds import (
@@ -41,7 +41,7 @@ from autocrm.sla import clocks as sla
 from autocrm.tickets import priority_cap, search, sla_filter
 from autocrm.tickets.models import Priority, Ticket, TicketEvent, TicketTag
 from autocrm.tickets.state import business_seconds_since_created, enter_state
-from autocrm.transaction import rolls_back_on_error
+from autocrm.transaction import commit_keeping_loaded, rolls_back_on_error
 from workflows import TransitionNotAllowed, TransitionSpec, UnknownTransition
 from workflows.definition import CATEGORIES, DONE_CATEGORIES
 
@@ -298,7 +298,7 @@ def _one_change() -> Iterator[None]:
     any flush inside, or at commit) becomes a 409 and nothing of the change is kept."""
     try:
         yield
-        db.session.commit()
+        commit_keeping_loaded()  # the caller answers from what it holds
     except StaleDataError as exc:
         db.session.rollback()
         raise Conflict("The ticket was changed by someone else; reload it and try again.") from exc
@@ -404,7 +404,7 @@ def do_create_ticket(
         custom_fields=custom,
         form_id=form.id if form is not None else None,
     )
-    db.session.commit()
+    commit_keeping_loaded()  # the caller answers from what it holds
     return ticket
 
 
@@ -431,8 +431,8 @@ def create_ticket(
         raise InvalidInput("Subject is blank.", {"subject": ["Must not be blank."]})
     _check_team(team_id)
     _check_assignee(assignee_id, team_id)
-    version = current_version()
-    engine = engine_for_version(version.id)
+    version_id = current_version_id()
+    engine = engine_for_version(version_id)
     ticket = Ticket(
         created_at=utcnow(),
         subject=subject.strip(),
@@ -443,13 +443,13 @@ def create_ticket(
         requester_id=requester.id,
         team_id=team_id,
         assignee_id=assignee_id,
-        workflow_version_id=version.id,
+        workflow_version_id=version_id,
         status=engine.initial,
         category=engine.categories[engine.initial],
         custom_fields=field_values.merged({}, custom_fields or {}),
         form_id=form_id,
     )
-    ticket.tags = normalize_tags(tags)
+    ticket.tags = tag_names = normalize_tags(tags)
     db.session.add(ticket)
     db.session.flush()
     files.attach(actor, attachment_ids, ticket_id=ticket.id)
@@ -462,7 +462,7 @@ def create_ticket(
             team_id=team_id,
             assignee_id=assignee_id,
             priority=priority.label,
-            tags=list(ticket.tags),
+            tags=list(tag_names),  # not ticket.tags: after the flush that reads them back
         )
     )
     return ticket

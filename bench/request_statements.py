@@ -1,0 +1,172 @@
+"""What one write request costs the database: statements, connection checkouts, BEGINs.
+
+A benchmark that prints figures, not a test (the ceilings live in
+tests/integration/test_query_counts.py). It builds the app in this process on a fresh
+database (SQLite in a temp dir, or ``--pg``: a uniquely named PostgreSQL database, dropped at
+the end), with a real Redis for the after-commit publishes, and sends through Flask's test
+client, as the API's clients would, the requests of the write path:
+
+- ``POST /api/tickets`` as a customer (create),
+- ``POST /api/tickets/<id>/transitions`` as an agent (transition),
+- ``POST /api/tickets/<id>/messages`` as the customer (reply) and as the agent (internal note).
+
+Each is repeated (the first, warming the process's caches, is not counted) and every SQL
+statement the engine sends (``before_cursor_execute``) and every pool checkout is recorded; it
+prints the median per request, and with ``-v`` the statements of the last one.
+
+    PYTHONPATH=. .venv/bin/python bench/request_statements.py            # SQLite
+    PYTHONPATH=. .venv/bin/python bench/request_statements.py --pg -v    # PostgreSQL, listed
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from common import DEFAULT_PG_ADMIN_URL, enter_app, fresh_pg_database, in_process_app
+from sqlalchemy import event
+
+from autocrm import embedded_redis
+from autocrm.extensions import db
+from autocrm.people import users
+from autocrm.people.models import Role
+from autocrm.security import issue_token
+
+REPEATS = 15
+
+
+@contextlib.contextmanager
+def recorded() -> Iterator[dict[str, list[str]]]:
+    """The statements sent and the connection checkouts made inside the block."""
+    seen: dict[str, list[str]] = {"statements": [], "checkouts": [], "commits": []}
+
+    def statement(_conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        seen["statements"].append(" ".join(sql.split())[:110])
+
+    def checkout(*_args: Any) -> None:
+        seen["checkouts"].append("checkout")
+
+    def commit(_conn: Any) -> None:
+        seen["commits"].append("COMMIT")
+        seen["statements"].append("(COMMIT)")
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", statement)
+    event.listen(engine.pool, "checkout", checkout)
+    event.listen(engine, "commit", commit)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", statement)
+        event.remove(engine.pool, "checkout", checkout)
+        event.remove(engine, "commit", commit)
+
+
+def measure(name: str, send: Callable[[], Any], verbose: bool) -> tuple[float, float, float, float]:
+    counts = []
+    for n in range(REPEATS + 1):
+        db.session.remove()  # a new request starts from an empty session
+        with recorded() as seen:
+            began = time.perf_counter()
+            response = send()
+            seen["ms"] = [f"{(time.perf_counter() - began) * 1000}"]
+        if response.status_code not in (200, 201):
+            raise SystemExit(f"{name}: HTTP {response.status_code} {response.get_data()[:300]!r}")
+        if n:
+            statements = [s for s in seen["statements"] if s != "(COMMIT)"]
+            begins = sum(s.upper().startswith("BEGIN") for s in statements)
+            counts.append((len(statements), len(seen["checkouts"]), begins, float(seen["ms"][0])))
+    if verbose:
+        print(f"-- {name}: the last request's statements")
+        for sql in seen["statements"]:
+            print(f"   {sql}")
+    return tuple(statistics.median(c[i] for c in counts) for i in range(4))  # type: ignore[return-value]
+
+
+def bench(url: str, redis_url: str, verbose: bool, stack: contextlib.ExitStack) -> None:
+    app = in_process_app(url, redis_url, "acstatements")
+    enter_app(stack, app, redis_url, ("acstatements-*",))
+    customer = users.create_user("customer@example.test", "bench-password-1", Role.CUSTOMER)
+    agent = users.create_user("agent@example.test", "bench-password-1", Role.AGENT)
+    db.session.commit()
+    client = app.test_client()
+
+    def bearer(user: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(user.id, user.password_hash)}"}
+
+    as_customer, as_agent = bearer(customer), bearer(agent)
+    body = {"subject": "Counted", "description": "How many statements does this cost?"}
+    ticket_ids: list[int] = []
+
+    def create() -> Any:
+        response = client.post("/api/tickets", json=body, headers=as_customer)
+        ticket_ids.append(response.get_json()["id"])
+        return response
+
+    transitions = iter(["start"] + ["wait_on_customer", "resume"] * REPEATS)
+
+    def transition() -> Any:
+        tid = ticket_ids[0]
+        return client.post(
+            f"/api/tickets/{tid}/transitions", json={"name": next(transitions)}, headers=as_agent
+        )
+
+    def reply() -> Any:
+        tid = ticket_ids[1]
+        return client.post(f"/api/tickets/{tid}/messages", json={"body": "hi"}, headers=as_customer)
+
+    def note() -> Any:
+        tid = ticket_ids[2]
+        return client.post(
+            f"/api/tickets/{tid}/messages",
+            json={"body": "internal", "internal": True},
+            headers=as_agent,
+        )
+
+    rows = [
+        ("create (customer)", create),
+        ("transition (agent)", transition),
+        ("reply (customer)", reply),
+        ("internal note (agent)", note),
+    ]
+    figures = [(name, measure(name, send, verbose)) for name, send in rows]
+    print(f"\n{'request':<24} {'statements':>10} {'checkouts':>10} {'BEGINs':>7} {'ms':>7}")
+    for name, (statements, checkouts, begins, ms) in figures:
+        print(f"{name:<24} {statements:>10g} {checkouts:>10g} {begins:>7g} {ms:>7.1f}")
+    print(
+        f"(medians of {REPEATS} requests each after one warm-up, sent one at a time; ms: the "
+        "whole request in this process; COMMIT is not a statement here)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pg", action="store_true", help="a fresh PostgreSQL database")
+    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument("--redis-url", help="default: an embedded redis-server")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list the statements")
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acs-")))
+        redis_url = args.redis_url
+        if not redis_url:
+            process, redis_url = embedded_redis.start(tmp)
+            stack.callback(process.wait, 10)
+            stack.callback(process.terminate)
+        if args.pg:
+            url = stack.enter_context(fresh_pg_database(args.pg_admin_url, "acstatements"))
+        else:
+            url = f"sqlite:///{tmp / 'statements.db'}"
+        bench(url, redis_url, args.verbose, stack)
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
