@@ -141,7 +141,12 @@ def search_page(actor: User, base: Select[Any], q: str, page: PageRequest) -> Se
             first = list(db.session.scalars(base.where(Ticket.id == number)))
     after = _decode_score_cursor(page.cursor) if page.cursor else None
     wanted = limit - len(first)
-    window = list(db.session.scalars(found.order_by(Ticket.id.desc()).limit(RANK_WINDOW)))
+    # Staff: the newest matches, read newest first when the word is common (the planner's
+    # pick). A customer sees few tickets, but the planner guesses half of them visible (the
+    # "or followed" of policies.visible_tickets) and would read every search document newest
+    # first to find their few: "+ 0" makes it narrow to theirs first (17 s -> 1 s at 1M).
+    newest = Ticket.id.desc() if staff else (Ticket.id + 0).desc()
+    window = list(db.session.scalars(found.order_by(newest).limit(RANK_WINDOW)))
     hits: list[tuple[float | None, int]] = []  # (score, or None after the window; id)
     if after is None or after[0] is not None:
         hits.extend(_ranked_window(q, window, staff, after)[: wanted + 1])
