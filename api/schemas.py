@@ -430,7 +430,8 @@ class TicketListArgsSchema(StrictSchema):
             "description": "Full-text search in the subject, description, every message (and "
             "internal notes, for staff), and the requester's name and email; results come best "
             "match first whatever `sort` says, each with a `snippet`, and page with their own "
-            "cursor. 210 or #210 puts ticket #210 first."
+            "cursor. Only the newest 1000 matching tickets are ranked; older matches follow "
+            "them, newest first. 210 or #210 puts ticket #210 first."
         },
     )
     category = fields.List(
@@ -1257,7 +1258,17 @@ class ViewSchema(ma.Schema):
     position = fields.Integer()
     editable = fields.Boolean(metadata={"description": "Whether you may change or delete it."})
     count = fields.Integer(
-        allow_none=True, metadata={"description": "Tickets in it now (with `counts=1`)."}
+        allow_none=True,
+        metadata={
+            "description": "Tickets in it now (with `counts=1`). A view that searches text "
+            "stops counting above 1000: then `count` is 1000 and `count_more` is true."
+        },
+    )
+    count_more = fields.Boolean(
+        metadata={
+            "description": "Whether it holds more tickets than `count` (a text search, "
+            'counted up to 1000): show it as "1000+".'
+        }
     )
     created_at = fields.DateTime(allow_none=True)
     updated_at = fields.DateTime(allow_none=True)

@@ -228,20 +228,28 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def fresh_pg_database(admin_url: str, prefix: str = "autocrm_bench") -> Iterator[str]:
-    """A new uniquely named database; dropped on the way out, whatever happened."""
+def fresh_pg_database(
+    admin_url: str, prefix: str = "autocrm_bench", keep: bool = False
+) -> Iterator[str]:
+    """A new uniquely named database; dropped on the way out, whatever happened (``keep``:
+    only when the bench fails; kept, for a later run to reuse, when it finishes)."""
     name = f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
         print(f"created PostgreSQL database {name}")
+        finished = False
         try:
             yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+            finished = True
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            print(f"dropped PostgreSQL database {name}")
+            if keep and finished:
+                print(f"kept PostgreSQL database {name} (drop it when done)")
+            else:
+                with admin.connect() as conn:
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                print(f"dropped PostgreSQL database {name}")
     finally:
         admin.dispose()
 

@@ -15,11 +15,17 @@ ratio of each p50 to the unfiltered list's.
     .venv/bin/python bench/search_bench.py --pg                     # PostgreSQL, 10k
     .venv/bin/python bench/search_bench.py --pg --tickets 1000000   # PostgreSQL, 1M
     .venv/bin/python bench/search_bench.py                          # SQLite, 10k
+
+``--pg --keep`` keeps the loaded database when the run finishes (it prints its name), and
+``--reuse NAME`` measures again on such a database without loading it anew (say, before and
+after a change to the search code, at 1M tickets: the load takes most of the time). Drop a
+kept database when done: ``DROP DATABASE "NAME"``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import random
@@ -29,7 +35,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import func, make_url, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -44,6 +50,7 @@ from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Message, Ticket
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+DATABASE_PREFIX = "autocrm_search_bench"
 CHUNK = 10_000
 VOCABULARY = 20_000
 SYLLABLES = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
@@ -212,44 +219,79 @@ def main() -> int:
         "in one statement afterwards, as migration 0023 does (1M tickets load in minutes, not "
         "the hours a trigger update per message takes on 2 cores)",
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="PostgreSQL: keep the loaded database when the run finishes, for --reuse",
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="NAME",
+        help=f"PostgreSQL: measure on database NAME, kept by an earlier --keep run "
+        f"({DATABASE_PREFIX}_...), instead of creating and loading one (--tickets, "
+        "--customers and --bulk-index are then what that run was given)",
+    )
     args = parser.parse_args()
-    if args.bulk_index and not args.pg:
-        parser.error("--bulk-index needs --pg")
+    if (args.bulk_index or args.keep or args.reuse) and not args.pg:
+        parser.error("--bulk-index, --keep and --reuse need --pg")
+    if args.reuse and not args.reuse.startswith(DATABASE_PREFIX + "_"):
+        parser.error(f"--reuse: not a database of this bench ({DATABASE_PREFIX}_...)")
     print(f"python:   {platform.python_version()}; nproc={len(os.sched_getaffinity(0))}")
     print(f"command:  {' '.join(sys.argv)}")
-    fresh = (
-        fresh_pg_database(args.pg_admin_url, "autocrm_search_bench")
-        if args.pg
-        else fresh_sqlite_database()
-    )
+    if args.reuse:
+        url = make_url(args.pg_admin_url).set(database=args.reuse)
+        fresh: Any = contextlib.nullcontext(url.render_as_string(hide_password=False))
+    elif args.pg:
+        fresh = fresh_pg_database(args.pg_admin_url, DATABASE_PREFIX, keep=args.keep)
+    else:
+        fresh = fresh_sqlite_database()
     with fresh as url:
         app = in_process_app(url, args.redis_url, "search-bench")
         with app.app_context():
-            params = seed(5, 4)
-            customers = [
-                users.create_user(
-                    f"customer{i}@example.com", secrets.token_hex(8), Role.CUSTOMER, f"Cust {i}"
-                )
-                for i in range(args.customers)
-            ]
-            db.session.commit()
-            customer_ids = [c.id for c in customers]
-            agent_ids = [a for _, team in params["team_agents"] for a in team]
-            db.session.commit()  # SQLite: the loader writes on another connection
             words = Text(7)
-            history = History(params, 300, args.tickets)
-            print(f"loading {args.tickets:,} tickets ...", flush=True)
-            load(history, words, customer_ids, agent_ids, 0, args.tickets, args.bulk_index)
-            admin = db.session.get(User, params["admin_id"])
-            customer = db.session.get(User, customer_ids[0])
-            assert admin is not None and customer is not None
-            number = history.first_id + args.tickets // 2
-            print(f"search at {args.tickets:,} tickets ({args.runs} runs each, 50-row pages):")
+            if args.reuse:
+                admin, customer, number, total = loaded()
+            else:
+                admin, customer, number, total = seed_and_load(args, words)
+            print(f"search at {total:,} tickets ({args.runs} runs each, 50-row pages):")
             measure(admin, customer, words, number, args.runs)
             db.session.remove()
             db.engine.dispose()
             app.extensions["celery"].close()
     return 0
+
+
+def seed_and_load(args: argparse.Namespace, words: Text) -> tuple[User, User, int, int]:
+    """People and ``--tickets`` tickets; the admin, a customer, a ticket number to search
+    for and the number of loaded tickets."""
+    params = seed(5, 4)
+    customers = [
+        users.create_user(
+            f"customer{i}@example.com", secrets.token_hex(8), Role.CUSTOMER, f"Cust {i}"
+        )
+        for i in range(args.customers)
+    ]
+    db.session.commit()
+    customer_ids = [c.id for c in customers]
+    agent_ids = [a for _, team in params["team_agents"] for a in team]
+    db.session.commit()  # SQLite: the loader writes on another connection
+    history = History(params, 300, args.tickets)
+    print(f"loading {args.tickets:,} tickets ...", flush=True)
+    load(history, words, customer_ids, agent_ids, 0, args.tickets, args.bulk_index)
+    admin = db.session.get(User, params["admin_id"])
+    customer = db.session.get(User, customer_ids[0])
+    assert admin is not None and customer is not None
+    return admin, customer, history.first_id + args.tickets // 2, args.tickets
+
+
+def loaded() -> tuple[User, User, int, int]:
+    """What ``seed_and_load`` returned, read back from a kept database: the seed ticket has
+    the lowest id, the loaded ones follow it."""
+    admin = db.session.scalars(select(User).where(User.email == "bench-admin@example.com")).one()
+    customer = db.session.scalars(select(User).where(User.email == "customer0@example.com")).one()
+    seed_id, count = db.session.execute(select(func.min(Ticket.id), func.count(Ticket.id))).one()
+    total = count - 1
+    return admin, customer, seed_id + 1 + total // 2, total
 
 
 if __name__ == "__main__":

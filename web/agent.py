@@ -282,7 +282,9 @@ def _render_queue(
         query=query,
         view=query.view,
         sidebar=sidebar,
-        current_count=next((v.count for _, g in sidebar for v in g if v.id == query.view.id), None),
+        current_count=next(
+            (v.count_label for _, g in sidebar for v in g if v.id == query.view.id), None
+        ),
         scope_labels=SCOPE_LABELS,
         member_teams=[(i, team_names[i]) for i in user.team_ids if i in team_names],
         can_save_global=policies.is_admin(user),
@@ -470,7 +472,11 @@ def bulk(user: User) -> Response | tuple[Any, int]:
 @login_required(staff=True)
 def view_counts(user: User) -> Response:
     """Each view's ticket count now (queue.js refreshes the sidebar with it after changes)."""
-    return jsonify({view.id: view.count for view in views.list_views(user, counts=True)})
+    counts = views.list_views(user, counts=True)
+    # A number, or "1000+" for a search view with more tickets than it counts.
+    return jsonify(
+        {view.id: view.count_label if view.count_more else view.count for view in counts}
+    )
 
 
 @bp.post("/views")

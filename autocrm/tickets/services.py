@@ -166,17 +166,22 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
     return keyset_page(stmt, page, SORTS, Ticket.id)
 
 
-def count_tickets(actor: User, filters: TicketFilters) -> int:
-    """How many tickets ``list_tickets`` would list with ``filters`` (every page)."""
+def count_tickets(actor: User, filters: TicketFilters) -> tuple[int, bool]:
+    """How many tickets ``list_tickets`` would list with ``filters`` (every page), and whether
+    there are more than that: a text search stops counting above ``search.COUNT_LIMIT``
+    (a common word matches most tickets; counting them all took seconds at 1M tickets), so
+    its count is then (COUNT_LIMIT, True), read "more than COUNT_LIMIT"."""
     check_filters(filters)
     stmt = filtered_tickets(actor, filters)
     if filters.q and search.phrases(filters.q):
-        stmt = search.matching(actor, stmt, filters.q)
-    elif filters.q:
+        found = search.matching(actor, stmt, filters.q).limit(search.COUNT_LIMIT + 1)
+        n = db.session.scalar(select(func.count()).select_from(found.subquery())) or 0
+        return min(n, search.COUNT_LIMIT), n > search.COUNT_LIMIT
+    if filters.q:
         stmt = stmt.where(
             contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
         )
-    return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    return db.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0, False
 
 
 def ticket_matches(actor: User, filters: TicketFilters, ticket: Ticket) -> bool:

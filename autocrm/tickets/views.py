@@ -141,9 +141,17 @@ class View:
     position: int = 0
     editable: bool = False
     count: int | None = None
+    count_more: bool = False  # more than ``count`` tickets (a search stops counting)
     created_at: datetime | None = None
     updated_at: datetime | None = None
     saved: SavedView | None = None
+
+    @property
+    def count_label(self) -> str | None:
+        """The count as shown: "1000+" when there are more than ``count`` tickets."""
+        if self.count is None:
+            return None
+        return f"{self.count}+" if self.count_more else str(self.count)
 
     @property
     def ticket_filters(self) -> TicketFilters:
@@ -230,7 +238,7 @@ def list_views(actor: User, *, counts: bool = False) -> list[View]:
     views = [_builtin(actor, spec) for spec in BUILTIN_VIEWS] + [_saved(actor, v) for v in saved]
     if counts:
         for view in views:
-            view.count = count_tickets(actor, view.ticket_filters)
+            view.count, view.count_more = count_tickets(actor, view.ticket_filters)
     return views
 
 
@@ -251,7 +259,7 @@ def _access_saved(actor: User, view_id: str | int) -> SavedView:
     return row
 
 
-def count_view(actor: User, view: View) -> int:
+def count_view(actor: User, view: View) -> tuple[int, bool]:
     return count_tickets(actor, view.ticket_filters)
 
 

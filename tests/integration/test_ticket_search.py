@@ -12,6 +12,7 @@ import pytest
 
 from autocrm.people.models import User
 from autocrm.tickets import conversation
+from autocrm.tickets import search as ticket_search
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Ticket
 from tests.factories import ApiClient, assert_error, csrf_token, web_login
@@ -102,6 +103,45 @@ def test_best_match_first_and_pages_keep_that_order(client, admin, ann):
     # A cursor of the plain list is not one of a search.
     plain = ok(api.get("/api/tickets?limit=1"))
     assert_error(api.get(f"/api/tickets?q=refund&cursor={plain['next_cursor']}"), 422)
+
+
+def all_pages(api: ApiClient, q: str, limit: int) -> list[list[int]]:
+    pages, cursor = [], None
+    while True:
+        params = {"q": q, "limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = ok(api.get("/api/tickets", query_string=params))
+        pages.append(ids(page["items"]))
+        assert all(item["snippet"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+def test_a_common_word_ranks_its_newest_matches_then_lists_older_ones_newest_first(
+    client, admin, ann, monkeypatch
+):
+    # Only the newest RANK_WINDOW matches are ranked (1000; 3 here): at 1M tickets a common
+    # word matches most of them, and scoring every match took seconds.
+    monkeypatch.setattr(ticket_search, "RANK_WINDOW", 3)
+    best_but_old = open_ticket(admin, ann, "Printer printer", "The printer, printer, printer.")
+    older = open_ticket(admin, ann, "Printer", "A printer question.")
+    old = open_ticket(admin, ann, "Printer", "Another printer question.")
+    weak = open_ticket(admin, ann, "Toner", "Toner is low, also on the other printer.")
+    strong = open_ticket(admin, ann, "Printer printer", "My printer: the printer jams.")
+    newest = open_ticket(admin, ann, "Printer", "Printer offline.")
+    open_ticket(admin, ann, "Unrelated", "Nothing here.")
+    api = ApiClient(client, admin)
+
+    everything = [strong.id, newest.id, weak.id, old.id, older.id, best_but_old.id]
+    assert ids(search(api, "printer")) == everything
+    # Pages go through every match once, in that order, also across the window's end.
+    for limit in (1, 2, 4):
+        pages = all_pages(api, "printer", limit)
+        assert [i for page in pages for i in page] == everything, limit
+        assert [len(page) for page in pages[:-1]] == [limit] * (len(pages) - 1), limit
+    # With every match in the window, all are ranked: the old best match comes first.
+    monkeypatch.setattr(ticket_search, "RANK_WINDOW", 6)
+    assert ids(search(api, "printer"))[0] == best_but_old.id
 
 
 def test_filters_still_apply_to_a_search(client, admin, ann, factory):

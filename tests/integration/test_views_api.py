@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from autocrm.columns import utcnow
 from autocrm.sla.models import SlaClock
+from autocrm.tickets import search
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
 from tests.factories import ApiClient, assert_error
@@ -264,3 +265,26 @@ def test_a_view_with_a_search_counts_what_it_lists(agent_api, world):
         assert view_tickets(agent_api, made["id"]) == expected, q
         counted = {v["id"]: v["count"] for v in ok(agent_api.get("/api/views?counts=1"))["items"]}
         assert counted[made["id"]] == len(expected), q
+
+
+def test_a_search_view_stops_counting_above_the_limit_and_says_so(
+    agent_api, world, factory, monkeypatch
+):
+    # A common word matches most tickets; counting them all took seconds at 1M tickets, so a
+    # search counts up to search.COUNT_LIMIT (1000; 2 here) and then says "more than that".
+    monkeypatch.setattr(search, "COUNT_LIMIT", 2)
+    made = ok(
+        agent_api.post("/api/views", json={"name": "Printers", "filters": {"q": "printer"}}), 201
+    )
+
+    def counts() -> dict[str, tuple[int, bool]]:
+        listing = ok(agent_api.get("/api/views?counts=1"))["items"]
+        return {v["id"]: (v["count"], v["count_more"]) for v in listing}
+
+    for subject in ("Printer jammed", "Printer offline"):
+        factory.ticket(world["customer"], team=world["support"], subject=subject)
+    assert counts()[made["id"]] == (2, False)
+    factory.ticket(world["customer"], team=world["support"], subject="Printer again")
+    assert counts()[made["id"]] == (2, True)
+    assert len(view_tickets(agent_api, made["id"])) == 3  # every match is still listed
+    assert counts()["all"] == (7, False)  # a view without a search is counted exactly

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from autocrm.columns import utcnow
 from autocrm.people import organizations
 from autocrm.sla.models import SlaClock
+from autocrm.tickets import search
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
 from tests.factories import csrf_token, refusal, web_login
@@ -389,6 +390,28 @@ def test_rows_show_the_requester_and_organization(agent_client, world, factory):
     assert '<th scope="col" class="col-requester">Requester</th>' in html
     row = re.search(rf'<tr data-ticket-id="{world["mine"].id}".*?</tr>', html, re.S)
     assert row and world["customer"].name in row.group(0) and "Acme Ltd" in row.group(0)
+
+
+def test_a_search_view_with_more_tickets_than_it_counts_shows_a_plus(
+    agent_client, world, factory, monkeypatch
+):
+    # A search counts up to search.COUNT_LIMIT (1000; 1 here), then says "more than that".
+    monkeypatch.setattr(search, "COUNT_LIMIT", 1)
+    another = factory.ticket(world["customer"], team=world["support"], subject="Printer again")
+    token = csrf_token(agent_client, "/agent/")
+    response = agent_client.post(
+        "/agent/views?view=all&q=printer",
+        data={"csrf_token": token, "name": "Printers", "scope": "personal"},
+    )
+    assert response.status_code == 302
+    view_id = re.search(r"view=(\d+)", response.headers["Location"]).group(1)
+    page = agent_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert row_ids(page) == {world["mine"].id, another.id}  # every match still listed
+    link = view_link(page, view_id)
+    assert '<span class="visually-hidden">, </span>1+<span class="visually-hidden">' in link
+    assert "Printers (1+)" in page  # the views drawer's summary on a phone
+    counts = agent_client.get("/agent/view-counts").get_json()
+    assert counts[view_id] == "1+" and counts["all"] == 5  # no search: counted exactly
 
 
 def test_save_current_filters_as_a_personal_view(agent_client, world):

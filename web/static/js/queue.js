@@ -204,7 +204,8 @@
       document.querySelectorAll("[data-count-for]").forEach((badge) => {
         const value = counts[badge.dataset.countFor];
         const number = badge.childNodes[1];
-        if (typeof value === "number" && number) number.textContent = String(value);
+        // A number, or "1000+" for a search view that stops counting.
+        if ((typeof value === "number" || typeof value === "string") && number) number.textContent = String(value);
       });
     } catch (error) {
       // Counts catch up on the next change.
