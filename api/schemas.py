@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -381,6 +382,12 @@ class TicketUpdateSchema(StrictSchema):
 
 
 SORT_CHOICES = [f"{d}{k}" for k in ("created_at", "updated_at", "priority") for d in ("", "-")]
+FIELD_SORT = re.compile(r"^-?field\.[a-z][a-z0-9_]{0,39}$")
+
+
+def _valid_sort(sort: str) -> None:
+    if sort not in SORT_CHOICES and not FIELD_SORT.match(sort):
+        raise ma.ValidationError(f"One of: {', '.join(SORT_CHOICES)}, field.<key>, -field.<key>.")
 
 
 class TicketListArgsSchema(StrictSchema):
@@ -421,7 +428,16 @@ class TicketListArgsSchema(StrictSchema):
         validate=validate.Range(min=1, max=MAX_SOLVED_WITHIN_DAYS),
         metadata={"description": "Solved at most this many days ago."},
     )
-    sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))
+    sort = fields.String(
+        load_default="-created_at",
+        validate=lambda sort: _valid_sort(sort),
+        metadata={
+            "description": f"One of {', '.join(SORT_CHOICES)}, or `field.<key>` / "
+            "`-field.<key>`: by a custom field, typed (numbers as numbers, a dropdown in its "
+            "options' order, a checkbox no before yes), empty values last; not long text or "
+            "multi-select fields. An unknown key is refused: 422 at `sort`."
+        },
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()
 

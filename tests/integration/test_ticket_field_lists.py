@@ -1,0 +1,121 @@
+"""Custom fields in ticket lists: sort by any field (typed, empty values last, every ticket
+listed once across pages), number/date ranges, and bad keys refused naming the parameter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.factories import ApiClient, assert_error
+from tests.integration.test_ticket_fields import define, open_ticket
+
+SEVERITIES = [{"value": "low"}, {"value": "medium"}, {"value": "high"}]
+
+
+@pytest.fixture
+def agent_api(client, factory) -> ApiClient:
+    return ApiClient(client, factory.agent())
+
+
+@pytest.fixture
+def listed(client, factory, agent_api) -> dict[str, int]:
+    """Seven tickets with values that sort differently as text and as their type."""
+    admin_api = ApiClient(client, factory.admin())
+    define(admin_api, "severity", "dropdown", options=SEVERITIES)
+    define(admin_api, "seats", "number")
+    define(admin_api, "cost", "decimal")
+    define(admin_api, "due", "date")
+    define(admin_api, "vip", "checkbox")
+    define(admin_api, "ref", "text")
+    define(admin_api, "notes", "long_text")
+    customer = factory.customer()
+    values: dict[str, dict[str, Any]] = {
+        "a": {"severity": "high", "seats": 9, "cost": "9.5", "due": "2026-01-09", "vip": True},
+        "b": {"severity": "low", "seats": 10, "cost": "10.25", "due": "2026-01-10", "ref": "b"},
+        "c": {"severity": "medium", "seats": -2, "vip": False, "ref": "a"},
+        "d": {},
+        "e": {"severity": "low", "seats": 100, "cost": "100", "due": "2025-12-31"},
+        "f": {},
+        "g": {"severity": "high", "seats": 9, "vip": True, "ref": "c"},
+    }
+    return {
+        name: open_ticket(agent_api, requester_id=customer.id, subject=name, fields=fields)["id"]
+        for name, fields in values.items()
+    }
+
+
+def names(api: ApiClient, listed: dict[str, int], query: str, limit: int = 200) -> list[str]:
+    """Every ticket of the listing, page after page, by name."""
+    by_id = {ticket_id: name for name, ticket_id in listed.items()}
+    found: list[str] = []
+    cursor = None
+    while True:
+        params = f"{query}&limit={limit}" + (f"&cursor={cursor}" if cursor else "")
+        response = api.get(f"/api/tickets?{params}")
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        found += [by_id[t["id"]] for t in body["items"] if t["id"] in by_id]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return found
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        # a dropdown in its options' order; ties newest-first by id when descending
+        ("field.severity", "becagdf"),
+        ("-field.severity", "gacebfd"),
+        ("field.seats", "cagbedf"),  # numbers as numbers: 9 < 10 < 100
+        ("-field.seats", "ebgacfd"),
+        ("field.cost", "abecdfg"),  # 9.5 < 10.25 < 100
+        ("field.due", "eabcdfg"),
+        ("-field.vip", "gacfedb"),
+        ("field.ref", "cbgadef"),
+    ],
+)
+def test_sorting_by_a_field_is_typed_with_empty_values_last_on_every_page(
+    agent_api, listed, sort, expected
+):
+    want = list(expected.replace(" ", ""))
+    assert names(agent_api, listed, f"sort={sort}") == want
+    assert names(agent_api, listed, f"sort={sort}", limit=2) == want, "pages agree with one"
+
+
+def test_ranges_on_number_decimal_and_date_fields(agent_api, listed):
+    def found(query: str) -> set[str]:
+        return set(names(agent_api, listed, query))
+
+    assert found("field.seats.min=9&field.seats.max=10") == {"a", "b", "g"}
+    assert found("field.seats.max=0") == {"c"}
+    assert found("field.cost.min=10") == {"b", "e"}
+    assert found("field.due.max=2025-12-31") == {"e"}
+    assert found("field.due.min=2026-01-01&field.severity=high") == {"a"}
+
+
+@pytest.mark.parametrize(
+    ("query", "where"),
+    [
+        ("sort=field.nope", "sort"),
+        ("sort=-field.notes", "sort"),
+        ("sort=field.Bad-Key", "sort"),
+        ("field.nope=1", "field.nope"),
+        ("field.seats.min=lots", "field.seats.min"),
+        ("field.severity.min=low", "field.severity.min"),
+        ("field.seats.most=3", "field.seats.most"),
+        ("field.due.max=yesterday", "field.due.max"),
+    ],
+)
+def test_a_bad_sort_or_range_is_refused_naming_it(agent_api, listed, query, where):
+    body = assert_error(agent_api.get(f"/api/tickets?{query}"), 422)
+    assert where in str(body["errors"]), body
+
+
+def test_a_cursor_of_another_field_sort_or_forged_is_refused(agent_api, listed):
+    page = agent_api.get("/api/tickets?sort=field.seats&limit=2").get_json()
+    cursor = page["next_cursor"]
+    assert_error(agent_api.get(f"/api/tickets?sort=field.due&cursor={cursor}"), 422)
+    assert_error(
+        agent_api.get("/api/tickets?sort=field.seats&cursor=WyJmaWVsZC5zZWF0cyIsIngiLDFd"), 422
+    )
