@@ -1239,8 +1239,13 @@ class ViewSchema(ma.Schema):
     filters = fields.Dict(
         metadata={"description": "As written to a view (ViewFilters): the list's parameters."}
     )
-    sort = fields.String(metadata={"enum": list(VIEW_SORTS)})
+    sort = fields.String(
+        metadata={"description": f"One of {', '.join(VIEW_SORTS)}, or `(-)field.<key>`."}
+    )
     position = fields.Integer()
+    columns = fields.List(
+        fields.String(), metadata={"description": "Custom field keys the queue shows as columns."}
+    )
     editable = fields.Boolean(metadata={"description": "Whether you may change or delete it."})
     count = fields.Integer(
         allow_none=True, metadata={"description": "Tickets in it now (with `counts=1`)."}
@@ -1268,8 +1273,15 @@ class ViewWriteSchema(StrictSchema):
         ViewFiltersSchema,
         metadata={"description": "The query parameters GET /api/tickets takes."},
     )
-    sort = fields.String(validate=validate.OneOf(list(VIEW_SORTS)))
+    sort = fields.String(
+        validate=validate.Length(min=1, max=60),
+        metadata={"description": f"One of {', '.join(VIEW_SORTS)}, or `(-)field.<key>`."},
+    )
     position = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    columns = fields.List(
+        fields.String(validate=validate.Length(min=1, max=40)),
+        metadata={"description": "Custom field keys to show as queue columns, in order."},
+    )
 
 
 class ViewCreateSchema(ViewWriteSchema):

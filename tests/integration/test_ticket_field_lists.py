@@ -119,3 +119,44 @@ def test_a_cursor_of_another_field_sort_or_forged_is_refused(agent_api, listed):
     assert_error(
         agent_api.get("/api/tickets?sort=field.seats&cursor=WyJmaWVsZC5zZWF0cyIsIngiLDFd"), 422
     )
+
+
+# -- saved views ---------------------------------------------------------------------------------
+
+
+def test_a_view_keeps_field_filters_columns_and_a_field_sort(agent_api, listed):
+    body = {
+        "name": "Busy severe",
+        "filters": {"fields": {"severity": "high", "seats.min": "5"}, "category": ["new"]},
+        "sort": "-field.seats",
+        "columns": ["severity", "seats", "due"],
+    }
+    created = agent_api.post("/api/views", json=body)
+    assert created.status_code == 201, created.get_json()
+    view = created.get_json()
+    assert view["filters"]["fields"] == {"severity": "high", "seats.min": "5"}
+    assert (view["sort"], view["columns"]) == ("-field.seats", ["severity", "seats", "due"])
+    listed_views = {v["id"]: v for v in agent_api.get("/api/views").get_json()["items"]}
+    assert listed_views[view["id"]]["columns"] == ["severity", "seats", "due"]
+    by_id = {ticket_id: name for name, ticket_id in listed.items()}
+    page = agent_api.get(f"/api/views/{view['id']}/tickets").get_json()
+    assert [by_id[t["id"]] for t in page["items"]] == ["g", "a"]
+    changed = agent_api.patch(f"/api/views/{view['id']}", json={"columns": ["vip"]})
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["columns"] == ["vip"]
+    assert changed.get_json()["filters"]["fields"] == {"severity": "high", "seats.min": "5"}
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"filters": {"fields": {"nope": "1"}}}, "field.nope"),
+        ({"filters": {"fields": {"seats": "many"}}}, "field.seats"),
+        ({"sort": "field.nope"}, "sort"),
+        ({"sort": "field.notes"}, "sort"),
+        ({"columns": ["severity", "nope"]}, "columns"),
+    ],
+)
+def test_a_view_with_a_bad_field_is_refused_naming_it(agent_api, listed, body, where):
+    found = assert_error(agent_api.post("/api/views", json={"name": "Bad", **body}), 422)
+    assert where in str(found["errors"]), found
