@@ -371,6 +371,9 @@ def parse_filter(definition: TicketField, text: str) -> Any:
         return _date(text)
     if not text or len(text) > MAX_LONG_TEXT:
         raise _Wrong("Must not be blank.")
+    if kind.has_options and text not in definition.option_labels():
+        known = ", ".join(definition.option_labels())
+        raise _Wrong(f"Unknown option {text!r}; one of: {known}.")
     return text
 
 

@@ -1,0 +1,140 @@
+"""Custom fields in the agent's queue: shown as columns, filtered by (options, yes/no,
+ranges), sorted by, kept in saved views; bad ones are messages at their filter, never a 500;
+the page's statement count does not grow with its rows."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from autocrm.fields import definitions
+from tests.factories import csrf_token, web_login
+from tests.integration.test_query_counts import statements_for
+
+
+def row_ids(page: str) -> list[int]:
+    return [int(i) for i in re.findall(r'<tr data-ticket-id="(\d+)"', page)]
+
+
+def cells(page: str, key: str) -> list[str]:
+    found = re.findall(rf'<td class="col-field" data-field="{key}">([^<]*)</td>', page)
+    return [html.unescape(c) for c in found]
+
+
+@pytest.fixture
+def world(factory):
+    admin = factory.admin()
+    for body in (
+        {
+            "key": "severity",
+            "label": "Severity",
+            "type": "dropdown",
+            "options": [{"value": "low", "label": "Low"}, {"value": "high", "label": "High!"}],
+        },
+        {"key": "seats", "label": "Seats", "type": "number"},
+        {"key": "vip", "label": "VIP", "type": "checkbox"},
+        {"key": "due", "label": "Due", "type": "date"},
+    ):
+        definitions.do_create_field(admin, body)
+    team = factory.team("Support")
+    agent = factory.agent(team, name="Alex Agent")
+    customer = factory.customer()
+
+    def ticket(subject: str, **fields):
+        return factory.ticket(customer, team=team, subject=subject, fields=fields).id
+
+    return {
+        "agent": agent,
+        "team": team,
+        "big": ticket("Big", severity="high", seats=120, vip=True, due="2026-03-01"),
+        "small": ticket("Small", severity="low", seats=3, vip=False),
+        "none": ticket("Nothing set"),
+    }
+
+
+@pytest.fixture
+def agent_client(client, world, fresh_login_limit):
+    web_login(client, world["agent"])
+    return client
+
+
+def test_field_columns_show_each_tickets_value(agent_client, world):
+    page = agent_client.get("/agent/?view=all&columns=severity&columns=vip&sort=-field.seats")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert row_ids(text) == [world["big"], world["small"], world["none"]]
+    assert '<th scope="col" class="col-field" data-field-column="severity">Severity</th>' in text
+    assert cells(text, "severity") == ["High!", "Low", ""]
+    assert cells(text, "vip") == ["Yes", "No", ""]
+    assert cells(text, "seats") == [], "only the chosen columns"
+    # The rows queue.js fetches carry the same cells.
+    rows = agent_client.get(f"/agent/rows?view=all&columns=seats&ids={world['big']}")
+    assert cells(rows.get_data(as_text=True), "seats") == ["120"]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("field.severity=high", ["big"]),
+        ("field.vip=false", ["small"]),
+        ("field.seats.min=4", ["big"]),
+        ("field.seats.max=100&field.seats.min=1", ["small"]),
+        ("field.due.min=2026-01-01", ["big"]),
+        ("field.severity=", ["none", "small", "big"]),  # "Any"
+    ],
+)
+def test_field_filters_narrow_the_queue(agent_client, world, query, expected):
+    page = agent_client.get(f"/agent/?view=all&sort=-created_at&{query}")
+    assert page.status_code == 200
+    assert row_ids(page.get_data(as_text=True)) == [world[name] for name in expected]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("field.seats.min=lots", "Must be a whole number."),
+        ("field.nope=1", "Unknown field."),
+        ("field.severity=medium", "Unknown option"),
+        ("columns=nope", "Unknown field &#39;nope&#39; in the columns."),
+        ("sort=field.nope", "Choose a sort order from the list."),
+    ],
+)
+def test_bad_field_filters_are_messages_not_500s(agent_client, world, query, message):
+    page = agent_client.get(f"/agent/?view=all&{query}")
+    assert page.status_code == 422
+    assert message in page.get_data(as_text=True)
+
+
+def test_a_saved_view_keeps_field_filters_columns_and_sort(agent_client, world):
+    token = csrf_token(agent_client, "/agent/")
+    response = agent_client.post(
+        "/agent/views?view=all&field.seats.min=1&columns=&columns=seats&sort=field.seats",
+        data={"csrf_token": token, "name": "Seated", "scope": "personal"},
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    page = agent_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert '<h1 id="queue-title">Seated</h1>' in page
+    assert row_ids(page) == [world["small"], world["big"]]
+    assert cells(page, "seats") == ["3", "120"]
+    assert '<option value="field.seats" selected>' in page
+
+
+def test_the_queue_with_field_columns_costs_the_same_for_2_rows_or_12(client, world, factory):
+    small, large = factory.team("Small"), factory.team("Large")
+    agent = factory.agent(small, large)
+    customer = factory.customer()
+    for team, rows in ((small, 2), (large, 12)):
+        for n in range(rows):
+            fields = {"seats": n, "severity": "low", "vip": True, "due": "2026-01-02"}
+            factory.ticket(customer, team=team, subject=f"Row {n}", fields=fields)
+    web_login(client, agent)
+    columns = "columns=severity&columns=seats&columns=vip&columns=due&sort=-field.seats"
+    urls = [
+        f"/agent/?view=all&team_id={team.id}&field.vip=true&{columns}" for team in (small, large)
+    ]
+    few = statements_for(client, urls[0], shows='data-field="due">2026-01-02<')
+    many = statements_for(client, urls[1])
+    assert few == many
+    assert many <= 30, "the queue's own statements, and the field definitions a few times"
