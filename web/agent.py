@@ -31,7 +31,7 @@ from autocrm.people.models import User
 from autocrm.tickets import queue, views
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
-from web import queue_fields
+from web import queue_export, queue_fields
 from web.forms import parse_id
 from web.session import login_required
 
@@ -340,6 +340,24 @@ def _sidebar(user: User) -> list[tuple[str, list[views.View]]]:
 @bp.get("/", endpoint="queue")
 @login_required(staff=True)
 def queue_page(user: User) -> tuple[str, int]:
+    return _render_queue(user, request.args)
+
+
+@bp.get("/tickets.csv")
+@login_required(staff=True)
+def tickets_csv(user: User) -> Response | tuple[str, int]:
+    """The queue's tickets as CSV: the view narrowed by the form's filters, every page
+    (``queue_export``); bad filters show the page with its messages."""
+    team_names = _team_choices(user)
+    query = parse_query(user, request.args, _filter_team_ids(user, team_names))
+    if not query.errors:
+        try:
+            name = re.sub(r"[^A-Za-z0-9_-]+", "-", query.view.name).strip("-") or "tickets"
+            return queue_export.csv_response(
+                user, query.filters, query.sort, query.sla, team_names, f"{name}.csv"
+            )
+        except DomainError as exc:
+            query.errors["cursor"] = exc.message
     return _render_queue(user, request.args)
 
 

@@ -26,6 +26,7 @@ from autocrm.listing import PageRequest
 from autocrm.people import teams
 from autocrm.people.models import Team, User
 from autocrm.reports import services as reports
+from web.csv_cells import BOM, cell
 from web.forms import parse_id
 from web.session import login_required
 
@@ -37,8 +38,6 @@ MAX_DAYS = 366  # as GET /api/reports/teams
 EARLIEST = date(2000, 1, 1)
 NO_DATA = "\u2014"  # an em dash; the template adds "no data" for screen readers
 QUERY_KEYS = ("start", "end", "team_id")
-# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = (
     "Row type",
     "Team ID",
@@ -294,25 +293,17 @@ def team_overview_csv(user: User) -> Response | tuple[str, int]:
     )
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return f"'{value}" if value.startswith(FORMULA_START) else value
-    return str(value)
-
-
 def csv_text(report: dict[str, Any]) -> str:
     """The report as CSV (with a byte-order mark, so spreadsheets read it as UTF-8)."""
     out = io.StringIO()
-    out.write("\ufeff")
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     period = (report["start"].isoformat(), report["end"].isoformat())
     for t in report["teams"]:
         team = (t["team_id"], t["team_name"])
         writer.writerow(
-            _cell(v)
+            cell(v)
             for v in (
                 "team", *team, None, None, *period,
                 t["created"], t["solved"], t["backlog_now"], None,
@@ -324,7 +315,7 @@ def csv_text(report: dict[str, Any]) -> str:
         )  # fmt: skip
         for a in t["agents"]:
             writer.writerow(
-                _cell(v)
+                cell(v)
                 for v in (
                     "agent", *team, a["user_id"], a["name"], *period,
                     None, a["solved"], None, a["open_assigned"],

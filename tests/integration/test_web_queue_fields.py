@@ -4,7 +4,9 @@ the page's statement count does not grow with its rows."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import re
 
 import pytest
@@ -12,6 +14,7 @@ import pytest
 from autocrm.fields import definitions
 from tests.factories import csrf_token, web_login
 from tests.integration.test_query_counts import statements_for
+from web import queue_export
 
 
 def row_ids(page: str) -> list[int]:
@@ -138,3 +141,49 @@ def test_the_queue_with_field_columns_costs_the_same_for_2_rows_or_12(client, wo
     many = statements_for(client, urls[1])
     assert few == many
     assert many <= 30, "the queue's own statements, and the field definitions a few times"
+
+
+# -- CSV export ----------------------------------------------------------------------------------
+
+
+def read_csv(response) -> list[dict[str, str]]:
+    assert response.status_code == 200, response.get_data(as_text=True)[:500]
+    assert response.mimetype == "text/csv"
+    assert response.is_streamed
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    return list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"))))
+
+
+def test_the_csv_export_is_the_queue_every_page_with_field_columns(
+    agent_client, world, factory, monkeypatch
+):
+    monkeypatch.setattr(queue_export, "EXPORT_PAGE", 2)  # three tickets: two pages
+    hidden = factory.team("Hidden")
+    factory.ticket(factory.customer(), team=hidden, subject="Not yours", fields={"seats": 7})
+    rows = read_csv(agent_client.get("/agent/tickets.csv?view=all&sort=-field.seats"))
+    assert [r["Subject"] for r in rows] == ["Big", "Small", "Nothing set"]
+    assert [r["Seats"] for r in rows] == ["120", "3", ""]
+    assert [r["Severity"] for r in rows] == ["High!", "Low", ""]
+    assert rows[0]["VIP"] == "Yes" and rows[0]["Due"] == "2026-03-01"
+    assert rows[0]["Team"] == "Support" and rows[0]["Ticket"] == str(world["big"])
+    narrowed = read_csv(agent_client.get("/agent/tickets.csv?view=all&field.seats.max=10"))
+    assert [r["Subject"] for r in narrowed] == ["Small"]
+
+
+def test_the_csv_export_keeps_formulas_as_text(agent_client, world, factory):
+    customer = factory.customer()
+    factory.ticket(customer, team=world["team"], subject='=HYPERLINK("http://x")')
+    factory.ticket(customer, team=world["team"], subject="@SUM(A1)", fields={"seats": -3})
+    rows = read_csv(agent_client.get("/agent/tickets.csv?view=all&sort=-created_at"))
+    assert rows[0]["Subject"] == "'@SUM(A1)" and rows[0]["Seats"] == "'-3"
+    assert rows[1]["Subject"] == '\'=HYPERLINK("http://x")'
+
+
+def test_the_csv_export_with_bad_filters_is_the_page_with_messages(agent_client, world):
+    response = agent_client.get("/agent/tickets.csv?view=all&field.seats.min=lots")
+    assert response.status_code == 422
+    assert "Must be a whole number." in response.get_data(as_text=True)
+    assert agent_client.get("/agent/tickets.csv?view=all&sort=field.nope").status_code == 422
+    whole = agent_client.get("/agent/tickets.csv?view=all&cursor=forged")
+    assert len(read_csv(whole)) == 3, "the export is every page, whatever page one was on"
