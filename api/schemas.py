@@ -760,6 +760,13 @@ class TeamReportArgsSchema(StrictSchema):
     )
     end = fields.Date(metadata={"description": "Last day (UTC), included; default: today."})
     team_id = Id(strict=False, metadata={"description": "Only this team."})
+    group_by = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={
+            "description": "`field.<key>` of a dropdown field: each team's created, solved and "
+            "open tickets per option too (`by_field`). Another field: 422 at `group_by`."
+        },
+    )
 
     @ma.post_load
     def default_and_check_period(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -787,6 +794,21 @@ class AgentReportSchema(ma.Schema):
     first_response_seconds_p50 = fields.Float(
         allow_none=True, metadata={"description": BUSINESS_SECONDS}
     )
+
+
+class FieldGroupSchema(ma.Schema):
+    value = fields.String(
+        allow_none=True, metadata={"description": "The option's value; null: no value."}
+    )
+    label = fields.String()
+    created = fields.Integer()
+    solved = fields.Integer()
+    backlog_now = fields.Integer()
+
+
+class GroupBySchema(ma.Schema):
+    key = fields.String()
+    label = fields.String()
 
 
 class TeamReportSchema(ma.Schema):
@@ -820,11 +842,16 @@ class TeamReportSchema(ma.Schema):
         allow_none=True, metadata={"description": "Ratings / tickets solved (0-1)."}
     )
     agents = fields.List(fields.Nested(AgentReportSchema))
+    by_field = fields.List(
+        fields.Nested(FieldGroupSchema),
+        metadata={"description": "With `group_by`: per option, in the options' order."},
+    )
 
 
 class TeamReportPageSchema(ma.Schema):
     start = fields.Date()
     end = fields.Date()
+    group_by = fields.Nested(GroupBySchema, metadata={"description": "With `group_by`."})
     teams = fields.List(fields.Nested(TeamReportSchema))
 
 

@@ -21,7 +21,9 @@ from flask import Blueprint, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from autocrm import policies
-from autocrm.errors import Forbidden, NotFound
+from autocrm.errors import Forbidden, InvalidInput, NotFound
+from autocrm.fields import values as field_values
+from autocrm.fields.models import FieldType, TicketField
 from autocrm.listing import PageRequest
 from autocrm.people import teams
 from autocrm.people.models import Team, User
@@ -37,7 +39,7 @@ PRESET_DAYS = (7, 30, 90)
 MAX_DAYS = 366  # as GET /api/reports/teams
 EARLIEST = date(2000, 1, 1)
 NO_DATA = "\u2014"  # an em dash; the template adds "no data" for screen readers
-QUERY_KEYS = ("start", "end", "team_id")
+QUERY_KEYS = ("start", "end", "team_id", "group_by")
 CSV_COLUMNS = (
     "Row type",
     "Team ID",
@@ -207,6 +209,11 @@ def _forbidden(user: User) -> tuple[str, int]:
     return render_template("reports/forbidden.html", user=user), 403
 
 
+def group_choices(user: User) -> list[TicketField]:
+    """The dropdown fields a report may be grouped by."""
+    return [f for f in field_values.fields_for(user) if f.type is FieldType.DROPDOWN]
+
+
 def _load(user: User, args: Mapping[str, Any]) -> tuple[ReportQuery, list[Team], Any]:
     """The parsed query, the teams to choose from, and the report (None when the query is
     wrong). Raises Forbidden for users who may see no report."""
@@ -214,14 +221,21 @@ def _load(user: User, args: Mapping[str, Any]) -> tuple[ReportQuery, list[Team],
         raise Forbidden("Only admins and team leads may see team reports.")
     choices = report_teams(user)
     query = parse_query(args, {t.id for t in choices}, utc_today())
+    group_by = query.values["group_by"]
     report = None
     if not query.errors and query.start is not None and query.end is not None:
         try:
             report = reports.team_report(
-                user, start=query.start, end=query.end, team_id=query.team_id
+                user,
+                start=query.start,
+                end=query.end,
+                team_id=query.team_id,
+                group_by=f"field.{group_by}" if group_by else None,
             )
         except NotFound as exc:  # the team went away (or its lead changed) meanwhile
             query.errors["team_id"] = exc.message
+        except InvalidInput:
+            query.errors["group_by"] = "Choose a dropdown field from the list."
     return query, choices, report
 
 
@@ -255,6 +269,7 @@ def _page(user: User, query: ReportQuery, choices: list[Team], report: Any) -> t
         chart_data=_chart_data(report) if report else None,
         presets=_presets(query, utc_today()),
         csv_url=f"{url_for('report_pages.team_overview_csv')}?{query.query_string()}",
+        group_choices=group_choices(user),
         duration=duration,
         percent=percent,
         rating=rating,

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from autocrm.tickets import services as tickets
 from tests.factories import ApiClient, assert_error
 from tests.integration.test_ticket_fields import define, open_ticket
 
@@ -160,3 +161,36 @@ def test_a_view_keeps_field_filters_columns_and_a_field_sort(agent_api, listed):
 def test_a_view_with_a_bad_field_is_refused_naming_it(agent_api, listed, body, where):
     found = assert_error(agent_api.post("/api/views", json={"name": "Bad", **body}), 422)
     assert where in str(found["errors"]), found
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+
+def test_the_team_report_groups_by_a_dropdown_field(client, factory, db_session):
+    admin = factory.admin()
+    admin_api = ApiClient(client, admin)
+    define(admin_api, "severity", "dropdown", options=SEVERITIES)
+    define(admin_api, "seats", "number")
+    team, other = factory.team("Support"), factory.team("Other")
+    customer = factory.customer()
+    for level in ("high", "high", "low", None):
+        fields = {"severity": level} if level else {}
+        factory.ticket(customer, team=team, fields=fields)
+    solved = factory.ticket(customer, team=team, fields={"severity": "high"})
+    tickets.do_transition(admin, solved.id, "solve")
+    factory.ticket(customer, team=other, fields={"severity": "medium"})
+    response = admin_api.get(f"/api/reports/teams?group_by=field.severity&team_id={team.id}")
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["group_by"] == {"key": "severity", "label": "Severity"}
+    groups = {g["label"]: g for g in body["teams"][0]["by_field"]}
+    assert list(groups) == ["low", "medium", "high", "No value"]
+    assert [groups[k]["created"] for k in groups] == [1, 0, 3, 1]
+    assert [groups[k]["backlog_now"] for k in groups] == [1, 0, 2, 1]
+    assert [groups[k]["solved"] for k in groups] == [0, 0, 1, 0]
+    assert groups["No value"]["value"] is None
+    plain = admin_api.get("/api/reports/teams").get_json()
+    assert "group_by" not in plain and "by_field" not in plain["teams"][0]
+    for bad in ("field.seats", "field.nope", "severity"):
+        found = assert_error(admin_api.get(f"/api/reports/teams?group_by={bad}"), 422)
+        assert "group_by" in found["errors"], found

@@ -187,3 +187,24 @@ def test_the_csv_export_with_bad_filters_is_the_page_with_messages(agent_client,
     assert agent_client.get("/agent/tickets.csv?view=all&sort=field.nope").status_code == 422
     whole = agent_client.get("/agent/tickets.csv?view=all&cursor=forged")
     assert len(read_csv(whole)) == 3, "the export is every page, whatever page one was on"
+
+
+# -- the reports page ----------------------------------------------------------------------------
+
+
+def test_the_reports_page_groups_by_a_dropdown_field(client, world, factory, fresh_login_limit):
+    web_login(client, factory.admin())
+    page = client.get(f"/reports/teams?group_by=severity&team_id={world['team'].id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert '<h2 id="field-table-title">By Severity</h2>' in text
+    rows = re.findall(
+        r'<tr data-team-id="\d+" data-option="(\w*)">\s*<td>Support</td>\s*<th scope="row">'
+        r'([^<]+)</th>\s*<td class="num" data-key="created">(\d+)</td>',
+        text,
+    )
+    assert rows == [("low", "Low", "1"), ("high", "High!", "1"), ("", "No value", "1")]
+    for bad in ("seats", "nope"):
+        refused = client.get(f"/reports/teams?group_by={bad}")
+        assert refused.status_code == 422
+        assert "Choose a dropdown field from the list." in refused.get_data(as_text=True)
