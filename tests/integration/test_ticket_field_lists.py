@@ -3,13 +3,18 @@ listed once across pages), number/date ranges, and bad keys refused naming the p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from autocrm.tickets import services as tickets
-from tests.factories import ApiClient, assert_error
+from autocrm.webhooks import deliveries
+from autocrm.webhooks.models import DeliveryStatus
+from tests.factories import ApiClient, assert_error, drain
 from tests.integration.test_ticket_fields import define, open_ticket
+from tests.integration.test_webhooks import pending, subscribe
+from tests.webhook_receiver import WebhookReceiver
 
 SEVERITIES = [{"value": "low"}, {"value": "medium"}, {"value": "high"}]
 
@@ -194,3 +199,31 @@ def test_the_team_report_groups_by_a_dropdown_field(client, factory, db_session)
     for bad in ("field.seats", "field.nope", "severity"):
         found = assert_error(admin_api.get(f"/api/reports/teams?group_by={bad}"), 422)
         assert "group_by" in found["errors"], found
+
+
+# -- webhooks ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def receiver(app, monkeypatch) -> Iterator[WebhookReceiver]:
+    """A local HTTP receiver, allow-listed (as in test_webhooks)."""
+    monkeypatch.setitem(app.config, "AUTOCRM_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    server = WebhookReceiver()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_ticket_created_delivery_carries_its_field_values(receiver, client, factory, db_session):
+    admin_api = ApiClient(client, factory.admin())
+    define(admin_api, "severity", "dropdown", options=SEVERITIES)
+    define(admin_api, "seats", "number")
+    hook = subscribe(admin_api, receiver.url)
+    ticket = factory.ticket(factory.customer(), fields={"severity": "high", "seats": 4})
+    drain(db_session)
+    [delivery] = pending(db_session, hook["id"])
+    assert deliveries.do_send(delivery.id) is DeliveryStatus.DELIVERED
+    [request] = receiver.requests
+    assert request.document["type"] == "ticket.created"
+    assert request.document["data"]["ticket"]["id"] == ticket.id
+    assert request.document["data"]["ticket"]["fields"] == {"severity": "high", "seats": 4}
