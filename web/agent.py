@@ -121,9 +121,11 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
     errors.update(query.fields.errors)
     base = view.ticket_filters
     filters: dict[str, Any] = {}
+    field_filters = {**base.custom_fields, **query.fields.filters}
     if query.fields.filters:
-        filters["custom_fields"] = {**base.custom_fields, **query.fields.filters}
-        errors.update(queue_fields.check_filters(user, filters["custom_fields"]))
+        filters["custom_fields"] = field_filters
+    if field_filters:  # the view's own too: its field may have been deleted since
+        errors.update(queue_fields.check_filters(user, field_filters, query.fields.definitions))
     states = {name for name, _, _ in queue.workflow_states()}
     if values["status"]:
         if values["status"] in states:

@@ -80,12 +80,20 @@ def read(user: User, args: Mapping[str, Any], view_columns: Iterable[str]) -> Qu
     return found
 
 
-def check_filters(user: User, wanted: Mapping[str, str]) -> dict[str, str]:
-    """The field filters' messages by parameter name (``field.<name>``), none if all hold."""
+def check_filters(
+    user: User, wanted: Mapping[str, str], definitions: Mapping[str, TicketField]
+) -> dict[str, str]:
+    """The field filters' messages by parameter name (``field.<name>``), each naming its
+    field; none if all hold."""
     try:
         field_values.filter_clauses(user, wanted)
     except InvalidInput as exc:
-        return {name: messages[0] for name, messages in exc.errors.items()}
+        found = {}
+        for name, messages in exc.errors.items():
+            key = name.removeprefix(FIELD_ARG).partition(".")[0]
+            known = definitions.get(key)
+            found[name] = f"{known.label if known else key}: {messages[0]}"
+        return found
     return {}
 
 

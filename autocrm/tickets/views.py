@@ -247,7 +247,10 @@ def list_views(actor: User, *, counts: bool = False) -> list[View]:
     views = [_builtin(actor, spec) for spec in BUILTIN_VIEWS] + [_saved(actor, v) for v in saved]
     if counts:
         for view in views:
-            view.count = count_tickets(actor, view.ticket_filters)
+            try:
+                view.count = count_tickets(actor, view.ticket_filters)
+            except InvalidInput:  # it filters by a custom field deleted since
+                view.count = None
     return views
 
 

@@ -97,8 +97,8 @@ def test_field_filters_narrow_the_queue(agent_client, world, query, expected):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("field.seats.min=lots", "Must be a whole number."),
-        ("field.nope=1", "Unknown field."),
+        ("field.seats.min=lots", "Seats: Must be a whole number."),
+        ("field.nope=1", "nope: Unknown field."),
         ("field.severity=medium", "Unknown option"),
         ("columns=nope", "Unknown field &#39;nope&#39; in the columns."),
         ("sort=field.nope", "Choose a sort order from the list."),
@@ -208,3 +208,21 @@ def test_the_reports_page_groups_by_a_dropdown_field(client, world, factory, fre
         refused = client.get(f"/reports/teams?group_by={bad}")
         assert refused.status_code == 422
         assert "Choose a dropdown field from the list." in refused.get_data(as_text=True)
+
+
+def test_a_view_filtering_by_a_field_deleted_since_says_so_and_the_queue_still_opens(
+    agent_client, world, factory
+):
+    admin = factory.admin()
+    spare = definitions.do_create_field(admin, {"key": "spare", "label": "Spare", "type": "text"})
+    token = csrf_token(agent_client, "/agent/")
+    saved = agent_client.post(
+        "/agent/views?view=all&field.spare=x",
+        data={"csrf_token": token, "name": "Spare x", "scope": "personal"},
+    )
+    assert saved.status_code == 302, saved.get_data(as_text=True)
+    definitions.do_delete_field(admin, spare.id)
+    assert agent_client.get("/agent/").status_code == 200
+    stale = agent_client.get(saved.headers["Location"])
+    assert stale.status_code == 422
+    assert "spare: Unknown field." in stale.get_data(as_text=True)
