@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -411,6 +412,12 @@ class TicketUpdateSchema(StrictSchema):
 
 
 SORT_CHOICES = [f"{d}{k}" for k in ("created_at", "updated_at", "priority") for d in ("", "-")]
+FIELD_SORT = re.compile(r"^-?field\.[a-z][a-z0-9_]{0,39}$")
+
+
+def _valid_sort(sort: str) -> None:
+    if sort not in SORT_CHOICES and not FIELD_SORT.match(sort):
+        raise ma.ValidationError(f"One of: {', '.join(SORT_CHOICES)}, field.<key>, -field.<key>.")
 
 
 class TicketListArgsSchema(StrictSchema):
@@ -452,7 +459,16 @@ class TicketListArgsSchema(StrictSchema):
         validate=validate.Range(min=1, max=MAX_SOLVED_WITHIN_DAYS),
         metadata={"description": "Solved at most this many days ago."},
     )
-    sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_CHOICES))
+    sort = fields.String(
+        load_default="-created_at",
+        validate=lambda sort: _valid_sort(sort),
+        metadata={
+            "description": f"One of {', '.join(SORT_CHOICES)}, or `field.<key>` / "
+            "`-field.<key>`: by a custom field, typed (numbers as numbers, a dropdown in its "
+            "options' order, a checkbox no before yes), empty values last; not long text or "
+            "multi-select fields. An unknown key is refused: 422 at `sort`."
+        },
+    )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String()
 
@@ -775,6 +791,13 @@ class TeamReportArgsSchema(StrictSchema):
     )
     end = fields.Date(metadata={"description": "Last day (UTC), included; default: today."})
     team_id = Id(strict=False, metadata={"description": "Only this team."})
+    group_by = fields.String(
+        validate=validate.Length(min=1, max=50),
+        metadata={
+            "description": "`field.<key>` of a dropdown field: each team's created, solved and "
+            "open tickets per option too (`by_field`). Another field: 422 at `group_by`."
+        },
+    )
 
     @ma.post_load
     def default_and_check_period(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -802,6 +825,21 @@ class AgentReportSchema(ma.Schema):
     first_response_seconds_p50 = fields.Float(
         allow_none=True, metadata={"description": BUSINESS_SECONDS}
     )
+
+
+class FieldGroupSchema(ma.Schema):
+    value = fields.String(
+        allow_none=True, metadata={"description": "The option's value; null: no value."}
+    )
+    label = fields.String()
+    created = fields.Integer()
+    solved = fields.Integer()
+    backlog_now = fields.Integer()
+
+
+class GroupBySchema(ma.Schema):
+    key = fields.String()
+    label = fields.String()
 
 
 class TeamReportSchema(ma.Schema):
@@ -835,11 +873,16 @@ class TeamReportSchema(ma.Schema):
         allow_none=True, metadata={"description": "Ratings / tickets solved (0-1)."}
     )
     agents = fields.List(fields.Nested(AgentReportSchema))
+    by_field = fields.List(
+        fields.Nested(FieldGroupSchema),
+        metadata={"description": "With `group_by`: per option, in the options' order."},
+    )
 
 
 class TeamReportPageSchema(ma.Schema):
     start = fields.Date()
     end = fields.Date()
+    group_by = fields.Nested(GroupBySchema, metadata={"description": "With `group_by`."})
     teams = fields.List(fields.Nested(TeamReportSchema))
 
 
@@ -1254,8 +1297,13 @@ class ViewSchema(ma.Schema):
     filters = fields.Dict(
         metadata={"description": "As written to a view (ViewFilters): the list's parameters."}
     )
-    sort = fields.String(metadata={"enum": list(VIEW_SORTS)})
+    sort = fields.String(
+        metadata={"description": f"One of {', '.join(VIEW_SORTS)}, or `(-)field.<key>`."}
+    )
     position = fields.Integer()
+    columns = fields.List(
+        fields.String(), metadata={"description": "Custom field keys the queue shows as columns."}
+    )
     editable = fields.Boolean(metadata={"description": "Whether you may change or delete it."})
     count = fields.Integer(
         allow_none=True,
@@ -1293,8 +1341,15 @@ class ViewWriteSchema(StrictSchema):
         ViewFiltersSchema,
         metadata={"description": "The query parameters GET /api/tickets takes."},
     )
-    sort = fields.String(validate=validate.OneOf(list(VIEW_SORTS)))
+    sort = fields.String(
+        validate=validate.Length(min=1, max=60),
+        metadata={"description": f"One of {', '.join(VIEW_SORTS)}, or `(-)field.<key>`."},
+    )
     position = fields.Integer(validate=validate.Range(min=0, max=10_000))
+    columns = fields.List(
+        fields.String(validate=validate.Length(min=1, max=40)),
+        metadata={"description": "Custom field keys to show as queue columns, in order."},
+    )
 
 
 class ViewCreateSchema(ViewWriteSchema):

@@ -54,7 +54,7 @@ def encode_cursor(sort: str, value: Any, row_id: int) -> str:
     of the ordering, so a cursor of one listing or order is refused by another."""
     if isinstance(value, datetime):
         value = {"dt": value.isoformat()}
-    elif value is not None and not isinstance(value, float):
+    elif value is not None and not isinstance(value, float | str):
         value = int(value)
     raw = json.dumps([sort, value, row_id], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -64,11 +64,11 @@ def _bad_cursor() -> InvalidInput:
     return InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
 
 
-def decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
+def decode_cursor(cursor: str, sort: str, max_length: int = MAX_CURSOR_LENGTH) -> tuple[Any, int]:
     """The (sort value, id) a cursor of ordering ``sort`` holds; 422 for anything else, also
     for an id no row can have. The value's type is for the caller to check against its
     column."""
-    if len(cursor) > MAX_CURSOR_LENGTH:
+    if len(cursor) > max_length:
         raise _bad_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))

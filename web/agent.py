@@ -31,6 +31,7 @@ from autocrm.people.models import User
 from autocrm.tickets import queue, views
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority, Ticket
+from web import queue_export, queue_fields
 from web.forms import parse_id
 from web.session import login_required
 
@@ -75,21 +76,26 @@ class QueueQuery:
     sla: str | None = None
     sort: str = "-updated_at"
     cursor: str | None = None
+    # Custom fields: the form's field filters, the columns shown, the definitions.
+    fields: queue_fields.QueueFields = field(default_factory=lambda: queue_fields.QueueFields({}))
 
     @property
     def query_string(self) -> str:
         """The filters as a query string (no cursor): saved views and row fetches use it."""
-        return urlencode([(k, v) for k, v in self.values.items() if v and k in FILTER_KEYS])
+        pairs = [(k, v) for k, v in self.values.items() if v and k in FILTER_KEYS]
+        return urlencode(pairs + self.fields.query_pairs())
 
     @property
     def narrowed(self) -> bool:
         """Whether the form narrows the view (search included)."""
-        return any(self.values[k] for k in FILTER_KEYS if k not in ("view", "sort"))
+        mine = any(self.values[k] for k in FILTER_KEYS if k not in ("view", "sort"))
+        return mine or bool(self.fields.filters)
 
     @property
     def narrowing(self) -> int:
         """How many of the "Filters" disclosure's fields narrow the view (it opens if any)."""
-        return sum(bool(self.values[k]) for k in FILTER_KEYS if k not in ("view", "sort", "q"))
+        mine = sum(bool(self.values[k]) for k in FILTER_KEYS if k not in ("view", "sort", "q"))
+        return mine + len(self.fields.filters)
 
     @property
     def saveable_filters(self) -> dict[str, Any]:
@@ -111,8 +117,15 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
         errors["view"] = "Choose one of the views."
         view = views.access_view(user, views.DEFAULT_VIEW)
     query = QueueQuery(values=values, view=view, errors=errors, sort=view.sort)
+    query.fields = queue_fields.read(user, args, view.columns)
+    errors.update(query.fields.errors)
     base = view.ticket_filters
     filters: dict[str, Any] = {}
+    field_filters = {**base.custom_fields, **query.fields.filters}
+    if query.fields.filters:
+        filters["custom_fields"] = field_filters
+    if field_filters:  # the view's own too: its field may have been deleted since
+        errors.update(queue_fields.check_filters(user, field_filters, query.fields.definitions))
     states = {name for name, _, _ in queue.workflow_states()}
     if values["status"]:
         if values["status"] in states:
@@ -153,7 +166,7 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
         else:
             errors["sla"] = "Choose an SLA state from the list."
     if values["sort"]:
-        if values["sort"] in SORT_OPTIONS:
+        if values["sort"] in _sort_options(query):
             query.sort = values["sort"]
         else:
             errors["sort"] = "Choose a sort order from the list."
@@ -164,6 +177,10 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
     except InvalidInput as exc:
         errors.update({name: messages[0] for name, messages in exc.errors.items()})
     return query
+
+
+def _sort_options(query: QueueQuery) -> dict[str, str]:
+    return {**SORT_OPTIONS, **queue_fields.sort_options(query.fields.definitions)}
 
 
 def _team_choices(user: User) -> dict[int, str]:
@@ -219,13 +236,16 @@ def countdown(due: datetime, now: datetime) -> str:
 
 
 def _row_context(
-    user: User, items: list[Ticket], team_names: dict[int, str], q: str | None
+    user: User, items: list[Ticket], team_names: dict[int, str], query: QueueQuery
 ) -> dict[str, Any]:
     """What _rows.html needs to draw rows, read in one query each (with a search, each
     row's matching text)."""
     return {
         "tickets": items,
-        "snippets": tickets.search_snippets(user, q, [t.id for t in items]),
+        "snippets": tickets.search_snippets(user, query.filters.q, [t.id for t in items]),
+        # Custom field columns: the values are the tickets' own (no query).
+        "field_columns": query.fields.column_fields,
+        "field_cell": queue_fields.cell,
         "sla": queue.sla_due(t.id for t in items),
         "names": queue.names_of(t.assignee_id for t in items),
         "requesters": queue.requesters_of(items),
@@ -275,7 +295,8 @@ def _render_queue(
         checked |= set(bulk_values.get("ticket_ids", []))
     older = None
     if next_cursor:
-        older = f"?{urlencode({**_nonempty(query.values), 'cursor': next_cursor})}"
+        parts = (query.query_string, urlencode({"cursor": next_cursor}))
+        older = "?" + "&".join(part for part in parts if part)
     html = render_template(
         "agent/queue.html",
         user=user,
@@ -290,7 +311,7 @@ def _render_queue(
         can_save_global=policies.is_admin(user),
         save_errors=save_errors or {},
         save_values=save_values or {},
-        sort_options=SORT_OPTIONS,
+        sort_options=_sort_options(query),
         sla_labels=SLA_LABELS,
         states=queue.workflow_states(),
         priorities=[p.label for p in Priority],
@@ -305,7 +326,7 @@ def _render_queue(
         checked=checked,
         older_url=older,
         rooms_json=json.dumps(rooms),
-        **_row_context(user, items, team_names, query.filters.q),
+        **_row_context(user, items, team_names, query),
     )
     return html, status
 
@@ -320,13 +341,27 @@ def _sidebar(user: User) -> list[tuple[str, list[views.View]]]:
     return [(titles[key], group) for key, group in groups.items() if group]
 
 
-def _nonempty(values: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in values.items() if v and k in FILTER_KEYS}
-
-
 @bp.get("/", endpoint="queue")
 @login_required(staff=True)
 def queue_page(user: User) -> tuple[str, int]:
+    return _render_queue(user, request.args)
+
+
+@bp.get("/tickets.csv")
+@login_required(staff=True)
+def tickets_csv(user: User) -> Response | tuple[str, int]:
+    """The queue's tickets as CSV: the view narrowed by the form's filters, every page
+    (``queue_export``); bad filters show the page with its messages."""
+    team_names = _team_choices(user)
+    query = parse_query(user, request.args, _filter_team_ids(user, team_names))
+    if not query.errors:
+        try:
+            name = re.sub(r"[^A-Za-z0-9_-]+", "-", query.view.name).strip("-") or "tickets"
+            return queue_export.csv_response(
+                user, query.filters, query.sort, query.sla, team_names, f"{name}.csv"
+            )
+        except DomainError as exc:
+            query.errors["cursor"] = exc.message
     return _render_queue(user, request.args)
 
 
@@ -357,7 +392,7 @@ def rows(user: User) -> tuple[str, int]:
             if _matches(user, ticket, query.filters):
                 items.append(ticket)
         items = _sla_matching(items, query.sla)
-    context = _row_context(user, items, team_names, query.filters.q)
+    context = _row_context(user, items, team_names, query)
     return render_template("agent/_rows.html", checked=set(), **context), 200
 
 
@@ -491,6 +526,7 @@ def save_view(user: User) -> Response | tuple[str, int]:
         "scope": form["scope"] or "personal",
         "filters": query.saveable_filters,
         "sort": query.sort,
+        "columns": query.fields.columns,
     }
     if fields["scope"] == "team":
         fields["team_id"] = parse_id(form["team_id"])

@@ -21,11 +21,14 @@ from flask import Blueprint, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from autocrm import policies
-from autocrm.errors import Forbidden, NotFound
+from autocrm.errors import Forbidden, InvalidInput, NotFound
+from autocrm.fields import values as field_values
+from autocrm.fields.models import FieldType, TicketField
 from autocrm.listing import PageRequest
 from autocrm.people import teams
 from autocrm.people.models import Team, User
 from autocrm.reports import services as reports
+from web.csv_cells import BOM, cell
 from web.forms import parse_id
 from web.session import login_required
 
@@ -36,9 +39,7 @@ PRESET_DAYS = (7, 30, 90)
 MAX_DAYS = 366  # as GET /api/reports/teams
 EARLIEST = date(2000, 1, 1)
 NO_DATA = "\u2014"  # an em dash; the template adds "no data" for screen readers
-QUERY_KEYS = ("start", "end", "team_id")
-# Spreadsheets run a cell starting with one of these as a formula (CSV injection).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+QUERY_KEYS = ("start", "end", "team_id", "group_by")
 CSV_COLUMNS = (
     "Row type",
     "Team ID",
@@ -208,6 +209,11 @@ def _forbidden(user: User) -> tuple[str, int]:
     return render_template("reports/forbidden.html", user=user), 403
 
 
+def group_choices(user: User) -> list[TicketField]:
+    """The dropdown fields a report may be grouped by."""
+    return [f for f in field_values.fields_for(user) if f.type is FieldType.DROPDOWN]
+
+
 def _load(user: User, args: Mapping[str, Any]) -> tuple[ReportQuery, list[Team], Any]:
     """The parsed query, the teams to choose from, and the report (None when the query is
     wrong). Raises Forbidden for users who may see no report."""
@@ -215,14 +221,21 @@ def _load(user: User, args: Mapping[str, Any]) -> tuple[ReportQuery, list[Team],
         raise Forbidden("Only admins and team leads may see team reports.")
     choices = report_teams(user)
     query = parse_query(args, {t.id for t in choices}, utc_today())
+    group_by = query.values["group_by"]
     report = None
     if not query.errors and query.start is not None and query.end is not None:
         try:
             report = reports.team_report(
-                user, start=query.start, end=query.end, team_id=query.team_id
+                user,
+                start=query.start,
+                end=query.end,
+                team_id=query.team_id,
+                group_by=f"field.{group_by}" if group_by else None,
             )
         except NotFound as exc:  # the team went away (or its lead changed) meanwhile
             query.errors["team_id"] = exc.message
+        except InvalidInput:
+            query.errors["group_by"] = "Choose a dropdown field from the list."
     return query, choices, report
 
 
@@ -256,6 +269,7 @@ def _page(user: User, query: ReportQuery, choices: list[Team], report: Any) -> t
         chart_data=_chart_data(report) if report else None,
         presets=_presets(query, utc_today()),
         csv_url=f"{url_for('report_pages.team_overview_csv')}?{query.query_string()}",
+        group_choices=group_choices(user),
         duration=duration,
         percent=percent,
         rating=rating,
@@ -294,25 +308,17 @@ def team_overview_csv(user: User) -> Response | tuple[str, int]:
     )
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return f"'{value}" if value.startswith(FORMULA_START) else value
-    return str(value)
-
-
 def csv_text(report: dict[str, Any]) -> str:
     """The report as CSV (with a byte-order mark, so spreadsheets read it as UTF-8)."""
     out = io.StringIO()
-    out.write("\ufeff")
+    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     period = (report["start"].isoformat(), report["end"].isoformat())
     for t in report["teams"]:
         team = (t["team_id"], t["team_name"])
         writer.writerow(
-            _cell(v)
+            cell(v)
             for v in (
                 "team", *team, None, None, *period,
                 t["created"], t["solved"], t["backlog_now"], None,
@@ -324,7 +330,7 @@ def csv_text(report: dict[str, Any]) -> str:
         )  # fmt: skip
         for a in t["agents"]:
             writer.writerow(
-                _cell(v)
+                cell(v)
                 for v in (
                     "agent", *team, a["user_id"], a["name"], *period,
                     None, a["solved"], None, a["open_assigned"],

@@ -18,13 +18,19 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    Numeric,
     Text,
+    case,
+    cast,
     exists,
     false,
     func,
+    literal,
     literal_column,
     not_,
+    null,
     or_,
     select,
     true,
@@ -365,24 +371,103 @@ def parse_filter(definition: TicketField, text: str) -> Any:
         return _date(text)
     if not text or len(text) > MAX_LONG_TEXT:
         raise _Wrong("Must not be blank.")
+    if kind.has_options and text not in definition.option_labels():
+        known = ", ".join(definition.option_labels())
+        raise _Wrong(f"Unknown option {text!r}; one of: {known}.")
     return text
 
 
+# Sorting and ranges compare values by their type: numbers as numbers, dates as ISO text; a
+# dropdown by its options' order, a checkbox no before yes; text by its first characters.
+RANGED = (FieldType.NUMBER, FieldType.DECIMAL, FieldType.DATE)
+UNSORTABLE = (FieldType.LONG_TEXT, FieldType.MULTI_SELECT)
+TEXT_SORT_PREFIX = 64
+RANGE_BOUNDS = {"min": "__ge__", "max": "__le__"}
+
+
+def typed_sql(definition: TicketField) -> ColumnElement[Any]:
+    """The field's value as SQL of its type (NULL when empty), for ``ORDER BY`` and ranges;
+    the same on both databases (``sort_value`` is its Python twin)."""
+    value = value_sql(definition.key)
+    kind = definition.type
+    if kind is FieldType.NUMBER:
+        return cast(value, BigInteger)
+    if kind is FieldType.DECIMAL:
+        return cast(value, Numeric)
+    if kind is FieldType.CHECKBOX:
+        return case(
+            (value == _sql_literal(definition, True), 1),
+            (value == _sql_literal(definition, False), 0),
+            else_=null(),
+        )
+    if kind is FieldType.DROPDOWN:
+        positions = [(value == o["value"], i) for i, o in enumerate(definition.options)]
+        filled_other = (value.is_not(None), len(definition.options))
+        return case(*positions, filled_other, else_=null()) if positions else value
+    if kind is FieldType.TEXT:
+        return func.substr(value, 1, TEXT_SORT_PREFIX)
+    return value  # a date: ISO text sorts as dates do
+
+
+def typed_literal(definition: TicketField, value: Any) -> ColumnElement[Any]:
+    """A ``sort_value`` as SQL comparable with ``typed_sql``."""
+    if definition.type is FieldType.NUMBER:
+        return literal(value, BigInteger)
+    if definition.type is FieldType.DECIMAL:
+        return cast(literal(value, Text), Numeric)
+    if definition.type in (FieldType.CHECKBOX, FieldType.DROPDOWN):
+        return literal(value, BigInteger)
+    return literal(value, Text)
+
+
+def sort_value(definition: TicketField, stored: Any) -> Any:
+    """What ``typed_sql`` gives for a stored value, in Python (for a page's cursor)."""
+    if stored is None:
+        return None
+    if definition.type is FieldType.CHECKBOX:
+        return 1 if stored else 0
+    if definition.type is FieldType.DROPDOWN:
+        order = [o["value"] for o in definition.options]
+        return order.index(stored) if stored in order else len(order)
+    if definition.type is FieldType.TEXT:
+        return str(stored)[:TEXT_SORT_PREFIX]
+    return stored
+
+
+def _range_clause(definition: TicketField, bound: str, text: str) -> ColumnElement[bool]:
+    """``field.<key>.min`` / ``.max``: at least / at most the value (a number, decimal or
+    date field), inclusive; empty values never match."""
+    if definition.type not in RANGED:
+        raise _Wrong("Only number, decimal and date fields have ranges.")
+    value = parse_filter(definition, text)
+    compare = getattr(typed_sql(definition), RANGE_BOUNDS[bound])
+    clause: ColumnElement[bool] = compare(typed_literal(definition, value))
+    return clause
+
+
 def filter_clauses(actor: User, wanted: Mapping[str, str]) -> list[ColumnElement[bool]]:
-    """``field.<key>=<value>`` filters as SQL; InvalidInput naming ``field.<key>`` for a field
-    the actor does not know or a value of the wrong type."""
+    """``field.<key>=<value>`` filters (and ``field.<key>.min``/``.max`` ranges) as SQL;
+    InvalidInput naming ``field.<key>`` for a field the actor does not know or a value of the
+    wrong type."""
     definitions = defined_fields(active_only=False)
     errors: dict[str, list[str]] = {}
     clauses: list[ColumnElement[bool]] = []
-    for key, text in wanted.items():
+    for name, text in wanted.items():
+        key, _, bound = name.partition(".")
         definition = definitions.get(key)
         if definition is None or not sees(actor, definition):
             errors[f"field.{key}"] = ["Unknown field."]
             continue
+        if bound and bound not in RANGE_BOUNDS:
+            errors[f"field.{name}"] = ["Only .min and .max follow a field's key."]
+            continue
         try:
-            clauses.append(holds(definition, parse_filter(definition, text)))
+            if bound:
+                clauses.append(_range_clause(definition, bound, text))
+            else:
+                clauses.append(holds(definition, parse_filter(definition, text)))
         except _Wrong as exc:
-            errors[f"field.{key}"] = [str(exc)]
+            errors[f"field.{name}"] = [str(exc)]
     if errors:
         raise InvalidInput("Please correct the filters.", errors)
     return clauses

@@ -26,7 +26,9 @@ Definitions (the period is ``start`` 00:00 UTC up to the end of ``end``, both da
 - SLA compliance: of the team's SLA clocks stopped in the period, the share never breached;
 - CSAT: ratings of tickets solved in the period; response rate = ratings / solved;
 - per agent (members of the team): open tickets of the team assigned to them now, tickets of
-  the team they solved in the period, and their median first response (business seconds).
+  the team they solved in the period, and their median first response (business seconds);
+- with ``group_by=field.<key>`` (a dropdown), per team and option: created, solved, open now
+  (``by_field``).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from autocrm import policies
 from autocrm.errors import Forbidden, NotFound
 from autocrm.extensions import db
 from autocrm.people.models import Team, TeamMembership, User
+from autocrm.reports import by_field
 from autocrm.sla.models import SlaClock
 from autocrm.tickets.models import Feedback, Ticket
 from workflows.definition import CATEGORIES, DONE_CATEGORIES
@@ -381,9 +384,16 @@ def _ratio(part: float, whole: float, scale: float = 1.0) -> float | None:
 
 
 def team_report(
-    actor: User, *, start: date, end: date, team_id: int | None = None
+    actor: User,
+    *,
+    start: date,
+    end: date,
+    team_id: int | None = None,
+    group_by: str | None = None,
 ) -> dict[str, Any]:
-    """The report of every team ``actor`` may see (or of ``team_id``) over start..end."""
+    """The report of every team ``actor`` may see (or of ``team_id``) over start..end; with
+    ``group_by``, each team's figures per option of that dropdown field too."""
+    field = by_field.check_group_by(actor, group_by) if group_by else None
     period = Period(start, end)
     teams = _visible_teams(actor, team_id)
     ids = [t.id for t in teams]
@@ -397,13 +407,19 @@ def team_report(
     sla = _sla_clocks(ids, period) if ids else {}
     members = _members(ids) if ids else {}
     empty = {name: None for name, _ in PERCENTILES}
-    return {
+    report: dict[str, Any] = {
         "start": start,
         "end": end,
         "teams": [
             _team_entry(team, period, counts, times, trend, sla, members, empty) for team in teams
         ],
     }
+    if field is not None:
+        groups = by_field.field_groups(ids, period.since, period.until, OPEN_CATEGORIES, field)
+        report["group_by"] = {"key": field.key, "label": field.label}
+        for entry in report["teams"]:
+            entry["by_field"] = groups.get(entry["team_id"], [])
+    return report
 
 
 def _team_entry(

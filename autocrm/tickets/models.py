@@ -248,7 +248,10 @@ class SavedView(Model):
     team_id: Mapped[int | None] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
     # The list API's filter vocabulary (``views.ViewFiltersSchema``), as validated.
     filters: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
-    sort: Mapped[str] = mapped_column(String(20), default="-updated_at")
+    # Custom field keys shown as queue columns, in order.
+    columns: Mapped[list[str]] = mapped_column(JSONType, default=list, server_default="[]")
+    # A fixed sort ("-updated_at") or a custom field's ("-field.<key>").
+    sort: Mapped[str] = mapped_column(String(60), default="-updated_at")
     position: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -32,6 +32,7 @@ from autocrm.events.kinds import (
 )
 from autocrm.extensions import db
 from autocrm.fields import forms as request_forms
+from autocrm.fields import ordering as field_ordering
 from autocrm.fields import values as field_values
 from autocrm.files import services as files
 from autocrm.listing import Page, PageRequest, contains, keyset_page
@@ -163,6 +164,8 @@ def list_tickets(actor: User, filters: TicketFilters, page: PageRequest) -> Page
         stmt = stmt.where(
             contains(Ticket.subject, filters.q) | contains(Ticket.description, filters.q)
         )
+    if field_ordering.is_field_sort(page.sort):
+        return field_ordering.keyset_page(actor, stmt, page)
     return keyset_page(stmt, page, SORTS, Ticket.id)
 
 

@@ -1,10 +1,12 @@
 """Queue views: the built-in ones (code) and the ones people save (``SavedView`` rows).
 
 A view is a set of ticket filters in the list API's vocabulary (``ViewFiltersSchema``: the
-query parameters ``GET /api/tickets`` takes) and a sort. The built-in views are the same for
-everyone but read "me" and "my teams" as the person looking; "Unsolved" means the workflow
-states whose category is not a final one (``DONE_CATEGORIES``: solved, closed), whatever each
-workflow calls them.
+query parameters ``GET /api/tickets`` takes; custom field filters under ``fields``, keyed as
+``field.<key>`` is without its prefix: ``{"severity": "high", "seats.min": "5"}``), a sort (a
+fixed one or a custom field's, ``-field.<key>``) and the custom fields shown as columns. The
+built-in views are the same for everyone but read "me" and "my teams" as the person looking;
+"Unsolved" means the workflow states whose category is not a final one (``DONE_CATEGORIES``:
+solved, closed), whatever each workflow calls them.
 
 Who may do what (``policies``): staff only; a personal view is its owner's, a team view is
 seen by that team's members and made or changed by them (or admins), a global view is seen by
@@ -26,6 +28,8 @@ from autocrm import policies
 from autocrm.columns import MAX_INT32
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
+from autocrm.fields import ordering as field_ordering
+from autocrm.fields import values as field_values
 from autocrm.people.models import Team, User
 from autocrm.tickets.models import SavedView, ViewScope
 from autocrm.tickets.representation import PriorityField
@@ -53,7 +57,9 @@ SORTS = {
 DEFAULT_SORT = "-updated_at"
 MAX_NAME = 80
 MAX_SAVED_VIEWS = 100  # per person: what they own
-FIELDS = ("name", "scope", "team_id", "filters", "sort", "position")
+FIELDS = ("name", "scope", "team_id", "filters", "sort", "position", "columns")
+MAX_COLUMNS = 20
+MAX_FIELD_FILTER = 200
 
 
 def _id(**kwargs: Any) -> ma.fields.Integer:
@@ -83,6 +89,15 @@ class ViewFiltersSchema(ma.Schema):
     )
     solved_within_days = ma.fields.Integer(
         strict=True, validate=validate.Range(min=1, max=MAX_SOLVED_WITHIN_DAYS)
+    )
+    custom_fields = ma.fields.Dict(
+        data_key="fields",
+        keys=ma.fields.String(validate=validate.Length(min=1, max=50)),
+        values=ma.fields.String(validate=validate.Length(min=1, max=MAX_FIELD_FILTER)),
+        metadata={
+            "description": "Custom field filters: `field.<key>=<value>` (and `.min`/`.max` "
+            'ranges) of the list, without `field.`: {"severity": "high"}.'
+        },
     )
 
 
@@ -139,6 +154,7 @@ class View:
     team_id: int | None = None
     owner_id: int | None = None
     position: int = 0
+    columns: tuple[str, ...] = ()
     editable: bool = False
     count: int | None = None
     count_more: bool = False  # more than ``count`` tickets (a search stops counting)
@@ -216,6 +232,7 @@ def _saved(actor: User, row: SavedView) -> View:
         team_id=row.team_id,
         owner_id=row.owner_id,
         position=row.position,
+        columns=tuple(row.columns or ()),
         editable=policies.can_manage_saved_view(actor, row.scope, row.team_id, row.owner_id),
         created_at=row.created_at,
         updated_at=row.updated_at,
@@ -238,7 +255,10 @@ def list_views(actor: User, *, counts: bool = False) -> list[View]:
     views = [_builtin(actor, spec) for spec in BUILTIN_VIEWS] + [_saved(actor, v) for v in saved]
     if counts:
         for view in views:
-            view.count, view.count_more = count_tickets(actor, view.ticket_filters)
+            try:
+                view.count, view.count_more = count_tickets(actor, view.ticket_filters)
+            except InvalidInput:  # it filters by a custom field deleted since
+                view.count = None
     return views
 
 
@@ -322,9 +342,15 @@ def check_view(
             errors.update(exc.errors)
     if "sort" in fields_in or current is None:
         sort = fields_in.get("sort") or DEFAULT_SORT
-        if sort not in SORTS:
-            errors["sort"] = [f"One of: {', '.join(SORTS)}."]
+        _check_sort(actor, sort, errors)
         clean["sort"] = sort
+    if "columns" in fields_in:
+        clean["columns"] = _check_columns(actor, fields_in["columns"], errors)
+    if "filters" in clean and clean["filters"].get("fields"):
+        try:
+            field_values.filter_clauses(actor, clean["filters"]["fields"])
+        except InvalidInput as exc:
+            errors.setdefault("filters", {}).update(exc.errors)
     if "position" in fields_in:
         position = fields_in["position"]
         if (
@@ -341,6 +367,29 @@ def check_view(
     if errors:
         raise InvalidInput("Please correct the marked fields.", errors)
     return clean
+
+
+def _check_sort(actor: User, sort: Any, errors: dict[str, Any]) -> None:
+    if not isinstance(sort, str) or (sort not in SORTS and not field_ordering.is_field_sort(sort)):
+        errors["sort"] = [f"One of: {', '.join(SORTS)}, or field.<key> / -field.<key>."]
+        return
+    if sort not in SORTS:
+        try:
+            field_ordering.sort_field(actor, sort)
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+
+
+def _check_columns(actor: User, columns: Any, errors: dict[str, Any]) -> list[str]:
+    """Custom field keys to show, in order: known to ``actor``, each once."""
+    if not isinstance(columns, list) or len(columns) > MAX_COLUMNS:
+        errors["columns"] = [f"A list of at most {MAX_COLUMNS} field keys."]
+        return []
+    known = {f.key for f in field_values.fields_for(actor)}
+    unknown = [c for c in columns if not isinstance(c, str) or c not in known]
+    if unknown:
+        errors["columns"] = [f"Unknown field {c!r}." for c in unknown]
+    return list(dict.fromkeys(c for c in columns if c in known))
 
 
 @rolls_back_on_error

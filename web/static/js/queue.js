@@ -188,7 +188,7 @@
   if (filterForm && applyButton) {
     applyButton.hidden = true;
     filterForm.addEventListener("change", (event) => {
-      if (event.target.matches("select, input[name=tag]")) filterForm.requestSubmit();
+      if (event.target.matches("select, input[name=tag], input[name^='field.'], input[name=columns]")) filterForm.requestSubmit();
     });
   }
 
