@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from marshmallow import Schema, fields
 from sqlalchemy import or_, select
+from sqlalchemy.orm.attributes import set_committed_value
 
 from autocrm import markdown
 from autocrm.engine.versions import engine_for_version
@@ -109,7 +110,10 @@ def preload_authors(messages: Sequence[Message]) -> Sequence[Message]:
     """The messages, their authors loaded in one query (not one per message)."""
     ids = {m.author_id for m in messages}
     if ids:
-        list(db.session.scalars(select(User).where(User.id.in_(ids))))
+        # Set on the messages: the session's identity map alone holds the users only weakly.
+        authors = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+        for message in messages:
+            set_committed_value(message, "author", authors[message.author_id])
     return messages
 
 
@@ -151,22 +155,18 @@ def trail_views(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
     """The entries' fields for ``TrailEntrySchema`` (names and labels read once for all)."""
     if not entries:
         return []
-    names = _user_names({e.actor_id for e in entries if e.actor_id is not None})
-    stmt = select(Ticket.id, Ticket.workflow_version_id).where(
-        Ticket.id.in_({e.ticket_id for e in entries})
-    )
-    ticket_versions: dict[int, int] = {row[0]: row[1] for row in db.session.execute(stmt)}
+    names = history.load_names(entries)  # the actors and the tickets' workflows among them
     rows = []
-    lines = history.describe_entries(entries)
+    lines = history.describe_entries(entries, names)
     for entry, line in zip(entries, lines, strict=True):
-        labels = engine_for_version(ticket_versions[entry.ticket_id]).state_labels
+        labels = names.engines[entry.ticket_id].state_labels
         rows.append(
             {
                 "id": entry.id,
                 "ticket_id": entry.ticket_id,
                 "kind": entry.kind,
                 "actor_id": entry.actor_id,
-                "actor_name": names.get(entry.actor_id) if entry.actor_id else None,
+                "actor_name": names.users.get(entry.actor_id) if entry.actor_id else None,
                 "from_state": entry.from_state,
                 "to_state": entry.to_state,
                 "to_state_label": labels.get(entry.to_state, entry.to_state)

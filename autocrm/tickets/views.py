@@ -37,6 +37,7 @@ from autocrm.tickets.services import (
     TicketFilters,
     check_filters,
     count_tickets,
+    count_tickets_each,
 )
 from autocrm.transaction import rolls_back_on_error
 from workflows.definition import CATEGORIES, DONE_CATEGORIES
@@ -229,8 +230,9 @@ def list_views(actor: User, *, counts: bool = False) -> list[View]:
     saved = sorted(rows, key=lambda v: (scope_order[v.scope], v.position, v.name.lower(), v.id))
     views = [_builtin(actor, spec) for spec in BUILTIN_VIEWS] + [_saved(actor, v) for v in saved]
     if counts:
-        for view in views:
-            view.count = count_tickets(actor, view.ticket_filters)
+        found = count_tickets_each(actor, [view.ticket_filters for view in views])
+        for view, count in zip(views, found, strict=True):
+            view.count = count
     return views
 
 
