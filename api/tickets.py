@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import marshmallow as ma
-from flask import request
+from flask import Response, jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -14,7 +13,6 @@ from api import schemas
 from api.auth import current_actor, require_bearer
 from api.errors import ErrorSchema
 from api.etags import expected_version, with_etag
-from autocrm.fields import values as field_values
 from autocrm.listing import Page, PageRequest
 from autocrm.tickets import conversation, representation, search
 from autocrm.tickets import services as tickets
@@ -25,36 +23,14 @@ blp.before_request(require_bearer)
 NOT_FOUND = {"description": "No such ticket, or not one you may see."}
 
 
-@dataclass
-class _Listed:
-    """A listed ticket read like the ticket itself, with what the caller may see of its
-    custom fields and, when searching, its snippet."""
-
-    ticket: Any
-    visible_fields: dict[str, Any]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.ticket, name)
-
-
-@dataclass
-class _Hit(_Listed):
-    """A search hit: with its snippet (a plain listing has none at all)."""
-
-    snippet: str | None = None
-
-
-def _listed(found: Page[Any]) -> Page[Any]:
-    audience = representation.audience_of(current_actor())
-    definitions = field_values.defined_fields()
-    items: list[_Listed] = []
-    for ticket in found.items:
-        visible = field_values.visible_values(ticket.custom_fields, audience, definitions)
-        if isinstance(found, search.SearchPage):
-            items.append(_Hit(ticket, visible, found.snippets.get(ticket.id)))
-        else:
-            items.append(_Listed(ticket, visible))
-    return Page(items, found.next_cursor)
+def _listed(found: Page[Any]) -> Response:
+    """The page as ``TicketPageSchema`` documents it, serialized by
+    ``representation.listed_items`` (equal to the schema's dump, at a fraction of its cost)."""
+    snippets = found.snippets if isinstance(found, search.SearchPage) else None
+    items = representation.listed_items(
+        found.items, representation.audience_of(current_actor()), snippets
+    )
+    return jsonify({"items": items, "next_cursor": found.next_cursor})
 
 
 def _field_filters() -> dict[str, str]:
@@ -83,7 +59,8 @@ class TicketCollection(MethodView):
             limit=args.pop("limit"), cursor=args.pop("cursor", None), sort=args.pop("sort")
         )
         filters = tickets.TicketFilters(**args, custom_fields=_field_filters())
-        return _listed(tickets.list_tickets(current_actor(), filters, page))
+        columns = representation.LISTED_COLUMNS
+        return _listed(tickets.list_tickets(current_actor(), filters, page, columns))
 
     @blp.arguments(schemas.TicketCreateSchema)
     @blp.response(201, schemas.TicketDetailSchema)

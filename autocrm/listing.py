@@ -107,7 +107,8 @@ def keyset_page(
     sort_columns: dict[str, InstrumentedAttribute[Any]],
     id_column: InstrumentedAttribute[int],
 ) -> Page[T]:
-    """One page of ``stmt`` ordered by ``page.sort`` then id, after ``page.cursor``."""
+    """One page of ``stmt`` ordered by ``page.sort`` then id, after ``page.cursor``; a
+    ``stmt`` of several columns (which must include the sort column and the id) pages rows."""
     column = sort_columns[page.key]
     keys = (column, id_column) if column is not id_column else (id_column,)
     if page.cursor:
@@ -121,13 +122,15 @@ def keyset_page(
         stmt = stmt.where(lhs < rhs if page.descending else lhs > rhs)
     order = [k.desc() if page.descending else k.asc() for k in keys]
     limit = max(1, min(page.limit, MAX_PAGE_SIZE))
-    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
+    result = db.session.execute(stmt.order_by(*order).limit(limit + 1))
+    # One entity (``select(Ticket)``): the objects; columns: the rows, read by column name.
+    rows: list[Any] = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = None
     if more:
         last = rows[-1]
-        next_cursor = encode_cursor(page.sort, getattr(last, column.key), last.id)  # type: ignore[attr-defined]
+        next_cursor = encode_cursor(page.sort, getattr(last, column.key), last.id)
     return Page(items=rows, next_cursor=next_cursor)
 
 

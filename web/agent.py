@@ -78,6 +78,8 @@ class QueueQuery:
     cursor: str | None = None
     # Custom fields: the form's field filters, the columns shown, the definitions.
     fields: queue_fields.QueueFields = field(default_factory=lambda: queue_fields.QueueFields({}))
+    # The current workflow (its states for the status filter), read once for the request.
+    workflow: queue.CompiledWorkflow | None = None
 
     @property
     def query_string(self) -> str:
@@ -116,7 +118,8 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
     except NotFound:
         errors["view"] = "Choose one of the views."
         view = views.access_view(user, views.DEFAULT_VIEW)
-    query = QueueQuery(values=values, view=view, errors=errors, sort=view.sort)
+    workflow = queue.current_workflow()
+    query = QueueQuery(values=values, view=view, errors=errors, sort=view.sort, workflow=workflow)
     query.fields = queue_fields.read(user, args, view.columns)
     errors.update(query.fields.errors)
     base = view.ticket_filters
@@ -126,7 +129,7 @@ def parse_query(user: User, args: Mapping[str, Any], team_ids: list[int]) -> Que
         filters["custom_fields"] = field_filters
     if field_filters:  # the view's own too: its field may have been deleted since
         errors.update(queue_fields.check_filters(user, field_filters, query.fields.definitions))
-    states = {name for name, _, _ in queue.workflow_states()}
+    states = set(workflow.categories)
     if values["status"]:
         if values["status"] in states:
             filters["status"] = [values["status"]]
@@ -240,6 +243,7 @@ def _row_context(
 ) -> dict[str, Any]:
     """What _rows.html needs to draw rows, read in one query each (with a search, each
     row's matching text)."""
+    people = queue.people_of(items)
     return {
         "tickets": items,
         "snippets": tickets.search_snippets(user, query.filters.q, [t.id for t in items]),
@@ -247,8 +251,8 @@ def _row_context(
         "field_columns": query.fields.column_fields,
         "field_cell": queue_fields.cell,
         "sla": queue.sla_due(t.id for t in items),
-        "names": queue.names_of(t.assignee_id for t in items),
-        "requesters": queue.requesters_of(items),
+        "names": people.names,
+        "requesters": people.requesters,
         # What bulk actions queue.js offers: the transitions valid for every selected row.
         "row_transitions": {
             t.id: " ".join(spec.name for spec in tickets.allowed_transitions(user, t))
@@ -275,6 +279,7 @@ def _render_queue(
     team_names = _team_choices(user)
     filter_team_ids = _filter_team_ids(user, team_names)
     query = parse_query(user, args, filter_team_ids)
+    workflow = query.workflow or queue.current_workflow()
     items: list[Ticket] = []
     next_cursor = None
     if not query.errors:
@@ -313,12 +318,12 @@ def _render_queue(
         save_values=save_values or {},
         sort_options=_sort_options(query),
         sla_labels=SLA_LABELS,
-        states=queue.workflow_states(),
+        states=queue.workflow_states(workflow),
         priorities=[p.label for p in Priority],
         agents=queue.assignable_agents(user),
         filter_teams=[(i, team_names[i]) for i in filter_team_ids if i in team_names],
         filter_organizations=[(o.id, o.name) for o in organizations.list_organizations(user)],
-        transitions=queue.workflow_transitions(),
+        transitions=queue.workflow_transitions(workflow),
         bulk_actions=BULK_ACTIONS,
         bulk_results=bulk_results,
         bulk_errors=bulk_errors or {},

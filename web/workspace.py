@@ -209,7 +209,7 @@ def _assignable_staff(team_list: list[Team]) -> list[dict[str, Any]]:
             "name": person.name,
             "teams": ", ".join(team_names[i] for i in person.team_ids if i in team_names),
         }
-        for person in users.active_staff()
+        for person in users.active_staff(with_teams=True)
     ]
 
 

@@ -84,16 +84,21 @@ def current_session(user_id: Any, key: Any) -> UserSession | None:
 def live_session(user_id: Any, fingerprint: Any, key: Any) -> UserSession:
     """The session a cookie names, if it logs its user in: a live session row, an active
     user, and the password it was issued under (see ``users.user_for_session``)."""
-    users.user_for_session(user_id, fingerprint)
-    entry = current_session(user_id, key)
-    if entry is None:
-        raise NotAuthenticated("Not logged in.")
-    return entry
+    return _logged_in(user_id, fingerprint, key)[1]
 
 
 def user_for_session(user_id: Any, fingerprint: Any, key: Any) -> User:
     """The user a session cookie logs in (``live_session``)."""
-    return db.session.get_one(User, live_session(user_id, fingerprint, key).user_id)
+    return _logged_in(user_id, fingerprint, key)[0]
+
+
+def _logged_in(user_id: Any, fingerprint: Any, key: Any) -> tuple[User, UserSession]:
+    # The user is kept, not read again: the session's identity map holds it only weakly.
+    user = users.user_for_session(user_id, fingerprint)
+    entry = current_session(user_id, key)
+    if entry is None:
+        raise NotAuthenticated("Not logged in.")
+    return user, entry
 
 
 @rolls_back_on_error

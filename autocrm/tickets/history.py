@@ -59,7 +59,9 @@ class HistoryLine:
 
 
 @dataclass
-class _Names:
+class Names:
+    """What the lines of some entries name, read in bulk (``load_names``)."""
+
     users: dict[int, str]
     teams: dict[int, str]
     engines: dict[int, CompiledWorkflow]  # ticket id -> its workflow
@@ -77,11 +79,13 @@ class _Names:
         return self.teams.get(team_id, f"team #{team_id}")
 
 
-def describe_entries(entries: Sequence[TicketEvent]) -> list[HistoryLine]:
-    """Each entry's line, in order."""
+def describe_entries(
+    entries: Sequence[TicketEvent], names: Names | None = None
+) -> list[HistoryLine]:
+    """Each entry's line, in order; ``names``: ``load_names(entries)`` if the caller has it."""
     if not entries:
         return []
-    names = _load_names(entries)
+    names = names or load_names(entries)
     lines = []
     previous: TicketEvent | None = None
     for entry in entries:
@@ -119,7 +123,8 @@ def ticket_workflow_versions(ticket_ids: set[int]) -> dict[int, int]:
     return versions
 
 
-def _load_names(entries: Sequence[TicketEvent]) -> _Names:
+def load_names(entries: Sequence[TicketEvent]) -> Names:
+    """The people, teams and workflows the entries name (their actors and tickets' too)."""
     user_ids: set[int] = set()
     team_ids: set[int] = set()
     rule_version_ids: set[int] = set()
@@ -144,7 +149,7 @@ def _load_names(entries: Sequence[TicketEvent]) -> _Names:
         rows = db.session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
         teams = {row[0]: row[1] for row in rows}
     versions = ticket_workflow_versions({e.ticket_id for e in entries})
-    return _Names(
+    return Names(
         users=users,
         teams=teams,
         engines={ticket_id: engine_for_version(version) for ticket_id, version in versions.items()},
@@ -161,7 +166,7 @@ def _cause(entry: TicketEvent) -> dict[str, Any] | None:
 # -- one line ------------------------------------------------------------------------------------
 
 
-def _line(entry: TicketEvent, names: _Names) -> HistoryLine:
+def _line(entry: TicketEvent, names: Names) -> HistoryLine:
     what = _what(entry, names)
     cause = _cause(entry)
     if cause is None:
@@ -174,7 +179,7 @@ def _line(entry: TicketEvent, names: _Names) -> HistoryLine:
     return HistoryLine(f"{what} {reason}", why)
 
 
-def _what(entry: TicketEvent, names: _Names) -> str:
+def _what(entry: TicketEvent, names: Names) -> str:
     data = entry.data or {}
     kind = entry.kind
     if kind == "ticket.created":
@@ -210,7 +215,7 @@ def _what(entry: TicketEvent, names: _Names) -> str:
     return kind.replace(".", " ").replace("_", " ").capitalize()
 
 
-def _moved(entry: TicketEvent, names: _Names) -> str:
+def _moved(entry: TicketEvent, names: Names) -> str:
     engine = names.engines.get(entry.ticket_id)
     labels = engine.state_labels if engine else {}
     categories = engine.categories if engine else {}
@@ -230,7 +235,7 @@ def _moved(entry: TicketEvent, names: _Names) -> str:
     return f"Set to {label}"
 
 
-def _changed(changes: dict[str, Any], names: _Names) -> str:
+def _changed(changes: dict[str, Any], names: Names) -> str:
     parts = []
     # By name: a change read back from PostgreSQL's jsonb has its keys sorted, and the live
     # event's entry must read the same as the fetched one.
@@ -271,7 +276,7 @@ def _tags(old: list[str], new: list[str]) -> str:
 # -- why automation did it -----------------------------------------------------------------------
 
 
-def _reason(cause: dict[str, Any], names: _Names) -> tuple[str, list[str]]:
+def _reason(cause: dict[str, Any], names: Names) -> tuple[str, list[str]]:
     """The short reason for the main line, and the details behind the toggle."""
     rule = str(cause.get("rule") or "")
     because = [c for c in cause.get("because") or [] if isinstance(c, dict)]
@@ -294,7 +299,7 @@ def _reason(cause: dict[str, Any], names: _Names) -> tuple[str, list[str]]:
     return _rule_reason(rule, definition, because), why
 
 
-def _rule_definition(cause: dict[str, Any], names: _Names) -> dict[str, Any] | None:
+def _rule_definition(cause: dict[str, Any], names: Names) -> dict[str, Any] | None:
     engine = names.rule_versions.get(cause.get("workflow_version") or 0)
     if engine is None:
         return None

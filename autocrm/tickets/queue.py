@@ -19,6 +19,7 @@ from autocrm.extensions import db
 from autocrm.people.models import Organization, Role, TeamMembership, User
 from autocrm.sla.models import SlaClock
 from autocrm.tickets.models import Ticket
+from workflows.engine import CompiledWorkflow
 
 SLA_STATES = ("breached", "due_soon", "on_track", "none")
 DUE_SOON = timedelta(hours=1)  # without a warn_at, "due soon" is the last hour
@@ -63,36 +64,38 @@ def sla_state(due: SlaDue | None, now: datetime) -> str:
     return "none" if due is None else due.state(now)
 
 
-def names_of(user_ids: Iterable[int | None]) -> dict[int, str]:
-    ids = [i for i in dict.fromkeys(user_ids) if i is not None]
-    if not ids:
-        return {}
-    return dict(db.session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
-
-
 @dataclass(frozen=True)
 class Requester:
     name: str
     organization: str | None
 
 
-def requesters_of(items: Iterable[Ticket]) -> dict[int, Requester]:
-    """By ticket id, its requester's name and organization (one query for the page)."""
-    tickets_by_requester: dict[int, list[int]] = {}
-    for ticket in items:
-        tickets_by_requester.setdefault(ticket.requester_id, []).append(ticket.id)
-    if not tickets_by_requester:
-        return {}
+@dataclass(frozen=True)
+class RowPeople:
+    """The people a page of rows names: assignees' names by user id, and each ticket's
+    requester by ticket id."""
+
+    names: dict[int, str]
+    requesters: dict[int, Requester]
+
+
+def people_of(items: Iterable[Ticket]) -> RowPeople:
+    """The rows' assignees and requesters (with their organizations), in one query."""
+    items = list(items)
+    ids = {t.requester_id for t in items} | {t.assignee_id for t in items if t.assignee_id}
+    if not ids:
+        return RowPeople({}, {})
     rows = db.session.execute(
         select(User.id, User.name, Organization.name)
         .outerjoin(Organization, Organization.id == User.organization_id)
-        .where(User.id.in_(tickets_by_requester))
+        .where(User.id.in_(ids))
     )
-    found: dict[int, Requester] = {}
-    for user_id, name, organization in rows:
-        for ticket_id in tickets_by_requester[user_id]:
-            found[ticket_id] = Requester(name, organization)
-    return found
+    people = {user_id: Requester(name, organization) for user_id, name, organization in rows}
+    assignees = {t.assignee_id for t in items if t.assignee_id}
+    return RowPeople(
+        names={i: people[i].name for i in assignees if i in people},
+        requesters={t.id: people[t.requester_id] for t in items if t.requester_id in people},
+    )
 
 
 def assignable_agents(actor: User) -> list[User]:
@@ -108,17 +111,20 @@ def assignable_agents(actor: User) -> list[User]:
     return sorted(people, key=lambda person: person.id != actor.id)
 
 
-def workflow_states() -> list[tuple[str, str, str]]:
-    """(name, label, category) of the current workflow's states, for the status filter."""
-    engine = engine_for_version(current_version().id)
+def current_workflow() -> CompiledWorkflow:
+    """The current workflow, compiled: a page reads it once and passes it on."""
+    return engine_for_version(current_version().id)
+
+
+def workflow_states(engine: CompiledWorkflow) -> list[tuple[str, str, str]]:
+    """(name, label, category) of the workflow's states, for the status filter."""
     return [
         (name, engine.state_labels[name], category) for name, category in engine.categories.items()
     ]
 
 
-def workflow_transitions() -> list[tuple[str, str]]:
-    """(name, label) of the current workflow's transitions, for bulk actions."""
-    engine = engine_for_version(current_version().id)
+def workflow_transitions(engine: CompiledWorkflow) -> list[tuple[str, str]]:
+    """(name, label) of the workflow's transitions, for bulk actions."""
     return [(spec.name, spec.label) for spec in engine.transitions.values()]
 
 

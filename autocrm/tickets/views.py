@@ -40,7 +40,7 @@ from autocrm.tickets.services import (
     SLA_FILTERS,
     TicketFilters,
     check_filters,
-    count_tickets,
+    count_tickets_each,
 )
 from autocrm.transaction import rolls_back_on_error
 from workflows.definition import CATEGORIES, DONE_CATEGORIES
@@ -254,11 +254,10 @@ def list_views(actor: User, *, counts: bool = False) -> list[View]:
     saved = sorted(rows, key=lambda v: (scope_order[v.scope], v.position, v.name.lower(), v.id))
     views = [_builtin(actor, spec) for spec in BUILTIN_VIEWS] + [_saved(actor, v) for v in saved]
     if counts:
-        for view in views:
-            try:
-                view.count, view.count_more = count_tickets(actor, view.ticket_filters)
-            except InvalidInput:  # it filters by a custom field deleted since
-                view.count = None
+        found = count_tickets_each(actor, [view.ticket_filters for view in views])
+        for view, count in zip(views, found, strict=True):
+            if count is not None:
+                view.count, view.count_more = count
     return views
 
 
@@ -277,10 +276,6 @@ def _access_saved(actor: User, view_id: str | int) -> SavedView:
     if row is None or not policies.can_view_saved_view(actor, row):
         raise NotFound(f"View {view_id} not found.")
     return row
-
-
-def count_view(actor: User, view: View) -> tuple[int, bool]:
-    return count_tickets(actor, view.ticket_filters)
 
 
 # -- saving ------------------------------------------------------------------------------------
