@@ -48,8 +48,8 @@ def _iso(value: datetime | None) -> str:
 def _rows(
     items: list[Ticket], team_names: dict[int, str], fields: list[TicketField]
 ) -> list[list[str]]:
-    names = queue.names_of(t.assignee_id for t in items)
-    requesters = queue.requesters_of(items)
+    people = queue.people_of(items)
+    names, requesters = people.names, people.requesters
     rows = []
     for t in items:
         who = requesters.get(t.id)
