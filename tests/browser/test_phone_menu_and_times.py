@@ -133,6 +133,8 @@ def test_a_customer_on_a_phone_finds_an_old_ticket_by_search(
     rows = page.locator("[data-ticket-id]")
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text(f"Old invoice {token}")
+    # Measured once the stylesheets are in: a layout read while they load is the bare table's.
+    page.wait_for_load_state("load")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, f"the page is {width}px wide on a 375px screen"
     screenshot(page, "portal-search-375")
