@@ -36,6 +36,7 @@ from autocrm.tickets.models import Message, Ticket, TicketEvent, TicketFollower
 
 _TICKETS = "realtime.tickets"  # before commit: (ticket id, a team it left or None)
 _NO_MOVE = object()
+_RENDERED = "realtime.rendered_message"  # (message, its payload) from publish_message
 
 # -- emitting ---------------------------------------------------------------------------------
 
@@ -88,6 +89,15 @@ def publish_message(message: Message) -> None:
     data = representation.render_message(message)
     room = staff_room(message.ticket_id) if message.internal else ticket_room(message.ticket_id)
     publish("message", data, [room])
+    db.session.info[_RENDERED] = (message, data)  # the last one only: nothing piles up
+
+
+def rendered_message(message: Message) -> dict[str, Any]:
+    """The message as ``publish_message`` rendered it in the transaction that wrote it (the
+    payload the rooms get), or rendered now: after the commit, rendering it again would read
+    the message, its author and its files back for the same result."""
+    published, data = db.session.info.pop(_RENDERED, (None, None))
+    return data if published is message else representation.render_message(message)
 
 
 def _render_queued(items: list[tuple[str, Any, Any]]) -> None:
