@@ -118,12 +118,15 @@ def _render_queued(items: list[tuple[str, Any, Any]]) -> None:
     found = db.session.scalars(stmt.execution_options(populate_existing=True))
     tickets = list(found)
     customers = _customer_audiences(tickets)
-    for ticket, data in zip(tickets, representation.render_tickets(tickets, "staff"), strict=True):
+    shared = representation.ticket_lookups(tickets) if tickets else None
+    staff = representation.render_tickets(tickets, "staff", shared)
+    for ticket, data in zip(tickets, staff, strict=True):
         rooms = [staff_room(ticket.id), team_room(ticket.team_id)]
         rooms += [team_room(team) for team in left[ticket.id] if team != ticket.team_id]
         publish("ticket_updated", data, rooms)
     public = [t for t in tickets if customers.get(t.id)]
-    for ticket, data in zip(public, representation.render_tickets(public, "customer"), strict=True):
+    customer = representation.render_tickets(public, "customer", shared)
+    for ticket, data in zip(public, customer, strict=True):
         publish("ticket_updated", data, [user_room(user) for user in customers[ticket.id]])
     if trail:
         _publish_trail(trail, customers)
