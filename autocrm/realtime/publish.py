@@ -36,6 +36,7 @@ from autocrm.tickets.models import Message, Ticket, TicketEvent, TicketFollower
 
 _TICKETS = "realtime.tickets"  # before commit: (ticket id, a team it left or None)
 _NO_MOVE = object()
+_RENDERED = "realtime.rendered_message"  # (message, its payload) from publish_message
 
 # -- emitting ---------------------------------------------------------------------------------
 
@@ -88,6 +89,15 @@ def publish_message(message: Message) -> None:
     data = representation.render_message(message)
     room = staff_room(message.ticket_id) if message.internal else ticket_room(message.ticket_id)
     publish("message", data, [room])
+    db.session.info[_RENDERED] = (message, data)  # the last one only: nothing piles up
+
+
+def rendered_message(message: Message) -> dict[str, Any]:
+    """The message as ``publish_message`` rendered it in the transaction that wrote it (the
+    payload the rooms get), or rendered now: after the commit, rendering it again would read
+    the message, its author and its files back for the same result."""
+    published, data = db.session.info.pop(_RENDERED, (None, None))
+    return data if published is message else representation.render_message(message)
 
 
 def _render_queued(items: list[tuple[str, Any, Any]]) -> None:
@@ -108,24 +118,29 @@ def _render_queued(items: list[tuple[str, Any, Any]]) -> None:
     found = db.session.scalars(stmt.execution_options(populate_existing=True))
     tickets = list(found)
     customers = _customer_audiences(tickets)
-    for ticket, data in zip(tickets, _render_and_keep(tickets, "staff"), strict=True):
+    shared = representation.ticket_lookups(tickets) if tickets else None
+    for ticket, data in zip(tickets, _render_and_keep(tickets, "staff", shared), strict=True):
         rooms = [staff_room(ticket.id), team_room(ticket.team_id)]
         rooms += [team_room(team) for team in left[ticket.id] if team != ticket.team_id]
         publish("ticket_updated", data, rooms)
     public = [t for t in tickets if customers.get(t.id)]
-    for ticket, data in zip(public, _render_and_keep(public, "customer"), strict=True):
+    for ticket, data in zip(public, _render_and_keep(public, "customer", shared), strict=True):
         publish("ticket_updated", data, [user_room(user) for user in customers[ticket.id]])
     if trail:
         _publish_trail(trail, customers)
 
 
-def _render_and_keep(tickets: list[Ticket], audience: representation.Audience) -> list[Any]:
+def _render_and_keep(
+    tickets: list[Ticket],
+    audience: representation.Audience,
+    shared: representation.TicketLookups | None,
+) -> list[Any]:
     """The tickets rendered for ``audience``; their views kept for the change's own response
     (``representation.committed_view``)."""
-    views = representation.ticket_views(tickets, audience)
+    views = representation.ticket_views(tickets, audience, shared)
     for ticket, view in zip(tickets, views, strict=True):
         representation.keep_committed_view(ticket.id, audience, view)
-    return representation.schema_for(audience)(many=True).dump(views)
+    return representation.dump_views(views, audience)
 
 
 def _publish_trail(entries: list[TicketEvent], customers: dict[int, list[int]]) -> None:

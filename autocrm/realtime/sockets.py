@@ -29,12 +29,13 @@ from autocrm.realtime.publish import (
     emit_now,
     emit_presence,
     presence_key,
+    rendered_message,
     session_sockets_key,
     user_sockets_key,
 )
 from autocrm.realtime.rooms import staff_room, team_room, ticket_room, user_room
 from autocrm.requestguard import json_problems
-from autocrm.tickets import conversation, representation
+from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
 
 ASYNC_MODES = ("eventlet", "gevent", "threading")
@@ -194,7 +195,7 @@ def leave_ticket(actor: User, ticket_id: int) -> dict[str, Any]:
 
 def send_message(actor: User, ticket_id: int, body: str, internal: bool) -> dict[str, Any]:
     message = conversation.do_add_message(actor, ticket_id, body, internal=internal, channel="chat")
-    return {"message": representation.render_message(message)}
+    return {"message": rendered_message(message)}
 
 
 def typing(actor: User, ticket_id: int, typing: bool) -> dict[str, Any]:

@@ -143,8 +143,11 @@ def start_new_ticket(ticket: Ticket) -> None:
         start(ticket, metric, ticket.created_at, new_ticket=True)
 
 
-def stop(ticket: Ticket, metric: str, now: datetime) -> None:
-    clock = clocks_of(ticket).get(metric)
+def stop(
+    ticket: Ticket, metric: str, now: datetime, clocks: dict[str, SlaClock] | None = None
+) -> None:
+    """``clocks``: the ticket's, if the caller has them already (``clocks_of``)."""
+    clock = (clocks_of(ticket) if clocks is None else clocks).get(metric)
     if clock is not None and clock.stopped_at is None:
         _pause(clock, now, calendar_for_ticket(ticket))
         clock.stopped_at = now
@@ -192,8 +195,8 @@ def on_public_reply(ticket: Ticket, by_staff: bool, now: datetime) -> None:
     staff replied starts the next-reply clock."""
     clocks = clocks_of(ticket)
     if by_staff:
-        stop(ticket, "first_response", now)
-        stop(ticket, "next_reply", now)
+        stop(ticket, "first_response", now, clocks)
+        stop(ticket, "next_reply", now, clocks)
         return
     first = clocks.get("first_response")
     if (first is None or first.stopped_at is not None) and ticket.category not in DONE_CATEGORIES:

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from autocrm import policies
 from autocrm.columns import utcnow
@@ -150,7 +151,8 @@ def add_message(
     )
     db.session.add(message)
     db.session.flush()
-    files.attach(actor, attachment_ids, ticket_id=ticket.id, message_id=message.id)
+    if not files.attach(actor, attachment_ids, ticket_id=ticket.id, message_id=message.id):
+        set_committed_value(message, "attachments", [])  # known: its render need not ask
     touch: dict[str, Any] = {"updated_at": now}
     if not internal:
         sla.on_public_reply(ticket, policies.is_staff(actor), now)

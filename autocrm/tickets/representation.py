@@ -17,6 +17,7 @@ viewer's own buttons are ``allowed_for(ticket, role, user_id)``, which equals th
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from marshmallow import Schema, fields
@@ -101,11 +102,11 @@ def _body_html(message: Message) -> str:
 
 
 def render_message(message: Message) -> dict[str, Any]:
-    return MessageSchema().dump(message)
+    return _MESSAGE.dump(message)
 
 
 def render_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    return MessageSchema(many=True).dump(preload_authors(messages))
+    return _MESSAGE.dump(preload_authors(messages), many=True)
 
 
 def preload_authors(messages: Sequence[Message]) -> Sequence[Message]:
@@ -150,7 +151,7 @@ class TrailEntrySchema(Schema):
 
 
 def render_trail(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
-    return TrailEntrySchema(many=True).dump(trail_views(entries))
+    return _TRAIL_ENTRY.dump(trail_views(entries), many=True)
 
 
 def trail_views(entries: Sequence[TicketEvent]) -> list[dict[str, Any]]:
@@ -294,8 +295,15 @@ def render_ticket(ticket: Ticket, audience: Audience) -> dict[str, Any]:
     return render_tickets([ticket], audience)[0]
 
 
-def render_tickets(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str, Any]]:
-    return schema_for(audience)(many=True).dump(ticket_views(tickets, audience))
+def render_tickets(
+    tickets: Sequence[Ticket], audience: Audience, shared: TicketLookups | None = None
+) -> list[dict[str, Any]]:
+    return dump_views(ticket_views(tickets, audience, shared), audience)
+
+
+def dump_views(views: list[dict[str, Any]], audience: Audience) -> list[dict[str, Any]]:
+    """``ticket_views`` as the audience's schema sends them."""
+    return _TICKET_VIEW[audience].dump(views, many=True)
 
 
 def ticket_view(ticket: Ticket, audience: Audience) -> dict[str, Any]:
@@ -317,22 +325,47 @@ def committed_view(ticket: Ticket, audience: Audience) -> dict[str, Any] | None:
     return cast(dict[str, Any] | None, aftercommit.kept(("ticket_view", identity[0], audience)))
 
 
-def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class TicketLookups:
+    """What tickets' views read alike for every audience (``ticket_lookups``): the same
+    tickets rendered for staff and for customers read it once."""
+
+    names: dict[int | None, str]
+    teams: dict[int, str]
+    form_names: dict[int, str]
+    files: dict[int, list[Attachment]]
+    definitions: dict[str, Any]
+
+
+def ticket_lookups(tickets: Sequence[Ticket]) -> TicketLookups:
+    """The people, teams, forms, description files and field definitions of ``tickets``
+    (and so of any of them), one query each."""
+    people: set[int | None] = {t.requester_id for t in tickets}
+    team_ids = {t.team_id for t in tickets if t.team_id is not None}
+    stmt = select(Team.id, Team.name).where(Team.id.in_(team_ids))
+    return TicketLookups(
+        names=_user_names(people | {t.assignee_id for t in tickets}),
+        teams={row[0]: row[1] for row in db.session.execute(stmt)} if team_ids else {},
+        form_names=_form_names({t.form_id for t in tickets if t.form_id is not None}),
+        files=_description_files({t.id for t in tickets}),
+        definitions=field_values.defined_fields(),
+    )
+
+
+def ticket_views(
+    tickets: Sequence[Ticket], audience: Audience, shared: TicketLookups | None = None
+) -> list[dict[str, Any]]:
     """Each ticket's fields for the audience's schema; the people, teams and clocks are read
-    once for all the tickets."""
+    once for all the tickets. ``shared``: ``ticket_lookups`` of these tickets (or of more),
+    if the caller has them already."""
     if not tickets:
         return []
     db.session.flush()  # the version and updated_at a reader will see are set at flush
-    people: set[int | None] = {t.requester_id for t in tickets}
-    names = _user_names(people | {t.assignee_id for t in tickets})
-    team_ids = {t.team_id for t in tickets if t.team_id is not None}
-    stmt = select(Team.id, Team.name).where(Team.id.in_(team_ids))
-    teams: dict[int, str] = {row[0]: row[1] for row in db.session.execute(stmt)} if team_ids else {}
-    form_names = _form_names({t.form_id for t in tickets if t.form_id is not None})
+    shared = shared or ticket_lookups(tickets)
+    names, teams, form_names = shared.names, shared.teams, shared.form_names
+    files, definitions = shared.files, shared.definitions
     clocks = _clocks({t.id for t in tickets}) if audience == "staff" else {}
-    files = _description_files({t.id for t in tickets})
     links = linked_ids(t.id for t in tickets) if audience == "staff" else {}
-    definitions = field_values.defined_fields()
     rows = []
     for ticket in tickets:
         engine = engine_for_version(ticket.workflow_version_id)
@@ -365,6 +398,15 @@ def ticket_views(tickets: Sequence[Ticket], audience: Audience) -> list[dict[str
             row["linked_ticket_ids"] = links.get(ticket.id, [])
         rows.append(row)
     return rows
+
+
+# One instance of each schema: building one reads its fields anew, and dumping keeps no state.
+_MESSAGE = MessageSchema()
+_TRAIL_ENTRY = TrailEntrySchema()
+_TICKET_VIEW: dict[str, TicketViewSchema] = {
+    "staff": StaffTicketViewSchema(),
+    "customer": TicketViewSchema(),
+}
 
 
 # -- a list of tickets (the REST list) ---------------------------------------------------------
