@@ -83,7 +83,7 @@ def existing(conn: Connection) -> dict[str, bool]:
 def do_build_indexes() -> dict[str, int]:
     """Build the missing indexes of active dropdown fields, replace invalid ones and drop
     those of deleted fields. Idempotent; ``{"skipped": 1}`` while another run builds."""
-    db.session.remove()  # hold no transaction: CONCURRENTLY waits for every open one
+    db.session.rollback()  # hold no transaction: CONCURRENTLY waits for every open one
     if db.engine.dialect.name == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}):
