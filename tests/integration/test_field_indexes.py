@@ -160,3 +160,12 @@ def test_a_worker_builds_a_new_dropdowns_index_after_commit_and_drops_it_with_th
         assert admin.delete(f"/api/ticket-fields/{field_id}").status_code == 200
         found = wait_for(field_indexes, lambda found: name not in found, timeout=30)
         assert name not in found, f"the index {name} outlived its field by 30 s"
+
+
+def test_beat_builds_the_indexes_too_so_a_lost_task_only_delays_one() -> None:
+    import celeryconfig
+
+    entry = celeryconfig.settings["beat_schedule"]["build-field-indexes"]
+    assert entry["task"] == indexes.TASK
+    # Not on the beat queue: a build can take minutes and must not hold up the ticks.
+    assert indexes.TASK not in celeryconfig.settings["task_routes"]
