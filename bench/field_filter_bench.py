@@ -137,9 +137,8 @@ def main() -> int:
             print(f"field added (the admin's request) in {added - began:.2f}s")
             # What the worker's build_field_indexes does after that commit (CONCURRENTLY on
             # PostgreSQL, beside the writes), here in-process and waited for.
-            print(
-                f"its index built in {time.monotonic() - added:.1f}s: {indexes.do_build_indexes()}"
-            )
+            outcome = indexes.do_build_indexes()
+            print(f"its index built in {time.monotonic() - added:.1f}s: {outcome}")
             analyze()
             by_product = tickets.TicketFilters(custom_fields={"product": "printer"})
             rare = tickets.TicketFilters(custom_fields={"product": "fax"})
