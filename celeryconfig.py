@@ -109,6 +109,13 @@ settings: dict[str, Any] = {
             "schedule": timedelta(seconds=5),
             "options": {"expires": 5},
         },
+        # A dropdown field's expression index, should its after-commit task be lost. On the
+        # default queue, not ``beat``: a build can take minutes and must not hold up the ticks.
+        "build-field-indexes": {
+            "task": "workers.tasks.build_field_indexes",
+            "schedule": timedelta(minutes=1),
+            "options": {"expires": 60},
+        },
         # Malware scans to retry (the scanner was down) or whose task was lost; nothing to do
         # unless AUTOCRM_CLAMD_URL is set.
         "scan-due-attachments": {

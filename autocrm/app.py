@@ -18,6 +18,7 @@ from autocrm import aftercommit, cli, database, ratelimit, requestguard
 from autocrm.config import Settings
 from autocrm.events import causes, outbox
 from autocrm.extensions import db, migrate
+from autocrm.fields import indexes as field_indexes
 from autocrm.files import scanning
 from autocrm.files import services as files
 from autocrm.files.storage import storage_from_config
@@ -71,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # The malware scanner of uploads (none unless AUTOCRM_CLAMD_URL); connected per scan.
     app.extensions["autocrm.scanner"] = scanning.scanner_from_config(app.config)
     scanning.install()
+    field_indexes.install()  # a dropdown field's index is built by a worker after commit
     webhooks.install()  # deliveries go to workers after commit
     # Presence and socket bookkeeping: a blocking pool, so that a burst of disconnects under
     # eventlet waits for a connection instead of failing (redis-py's default pool raises).

@@ -37,7 +37,7 @@ from common import DEFAULT_PG_ADMIN_URL, fresh_pg_database, in_process_app, perc
 from report_bench import History, fresh_sqlite_database, seed
 
 from autocrm.extensions import db
-from autocrm.fields import definitions, values
+from autocrm.fields import definitions, indexes, values
 from autocrm.listing import PageRequest
 from autocrm.people.models import User
 from autocrm.tickets import services as tickets
@@ -133,7 +133,12 @@ def main() -> int:
                     "options": [{"value": p} for p in PRODUCTS],
                 },
             )
-            print(f"field added (with its index on PostgreSQL) in {time.monotonic() - began:.1f}s")
+            added = time.monotonic()
+            print(f"field added (the admin's request) in {added - began:.2f}s")
+            # What the worker's build_field_indexes does after that commit (CONCURRENTLY on
+            # PostgreSQL, beside the writes), here in-process and waited for.
+            outcome = indexes.do_build_indexes()
+            print(f"its index built in {time.monotonic() - added:.1f}s: {outcome}")
             analyze()
             by_product = tickets.TicketFilters(custom_fields={"product": "printer"})
             rare = tickets.TicketFilters(custom_fields={"product": "fax"})

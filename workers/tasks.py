@@ -8,6 +8,7 @@ from flask import current_app
 from autocrm import kvstore
 from autocrm.automation import sweep as automation_sweep
 from autocrm.events import dispatch, outbox
+from autocrm.fields import indexes as field_indexes
 from autocrm.files import scanning
 from autocrm.files import services as files
 from autocrm.kb import votes
@@ -102,3 +103,10 @@ def send_due_webhooks() -> int:
     """Beat: hand the webhook deliveries whose retry is due, or whose worker was lost, to
     the workers."""
     return len(webhooks.do_send_due())
+
+
+@shared_task(name="workers.tasks.build_field_indexes")
+def build_field_indexes() -> dict[str, int]:
+    """After a dropdown field is added or deleted, and from beat: build the fields' missing
+    expression indexes (CONCURRENTLY on PostgreSQL) and drop those of deleted fields."""
+    return field_indexes.do_build_indexes()

@@ -4,9 +4,9 @@ Every change is recorded in the admin audit log in the same transaction. A field
 type are fixed once made (values and rules name the key; stored values have the type).
 Options are reordered by the order sent, retired with ``retired: true`` (tickets keep them);
 removing an option a ticket holds is refused at ``options``, as is deleting a field any ticket
-has a value for (deactivate it instead) or a request form asks. Adding a dropdown field on
-PostgreSQL also makes an expression index on it, so filtering by it is an index range scan
-like ``priority``.
+has a value for (deactivate it instead) or a request form asks. Adding a dropdown field also
+has a worker build an expression index on it after commit (``autocrm.fields.indexes``), so
+filtering by it becomes an index range scan like ``priority``; deleting one drops it.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from autocrm import policies
 from autocrm.audit import services as audit
 from autocrm.errors import Forbidden, InvalidInput, NotFound
 from autocrm.extensions import db
-from autocrm.fields import forms, values
+from autocrm.fields import forms, indexes, values
 from autocrm.fields.models import FieldType, FieldVisibility, TicketField
 from autocrm.people.models import User
 from autocrm.transaction import duplicates_refused, rolls_back_on_error
@@ -197,7 +197,7 @@ def do_create_field(actor: User, fields: Mapping[str, Any]) -> TicketField:
         db.session.add(field)
         db.session.flush()
     if field.type is FieldType.DROPDOWN:
-        _create_index(field.key)
+        indexes.queue_build()
     audit.record(actor, "ticket_field.created", audit_target(field), changes)
     db.session.commit()
     return field
@@ -249,14 +249,6 @@ def do_delete_field(actor: User, field_id: int) -> None:
         )
     audit.record(actor, "ticket_field.deleted", audit_target(field), {"key": [field.key, None]})
     if field.type is FieldType.DROPDOWN:
-        db.session.execute(text(f"DROP INDEX IF EXISTS {values.index_name(field.key)}"))
+        indexes.queue_build()  # which drops the index, the field being gone
     db.session.delete(field)
     db.session.commit()
-
-
-def _create_index(key: str) -> None:
-    """The expression index a filter by the field uses (``values.index_sql``), in this
-    transaction. PostgreSQL only: SQLite plans it as well, but its helpdesks are small."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        db.session.execute(text(values.index_sql(key, dialect)))

@@ -301,9 +301,10 @@ def value_sql(key: str) -> ColumnElement[Any]:
     return func.json_extract(Ticket.custom_fields, literal_column(f"'$.\"{key}\"'"))
 
 
-def index_sql(key: str, dialect: str) -> str:
+def index_sql(key: str, dialect: str, *, concurrently: bool = False) -> str:
     """The expression index on a field, newest first within a value (as the fixed filters'
-    ``(column, created_at, id)`` indexes)."""
+    ``(column, created_at, id)`` indexes); built by ``autocrm.fields.indexes``, outside any
+    request (``concurrently`` on PostgreSQL, which must then run outside a transaction)."""
     if not KEY.match(key):
         raise ValueError(f"not a field key: {key!r}")
     expression = (
@@ -311,7 +312,9 @@ def index_sql(key: str, dialect: str) -> str:
         if dialect == "postgresql"
         else f"json_extract(custom_fields, '$.\"{key}\"')"
     )
-    return f"CREATE INDEX {index_name(key)} ON tickets ({expression}, created_at, id)"
+    how = " CONCURRENTLY" if concurrently else ""
+    name = index_name(key)
+    return f"CREATE INDEX{how} IF NOT EXISTS {name} ON tickets ({expression}, created_at, id)"
 
 
 INDEX_MARK = "ix_tickets_cf_"
