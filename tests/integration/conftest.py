@@ -1,4 +1,5 @@
-"""Fixtures of the realtime tests: a Socket.IO server emitting in-process, and test clients.
+"""Fixtures of the integration tests: for the realtime ones a Socket.IO server emitting
+in-process and test clients; for the webhook ones a local HTTP receiver.
 
 Flask-SocketIO's test client refuses a server with a message queue, and the session app has
 one (the test Redis), so these tests use a second app built from the same config without it.
@@ -20,6 +21,7 @@ from autocrm.extensions import db
 from autocrm.people.models import User
 from autocrm.security import issue_token
 from tests.conftest import key_prefix
+from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +116,14 @@ def connect(sio: SocketIO, rt: Flask, http: FlaskClient) -> Iterator[Callable[..
             sock.client.disconnect()
         SocketIOTestClient.clients.pop(sock.client.eio_sid, None)
         sio.server.environ.pop(sock.client.eio_sid, None)
+
+
+@pytest.fixture
+def receiver(app: Flask, monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookReceiver]:
+    """A local HTTP receiver for webhook deliveries (tests/webhook_receiver.py), its host
+    allow-listed: it listens on loopback, over plain http."""
+    monkeypatch.setitem(app.config, "AUTOCRM_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
+    server = WebhookReceiver()
+    server.start()
+    yield server
+    server.stop()

@@ -3,7 +3,6 @@ listed once across pages), number/date ranges, and bad keys refused naming the p
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from autocrm.webhooks.models import DeliveryStatus
 from tests.factories import ApiClient, assert_error, drain
 from tests.integration.test_ticket_fields import define, open_ticket
 from tests.integration.test_webhooks import pending, subscribe
-from tests.webhook_receiver import WebhookReceiver
 
 SEVERITIES = [{"value": "low"}, {"value": "medium"}, {"value": "high"}]
 
@@ -202,16 +200,6 @@ def test_the_team_report_groups_by_a_dropdown_field(client, factory, db_session)
 
 
 # -- webhooks ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def receiver(app, monkeypatch) -> Iterator[WebhookReceiver]:
-    """A local HTTP receiver, allow-listed (as in test_webhooks)."""
-    monkeypatch.setitem(app.config, "AUTOCRM_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
-    server = WebhookReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_a_ticket_created_delivery_carries_its_field_values(receiver, client, factory, db_session):

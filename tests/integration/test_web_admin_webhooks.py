@@ -6,28 +6,17 @@ out."""
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
 
 from autocrm.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from tests.factories import csrf_token, web_login
-from tests.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture(autouse=True)
 def _fresh_login_limit(fresh_login_limit: None) -> None:
     """Tests log in; the login rate limit must not carry over."""
-
-
-@pytest.fixture
-def receiver(app, monkeypatch) -> Iterator[WebhookReceiver]:
-    monkeypatch.setitem(app.config, "AUTOCRM_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
-    server = WebhookReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

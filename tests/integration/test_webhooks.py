@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,19 +24,8 @@ from autocrm.webhooks import deliveries
 from autocrm.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
 from tests.factories import ApiClient, assert_error, drain
 from tests.integration.test_automation import use_workflow
-from tests.webhook_receiver import WebhookReceiver
 
 TICKET_KINDS = ["ticket.created", "ticket.updated", "message.created"]
-
-
-@pytest.fixture
-def receiver(app, monkeypatch) -> Iterator[WebhookReceiver]:
-    """The receiver, its host allow-listed (it listens on loopback, over plain http)."""
-    monkeypatch.setitem(app.config, "AUTOCRM_WEBHOOK_ALLOWED_HOSTS", "127.0.0.1")
-    server = WebhookReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
