@@ -258,7 +258,11 @@ def attach(
             "Some files cannot be attached: they are not your uploads, or are attached already.",
             {"attachment_ids": [f"No upload {i} of yours is waiting to be sent." for i in missing]},
         )
-    attached = list(db.session.scalars(select(Attachment).where(Attachment.id.in_(unique))))
+    # Read anew: the UPDATE above left uploads this session already holds (an email's files,
+    # stored and attached in one transaction) with their old ticket and message, and a change
+    # committed with commit_keeping_loaded does not expire them.
+    found_now = select(Attachment).where(Attachment.id.in_(unique))
+    attached = list(db.session.scalars(found_now.execution_options(populate_existing=True)))
     scanning.note_quarantined(attached)
     return attached
 

@@ -17,7 +17,6 @@ from autocrm.extensions import db
 from autocrm.fields import indexes, values
 from autocrm.fields.models import FieldType, FieldVisibility, TicketField
 from autocrm.people.models import User
-from autocrm.tickets.models import Ticket
 from tests import processes
 from tests.factories import ApiClient
 from tests.processes import snapshot, wait_for
@@ -154,12 +153,23 @@ def test_a_worker_builds_a_new_dropdowns_index_after_commit_and_drops_it_with_th
         listed = admin.get(f"/api/tickets?field.{key}=printer")
         assert [t["id"] for t in listed.get_json()["items"]] == [ticket_id]
 
-        db.session.rollback()  # a writer from the start (SQLite), not a read that upgrades
-        db.session.execute(delete(Ticket).where(Ticket.id == ticket_id))
-        db.session.commit()
-        assert admin.delete(f"/api/ticket-fields/{field_id}").status_code == 200
-        found = wait_for(field_indexes, lambda found: name not in found, timeout=30)
-        assert name not in found, f"the index {name} outlived its field by 30 s"
+        # A field in use cannot be deleted; deleting one no ticket has a value for drops its
+        # index.
+        assert admin.delete(f"/api/ticket-fields/{field_id}").status_code == 422
+        unused = fresh_key("unused")
+        cleanup.append(unused)
+        unused_name = values.index_name(unused)
+        created = admin.post(
+            "/api/ticket-fields",
+            json={"key": unused, "label": "Unused", "type": "dropdown", "options": PRODUCTS},
+        )
+        assert created.status_code == 201, created.get_json()
+        found = wait_for(field_indexes, lambda found: found.get(unused_name) is True, timeout=30)
+        assert found.get(unused_name) is True, f"no valid index {unused_name} within 30 s"
+        assert admin.delete(f"/api/ticket-fields/{created.get_json()['id']}").status_code == 200
+        found = wait_for(field_indexes, lambda found: unused_name not in found, timeout=30)
+        assert unused_name not in found, f"the index {unused_name} outlived its field by 30 s"
+        assert found.get(name) is True, "the field in use keeps its index"
 
 
 def test_beat_builds_the_indexes_too_so_a_lost_task_only_delays_one() -> None:
