@@ -159,7 +159,11 @@ def test_an_email_conversation_through_imap_smtp_worker_beat_and_the_live_worksp
             agent = db.session.get_one(User, agent_id)
             conversation.do_add_message(agent, ticket_id, "We refunded the second charge.")
 
-        processes.snapshot(agent_replies)
+        # A write from the start, not inside snapshot(): a read-only (deferred) transaction
+        # that then writes cannot upgrade while the worker or beat writes ("database is
+        # locked" at once on SQLite, whatever the busy timeout).
+        db.session.rollback()
+        agent_replies()
         sent: MimeMessage = processes.wait_for(
             lambda: smtp.to(CUSTOMER), lambda found: len(found) >= 1, timeout=30
         )[0]
