@@ -247,13 +247,12 @@ def check_form(fields: Mapping[str, Any], existing: RequestForm | None) -> dict[
 
 
 def _apply(form: RequestForm, clean: dict[str, Any]) -> dict[str, list[Any]]:
-    changes: dict[str, list[Any]] = {}
-    for name, value in clean.items():
-        before = getattr(form, name)
-        if before != value:
-            setattr(form, name, value)
-            changes["fields" if name == "items" else name] = [before, value]
-    return changes
+    """Set what changed; the audit's ``{field: [before, after]}`` (the asked fields as
+    ``fields``, their name in the API)."""
+    changes = audit.diff({name: getattr(form, name) for name in clean}, clean)
+    for name in changes:
+        setattr(form, name, clean[name])
+    return {("fields" if name == "items" else name): change for name, change in changes.items()}
 
 
 def _duplicate(name: str, what: str) -> InvalidInput:
