@@ -51,8 +51,10 @@ def _emit_queued(items: list[tuple[str, dict[str, Any], list[str]]]) -> None:
     if server is None:
         return
     for event, data, rooms in items:
-        for room in dict.fromkeys(rooms):
-            server.emit(event, data, to=room)
+        # One emit for all its rooms: one message on the queue, encoded once, and a socket in
+        # several of the rooms (a ticket's staff room and its team's queue) gets it once.
+        targets = list(dict.fromkeys(rooms))
+        server.emit(event, data, to=targets[0] if len(targets) == 1 else targets)
 
 
 def emit_now(event: str, data: dict[str, Any], room: str, skip_sid: str | None = None) -> None:
