@@ -89,8 +89,8 @@ def test_broker_down_the_request_succeeds_and_the_sweep_delivers_later(
         assert time.monotonic() - started < 2, "a dead broker must not stall the request"
         started = time.monotonic()
         tickets.do_transition(admin, ticket_id, "start")
-        assert time.monotonic() - started < 0.5, "after one failure, publishing backs off"
-    relay.flush()  # the relay has tried (and failed) and backs off
+        assert time.monotonic() - started < 0.5, "the request does not wait for the broker"
+    assert relay.flush()  # the relay has tried once, failed, and backs off
     monkeypatch.setattr(relay, "_backoff_until", 0.0)  # the broker is back
     rows = events_for(db_session, ticket_id)
     assert [r.kind for r in rows] == ["ticket.created", "ticket.transitioned"]
