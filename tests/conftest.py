@@ -27,7 +27,7 @@ from sqlalchemy.orm import scoped_session, sessionmaker
 
 from autocrm import create_app, embedded_redis
 from autocrm.config import celery_config
-from autocrm.events import outbox
+from autocrm.events import relay
 from autocrm.extensions import db, limiter
 from autocrm.files.storage import S3Storage
 from autocrm.sla import clocks as sla
@@ -180,11 +180,14 @@ def db_session(app: Flask) -> Iterator[Any]:
 
 @pytest.fixture(autouse=True)
 def broker_reachable_again() -> Iterator[None]:
-    """The outbox's per-process back-off after a failed publish must not leak from a test that
-    took the broker away into the next ones."""
-    outbox._backoff_until = 0.0
+    """The relay's per-process back-off after a failed publish must not leak from a test that
+    took the broker away into the next ones (nor a publish still queued, which would set it
+    once this test is over)."""
+    relay.flush()
+    relay._backoff_until = 0.0
     yield
-    outbox._backoff_until = 0.0
+    relay.flush()
+    relay._backoff_until = 0.0
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ from autocrm.audit.models import AdminAuditEntry
 from autocrm.columns import utcnow
 from autocrm.engine.models import Workflow, WorkflowVersion
 from autocrm.engine.versions import current_version
+from autocrm.events import relay
 from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
 from autocrm.files.models import Attachment
@@ -222,7 +223,8 @@ def start_s3_server(log_dir: Path) -> tuple[Process, str]:
 
 def drop_queued_messages(broker: Any) -> None:
     """Earlier tests' messages (for rolled-back rows): a fresh worker would first work through
-    them, each a "vanished" event."""
+    them, each a "vanished" event. This process's relay sends what it holds first."""
+    relay.flush()
     broker.delete(*(key_prefix() + queue for queue in WORKER_QUEUES.split(",")))
 
 

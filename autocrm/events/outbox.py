@@ -2,15 +2,14 @@
 
 ``record`` adds an event's ``OutboxEvent`` row to the current session: the event exists if and
 only if the change that caused it committed. ``autocrm.aftercommit`` then hands the new event
-ids to Celery, each on its kind's queue (``queue_for``); a rollback drops them. If the broker
-is unreachable the request still succeeds: the rows wait, and the beat task
+ids to this process's relay (``autocrm.events.relay``), whose thread publishes them to Celery,
+each on its kind's queue (``queue_for``), off the request's path; a rollback drops them. If the
+broker is unreachable the request still succeeds: the rows wait, and the beat task
 ``workers.tasks.relay_pending_outbox`` publishes them later (to the same queues).
 """
 
 from __future__ import annotations
 
-import logging
-import time
 from datetime import timedelta
 
 from flask import current_app
@@ -18,20 +17,14 @@ from sqlalchemy import or_, select, update
 
 from autocrm import aftercommit
 from autocrm.columns import utcnow
+from autocrm.events import relay
 from autocrm.events.kinds import Event
 from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
 from celeryconfig import DEFAULT_QUEUE, ESCALATIONS_QUEUE
 
-log = logging.getLogger(__name__)
-
-HANDLE_EVENT_TASK = "workers.tasks.handle_event"
 # How long an unprocessed event may wait before the sweep publishes it again.
 REPUBLISH_AFTER = timedelta(seconds=30)
-# After a failed publish this process leaves events to the sweep for a while, so that a dead
-# broker costs one failed connection attempt, not one per request.
-BACKOFF_SECONDS = 10.0
-_backoff_until = 0.0
 # An event is published as (its id, its kind): the kind chooses the queue.
 Published = tuple[str, str]
 
@@ -57,33 +50,26 @@ def record(event: Event) -> OutboxEvent:
 
 
 def publish(events: list[Published], *, sweeping: bool = False) -> int:
-    """Hand events to the broker; returns how many went. Never raises: what fails is retried.
-    After a failure, requests leave their events to the sweep for a while (the back-off); the
-    sweep itself (``sweeping``) always tries, and its success ends the back-off."""
-    global _backoff_until
+    """Hand events to the broker now, from this thread; returns how many went. The sweep's
+    way (``sweeping``: it tries even during the relay's back-off, and its success ends it);
+    after a commit, events go to the relay's thread instead (``_relay``)."""
     if not events or not current_app.config["AUTOCRM_OUTBOX_RELAY"]:
         return 0
-    if not sweeping and time.monotonic() < _backoff_until:
-        return 0
-    celery = current_app.extensions["celery"]
-    sent = 0
-    try:
-        for event_id, kind in events:
-            celery.send_task(HANDLE_EVENT_TASK, args=[event_id], queue=queue_for(kind), retry=False)
-            sent += 1
-        _backoff_until = 0.0
-    except Exception as exc:  # the broker's errors vary by transport; all mean "try again later"
-        _backoff_until = time.monotonic() + BACKOFF_SECONDS
-        log.warning(
-            "broker unavailable (%s): %d event(s) left for the outbox sweep",
-            exc,
-            len(events) - sent,
+    messages = [(event_id, queue_for(kind)) for event_id, kind in events]
+    return relay.send(current_app.extensions["celery"], messages, sweeping=sweeping)
+
+
+def _relay(events: list[Published]) -> None:
+    """After commit: queue the events for this process's relay thread, and return."""
+    if events and current_app.config["AUTOCRM_OUTBOX_RELAY"]:
+        relay.submit(
+            current_app.extensions["celery"],
+            [(event_id, queue_for(kind)) for event_id, kind in events],
         )
-    return sent
 
 
 def install() -> None:
-    aftercommit.register("outbox", publish)
+    aftercommit.register("outbox", _relay)
 
 
 def relay_pending(limit: int = 500) -> int:

@@ -17,11 +17,14 @@ import pytest
 import redis
 import requests
 from flask import Flask
+from sqlalchemy import select
 
+from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
 from autocrm.people.models import AssignmentPolicy, User
 from autocrm.security import issue_token
 from tests import processes
+from tests.conftest import wait_until
 from tests.e2e import servers
 from tests.e2e.servers import LATE_PATCH_COMPLAINTS, WebServer
 from tests.factories import Factory
@@ -145,6 +148,32 @@ def test_assignment_by_the_worker_reaches_the_team_queue(
         )
         assert update["assignee_id"] == desk.agent_ids[0], worker.log_text()
         assert update["team_id"] == desk.team_id
+
+
+def test_a_chat_message_sent_to_a_server_is_handled_by_the_worker(
+    web: list[WebServer], worker: processes.Process, ctx: None
+) -> None:
+    """The socket handler returns after its commit; the server's relay (a green thread under
+    eventlet and gevent) publishes the message's event, and the worker handles it well
+    before the outbox sweep would (no beat runs here)."""
+    desk, ticket_id = desk_with_ticket(policy=AssignmentPolicy.MANUAL)
+    with servers.connected(web[0], token_for(desk.customer_id)) as customer:
+        customer.call("join_ticket", {"ticket_id": ticket_id})
+        customer.call("send_message", {"ticket_id": ticket_id, "body": "Handled?"})
+
+    def handled() -> bool:
+        return processes.snapshot(
+            lambda: (
+                db.session.scalar(
+                    select(OutboxEvent.processed_at).where(
+                        OutboxEvent.ticket_id == ticket_id, OutboxEvent.kind == "message.created"
+                    )
+                )
+                is not None
+            )
+        )
+
+    assert wait_until(handled, timeout=20), worker.log_text()
 
 
 def test_reconnecting_client_catches_up_with_nothing_lost(

@@ -13,7 +13,7 @@ from autocrm import create_app
 from autocrm.columns import utcnow
 from autocrm.config import celery_config
 from autocrm.events import dispatch as events
-from autocrm.events import outbox
+from autocrm.events import outbox, relay
 from autocrm.events.handlers import HANDLERS
 from autocrm.events.kinds import Event
 from autocrm.events.models import OutboxEvent
@@ -28,11 +28,13 @@ QUEUE = "celery"
 
 
 def queued_event_ids(broker, queue: str = QUEUE) -> list[str]:
-    """Event ids of the handle_event tasks waiting in one of the test broker's queues."""
+    """Event ids of the handle_event tasks waiting in one of the test broker's queues, once
+    this process's relay has sent what was committed before the call."""
+    assert relay.flush()
     ids = []
     for raw in broker.lrange(key_prefix() + queue, 0, -1):
         message = json.loads(raw)
-        if message["headers"]["task"] == outbox.HANDLE_EVENT_TASK:
+        if message["headers"]["task"] == relay.HANDLE_EVENT_TASK:
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
             ids.append(args[0])
     return ids
@@ -87,8 +89,9 @@ def test_broker_down_the_request_succeeds_and_the_sweep_delivers_later(
         assert time.monotonic() - started < 2, "a dead broker must not stall the request"
         started = time.monotonic()
         tickets.do_transition(admin, ticket_id, "start")
-        assert time.monotonic() - started < 0.5, "after one failure, publishing backs off"
-    monkeypatch.setattr(outbox, "_backoff_until", 0.0)  # the broker is back
+        assert time.monotonic() - started < 0.5, "the request does not wait for the broker"
+    assert relay.flush()  # the relay has tried once, failed, and backs off
+    monkeypatch.setattr(relay, "_backoff_until", 0.0)  # the broker is back
     rows = events_for(db_session, ticket_id)
     assert [r.kind for r in rows] == ["ticket.created", "ticket.transitioned"]
     row = rows[0]
@@ -187,3 +190,19 @@ def test_a_failing_handler_leaves_the_event_unprocessed_for_a_retry(
         events.do_handle_event(row.id)
     db_session.rollback()
     assert db_session.get(OutboxEvent, row.id).processed_at is None
+
+
+def test_the_relay_publishes_a_tickets_events_in_the_order_they_were_committed(
+    factory, db_session, broker
+):
+    """Each change returns before its event is published (the relay's thread sends it); what
+    one process commits reaches the broker in commit order."""
+    ticket = factory.ticket(factory.customer())
+    admin = factory.admin()
+    for name in ("start", "hold", "resume", "solve"):
+        tickets.do_transition(admin, ticket.id, name)
+    committed = [row.id for row in events_for(db_session, ticket.id)]
+    assert len(committed) == 5
+    # Redis queues are LPUSHed and consumed from the right: oldest last in the list.
+    queued = [i for i in reversed(queued_event_ids(broker)) if i in committed]
+    assert queued == committed

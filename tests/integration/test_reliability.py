@@ -14,9 +14,13 @@ Real processes throughout (Celery workers, gunicorn), committed data deleted aft
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +34,7 @@ from autocrm import create_app
 from autocrm.automation import actions
 from autocrm.columns import utcnow
 from autocrm.config import celery_config
-from autocrm.events import outbox
+from autocrm.events import outbox, relay
 from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
 from autocrm.notifications.models import EmailMessage, Notification
@@ -65,7 +69,7 @@ def republish_now(monkeypatch: pytest.MonkeyPatch) -> None:
     """The outbox sweep takes any unprocessed event at once (instead of after 30 s), and this
     process publishes again (after an earlier test's failed publish)."""
     monkeypatch.setattr(outbox, "REPUBLISH_AFTER", timedelta(0))
-    monkeypatch.setattr(outbox, "_backoff_until", 0.0)
+    monkeypatch.setattr(relay, "_backoff_until", 0.0)
 
 
 @pytest.fixture
@@ -73,6 +77,7 @@ def broker_down(app: Any) -> Iterator[Any]:
     """The app as a web process sees it while Redis is unreachable (nothing listens there)."""
     down = create_app({**app.config, "CELERY": celery_config("redis://127.0.0.1:1/0")})
     yield down
+    relay.flush()  # what the relay holds for it, before its connections close
     down.extensions["celery"].close()
     with down.app_context():
         db.engine.dispose()
@@ -324,6 +329,7 @@ def test_broker_down_changes_succeed_then_every_event_is_delivered_once(
         for name in ("start", "solve", "reopen"):
             tickets.do_transition(admin, ticket_id, name)
         db.session.rollback()
+    assert relay.flush()
     assert queued(broker) == 0, "nothing reached the broker"
     kinds = snapshot(lambda: Counter(kind for _, kind, _ in ticket_events(ticket_id)))
     assert kinds == {"ticket.created": 1, "ticket.transitioned": 3}
@@ -381,10 +387,157 @@ def test_broker_down_changes_succeed_then_every_event_is_delivered_once(
     ), "one email per notification, a customer's changes in one"
 
 
+class SilentBroker:
+    """A broker that accepts connections and answers nothing for ``hold`` seconds, then hangs
+    up: a publish to it is slow, then fails."""
+
+    def __init__(self, hold: float) -> None:
+        self.hold = hold
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(0.1)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
+
+    def _hold(self, conn: socket.socket) -> None:
+        self.stopped.wait(self.hold)
+        conn.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(5)
+        self.listener.close()
+
+
+def post_ticket(post: Callable[..., tuple[int, Any]], desk: Desk) -> tuple[int, float]:
+    """The desk's admin opens a ticket over the API (``post(path, body, headers)`` answers
+    its status and document); returns its id and the request's time."""
+    token = processes.snapshot(
+        lambda: issue_token(desk.admin_id, db.session.get_one(User, desk.admin_id).password_hash)
+    )
+    body = {
+        "subject": "Printer on fire",
+        "description": "It is on fire.",
+        "requester_id": desk.customer_id,
+        "team_id": desk.team_id,
+    }
+    began = time.monotonic()
+    status, document = post("/api/tickets", body, {"Authorization": f"Bearer {token}"})
+    took = time.monotonic() - began
+    assert status == 201, document
+    return document["id"], took
+
+
+def test_a_slow_broker_does_not_hold_up_the_request_and_the_sweep_delivers_later(
+    app, committed, fresh_queue, republish_now, broker, database_url, redis_url, tmp_path
+):
+    """The request returns without waiting for the broker (the relay's thread waits); the
+    failed publish leaves the event in the outbox, and once the broker is back the sweep
+    delivers it to a real worker, once."""
+    silent = SilentBroker(hold=3.0)
+    slow = create_app({**app.config, "CELERY": celery_config(silent.url)})
+    try:
+        desk = staffed_team(agents=1)
+        with slow.test_client() as web:
+
+            def post(path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+                response = web.post(path, json=body, headers=headers)
+                return response.status_code, response.get_json()
+
+            ticket_id, took = post_ticket(post, desk)
+        assert took < 1.5, f"the request waited {took:.1f} s for the broker"
+        assert relay.flush(), "the relay gave up on the silent broker"
+        assert queued(broker) == 0, "nothing reached the (real) broker"
+        assert not created_event_handled(ticket_id)
+    finally:
+        silent.stop()
+        slow.extensions["celery"].close()
+        with slow.app_context():
+            db.engine.dispose()
+
+    worker = processes.start_worker("worker", database_url, redis_url, tmp_path)
+    try:
+        assert outbox.relay_pending() >= 1  # the broker is back: beat's sweep
+        assert wait_until(lambda: processes.idle(committed), timeout=CRASH_TIMEOUT_S), (
+            worker.log_text()
+        )
+    finally:
+        worker.stop()
+    assert_assigned_and_notified_once(desk, ticket_id, committed)
+
+
+def test_a_request_to_a_forked_web_process_is_handled_by_a_real_worker(
+    app, committed, fresh_queue, server, database_url, redis_url, tmp_path
+):
+    """gunicorn's forked gthread workers each start their own relay; the event committed by
+    the request, and those the worker's handlers commit (the assignment), reach the worker
+    without the sweep (none runs here, and it would wait REPUBLISH_AFTER)."""
+    desk = staffed_team(agents=1)
+    worker = processes.start_worker("worker", database_url, redis_url, tmp_path)
+    try:
+        with requests.Session() as web:
+
+            def post(path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+                response = web.post(server + path, json=body, headers=headers, timeout=30)
+                return response.status_code, response.json()
+
+            ticket_id, _ = post_ticket(post, desk)
+        assert wait_until(lambda: processes.idle(committed), timeout=CRASH_TIMEOUT_S), (
+            worker.log_text()
+        )
+    finally:
+        worker.stop()
+    assert_assigned_and_notified_once(desk, ticket_id, committed)
+
+
+CHANGE_AND_EXIT = """
+import sys
+from autocrm import create_app
+from autocrm.extensions import db
+from autocrm.people.models import User
+from autocrm.tickets import services as tickets
+
+app = create_app({"AUTOCRM_SOCKET_SERVER": False})
+with app.app_context():
+    admin = db.session.get_one(User, int(sys.argv[1]))
+    ticket = tickets.do_create_ticket(
+        admin, subject="Exiting", description="x", requester_id=int(sys.argv[2])
+    )
+    print(ticket.id)
+"""
+
+
+def test_a_process_that_exits_right_after_its_commit_still_publishes_the_event(
+    app, committed, fresh_queue, broker, database_url, redis_url
+):
+    """A short-lived process (a CLI command, say) exits as soon as it has committed: its
+    relay's queue is flushed at exit, not left to the sweep."""
+    desk = staffed_team(agents=1)
+    finished = subprocess.run(  # noqa: S603 (fixed argv)
+        [sys.executable, "-c", CHANGE_AND_EXIT, str(desk.admin_id), str(desk.customer_id)],
+        cwd=processes.REPO, env=processes.test_env(database_url, redis_url),
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    ticket_id = int(finished.stdout.split()[-1])
+    [(event_id, kind, _)] = snapshot(lambda: ticket_events(ticket_id))
+    assert kind == "ticket.created"
+    assert event_id in queued_event_ids(broker)
+
+
 def test_a_dead_broker_costs_one_connection_attempt_not_one_per_change(
     factory, db_session, broker_down, monkeypatch
 ):
-    monkeypatch.setattr(outbox, "_backoff_until", 0.0)
+    monkeypatch.setattr(relay, "_backoff_until", 0.0)
     attempts = []
     send_task = broker_down.extensions["celery"].send_task
 
@@ -400,6 +553,7 @@ def test_a_dead_broker_costs_one_connection_attempt_not_one_per_change(
         ).id
         for name in ("start", "hold", "resume"):
             tickets.do_transition(admin, ticket_id, name)
+    assert relay.flush()
     assert len(attempts) == 1
 
 

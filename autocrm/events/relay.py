@@ -1,0 +1,163 @@
+"""The relay: this process's one sender of committed outbox events to the broker.
+
+The ``outbox`` after-commit consumer only calls ``submit`` (a queue append), so a request or a
+socket handler does not wait for the broker after its commit. One daemon thread per process
+(started on first use; a forked child, as gunicorn's and Celery's pool processes are, starts
+its own: the parent's thread does not survive a fork) drains the queue and publishes what has
+gathered, in submission order, over one producer connection per batch (``send``). Under
+eventlet or gevent the thread is a green thread, and the queue (``queue.Queue``: pure Python
+over ``threading``'s locks, which they patch) blocks only it.
+
+Nothing committed is lost: the outbox rows are in the database before ``submit`` is called,
+and the beat sweep (``outbox.relay_pending``) publishes those still unprocessed after
+``outbox.REPUBLISH_AFTER``: events queued here when the process died, or dropped while the
+broker was down (or while ``QUEUE_LIMIT`` were waiting for one that hangs). After a failed
+publish ``send`` backs off for ``BACKOFF_SECONDS``, so a dead broker costs one failed attempt,
+not one per change. At orderly exit (``atexit``; Celery's pool processes exit without it,
+hence ``worker_process_shutdown``) what is queued is flushed for at most
+``EXIT_FLUSH_SECONDS``. ``flush`` waits for what was submitted before it (tests use it to look
+at the published messages).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_shutdown
+
+log = logging.getLogger(__name__)
+
+HANDLE_EVENT_TASK = "workers.tasks.handle_event"
+# After a failed publish this process leaves events to the sweep for a while, so that a dead
+# broker costs one failed connection attempt, not one per change.
+BACKOFF_SECONDS = 10.0
+_backoff_until = 0.0
+EXIT_FLUSH_SECONDS = 2.0
+BATCH = 500  # at most this many submissions go out on one producer checkout
+# Submissions beyond this many waiting (a broker that hangs instead of refusing) are dropped
+# for the sweep rather than held in memory.
+QUEUE_LIMIT = 10_000
+
+# A message: an event id and the queue it goes to (``outbox.queue_for``).
+Message = tuple[str, str]
+# A submission: the Celery app to publish with (a test builds one whose broker is down) and
+# its messages; or a flush marker, set once everything before it was sent.
+_Item = tuple[Celery, list[Message]] | threading.Event
+
+_lock = threading.Lock()
+_pid = 0
+_queue: queue.Queue[_Item] = queue.Queue()  # replaced on first use in each process
+
+
+def send(celery: Celery, messages: list[Message], *, sweeping: bool = False) -> int:
+    """Publish, in order, over one producer connection; returns how many went. Never raises:
+    what fails is left to the sweep. During the back-off nothing is tried, except by the
+    sweep itself (``sweeping``), whose success ends it."""
+    global _backoff_until
+    if not sweeping and time.monotonic() < _backoff_until:
+        return 0
+    sent = 0
+    try:
+        with celery.producer_or_acquire() as producer:
+            for event_id, queue_name in messages:
+                celery.send_task(
+                    HANDLE_EVENT_TASK,
+                    args=[event_id],
+                    queue=queue_name,
+                    retry=False,
+                    producer=producer,
+                )
+                sent += 1
+        _backoff_until = 0.0
+    except Exception as exc:  # the broker's errors vary by transport; all mean "try again later"
+        _backoff_until = time.monotonic() + BACKOFF_SECONDS
+        log.warning(
+            "broker unavailable (%s): %d event(s) left for the outbox sweep",
+            exc,
+            len(messages) - sent,
+        )
+    return sent
+
+
+def submit(celery: Celery, messages: list[Message]) -> None:
+    """Queue committed events for the relay thread; returns at once."""
+    try:
+        _started().put_nowait((celery, messages))
+    except queue.Full:
+        log.warning("relay queue full: %d event(s) left for the outbox sweep", len(messages))
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Wait until what was submitted before this call has been sent (or dropped by the
+    back-off). False if ``timeout`` passed first."""
+    if _pid != os.getpid():
+        return True  # nothing was submitted in this process
+    done = threading.Event()
+    try:
+        _queue.put(done, timeout=timeout)
+    except queue.Full:
+        return False
+    return done.wait(timeout)
+
+
+def _started() -> queue.Queue[_Item]:
+    global _pid, _queue
+    if _pid == os.getpid():
+        return _queue
+    with _lock:
+        if _pid != os.getpid():  # first use here, or a forked child (its parent's queue)
+            _queue = queue.Queue(QUEUE_LIMIT)
+            thread = threading.Thread(
+                target=_run, args=(_queue,), name="autocrm-outbox-relay", daemon=True
+            )
+            thread.start()
+            _pid = os.getpid()
+    return _queue
+
+
+def _run(items: queue.Queue[_Item]) -> None:
+    while True:
+        batch = [items.get()]
+        while len(batch) < BATCH:
+            try:
+                batch.append(items.get_nowait())
+            except queue.Empty:
+                break
+        for celery, messages in _grouped(batch):
+            try:
+                send(celery, messages)
+            except Exception:  # send never raises; if it did, the thread must live on
+                log.exception("relaying %d event(s) failed", len(messages))
+        for item in batch:
+            if isinstance(item, threading.Event):
+                item.set()
+
+
+def _grouped(batch: list[_Item]) -> list[tuple[Celery, list[Message]]]:
+    """Consecutive submissions for the same Celery app as one list, in order."""
+    groups: list[tuple[Celery, list[Message]]] = []
+    for item in batch:
+        if isinstance(item, threading.Event):
+            continue
+        celery, messages = item
+        if groups and groups[-1][0] is celery:
+            groups[-1][1].extend(messages)
+        else:
+            groups.append((celery, list(messages)))
+    return groups
+
+
+def _flush_at_exit(**_kwargs: Any) -> None:
+    if not flush(EXIT_FLUSH_SECONDS):
+        log.warning("exiting with outbox events unsent: the outbox sweep publishes them")
+
+
+atexit.register(_flush_at_exit)
+worker_process_shutdown.connect(_flush_at_exit, weak=False)
