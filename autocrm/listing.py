@@ -1,4 +1,4 @@
-"""Keyset (cursor) pagination and text matching for list endpoints.
+"""Keyset (cursor) pagination, text matching and set membership for list endpoints.
 
 A page is "rows after the last one you saw" in (sort key, id) order, which an index on
 (sort key, id) answers with a range scan whatever the table size; OFFSET would read and discard
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Select, func, literal, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Select, any_, func, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
@@ -138,3 +138,16 @@ def contains(column: Any, text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match with LIKE wildcards in ``text`` taken literally."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return func.lower(column).like(f"%{escaped}%", escape="\\")
+
+
+def among(column: Any, subquery: Select[Any]) -> ColumnElement[bool]:
+    """``column IN (subquery)`` as each database plans it well beside other conditions.
+
+    PostgreSQL: ``column = ANY(ARRAY(subquery))``. The subquery runs once, first, and the
+    array is then an index condition: an OR of such terms becomes a BitmapOr of index scans.
+    ``IN (subquery)`` inside an OR is a hashed SubPlan instead, tested row by row over the
+    whole table, and the planner guesses it true for half the rows. SQLite turns
+    ``IN (subquery)`` into index look-ups itself, in an OR too (one index per OR term)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(func.array(subquery.scalar_subquery()))
+    return column.in_(subquery)
