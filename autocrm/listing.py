@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
@@ -60,7 +61,7 @@ def encode_cursor(sort: str, value: Any, row_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _bad_cursor() -> InvalidInput:
+def bad_cursor() -> InvalidInput:
     return InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
 
 
@@ -69,16 +70,16 @@ def decode_cursor(cursor: str, sort: str, max_length: int = MAX_CURSOR_LENGTH) -
     for an id no row can have. The value's type is for the caller to check against its
     column."""
     if len(cursor) > max_length:
-        raise _bad_cursor()
+        raise bad_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_sort, value, row_id = json.loads(raw)
         if isinstance(value, dict):
             value = datetime.fromisoformat(value["dt"])
     except (binascii.Error, ValueError, TypeError, KeyError, RecursionError) as exc:
-        raise _bad_cursor() from exc
+        raise bad_cursor() from exc
     if cursor_sort != sort or not _is_int(row_id) or not 1 <= row_id <= MAX_INT32:
-        raise _bad_cursor()
+        raise bad_cursor()
     return value, row_id
 
 
@@ -98,7 +99,7 @@ def _check_cursor_value(column: InstrumentedAttribute[Any], value: Any) -> None:
         except (TypeError, ValueError):
             ok = False
     if not ok:
-        raise _bad_cursor()
+        raise bad_cursor()
 
 
 def keyset_page(
@@ -121,17 +122,22 @@ def keyset_page(
         rhs = tuple_(literal(value, column.type), typed_id) if len(keys) == 2 else typed_id
         stmt = stmt.where(lhs < rhs if page.descending else lhs > rhs)
     order = [k.desc() if page.descending else k.asc() for k in keys]
-    limit = max(1, min(page.limit, MAX_PAGE_SIZE))
-    result = db.session.execute(stmt.order_by(*order).limit(limit + 1))
-    # One entity (``select(Ticket)``): the objects; columns: the rows, read by column name.
+    return fetch_page(
+        stmt.order_by(*order),
+        page.limit,
+        lambda last: encode_cursor(page.sort, getattr(last, column.key), last.id),
+    )
+
+
+def fetch_page(stmt: Select[T], limit: int, cursor_after: Callable[[Any], str]) -> Page[T]:
+    """The first ``limit`` rows of ``stmt`` (ordered, narrowed to after the cursor), and
+    ``cursor_after(last row)`` when more follow. One entity (``select(Ticket)``): the objects;
+    columns: the rows, read by column name."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    result = db.session.execute(stmt.limit(limit + 1))
     rows: list[Any] = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        next_cursor = encode_cursor(page.sort, getattr(last, column.key), last.id)
-    return Page(items=rows, next_cursor=next_cursor)
+    next_cursor = cursor_after(rows[limit - 1]) if len(rows) > limit else None
+    return Page(items=rows[:limit], next_cursor=next_cursor)
 
 
 def contains(column: Any, text: str) -> ColumnElement[bool]:

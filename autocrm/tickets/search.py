@@ -53,9 +53,15 @@ from sqlalchemy import (
 
 from autocrm import policies
 from autocrm.columns import MAX_INT32
-from autocrm.errors import InvalidInput
 from autocrm.extensions import db
-from autocrm.listing import MAX_PAGE_SIZE, Page, PageRequest, decode_cursor, encode_cursor
+from autocrm.listing import (
+    MAX_PAGE_SIZE,
+    Page,
+    PageRequest,
+    bad_cursor,
+    decode_cursor,
+    encode_cursor,
+)
 from autocrm.people.models import User
 from autocrm.tickets.models import Ticket
 
@@ -209,7 +215,7 @@ def _decode_score_cursor(cursor: str) -> tuple[float | None, int]:
         isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score)
     )
     if not numbers_ok:
-        raise InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
+        raise bad_cursor()
     return float(score), ticket_id
 
 
