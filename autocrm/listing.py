@@ -1,4 +1,4 @@
-"""Keyset (cursor) pagination and text matching for list endpoints.
+"""Keyset (cursor) pagination, text matching and set membership for list endpoints.
 
 A page is "rows after the last one you saw" in (sort key, id) order, which an index on
 (sort key, id) answers with a range scan whatever the table size; OFFSET would read and discard
@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import BigInteger, ColumnElement, Select, func, literal, tuple_
+from sqlalchemy import BigInteger, ColumnElement, Select, any_, func, literal, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.types import TypeDecorator
 
@@ -60,7 +61,7 @@ def encode_cursor(sort: str, value: Any, row_id: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _bad_cursor() -> InvalidInput:
+def bad_cursor() -> InvalidInput:
     return InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
 
 
@@ -69,16 +70,16 @@ def decode_cursor(cursor: str, sort: str, max_length: int = MAX_CURSOR_LENGTH) -
     for an id no row can have. The value's type is for the caller to check against its
     column."""
     if len(cursor) > max_length:
-        raise _bad_cursor()
+        raise bad_cursor()
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_sort, value, row_id = json.loads(raw)
         if isinstance(value, dict):
             value = datetime.fromisoformat(value["dt"])
     except (binascii.Error, ValueError, TypeError, KeyError, RecursionError) as exc:
-        raise _bad_cursor() from exc
+        raise bad_cursor() from exc
     if cursor_sort != sort or not _is_int(row_id) or not 1 <= row_id <= MAX_INT32:
-        raise _bad_cursor()
+        raise bad_cursor()
     return value, row_id
 
 
@@ -98,7 +99,7 @@ def _check_cursor_value(column: InstrumentedAttribute[Any], value: Any) -> None:
         except (TypeError, ValueError):
             ok = False
     if not ok:
-        raise _bad_cursor()
+        raise bad_cursor()
 
 
 def keyset_page(
@@ -121,20 +122,38 @@ def keyset_page(
         rhs = tuple_(literal(value, column.type), typed_id) if len(keys) == 2 else typed_id
         stmt = stmt.where(lhs < rhs if page.descending else lhs > rhs)
     order = [k.desc() if page.descending else k.asc() for k in keys]
-    limit = max(1, min(page.limit, MAX_PAGE_SIZE))
-    result = db.session.execute(stmt.order_by(*order).limit(limit + 1))
-    # One entity (``select(Ticket)``): the objects; columns: the rows, read by column name.
+    return fetch_page(
+        stmt.order_by(*order),
+        page.limit,
+        lambda last: encode_cursor(page.sort, getattr(last, column.key), last.id),
+    )
+
+
+def fetch_page(stmt: Select[T], limit: int, cursor_after: Callable[[Any], str]) -> Page[T]:
+    """The first ``limit`` rows of ``stmt`` (ordered, narrowed to after the cursor), and
+    ``cursor_after(last row)`` when more follow. One entity (``select(Ticket)``): the objects;
+    columns: the rows, read by column name."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    result = db.session.execute(stmt.limit(limit + 1))
     rows: list[Any] = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if more:
-        last = rows[-1]
-        next_cursor = encode_cursor(page.sort, getattr(last, column.key), last.id)
-    return Page(items=rows, next_cursor=next_cursor)
+    next_cursor = cursor_after(rows[limit - 1]) if len(rows) > limit else None
+    return Page(items=rows[:limit], next_cursor=next_cursor)
 
 
 def contains(column: Any, text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match with LIKE wildcards in ``text`` taken literally."""
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return func.lower(column).like(f"%{escaped}%", escape="\\")
+
+
+def among(column: Any, subquery: Select[Any]) -> ColumnElement[bool]:
+    """``column IN (subquery)`` as each database plans it well beside other conditions.
+
+    PostgreSQL: ``column = ANY(ARRAY(subquery))``. The subquery runs once, first, and the
+    array is then an index condition: an OR of such terms becomes a BitmapOr of index scans.
+    ``IN (subquery)`` inside an OR is a hashed SubPlan instead, tested row by row over the
+    whole table, and the planner guesses it true for half the rows. SQLite turns
+    ``IN (subquery)`` into index look-ups itself, in an OR too (one index per OR term)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return column == any_(func.array(subquery.scalar_subquery()))
+    return column.in_(subquery)

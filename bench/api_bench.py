@@ -35,10 +35,9 @@ import shlex
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,9 +49,10 @@ from common import (
     STARTUP_TIMEOUT_S,
     BenchError,
     LoggedProcess,
+    Result,
     free_port,
     machine_note,
-    percentile,
+    run_load,
     run_main,
     run_step,
     service_env,
@@ -75,25 +75,6 @@ ERROR_LOG_PATTERNS = ("Traceback", "database is locked", "OperationalError", "[E
 
 
 # -- figures -----------------------------------------------------------------------------------
-
-
-@dataclass
-class Result:
-    name: str
-    latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
-    errors: Counter[str] = field(default_factory=Counter)
-    wall: float = 0.0
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies) + sum(self.errors.values())
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.wall if self.wall else math.nan
-
-    def p(self, q: float) -> float:
-        return percentile(sorted(self.latencies), q) * 1000
 
 
 def _ratio(a: float, b: float) -> str:
@@ -182,57 +163,21 @@ def _call(session: requests.Session, scenario: Scenario, i: int) -> requests.Res
     return session.request(scenario.method, scenario.url, json=body, timeout=REQUEST_TIMEOUT_S)
 
 
-def run_load(
+def run_scenario(
     scenario: Scenario, *, clients: int, total: int, seconds: float | None, deadline: float
 ) -> Result:
     """``clients`` threads share ``total`` requests (or run for ``seconds``); all timed."""
-    result = Result(scenario.name)
-    lock = threading.Lock()
-    issued = 0
-    start = threading.Barrier(clients + 1)
-    stop_at = deadline
-    per_thread: list[list[float]] = [[] for _ in range(clients)]
-
-    def client(k: int) -> None:
-        nonlocal issued
-        session = requests.Session()
-        if scenario.token:
-            session.headers["Authorization"] = f"Bearer {scenario.token}"
-        start.wait()
-        while True:
-            with lock:
-                if (seconds is None and issued >= total) or time.monotonic() >= stop_at:
-                    break
-                issued += 1
-                i = issued
-            t0 = time.perf_counter()
-            try:
-                response = _call(session, scenario, i)
-                ok = response.status_code == scenario.expected
-                problem = "" if ok else f"HTTP {response.status_code}: {response.text[:160]!r}"
-            except requests.RequestException as exc:
-                ok, problem = False, f"{type(exc).__name__}: {str(exc)[:160]}"
-            elapsed = time.perf_counter() - t0
-            if ok:
-                per_thread[k].append(elapsed)
-            else:
-                with lock:
-                    result.errors[problem] += 1
-        session.close()
-
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.monotonic()
-    if seconds is not None:
-        stop_at = min(deadline, began + seconds)
-    for thread in threads:
-        while thread.is_alive():  # join in slices so signals reach the main thread
-            thread.join(0.5)
-    result.wall = time.monotonic() - began
-    result.latencies = [x for lat in per_thread for x in lat]
-    return result
+    headers = {"Authorization": f"Bearer {scenario.token}"} if scenario.token else {}
+    return run_load(
+        scenario.name,
+        lambda session, i: _call(session, scenario, i),
+        scenario.expected,
+        clients=clients,
+        total=total,
+        headers=headers,
+        seconds=seconds,
+        deadline=deadline,
+    )
 
 
 def token_for(base: str, email: str) -> str:
@@ -601,7 +546,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     warm_errors = 0
     for pair in scenarios.values():
         for scenario in pair:
-            r = run_load(
+            r = run_scenario(
                 scenario, clients=args.clients, total=warmup, seconds=None, deadline=args.deadline
             )
             warm_errors += r.errors.total()
@@ -612,7 +557,7 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     for kind, (base_scenario, app_scenario) in scenarios.items():
         print(f"measuring {kind} ...", flush=True)
         pair = tuple(
-            run_load(
+            run_scenario(
                 s,
                 clients=args.clients,
                 total=args.requests,

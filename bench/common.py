@@ -19,12 +19,18 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, make_url, text
+
+if TYPE_CHECKING:
+    import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # This checkout's package first: a bench run from a git worktree whose virtualenv has another
@@ -101,6 +107,94 @@ def stats(values: list[float], width: str = "7.2f") -> str:
         return "no samples"
     cells = [f"p{q} {percentile(ordered, q) * 1000:{width}}" for q in (50, 90, 99)]
     return "  ".join(cells) + f"  max {ordered[-1] * 1000:{width}} ms  (n={len(ordered)})"
+
+
+@dataclass
+class Result:
+    """One HTTP load scenario's outcome: the successful requests' latencies and the failures,
+    counted by what went wrong."""
+
+    name: str
+    latencies: list[float] = field(default_factory=list)  # seconds, successful requests only
+    errors: Counter[str] = field(default_factory=Counter)
+    wall: float = 0.0
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies) + sum(self.errors.values())
+
+    @property
+    def rate(self) -> float:
+        return len(self.latencies) / self.wall if self.wall else math.nan
+
+    def p(self, q: float) -> float:
+        """The q-th percentile latency in milliseconds."""
+        return percentile(sorted(self.latencies), q) * 1000
+
+
+def run_load(
+    name: str,
+    send: Callable[[requests.Session, int], requests.Response],
+    expected: int,
+    *,
+    clients: int,
+    total: int,
+    headers: Mapping[str, str] | None = None,
+    seconds: float | None = None,
+    deadline: float = math.inf,
+) -> Result:
+    """``clients`` threads, each with its own ``requests.Session`` (``headers`` on it), share
+    ``total`` requests (or send for ``seconds``, never past the ``time.monotonic()``
+    ``deadline``): ``send(session, i)`` sends the i-th; each is timed, and counted failed
+    unless it answers ``expected``."""
+    import requests
+
+    result = Result(name)
+    lock = threading.Lock()
+    issued = 0
+    start = threading.Barrier(clients + 1)
+    stop_at = deadline
+    per_thread: list[list[float]] = [[] for _ in range(clients)]
+
+    def client(k: int) -> None:
+        nonlocal issued
+        session = requests.Session()
+        session.headers.update(headers or {})
+        start.wait()
+        while True:
+            with lock:
+                if (seconds is None and issued >= total) or time.monotonic() >= stop_at:
+                    break
+                issued += 1
+                i = issued
+            t0 = time.perf_counter()
+            try:
+                response = send(session, i)
+                ok = response.status_code == expected
+                problem = "" if ok else f"HTTP {response.status_code}: {response.text[:160]!r}"
+            except requests.RequestException as exc:
+                ok, problem = False, f"{type(exc).__name__}: {str(exc)[:160]}"
+            elapsed = time.perf_counter() - t0
+            if ok:
+                per_thread[k].append(elapsed)
+            else:
+                with lock:
+                    result.errors[problem] += 1
+        session.close()
+
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.monotonic()
+    if seconds is not None:
+        stop_at = min(deadline, began + seconds)
+    for thread in threads:
+        while thread.is_alive():  # join in slices so signals reach the main thread
+            thread.join(0.5)
+    result.wall = time.monotonic() - began
+    result.latencies = [x for lat in per_thread for x in lat]
+    return result
 
 
 # -- processes ---------------------------------------------------------------------------------

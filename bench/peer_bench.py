@@ -38,9 +38,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,9 +51,10 @@ from common import (  # bench/ is sys.path[0] when this file is run as a script
     STARTUP_TIMEOUT_S,
     BenchError,
     LoggedProcess,
+    Result,
     free_port,
     fresh_pg_database,
-    percentile,
+    run_load,
     run_main,
     run_step,
 )
@@ -165,77 +165,23 @@ def generated_tickets(n: int) -> list[dict[str, Any]]:
 # -- load --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Result:
-    name: str
-    latencies: list[float] = field(default_factory=list)
-    errors: dict[str, int] = field(default_factory=dict)
-    wall: float = 0.0
-
-    @property
-    def rate(self) -> float:
-        return len(self.latencies) / self.wall if self.wall else 0.0
-
-    def line(self) -> str:
-        ordered = sorted(self.latencies)
-        return (
-            f"{self.name:<34} {len(ordered):>6} {sum(self.errors.values()):>6} {self.rate:>8.1f} "
-            f"{percentile(ordered, 50) * 1000:>8.1f} {percentile(ordered, 99) * 1000:>8.1f}"
-        )
+def line(result: Result) -> str:
+    return (
+        f"{result.name:<34} {len(result.latencies):>6} {result.errors.total():>6} "
+        f"{result.rate:>8.1f} {result.p(50):>8.1f} {result.p(99):>8.1f}"
+    )
 
 
-def run_load(
-    name: str, method: str, url: str, headers: dict[str, str], body: Any, expected: int,
-    clients: int, total: int, timeout: float,
-) -> Result:  # fmt: skip
-    """``clients`` threads share ``total`` requests; each one timed."""
-    result = Result(name)
-    lock = threading.Lock()
-    issued = 0
-    start = threading.Barrier(clients + 1)
-    per_thread: list[list[float]] = [[] for _ in range(clients)]
+def send_each(
+    method: str, url: str, body: Any, timeout: float
+) -> Callable[[requests.Session, int], requests.Response]:
+    """Sends request i: ``body(i)`` when ``body`` is a function, else ``body`` itself."""
 
-    def client(k: int) -> None:
-        nonlocal issued
-        session = requests.Session()
-        session.headers.update(headers)
-        start.wait()
-        while True:
-            with lock:
-                if issued >= total:
-                    break
-                issued += 1
-                i = issued
-            payload = body(i) if callable(body) else body
-            t0 = time.perf_counter()
-            try:
-                response = session.request(method, url, json=payload, timeout=timeout)
-                problem = (
-                    ""
-                    if response.status_code == expected
-                    else f"HTTP {response.status_code}: {response.text[:160]!r}"
-                )
-            except requests.RequestException as exc:
-                problem = f"{type(exc).__name__}: {str(exc)[:160]}"
-            elapsed = time.perf_counter() - t0
-            if problem:
-                with lock:
-                    result.errors[problem] = result.errors.get(problem, 0) + 1
-            else:
-                per_thread[k].append(elapsed)
-        session.close()
+    def send(session: requests.Session, i: int) -> requests.Response:
+        payload = body(i) if callable(body) else body
+        return session.request(method, url, json=payload, timeout=timeout)
 
-    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(clients)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.monotonic()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.5)
-    result.wall = time.monotonic() - began
-    result.latencies = [x for lat in per_thread for x in lat]
-    return result
+    return send
 
 
 class Gunicorn(LoggedProcess):
@@ -274,17 +220,17 @@ def measure(
 ) -> tuple[Result, Result]:  # fmt: skip
     # Warm-up, not timed: the first requests (imports, connections), a few per worker.
     warm = 2 * args.workers
-    run_load(
-        "warm-up", "GET", server.url + list_[0], list_[1], None, 200, warm, warm, args.timeout
-    )  # fmt: skip
+    list_url, list_headers = server.url + list_[0], list_[1]
+    list_send = send_each("GET", list_url, None, args.timeout)
+    run_load("warm-up", list_send, 200, clients=warm, total=warm, headers=list_headers)
     path, headers, body, expected = create
     created = run_load(
-        f"{name} create", "POST", server.url + path, headers, body, expected, args.clients,
-        args.requests, args.timeout,
+        f"{name} create", send_each("POST", server.url + path, body, args.timeout), expected,
+        clients=args.clients, total=args.requests, headers=headers,
     )  # fmt: skip
     listed = run_load(
-        f"{name} list, first page", "GET", server.url + list_[0], list_[1], None, 200,
-        args.clients, list_requests, args.timeout,
+        f"{name} list, first page", list_send, 200,
+        clients=args.clients, total=list_requests, headers=list_headers,
     )  # fmt: skip
     for result in (created, listed):
         for problem, count in list(result.errors.items())[:3]:
@@ -534,19 +480,16 @@ def bench(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
     peer = run_helpdesk(args, stack, tmp, rows_file)
     print(f"\n{'scenario':<34} {'ok':>6} {'errors':>6} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
     for result in (*ours, *peer):
-        print(result.line())
+        print(line(result))
 
     def ratio(a: float, b: float) -> str:
         return f"{a / b:.2f}x" if a and b and a == a and b == b else "n/a"
-
-    def median(r: Result) -> float:
-        return percentile(sorted(r.latencies), 50)
 
     print(
         f"\nAutoCRM / django-helpdesk {PEER_VERSION}: create req/s "
         f"{ratio(ours[0].rate, peer[0].rate)}; first page req/s "
         f"{ratio(ours[1].rate, peer[1].rate)}, p50 latency "
-        f"{ratio(median(peer[1]), median(ours[1]))} lower"
+        f"{ratio(peer[1].p(50), ours[1].p(50))} lower"
     )
     failed = any(r.errors for r in (*ours, *peer))
     return 1 if failed else 0

@@ -154,17 +154,11 @@ def check_field(fields: Mapping[str, Any], existing: TicketField | None) -> dict
 
 
 def _apply(field: TicketField, clean: dict[str, Any]) -> dict[str, list[Any]]:
-    changes: dict[str, list[Any]] = {}
-    for name, value in clean.items():
-        before = getattr(field, name)
-        if before != value:
-            setattr(field, name, value)
-            changes[name] = [_plain(before), _plain(value)]
+    """Set what changed; the audit's ``{field: [before, after]}``."""
+    changes = audit.diff({name: getattr(field, name) for name in clean}, clean)
+    for name in changes:
+        setattr(field, name, clean[name])
     return changes
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, FieldType | FieldVisibility) else value
 
 
 def _duplicate_key() -> InvalidInput:

@@ -16,10 +16,16 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, or_
 
 from autocrm.errors import InvalidInput
-from autocrm.extensions import db
 from autocrm.fields import values
 from autocrm.fields.models import FieldType, TicketField
-from autocrm.listing import MAX_PAGE_SIZE, Page, PageRequest, decode_cursor, encode_cursor
+from autocrm.listing import (
+    Page,
+    PageRequest,
+    bad_cursor,
+    decode_cursor,
+    encode_cursor,
+    fetch_page,
+)
 from autocrm.people.models import User
 from autocrm.tickets.models import Ticket
 
@@ -83,19 +89,15 @@ def keyset_page(actor: User, stmt: Select[Any], page: PageRequest) -> Page[Ticke
     if page.cursor:
         value, last_id = decode_cursor(page.cursor, page.sort, MAX_FIELD_CURSOR)
         if not _cursor_value_ok(definition, value):
-            raise InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
+            raise bad_cursor()
         stmt = stmt.where(_after(definition, key, value, last_id, page.descending))
     if page.descending:
         order = [key.desc().nulls_last(), Ticket.id.desc()]
     else:
         order = [key.asc().nulls_last(), Ticket.id.asc()]
-    limit = max(1, min(page.limit, MAX_PAGE_SIZE))
-    rows = list(db.session.scalars(stmt.order_by(*order).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = None
-    if more:
-        last = rows[-1]
+
+    def cursor_after(last: Ticket) -> str:
         stored = (last.custom_fields or {}).get(definition.key)
-        next_cursor = encode_cursor(page.sort, values.sort_value(definition, stored), last.id)
-    return Page(items=rows, next_cursor=next_cursor)
+        return encode_cursor(page.sort, values.sort_value(definition, stored), last.id)
+
+    return fetch_page(stmt.order_by(*order), page.limit, cursor_after)

@@ -32,7 +32,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import TSQUERY
 
 from autocrm import policies
-from autocrm.errors import InvalidInput
 from autocrm.extensions import db
 from autocrm.kb.models import (
     Article,
@@ -43,6 +42,7 @@ from autocrm.listing import (
     MAX_PAGE_SIZE,
     Page,
     PageRequest,
+    bad_cursor,
     decode_cursor,
     encode_cursor,
     keyset_page,
@@ -177,7 +177,7 @@ def _decode_score_cursor(cursor: str) -> tuple[float, int]:
         and abs(article_id) < 2**31
     )
     if not numbers_ok:
-        raise InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
+        raise bad_cursor()
     return float(score), article_id
 
 

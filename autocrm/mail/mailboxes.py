@@ -162,18 +162,13 @@ def _apply(mailbox: Mailbox, clean: dict[str, Any]) -> dict[str, list[Any]]:
     if password is not None:
         mailbox.imap_password_encrypted = encrypt_secret(password)
         changes["imap_password"] = ["(hidden)", "(changed)"]
-    for name, value in clean.items():
-        before = getattr(mailbox, name)
-        if before != value:
-            setattr(mailbox, name, value)
-            changes[name] = [_plain(before), _plain(value)]
+    changed = audit.diff({name: getattr(mailbox, name) for name in clean}, clean)
+    for name in changed:
+        setattr(mailbox, name, clean[name])
+    changes.update(changed)
     if mailbox.imap_host and mailbox.imap_port is None:
         mailbox.imap_port = DEFAULT_PORTS[ImapSecurity(mailbox.imap_security)]
     return changes
-
-
-def _plain(value: Any) -> Any:
-    return value.value if isinstance(value, ImapSecurity) else value
 
 
 def _new_webhook_secret(mailbox: Mailbox) -> str:

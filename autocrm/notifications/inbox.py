@@ -23,7 +23,7 @@ from sqlalchemy import ColumnElement, CursorResult, Row, Select, case, func, sel
 from autocrm.columns import utcnow
 from autocrm.errors import InvalidInput
 from autocrm.extensions import db
-from autocrm.listing import decode_cursor, encode_cursor
+from autocrm.listing import bad_cursor, decode_cursor, encode_cursor
 from autocrm.notifications.models import Notification
 from autocrm.people.models import User
 from autocrm.transaction import rolls_back_on_error
@@ -82,7 +82,7 @@ def check_cursor(cursor: str) -> int:
     """The newest id of the last entry a page showed; 422 for anything not made here."""
     _, last_id = decode_cursor(cursor, CURSOR_SORT)
     if not 1 <= last_id <= MAX_ID:
-        raise InvalidInput("Invalid cursor.", {"cursor": ["Not a cursor from this listing."]})
+        raise bad_cursor()
     return last_id
 
 

@@ -103,12 +103,10 @@ def check_subscription(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _apply(subscription: WebhookSubscription, clean: dict[str, Any]) -> dict[str, list[Any]]:
-    changes: dict[str, list[Any]] = {}
-    for name, value in clean.items():
-        before = getattr(subscription, name)
-        if before != value:
-            setattr(subscription, name, value)
-            changes[name] = [before, value]
+    """Set what changed; the audit's ``{field: [before, after]}``."""
+    changes = audit.diff({name: getattr(subscription, name) for name in clean}, clean)
+    for name in changes:
+        setattr(subscription, name, clean[name])
     if clean.get("active"):  # resumed by an admin: a fresh start
         subscription.consecutive_failures = 0
         subscription.paused_reason = None

@@ -16,8 +16,10 @@ from autocrm.audit import services as audit
 from autocrm.audit.models import AdminAuditEntry
 from autocrm.engine import drafts, publishing
 from autocrm.errors import Forbidden, InvalidInput
+from autocrm.fields import definitions
 from autocrm.listing import PageRequest
 from autocrm.macros import services as macros
+from autocrm.mail import mailboxes
 from autocrm.people import teams, users
 from autocrm.people.models import Role, User
 from tests.factories import ApiClient, Factory, assert_error, web_login
@@ -100,6 +102,29 @@ def test_record_drops_secret_fields_and_names_its_target(db_session, admin):
     assert (entry.target_type, entry.target_id) == ("user", admin.id)
     with pytest.raises(ValueError, match="unknown audit action"):
         audit.record(admin, "user.exploded", admin, {})
+
+
+def test_field_and_mailbox_updates_record_only_what_changed_enums_by_value(db_session, admin):
+    field = definitions.do_create_field(admin, {"key": "plan", "label": "Plan", "type": "text"})
+    definitions.do_update_field(
+        admin, field.id, {"label": "Plan", "visibility": "customer_visible", "help_text": "Hi"}
+    )
+    mailbox, _ = mailboxes.do_create_mailbox(
+        admin, {"name": "Support", "address": "support@example.com"}
+    )
+    mailboxes.do_update_mailbox(admin, mailbox.id, {"name": "Support", "imap_security": "none"})
+    mailboxes.do_update_mailbox(admin, mailbox.id, {"imap_security": "none"})  # no change
+
+    updates = [
+        (e.action, e.changes) for e in all_entries(db_session) if e.action.endswith(".updated")
+    ]
+    assert updates == [
+        (
+            "ticket_field.updated",
+            {"visibility": ["staff", "customer_visible"], "help_text": ["", "Hi"]},
+        ),
+        ("mailbox.updated", {"imap_security": ["ssl", "none"]}),
+    ]
 
 
 def test_team_changes_are_recorded(db_session, admin, factory):

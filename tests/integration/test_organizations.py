@@ -10,6 +10,7 @@ from sqlalchemy import select
 from autocrm.audit.models import AdminAuditEntry
 from autocrm.people import intake, organizations, users
 from autocrm.people.models import Role, User
+from autocrm.tickets import followers, merging
 from tests.factories import ApiClient, assert_error, web_login
 
 # -- managing organizations --------------------------------------------------------------------
@@ -224,6 +225,46 @@ def test_a_manager_who_leaves_loses_the_view(client, factory, orgs):
     organizations.do_remove_member(factory.admin(), org_id, people["manager"].id)
 
     assert visible(client, people["manager"]) == {tickets["manager"]}
+
+
+def test_a_customer_sees_own_followed_and_organization_tickets_and_nothing_else(
+    client, factory, orgs
+):
+    """Every way a customer sees a ticket at once (the policy's OR of requester, follower and
+    organization manager), through the list, a search and each ticket: a merged ticket only
+    to its requester, its followers moved to the ticket it was merged into."""
+    people, tickets = orgs
+    admin = factory.admin()
+    outsider = factory.customer(name="Outsider")
+    made = {
+        name: factory.ticket(user, subject=f"{name} ticket").id
+        for name, user in (
+            ("followed", outsider),
+            ("unrelated", outsider),
+            ("followed_merged", outsider),
+            ("member_merged", people["member"]),
+            ("b_followed", people["b_manager"]),
+        )
+    }
+    for name in ("followed", "followed_merged"):
+        followers.do_add_follower(admin, made[name], user_id=people["manager"].id)
+    followers.do_add_follower(admin, made["b_followed"], user_id=people["member"].id)
+    merging.do_merge(admin, made["followed_merged"], made["unrelated"])
+    merging.do_merge(admin, made["member_merged"], tickets["member"])
+    expected = {
+        "manager": {tickets["manager"], tickets["member"], made["followed"], made["unrelated"]},
+        "member": {tickets["member"], made["member_merged"], made["b_followed"]},
+        "b_manager": {tickets["b_manager"], made["b_followed"]},
+    }
+    everything = set(tickets.values()) | set(made.values())
+    for name, sees in expected.items():
+        api = ApiClient(client, people[name])
+        assert visible(client, people[name]) == sees, name
+        found = api.get("/api/tickets", query_string={"q": "ticket", "limit": 200}).json["items"]
+        assert {t["id"] for t in found} == sees, name
+        for ticket_id in everything:
+            status = api.get(f"/api/tickets/{ticket_id}").status_code
+            assert status == (200 if ticket_id in sees else 404), (name, ticket_id)
 
 
 def test_portal_shows_a_manager_colleagues_tickets_with_the_requester(client, orgs):

@@ -102,6 +102,30 @@ def test_a_delivery_is_signed_with_the_secret_shown_once_and_logged(
     assert rotated != hook["secret"]
 
 
+def test_an_update_is_audited_with_what_changed_and_pausing_says_who(
+    receiver, admin_api, db_session
+):
+    hook = subscribe(admin_api, receiver.url, description="Old")
+    url = f"/api/webhooks/{hook['id']}"
+
+    same = {"url": receiver.url, "event_kinds": TICKET_KINDS}
+    paused = admin_api.patch(url, json={**same, "description": "New", "active": False})
+    assert admin_api.patch(url, json=same).status_code == 200  # nothing changed: no entry
+
+    assert paused.status_code == 200, paused.get_json()
+    assert paused.get_json()["paused_reason"] == "Paused by an administrator."
+    entries = db_session.scalars(
+        select(AdminAuditEntry)
+        .where(
+            AdminAuditEntry.target_type == "webhook", AdminAuditEntry.action != "webhook.created"
+        )
+        .order_by(AdminAuditEntry.id)
+    ).all()
+    assert [(e.action, e.changes) for e in entries] == [
+        ("webhook.updated", {"description": ["Old", "New"], "active": [True, False]})
+    ]
+
+
 def test_a_500_is_retried_with_backoff_by_the_sweep(receiver, admin_api, factory, db_session):
     hook = subscribe(admin_api, receiver.url)
     receiver.statuses = [500]
