@@ -16,18 +16,24 @@ caller answers from it (the API's response): reading back every object just comm
 cost a second transaction and a statement per object (and on SQLite a second turn at the write
 lock). What the database sets itself is read before the commit (the version at flush, the rest
 by the realtime preparer's re-read, see ``autocrm.realtime.publish``).
+
+``read_once`` reads what several parts of one request need alike (the custom field
+definitions: the check of a new ticket's values, its view, the page's panels) once per
+transaction. Per transaction, not per process: another process may change the rows at any
+time, and a new transaction must see that. The transaction's own writes to the rows' model
+(a flush, pending changes, a bulk statement) make it read again.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from typing import Any, ParamSpec, TypeVar, cast
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.orm.util import identity_key
 
 from autocrm.errors import DomainError
@@ -35,6 +41,7 @@ from autocrm.extensions import db
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_READ_ONCE = "autocrm.transaction.read_once"  # session.info: {key: (model, value)}
 
 
 def rolls_back_on_error(service: Callable[P, R]) -> Callable[P, R]:
@@ -70,6 +77,55 @@ def held_values(model: type[Any], ids: Iterable[Any], attribute: str) -> dict[An
         if held is not None and attribute not in inspect(held).unloaded:
             found[ident] = getattr(held, attribute)
     return found
+
+
+def read_once(key: Hashable, model: type[Any], read: Callable[[], R]) -> R:
+    """``read()``, called once in the current transaction for ``key``; ``model``: the rows
+    it reads, whose changes in this transaction forget it. Callers must not change what it
+    returns."""
+    session = db.session()
+    cache = session.info.setdefault(_READ_ONCE, {})
+    if key in cache and not _pending(session, {model}):
+        return cast(R, cache[key][1])
+    value = read()  # its autoflush of pending changes to ``model`` forgets what was read
+    session.info.setdefault(_READ_ONCE, {})[key] = (model, value)
+    return value
+
+
+def _pending(session: Session, models: set[type[Any]]) -> bool:
+    return any(type(obj) in models for obj in (*session.new, *session.dirty, *session.deleted))
+
+
+def _forget(session: Session, models: set[type[Any]]) -> None:
+    cache = session.info.get(_READ_ONCE)
+    if cache:
+        for key in [k for k, (model, _) in cache.items() if model in models]:
+            del cache[key]
+
+
+def _forget_flushed(session: Session, _context: Any) -> None:
+    if session.info.get(_READ_ONCE):
+        _forget(session, {type(obj) for obj in (*session.new, *session.dirty, *session.deleted)})
+
+
+def _forget_bulk_written(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete or state.is_insert) and state.bind_mapper is not None:
+        _forget(state.session, {state.bind_mapper.class_})
+
+
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # A savepoint's end too (one rolled back may have undone what was read inside it), but
+    # not a flush's internal subtransaction.
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_READ_ONCE, None)
+
+
+def install() -> None:
+    """Hook ``read_once`` onto every ORM session (idempotent)."""
+    if not event.contains(Session, "after_transaction_end", _forget_at_end):
+        event.listen(Session, "after_flush", _forget_flushed)
+        event.listen(Session, "do_orm_execute", _forget_bulk_written)
+        event.listen(Session, "after_transaction_end", _forget_at_end)
 
 
 def _violates_unique(error: IntegrityError, column: InstrumentedAttribute[Any]) -> bool:
