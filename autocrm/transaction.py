@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy import event, inspect
 from sqlalchemy.exc import IntegrityError
@@ -41,7 +42,9 @@ from autocrm.extensions import db
 
 P = ParamSpec("P")
 R = TypeVar("R")
-_READ_ONCE = "autocrm.transaction.read_once"  # session.info: {key: (model, value)}
+K = TypeVar("K")
+V = TypeVar("V")
+_READ_ONCE = "autocrm.transaction.read_once"  # session.info: {(kind, id): _Read}
 
 
 def rolls_back_on_error(service: Callable[P, R]) -> Callable[P, R]:
@@ -79,33 +82,63 @@ def held_values(model: type[Any], ids: Iterable[Any], attribute: str) -> dict[An
     return found
 
 
-def read_once(key: Hashable, model: type[Any], read: Callable[[], R]) -> R:
+def read_once(key: Hashable, model: type[Any], read: Callable[[], R], *, rows: bool = False) -> R:
     """``read()``, called once in the current transaction for ``key``; ``model``: the rows
-    it reads, whose changes in this transaction forget it. Callers must not change what it
-    returns."""
+    it reads, whose changes in this transaction forget it. ``rows``: it returns those rows
+    themselves, which stay current as the transaction changes them, so only rows added or
+    deleted forget it. Callers must not change what it returns."""
+    return read_once_each(key, [None], model, lambda _: {None: read()}, rows=rows)[None]
+
+
+def read_once_each(
+    kind: Hashable,
+    ids: Iterable[K],
+    model: type[Any],
+    read: Callable[[set[K]], Mapping[K, V]],
+    *,
+    rows: bool = False,
+) -> dict[K, V]:
+    """``read_once`` for several things of one ``kind`` (each ticket's clocks, say):
+    ``read(ids)`` reads those not read yet in this transaction, in one go, and must return
+    a value for each."""
     session = db.session()
     cache = session.info.setdefault(_READ_ONCE, {})
-    if key in cache and not _pending(session, {model}):
-        return cast(R, cache[key][1])
-    value = read()  # its autoflush of pending changes to ``model`` forgets what was read
-    session.info.setdefault(_READ_ONCE, {})[key] = (model, value)
-    return value
+    wanted = set(ids)
+    if _pending(session, model, rows):
+        cache = {}  # the read's autoflush forgets what was read before
+    found = {i: cache[kind, i].value for i in wanted if (kind, i) in cache}
+    if missing := wanted - found.keys():
+        fresh = read(missing)
+        cache = session.info.setdefault(_READ_ONCE, {})
+        for i in missing:
+            cache[kind, i] = _Read(model, rows, fresh[i])
+            found[i] = fresh[i]
+    return found
 
 
-def _pending(session: Session, models: set[type[Any]]) -> bool:
-    return any(type(obj) in models for obj in (*session.new, *session.dirty, *session.deleted))
+@dataclass(frozen=True)
+class _Read:
+    model: type[Any]
+    rows: bool
+    value: Any
 
 
-def _forget(session: Session, models: set[type[Any]]) -> None:
+def _pending(session: Session, model: type[Any], rows: bool) -> bool:
+    changed = [*session.new, *session.deleted, *([] if rows else session.dirty)]
+    return any(type(obj) is model for obj in changed)
+
+
+def _forget(session: Session, models: set[type[Any]], *, rows_too: bool = True) -> None:
     cache = session.info.get(_READ_ONCE)
     if cache:
-        for key in [k for k, (model, _) in cache.items() if model in models]:
+        for key in [k for k, r in cache.items() if r.model in models and (rows_too or not r.rows)]:
             del cache[key]
 
 
 def _forget_flushed(session: Session, _context: Any) -> None:
     if session.info.get(_READ_ONCE):
-        _forget(session, {type(obj) for obj in (*session.new, *session.dirty, *session.deleted)})
+        _forget(session, {type(obj) for obj in (*session.new, *session.deleted)})
+        _forget(session, {type(obj) for obj in session.dirty}, rows_too=False)
 
 
 def _forget_bulk_written(state: ORMExecuteState) -> None:

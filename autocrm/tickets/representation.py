@@ -32,6 +32,7 @@ from autocrm.fields.models import RequestForm
 from autocrm.files.models import Attachment
 from autocrm.files.representation import AttachmentSchema
 from autocrm.people.models import User
+from autocrm.sla import clocks as sla_clocks
 from autocrm.sla.models import SlaClock
 from autocrm.tickets import history, mentions
 from autocrm.tickets.models import (
@@ -369,7 +370,7 @@ def ticket_views(
     shared = shared or ticket_lookups(tickets)
     names, teams, form_names = shared.names, shared.teams, shared.form_names
     files, definitions = shared.files, shared.definitions
-    clocks = _clocks({t.id for t in tickets}) if audience == "staff" else {}
+    clocks = sla_clocks.ticket_clocks(t.id for t in tickets) if audience == "staff" else {}
     links = linked_ids(t.id for t in tickets) if audience == "staff" else {}
     rows = []
     for ticket in tickets:
@@ -536,14 +537,6 @@ def _clock(clock: SlaClock) -> dict[str, Any]:
         "stopped_at": clock.stopped_at,
         "breached_at": clock.breached_at,
     }
-
-
-def _clocks(ticket_ids: set[int]) -> dict[int, list[SlaClock]]:
-    by_ticket: dict[int, list[SlaClock]] = {}
-    stmt = select(SlaClock).where(SlaClock.ticket_id.in_(ticket_ids)).order_by(SlaClock.id)
-    for clock in db.session.scalars(stmt):
-        by_ticket.setdefault(clock.ticket_id, []).append(clock)
-    return by_ticket
 
 
 def _description_files(ticket_ids: set[int]) -> dict[int, list[Attachment]]:
