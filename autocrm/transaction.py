@@ -21,7 +21,9 @@ by the realtime preparer's re-read, see ``autocrm.realtime.publish``).
 definitions: the check of a new ticket's values, its view, the page's panels) once per
 transaction. Per transaction, not per process: another process may change the rows at any
 time, and a new transaction must see that. The transaction's own writes to the rows' model
-(a flush, pending changes, a bulk statement) make it read again.
+(a flush, pending changes, a bulk statement, a savepoint's end) make it read again; for a
+read that returns the rows themselves (``rows=True``: a ticket's SLA clocks, which the change
+sets and its view shows), only rows added or deleted do.
 """
 
 from __future__ import annotations
