@@ -14,7 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import api
 import autocrm.models  # noqa: F401 (every mapped class, before the first query)
 import web
-from autocrm import aftercommit, cli, database, ratelimit, requestguard
+from autocrm import aftercommit, cli, database, ratelimit, requestguard, transaction
 from autocrm.config import Settings
 from autocrm.events import causes, outbox
 from autocrm.extensions import db, migrate
@@ -61,6 +61,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     requestguard.install(app)
     ratelimit.init_app(app)
     aftercommit.install()
+    transaction.install()
     causes.install()
     outbox.install()
     init_celery(app)

@@ -16,18 +16,27 @@ caller answers from it (the API's response): reading back every object just comm
 cost a second transaction and a statement per object (and on SQLite a second turn at the write
 lock). What the database sets itself is read before the commit (the version at flush, the rest
 by the realtime preparer's re-read, see ``autocrm.realtime.publish``).
+
+``read_once`` reads what several parts of one request need alike (the custom field
+definitions: the check of a new ticket's values, its view, the page's panels) once per
+transaction. Per transaction, not per process: another process may change the rows at any
+time, and a new transaction must see that. The transaction's own writes to the rows' model
+(a flush, pending changes, a bulk statement, a savepoint's end) make it read again; for a
+read that returns the rows themselves (``rows=True``: a ticket's SLA clocks, which the change
+sets and its view shows), only rows added or deleted do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.orm.util import identity_key
 
 from autocrm.errors import DomainError
@@ -35,6 +44,9 @@ from autocrm.extensions import db
 
 P = ParamSpec("P")
 R = TypeVar("R")
+K = TypeVar("K")
+V = TypeVar("V")
+_READ_ONCE = "autocrm.transaction.read_once"  # session.info: {(kind, id): _Read}
 
 
 def rolls_back_on_error(service: Callable[P, R]) -> Callable[P, R]:
@@ -70,6 +82,85 @@ def held_values(model: type[Any], ids: Iterable[Any], attribute: str) -> dict[An
         if held is not None and attribute not in inspect(held).unloaded:
             found[ident] = getattr(held, attribute)
     return found
+
+
+def read_once(key: Hashable, model: type[Any], read: Callable[[], R], *, rows: bool = False) -> R:
+    """``read()``, called once in the current transaction for ``key``; ``model``: the rows
+    it reads, whose changes in this transaction forget it. ``rows``: it returns those rows
+    themselves, which stay current as the transaction changes them, so only rows added or
+    deleted forget it. Callers must not change what it returns."""
+    return read_once_each(key, [None], model, lambda _: {None: read()}, rows=rows)[None]
+
+
+def read_once_each(
+    kind: Hashable,
+    ids: Iterable[K],
+    model: type[Any],
+    read: Callable[[set[K]], Mapping[K, V]],
+    *,
+    rows: bool = False,
+) -> dict[K, V]:
+    """``read_once`` for several things of one ``kind`` (each ticket's clocks, say):
+    ``read(ids)`` reads those not read yet in this transaction, in one go, and must return
+    a value for each."""
+    session = db.session()
+    cache = session.info.setdefault(_READ_ONCE, {})
+    wanted = set(ids)
+    if _pending(session, model, rows):
+        cache = {}  # the read's autoflush forgets what was read before
+    found = {i: cache[kind, i].value for i in wanted if (kind, i) in cache}
+    if missing := wanted - found.keys():
+        fresh = read(missing)
+        cache = session.info.setdefault(_READ_ONCE, {})
+        for i in missing:
+            cache[kind, i] = _Read(model, rows, fresh[i])
+            found[i] = fresh[i]
+    return found
+
+
+@dataclass(frozen=True)
+class _Read:
+    model: type[Any]
+    rows: bool
+    value: Any
+
+
+def _pending(session: Session, model: type[Any], rows: bool) -> bool:
+    changed = [*session.new, *session.deleted, *([] if rows else session.dirty)]
+    return any(type(obj) is model for obj in changed)
+
+
+def _forget(session: Session, models: set[type[Any]], *, rows_too: bool = True) -> None:
+    cache = session.info.get(_READ_ONCE)
+    if cache:
+        for key in [k for k, r in cache.items() if r.model in models and (rows_too or not r.rows)]:
+            del cache[key]
+
+
+def _forget_flushed(session: Session, _context: Any) -> None:
+    if session.info.get(_READ_ONCE):
+        _forget(session, {type(obj) for obj in (*session.new, *session.deleted)})
+        _forget(session, {type(obj) for obj in session.dirty}, rows_too=False)
+
+
+def _forget_bulk_written(state: ORMExecuteState) -> None:
+    if (state.is_update or state.is_delete or state.is_insert) and state.bind_mapper is not None:
+        _forget(state.session, {state.bind_mapper.class_})
+
+
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    # A savepoint's end too (one rolled back may have undone what was read inside it), but
+    # not a flush's internal subtransaction.
+    if transaction.nested or transaction.parent is None:
+        session.info.pop(_READ_ONCE, None)
+
+
+def install() -> None:
+    """Hook ``read_once`` onto every ORM session (idempotent)."""
+    if not event.contains(Session, "after_transaction_end", _forget_at_end):
+        event.listen(Session, "after_flush", _forget_flushed)
+        event.listen(Session, "do_orm_execute", _forget_bulk_written)
+        event.listen(Session, "after_transaction_end", _forget_at_end)
 
 
 def _violates_unique(error: IntegrityError, column: InstrumentedAttribute[Any]) -> bool:

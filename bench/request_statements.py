@@ -1,4 +1,4 @@
-"""What one write request costs the database: statements, connection checkouts, BEGINs.
+"""What one request costs the database: statements, connection checkouts, BEGINs.
 
 A benchmark that prints figures, not a test (the ceilings live in
 tests/integration/test_query_counts.py). It builds the app in this process on a fresh
@@ -8,7 +8,14 @@ client, as the API's clients would, the requests of the write path:
 
 - ``POST /api/tickets`` as a customer (create),
 - ``POST /api/tickets/<id>/transitions`` as an agent (transition),
-- ``POST /api/tickets/<id>/messages`` as the customer (reply) and as the agent (internal note).
+- ``POST /api/tickets/<id>/messages`` as the customer (reply) and as the agent (internal note),
+
+and of the read path, on the demo's data (``seed_demo``, plus three custom fields with values,
+tags, a follower and a link on the workspace's ticket):
+
+- ``GET /api/tickets?limit=50`` as the agent (list),
+- ``GET /agent/`` (the queue page) and ``GET /agent/tickets/<id>`` (the workspace) as the
+  demo agent, logged in with a session cookie.
 
 Each is repeated (the first, warming the process's caches, is not counted) and every SQL
 statement the engine sends (``before_cursor_execute``) and every pool checkout is recorded; it
@@ -22,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import statistics
 import sys
 import tempfile
@@ -31,13 +39,20 @@ from pathlib import Path
 from typing import Any
 
 from common import DEFAULT_PG_ADMIN_URL, enter_app, fresh_pg_database, in_process_app
-from sqlalchemy import event
+from flask import g
+from sqlalchemy import event, select
 
 from autocrm import embedded_redis
+from autocrm.demo.logins import DEMO_LOGINS
+from autocrm.demo.seed import seed_demo
 from autocrm.extensions import db
+from autocrm.fields import definitions
 from autocrm.people import users
-from autocrm.people.models import Role
+from autocrm.people.models import Role, User
 from autocrm.security import issue_token
+from autocrm.tickets import followers, links
+from autocrm.tickets import services as tickets
+from autocrm.tickets.models import Message
 
 REPEATS = 15
 
@@ -73,6 +88,8 @@ def measure(name: str, send: Callable[[], Any], verbose: bool) -> tuple[float, f
     counts = []
     for n in range(REPEATS + 1):
         db.session.remove()  # a new request starts from an empty session
+        for name in list(g):  # and an empty ``g`` (the bench's app context outlives requests)
+            g.pop(name)
         with recorded() as seen:
             began = time.perf_counter()
             response = send()
@@ -90,9 +107,34 @@ def measure(name: str, send: Callable[[], Any], verbose: bool) -> tuple[float, f
     return tuple(statistics.median(c[i] for c in counts) for i in range(4))  # type: ignore[return-value]
 
 
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def demo_workspace_ticket() -> int:
+    """The demo's data, and the ticket the workspace shows: the first demo ticket with an
+    agent's reply and note, given field values, tags, a follower and a link."""
+    seed_demo()
+    people = {u.email: u for u in db.session.scalars(select(User).where(User.role != Role.AGENT))}
+    admin, customer2 = people["admin@example.com"], people["customer2@example.com"]
+    for key, kind, more in (
+        ("plan", "dropdown", {"options": ["free", "pro"], "visibility": "customer_visible"}),
+        ("order_ref", "text", {}),
+        ("seats", "number", {"visibility": "customer_editable"}),
+    ):
+        definitions.do_create_field(admin, {"key": key, "label": key, "type": kind, **more})
+    replied = select(Message.ticket_id).where(Message.internal).distinct()
+    ticket_id, other_id = sorted(db.session.scalars(replied))[:2]
+    values = {"plan": "pro", "order_ref": "A-17", "seats": 12}
+    tickets.do_update_ticket(admin, ticket_id, {"fields": values, "tags": ["vip", "billing"]})
+    followers.do_add_follower(admin, ticket_id, user_id=customer2.id)
+    links.do_link(admin, ticket_id, other_id)
+    return ticket_id
+
+
 def bench(url: str, redis_url: str, verbose: bool, stack: contextlib.ExitStack) -> None:
     app = in_process_app(url, redis_url, "acstatements")
     enter_app(stack, app, redis_url, ("acstatements-*",))
+    workspace_id = demo_workspace_ticket()
     customer = users.create_user("customer@example.test", "bench-password-1", Role.CUSTOMER)
     agent = users.create_user("agent@example.test", "bench-password-1", Role.AGENT)
     db.session.commit()
@@ -130,11 +172,21 @@ def bench(url: str, redis_url: str, verbose: bool, stack: contextlib.ExitStack) 
             headers=as_agent,
         )
 
+    browser = app.test_client()
+    token = CSRF_FIELD.search(browser.get("/login").get_data(as_text=True))
+    assert token is not None
+    password = next(login.password for login in DEMO_LOGINS if login.email == "agent@example.com")
+    login = {"email": "agent@example.com", "password": password, "csrf_token": token.group(1)}
+    assert browser.post("/login", data=login).status_code == 302
+
     rows = [
         ("create (customer)", create),
         ("transition (agent)", transition),
         ("reply (customer)", reply),
         ("internal note (agent)", note),
+        ("list (agent, 50)", lambda: client.get("/api/tickets?limit=50", headers=as_agent)),
+        ("/agent/ (queue page)", lambda: browser.get("/agent/")),
+        ("workspace page", lambda: browser.get(f"/agent/tickets/{workspace_id}")),
     ]
     figures = [(name, measure(name, send, verbose)) for name, send in rows]
     print(f"\n{'request':<24} {'statements':>10} {'checkouts':>10} {'BEGINs':>7} {'ms':>7}")

@@ -9,6 +9,7 @@ stale page gets the "changed by someone else" message with the user's input kept
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
@@ -22,7 +23,7 @@ from autocrm.macros import applying
 from autocrm.macros import services as macros
 from autocrm.mail import receive, serving
 from autocrm.people import teams, users
-from autocrm.people.models import Team, User
+from autocrm.people.models import Role, Team, User
 from autocrm.requestguard import accepts_uploads
 from autocrm.tickets import conversation, followers, links, mentions, merging, representation
 from autocrm.tickets import services as tickets
@@ -108,10 +109,10 @@ def _render(
     link_errors: dict[str, Any] | None = None,
     macro_preview: applying.Preview | None = None,
 ) -> tuple[str, int]:
-    messages = representation.render_messages(_all_messages(user, item.id))
-    people = _people(item)
+    shared = _Shared.read(user, item)
+    team_list = shared.teams
+    messages = representation.render_messages(_all_messages(user, item.id), shared.people)
     view = representation.ticket_view(item, "staff")
-    team_list = teams.list_teams(user, PageRequest(limit=200, sort="id")).items
     transitions = representation.allowed_for(view, user.role.value, user.id)
     state_labels = engine_for(item).state_labels
     html = render_template(
@@ -119,9 +120,9 @@ def _render(
         user=user,
         ticket=item,
         messages=messages,
-        people=people,
+        people=shared.names(item),
         teams=sorted(team_list, key=lambda t: t.name.lower()),
-        staff=_assignable_staff(team_list),
+        staff=shared.assignable_staff(),
         priorities=[p.label for p in Priority],
         view=representation.schema_for("staff")().dump(view),
         original_email_id=receive.first_email_of(item) if item.channel == "email" else None,
@@ -149,7 +150,7 @@ def _render(
         followers=followers.follower_views(user, item.id),
         follower_form=follower_form or {"user_id": "", "email": "", "name": ""},
         follower_errors=follower_errors or {},
-        linked=links.list_linked(user, item.id),
+        linked=links.list_linked(user, item.id, view.get("linked_ticket_ids")),
         link_form=link_form or {"linked_id": "", "into": ""},
         link_errors=link_errors or {},
     )
@@ -195,22 +196,44 @@ def _current_fields(item: Ticket) -> dict[str, Any]:
     }
 
 
-def _people(item: Ticket) -> dict[int, str]:
-    """Names for message authors, presence and the trail: staff and the requester."""
-    return {**users.staff_names(), item.requester_id: item.requester.name}
+@dataclass(frozen=True)
+class _Shared:
+    """What several panels name alike, read once for the page: the staff and the requester
+    (authors, presence, the assignee and follower choices) and the teams. Holding them also
+    keeps them in the session, where the ticket's view and the trail find their names
+    (``held_values``) instead of reading them again."""
 
+    people: dict[int, User]  # every agent and admin, active or not, and the requester, by name
+    teams: list[Team]
 
-def _assignable_staff(team_list: list[Team]) -> list[dict[str, Any]]:
-    """Active staff with the teams they are in (the service checks the ticket's team)."""
-    team_names = {t.id: t.name for t in team_list}
-    return [
-        {
-            "id": person.id,
-            "name": person.name,
-            "teams": ", ".join(team_names[i] for i in person.team_ids if i in team_names),
+    @classmethod
+    def read(cls, user: User, item: Ticket) -> _Shared:
+        return cls(
+            people={p.id: p for p in users.staff_and([item.requester_id])},
+            teams=teams.list_teams(user, PageRequest(limit=200, sort="id")).items,
+        )
+
+    def names(self, item: Ticket) -> dict[int, str]:
+        """Names for message authors, presence and the trail: staff and the requester."""
+        return {
+            p.id: p.name
+            for p in self.people.values()
+            if p.role is not Role.CUSTOMER or p.id == item.requester_id
         }
-        for person in users.active_staff(with_teams=True)
-    ]
+
+    def assignable_staff(self) -> list[dict[str, Any]]:
+        """Active staff, by name, with the teams they are in (the service checks the
+        ticket's team)."""
+        team_names = {t.id: t.name for t in self.teams}
+        return [
+            {
+                "id": person.id,
+                "name": person.name,
+                "teams": ", ".join(team_names[i] for i in person.team_ids if i in team_names),
+            }
+            for person in self.people.values()
+            if person.role is not Role.CUSTOMER and person.active
+        ]
 
 
 def _trail(user: User, item: Ticket) -> list[dict[str, Any]]:

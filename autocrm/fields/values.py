@@ -42,6 +42,7 @@ from autocrm.extensions import db
 from autocrm.fields.models import FieldType, FieldVisibility, TicketField
 from autocrm.people.models import User
 from autocrm.tickets.models import Ticket
+from autocrm.transaction import read_once
 
 KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 KEY_RULE = "a lowercase letter, then lowercase letters, digits and _ (at most 40)"
@@ -53,10 +54,14 @@ MAX_DECIMAL_DIGITS = 30
 
 
 def defined_fields(*, active_only: bool = True) -> dict[str, TicketField]:
-    """Every field definition by key, in their order (one query)."""
+    """Every field definition by key, in their order (one query per transaction: a request
+    checks, renders and lists them in several places)."""
+    every = read_once(("defined_fields",), TicketField, _read_definitions)
+    return {key: f for key, f in every.items() if f.active or not active_only}
+
+
+def _read_definitions() -> dict[str, TicketField]:
     stmt = select(TicketField).order_by(TicketField.position, TicketField.id)
-    if active_only:
-        stmt = stmt.where(TicketField.active.is_(True))
     return {f.key: f for f in db.session.scalars(stmt)}
 
 

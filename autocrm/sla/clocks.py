@@ -19,6 +19,7 @@ up to that moment, and the deadlines are recomputed from then on in the new one.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -30,6 +31,7 @@ from autocrm.extensions import db
 from autocrm.people.models import Team
 from autocrm.sla.models import SlaClock
 from autocrm.tickets.models import Priority, Ticket
+from autocrm.transaction import read_once_each
 from workflows.calendar import BusinessCalendar, add_business_time, business_seconds_between
 from workflows.definition import DONE_CATEGORIES
 
@@ -108,8 +110,22 @@ def _pause(clock: SlaClock, now: datetime, calendar: BusinessCalendar) -> None:
 
 
 def clocks_of(ticket: Ticket) -> dict[str, SlaClock]:
-    rows = db.session.scalars(select(SlaClock).where(SlaClock.ticket_id == ticket.id))
-    return {clock.metric: clock for clock in rows}
+    return {clock.metric: clock for clock in ticket_clocks([ticket.id])[ticket.id]}
+
+
+def ticket_clocks(ticket_ids: Iterable[int]) -> dict[int, list[SlaClock]]:
+    """Each ticket's clocks in the order they were made, read once in the transaction: a
+    change reads them, and the ticket's view rendered before its commit shows them. The
+    clocks stay current as the change sets them; one made or deleted makes them read again."""
+    return read_once_each("sla_clocks", ticket_ids, SlaClock, _read_clocks, rows=True)
+
+
+def _read_clocks(ticket_ids: set[int]) -> dict[int, list[SlaClock]]:
+    found: dict[int, list[SlaClock]] = {ticket_id: [] for ticket_id in ticket_ids}
+    stmt = select(SlaClock).where(SlaClock.ticket_id.in_(ticket_ids)).order_by(SlaClock.id)
+    for clock in db.session.scalars(stmt):
+        found[clock.ticket_id].append(clock)
+    return found
 
 
 def start(

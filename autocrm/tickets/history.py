@@ -123,6 +123,15 @@ def ticket_workflow_versions(ticket_ids: set[int]) -> dict[int, int]:
     return versions
 
 
+def team_names(team_ids: set[int]) -> dict[int, str]:
+    """The teams' names; those the session holds (a page's list of teams) are not read again."""
+    names: dict[int, str] = held_values(Team, team_ids, "name")
+    if missing := team_ids - names.keys():
+        rows = db.session.execute(select(Team.id, Team.name).where(Team.id.in_(missing)))
+        names.update({row[0]: row[1] for row in rows})
+    return names
+
+
 def load_names(entries: Sequence[TicketEvent]) -> Names:
     """The people, teams and workflows the entries name (their actors and tickets' too)."""
     user_ids: set[int] = set()
@@ -144,10 +153,7 @@ def load_names(entries: Sequence[TicketEvent]) -> Names:
     if missing := user_ids - users.keys():
         rows = db.session.execute(select(User.id, User.name).where(User.id.in_(missing)))
         users.update({row[0]: row[1] for row in rows})
-    teams: dict[int, str] = {}
-    if team_ids:
-        rows = db.session.execute(select(Team.id, Team.name).where(Team.id.in_(team_ids)))
-        teams = {row[0]: row[1] for row in rows}
+    teams = team_names(team_ids)
     versions = ticket_workflow_versions({e.ticket_id for e in entries})
     return Names(
         users=users,

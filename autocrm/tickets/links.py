@@ -32,10 +32,11 @@ def _pair(a: int, b: int) -> tuple[int, int]:
 # -- reading -----------------------------------------------------------------------------------
 
 
-def list_linked(actor: User, ticket_id: int) -> list[Ticket]:
-    """The tickets linked to one the actor sees, those the actor may see, by number."""
+def list_linked(actor: User, ticket_id: int, ids: list[int] | None = None) -> list[Ticket]:
+    """The tickets linked to one the actor sees, those the actor may see, by number; ``ids``:
+    the linked ids, if the caller has them (the ticket's staff view's ``linked_ticket_ids``)."""
     ticket = access_ticket_by_id(actor, ticket_id)
-    ids = linked_ids([ticket.id])[ticket.id]
+    ids = linked_ids([ticket.id])[ticket.id] if ids is None else ids
     if not ids:
         return []
     stmt = select(Ticket).where(Ticket.id.in_(ids), policies.visible_tickets(actor))

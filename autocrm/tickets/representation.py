@@ -16,7 +16,7 @@ viewer's own buttons are ``allowed_for(ticket, role, user_id)``, which equals th
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -31,7 +31,8 @@ from autocrm.fields import values as field_values
 from autocrm.fields.models import RequestForm
 from autocrm.files.models import Attachment
 from autocrm.files.representation import AttachmentSchema
-from autocrm.people.models import Team, User
+from autocrm.people.models import User
+from autocrm.sla import clocks as sla_clocks
 from autocrm.sla.models import SlaClock
 from autocrm.tickets import history, mentions
 from autocrm.tickets.models import (
@@ -105,16 +106,23 @@ def render_message(message: Message) -> dict[str, Any]:
     return _MESSAGE.dump(message)
 
 
-def render_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
-    return _MESSAGE.dump(preload_authors(messages), many=True)
+def render_messages(
+    messages: Sequence[Message], known: Mapping[int, User] | None = None
+) -> list[dict[str, Any]]:
+    return _MESSAGE.dump(preload_authors(messages, known), many=True)
 
 
-def preload_authors(messages: Sequence[Message]) -> Sequence[Message]:
-    """The messages, their authors loaded in one query (not one per message)."""
-    ids = {m.author_id for m in messages}
+def preload_authors(
+    messages: Sequence[Message], known: Mapping[int, User] | None = None
+) -> Sequence[Message]:
+    """The messages, their authors loaded in one query (not one per message); ``known``:
+    users the caller has read already (a page's people), not read again."""
+    authors = {i: known[i] for i in {m.author_id for m in messages} if i in known} if known else {}
+    ids = {m.author_id for m in messages} - authors.keys()
     if ids:
+        authors.update({u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))})
+    if authors:
         # Set on the messages: the session's identity map alone holds the users only weakly.
-        authors = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
         for message in messages:
             set_committed_value(message, "author", authors[message.author_id])
     return messages
@@ -341,11 +349,9 @@ def ticket_lookups(tickets: Sequence[Ticket]) -> TicketLookups:
     """The people, teams, forms, description files and field definitions of ``tickets``
     (and so of any of them), one query each."""
     people: set[int | None] = {t.requester_id for t in tickets}
-    team_ids = {t.team_id for t in tickets if t.team_id is not None}
-    stmt = select(Team.id, Team.name).where(Team.id.in_(team_ids))
     return TicketLookups(
         names=_user_names(people | {t.assignee_id for t in tickets}),
-        teams={row[0]: row[1] for row in db.session.execute(stmt)} if team_ids else {},
+        teams=history.team_names({t.team_id for t in tickets if t.team_id is not None}),
         form_names=_form_names({t.form_id for t in tickets if t.form_id is not None}),
         files=_description_files({t.id for t in tickets}),
         definitions=field_values.defined_fields(),
@@ -364,7 +370,7 @@ def ticket_views(
     shared = shared or ticket_lookups(tickets)
     names, teams, form_names = shared.names, shared.teams, shared.form_names
     files, definitions = shared.files, shared.definitions
-    clocks = _clocks({t.id for t in tickets}) if audience == "staff" else {}
+    clocks = sla_clocks.ticket_clocks(t.id for t in tickets) if audience == "staff" else {}
     links = linked_ids(t.id for t in tickets) if audience == "staff" else {}
     rows = []
     for ticket in tickets:
@@ -531,14 +537,6 @@ def _clock(clock: SlaClock) -> dict[str, Any]:
         "stopped_at": clock.stopped_at,
         "breached_at": clock.breached_at,
     }
-
-
-def _clocks(ticket_ids: set[int]) -> dict[int, list[SlaClock]]:
-    by_ticket: dict[int, list[SlaClock]] = {}
-    stmt = select(SlaClock).where(SlaClock.ticket_id.in_(ticket_ids)).order_by(SlaClock.id)
-    for clock in db.session.scalars(stmt):
-        by_ticket.setdefault(clock.ticket_id, []).append(clock)
-    return by_ticket
 
 
 def _description_files(ticket_ids: set[int]) -> dict[int, list[Attachment]]:

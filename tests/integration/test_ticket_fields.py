@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, event, select
 
 from autocrm.audit.models import AdminAuditEntry
+from autocrm.fields import values
+from autocrm.fields.models import FieldType, TicketField
 from tests.factories import ApiClient, assert_error
 
 
@@ -323,3 +325,40 @@ def test_the_trail_records_field_changes_for_staff_only(agent_api, client, facto
     assert trail[-1]["data"]["changes"] == {"fields.internal_cost": [None, "5"]}
     customer_trail = ApiClient(client, customer).get(f"/api/tickets/{ticket['id']}/events")
     assert "internal_cost" not in customer_trail.get_data(as_text=True)
+
+
+def test_definitions_read_once_per_transaction_follow_its_own_changes(db_session):
+    """A request reads the definitions once (issue 17), yet what its own transaction adds,
+    changes, deletes or rolls back to a savepoint is seen at once, and a new transaction reads
+    them anew (another process may have changed them)."""
+    reads: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        if "FROM ticket_fields" in statement:
+            reads.append(statement)
+
+    engine = db_session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert "early" not in values.defined_fields()
+        values.defined_fields(active_only=False)
+        assert len(reads) == 1, "read once in the transaction"
+        db_session.add(TicketField(key="early", label="Early", type=FieldType.TEXT))
+        early = values.defined_fields()["early"]  # pending: seen
+        early.active = False
+        assert "early" not in values.defined_fields()
+        assert "early" in values.defined_fields(active_only=False)
+        with db_session.begin_nested() as savepoint:
+            db_session.add(TicketField(key="undone", label="Undone", type=FieldType.TEXT))
+            assert "undone" in values.defined_fields()
+            savepoint.rollback()
+        assert "undone" not in values.defined_fields()
+        db_session.execute(delete(TicketField).where(TicketField.key == "early"))
+        assert "early" not in values.defined_fields(active_only=False)
+        db_session.commit()
+        reads.clear()
+        values.defined_fields()
+        values.defined_fields()
+        assert len(reads) == 1, "a new transaction reads them anew, once"
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
