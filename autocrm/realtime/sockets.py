@@ -156,17 +156,27 @@ def _disconnect(*_: Any) -> None:
     user_id = _actors.pop(sid, None)
     _tokens.pop(sid, None)
     viewed = _viewing.pop(sid, set())
-    # Each step on its own: one Redis hiccup must not leave the others undone.
     web_session_id = _web_sessions.pop(sid, None)
-    with contextlib.suppress(redis.RedisError):
-        if user_id is not None:
-            _sockets_in(user_sockets_key(user_id), remove=sid)
-    with contextlib.suppress(redis.RedisError):
-        if web_session_id is not None:
-            _sockets_in(session_sockets_key(web_session_id), remove=sid)
+    keys = [user_sockets_key(user_id)] if user_id is not None else []
+    if web_session_id is not None:
+        keys.append(session_sockets_key(web_session_id))
+    if keys:
+        # Not waited for: a disconnect runs in whatever greenlet noticed it, and that may be
+        # the message queue's listener, sending a broadcast to a socket whose ping timed out.
+        # Behind a busy Redis (pool exhausted: 10 s each) it would hold up every later
+        # broadcast. A stale id left in these sets costs nothing (it is disconnected again).
+        store = current_app.extensions["autocrm.redis"]
+        current_app.extensions["socketio"].start_background_task(_forget_socket, store, keys, sid)
+    # Each step on its own: one Redis hiccup must not leave the others undone.
     for ticket_id in viewed:
         with contextlib.suppress(redis.RedisError):
             _presence_changed(ticket_id, user_id, viewing=False)
+
+
+def _forget_socket(store: redis.Redis, keys: list[str], sid: str) -> None:
+    for key in keys:  # each on its own: one Redis hiccup must not leave the others undone
+        with contextlib.suppress(redis.RedisError):
+            store.srem(key, sid)
 
 
 def _sockets_in(key: str, *, add: str | None = None, remove: str | None = None) -> None:
