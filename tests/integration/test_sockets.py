@@ -8,6 +8,7 @@ The server and its test clients are fixtures in ``conftest.py`` (``connect(user)
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -161,6 +162,25 @@ def test_a_redis_that_does_not_answer_refuses_the_socket_and_leaves_nothing_behi
     assert sockets._actors[sock.sid] == user.id
     sio.emit("marker", {"n": 1}, to=user_room(user.id))
     assert sock.received("marker") == [{"n": 1}]
+
+
+def test_a_disconnect_does_not_wait_for_a_redis_that_does_not_answer(
+    connect, factory, rt, monkeypatch
+):
+    """A disconnect runs in whatever greenlet noticed it: in a broadcast, the message queue's
+    listener. Its Redis bookkeeping must not hold that caller up."""
+    sock = connect(factory.customer())
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        host, port = silent.getsockname()
+        no_answer = redis.Redis(host=host, port=port, socket_timeout=5, retry=None)
+        monkeypatch.setitem(rt.extensions, "autocrm.redis", no_answer)
+        started = time.monotonic()
+        sock.client.disconnect()
+        assert time.monotonic() - started < 2.5  # waiting for Redis would take 5 s or more
+        assert not sock.connected
+    no_answer.close()
 
 
 def test_disconnect_forgets_the_connection(connect, factory):
