@@ -10,6 +10,7 @@ Redis message queue, in threading mode, so they never import eventlet.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -39,6 +40,10 @@ from autocrm.tickets import conversation
 from autocrm.tickets import services as tickets
 
 ASYNC_MODES = ("eventlet", "gevent", "threading")
+# A connect refused because Redis did not answer: the client may retry.
+UNAVAILABLE = "Temporarily unavailable, try again."
+
+log = logging.getLogger(__name__)
 
 
 # Ids an integer column can hold: a larger one is an invalid payload, not a database error.
@@ -121,13 +126,27 @@ def _connect(auth: Any = None) -> bool:
                 user = db.session.get_one(User, web_session.user_id)
     except DomainError:
         return False  # refused: the client sees a connect_error
-    _actors[request.sid] = user.id  # type: ignore[attr-defined]
-    if token:
-        _tokens[request.sid] = str(token)  # type: ignore[attr-defined]
-    _sockets_in(user_sockets_key(user.id), add=request.sid)  # type: ignore[attr-defined]
+    sid = request.sid  # type: ignore[attr-defined]
+    # Redis first, this process's state after: a socket refused here leaves nothing behind.
+    keys = [user_sockets_key(user.id)]
     if web_session is not None:  # logging that session out closes this socket
-        _web_sessions[request.sid] = web_session.id  # type: ignore[attr-defined]
-        _sockets_in(session_sockets_key(web_session.id), add=request.sid)  # type: ignore[attr-defined]
+        keys.append(session_sockets_key(web_session.id))
+    try:
+        for key in keys:
+            _sockets_in(key, add=sid)
+    except redis.RedisError as exc:
+        # Refused, not raised: an exception here would leave python-socketio's half-made
+        # connection behind (pending, never disconnected) and the client with no answer.
+        log.warning("socket %s refused: Redis error in connect: %r", sid, exc)
+        for key in keys:
+            with contextlib.suppress(redis.RedisError):
+                _sockets_in(key, remove=sid)
+        raise python_socketio.exceptions.ConnectionRefusedError(UNAVAILABLE) from None
+    _actors[sid] = user.id
+    if token:
+        _tokens[sid] = str(token)
+    if web_session is not None:
+        _web_sessions[sid] = web_session.id
     join_room(user_room(user.id))
     return True
 
@@ -137,17 +156,27 @@ def _disconnect(*_: Any) -> None:
     user_id = _actors.pop(sid, None)
     _tokens.pop(sid, None)
     viewed = _viewing.pop(sid, set())
-    # Each step on its own: one Redis hiccup must not leave the others undone.
     web_session_id = _web_sessions.pop(sid, None)
-    with contextlib.suppress(redis.RedisError):
-        if user_id is not None:
-            _sockets_in(user_sockets_key(user_id), remove=sid)
-    with contextlib.suppress(redis.RedisError):
-        if web_session_id is not None:
-            _sockets_in(session_sockets_key(web_session_id), remove=sid)
+    keys = [user_sockets_key(user_id)] if user_id is not None else []
+    if web_session_id is not None:
+        keys.append(session_sockets_key(web_session_id))
+    if keys:
+        # Not waited for: a disconnect runs in whatever greenlet noticed it, and that may be
+        # the message queue's listener, sending a broadcast to a socket whose ping timed out.
+        # Behind a busy Redis (pool exhausted: 10 s each) it would hold up every later
+        # broadcast. A stale id left in these sets costs nothing (it is disconnected again).
+        store = current_app.extensions["autocrm.redis"]
+        current_app.extensions["socketio"].start_background_task(_forget_socket, store, keys, sid)
+    # Each step on its own: one Redis hiccup must not leave the others undone.
     for ticket_id in viewed:
         with contextlib.suppress(redis.RedisError):
             _presence_changed(ticket_id, user_id, viewing=False)
+
+
+def _forget_socket(store: redis.Redis, keys: list[str], sid: str) -> None:
+    for key in keys:  # each on its own: one Redis hiccup must not leave the others undone
+        with contextlib.suppress(redis.RedisError):
+            store.srem(key, sid)
 
 
 def _sockets_in(key: str, *, add: str | None = None, remove: str | None = None) -> None:

@@ -7,10 +7,13 @@ The server and its test clients are fixtures in ``conftest.py`` (``connect(user)
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 from marshmallow import Schema
@@ -130,6 +133,54 @@ def test_logging_a_session_out_closes_the_sockets_it_opened(connect, http, facto
     sessions.do_end_session(key)
     assert not cookie_sock.connected
     assert token_sock.connected
+
+
+def test_a_redis_that_does_not_answer_refuses_the_socket_and_leaves_nothing_behind(
+    connect, factory, rt, sio, monkeypatch
+):
+    """The socket bookkeeping in Redis timing out (seen under load: ``SADD`` in connect)
+    refuses that one socket with a connect_error; nothing of it stays in the server, and the
+    next connect, with Redis answering, works and hears its user's room."""
+    user = factory.customer()
+    manager = sio.server.manager
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        host, port = silent.getsockname()
+        no_answer = redis.Redis(host=host, port=port, socket_timeout=0.2, retry=None)
+        monkeypatch.setitem(rt.extensions, "autocrm.redis", no_answer)
+        refused = connect(user)
+        assert not refused.connected
+        monkeypatch.undo()
+        no_answer.close()
+    assert user.id not in sockets._actors.values()
+    assert not manager.pending_connect.get("/")  # no half-made connection left
+    assert not list(manager.get_participants("/", user_room(user.id)))
+
+    sock = connect(user)
+    assert sock.connected
+    assert sockets._actors[sock.sid] == user.id
+    sio.emit("marker", {"n": 1}, to=user_room(user.id))
+    assert sock.received("marker") == [{"n": 1}]
+
+
+def test_a_disconnect_does_not_wait_for_a_redis_that_does_not_answer(
+    connect, factory, rt, monkeypatch
+):
+    """A disconnect runs in whatever greenlet noticed it: in a broadcast, the message queue's
+    listener. Its Redis bookkeeping must not hold that caller up."""
+    sock = connect(factory.customer())
+    with socket.socket() as silent:  # accepts connections (the kernel does), never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        host, port = silent.getsockname()
+        no_answer = redis.Redis(host=host, port=port, socket_timeout=5, retry=None)
+        monkeypatch.setitem(rt.extensions, "autocrm.redis", no_answer)
+        started = time.monotonic()
+        sock.client.disconnect()
+        assert time.monotonic() - started < 2.5  # waiting for Redis would take 5 s or more
+        assert not sock.connected
+    no_answer.close()
 
 
 def test_disconnect_forgets_the_connection(connect, factory):
