@@ -23,6 +23,7 @@ from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
 from celeryconfig import DEFAULT_QUEUE, ESCALATIONS_QUEUE
 
+HANDLE_EVENT_TASK = "workers.tasks.handle_event"
 # How long an unprocessed event may wait before the sweep publishes it again.
 REPUBLISH_AFTER = timedelta(seconds=30)
 # An event is published as (its id, its kind): the kind chooses the queue.
@@ -55,17 +56,18 @@ def publish(events: list[Published], *, sweeping: bool = False) -> int:
     after a commit, events go to the relay's thread instead (``_relay``)."""
     if not events or not current_app.config["AUTOCRM_OUTBOX_RELAY"]:
         return 0
-    messages = [(event_id, queue_for(kind)) for event_id, kind in events]
-    return relay.send(current_app.extensions["celery"], messages, sweeping=sweeping)
+    return relay.send(current_app.extensions["celery"], _messages(events), sweeping=sweeping)
 
 
 def _relay(events: list[Published]) -> None:
     """After commit: queue the events for this process's relay thread, and return."""
-    if events and current_app.config["AUTOCRM_OUTBOX_RELAY"]:
-        relay.submit(
-            current_app.extensions["celery"],
-            [(event_id, queue_for(kind)) for event_id, kind in events],
-        )
+    relay.after_commit(_messages(events))
+
+
+def _messages(events: list[Published]) -> list[relay.Message]:
+    return [
+        relay.Message(HANDLE_EVENT_TASK, (event_id,), queue_for(kind)) for event_id, kind in events
+    ]
 
 
 def install() -> None:

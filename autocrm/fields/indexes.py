@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import Connection, select, text
 
 from autocrm import aftercommit
+from autocrm.events import relay
 from autocrm.extensions import db
 from autocrm.fields import values
 from autocrm.fields.models import FieldType, TicketField
@@ -41,14 +41,9 @@ def queue_build() -> None:
 
 
 def _send_build_task(_items: list[Any]) -> None:
-    """After commit: one task however many fields changed. A broker that is down loses
-    nothing: beat's next ``build_field_indexes`` does it."""
-    if not current_app.config["AUTOCRM_OUTBOX_RELAY"]:
-        return
-    try:
-        current_app.extensions["celery"].send_task(TASK, retry=False)
-    except Exception as exc:  # the broker's errors vary by transport; all mean "later"
-        log.warning("broker unavailable (%s): field indexes left for beat", exc)
+    """After commit: one task however many fields changed, sent by the relay. A broker that is
+    down loses nothing: beat's next ``build_field_indexes`` does it."""
+    relay.after_commit([relay.Message(TASK)])
 
 
 def _wanted(conn: Connection) -> tuple[set[str], set[str]]:

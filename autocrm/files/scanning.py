@@ -46,6 +46,7 @@ from sqlalchemy import func, or_, select, update
 from autocrm import aftercommit, database, policies
 from autocrm.columns import utcnow
 from autocrm.errors import Conflict, DomainError, Forbidden
+from autocrm.events import relay
 from autocrm.events.emit import emit
 from autocrm.events.kinds import AttachmentQuarantined
 from autocrm.extensions import db
@@ -240,17 +241,13 @@ def queue_scans(attachments: Iterable[Attachment]) -> None:
         aftercommit.add("files.scan", attachment.id)
 
 
-def _send_scan_tasks(ids: list[int]) -> None:
-    """After commit: one task per file. A broker that is down loses nothing: the sweep sends
+def _send_scan_tasks(ids: list[int], *, sweeping: bool = False) -> None:
+    """After commit: one task per file, sent by the relay. A broker that is down loses
+    nothing: the sweep (``do_scan_due``, which tries during the relay's back-off too) sends
     the scans again once their lease is over."""
-    if not ids or not current_app.config["AUTOCRM_OUTBOX_RELAY"]:
-        return
-    celery = current_app.extensions["celery"]
-    try:
-        for attachment_id in ids:
-            celery.send_task(SCAN_TASK, args=[attachment_id], retry=False)
-    except Exception as exc:  # the broker's errors vary by transport; all mean "later"
-        log.warning("broker unavailable (%s): scans left for the sweep", exc)
+    relay.after_commit(
+        [relay.Message(SCAN_TASK, (attachment_id,)) for attachment_id in ids], sweeping=sweeping
+    )
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -372,9 +369,8 @@ def do_scan_due(limit: int = 500) -> int:
         db.session.execute(
             update(Attachment).where(Attachment.id.in_(ids)).values(scan_due_at=now + LEASE)
         )
-        for attachment_id in ids:
-            aftercommit.add("files.scan", attachment_id)
     db.session.commit()
+    _send_scan_tasks(ids, sweeping=True)
     return len(ids)
 
 

@@ -46,6 +46,7 @@ from autocrm import aftercommit
 from autocrm.audit import services as audit
 from autocrm.columns import utcnow
 from autocrm.errors import InvalidInput, NotFound
+from autocrm.events import relay
 from autocrm.events.kinds import MessageCreated, TicketChange
 from autocrm.events.models import OutboxEvent
 from autocrm.extensions import db
@@ -442,23 +443,20 @@ def do_send_due(now: datetime | None = None, limit: int = 200) -> list[int]:
     )
     for delivery in due:
         delivery.next_attempt_at = moment + LEASE
-        aftercommit.add("webhooks.send", delivery.id)
     ids = [delivery.id for delivery in due]
     db.session.commit()
+    _send_tasks(ids, sweeping=True)
     return ids
 
 
-def _send_tasks(ids: list[int]) -> None:
-    """After commit: one task per delivery. A broker that is down loses nothing: the sweep
-    sends them once their lease is over."""
-    if not ids or not current_app.config["AUTOCRM_OUTBOX_RELAY"]:
-        return
-    celery = current_app.extensions["celery"]
-    try:
-        for delivery_id in ids:
-            celery.send_task(SEND_TASK, args=[delivery_id], queue=WEBHOOKS_QUEUE, retry=False)
-    except Exception as exc:  # the broker's errors vary by transport; all mean "later"
-        log.warning("broker unavailable (%s): webhook deliveries left for the sweep", exc)
+def _send_tasks(ids: list[int], *, sweeping: bool = False) -> None:
+    """After commit: one task per delivery, sent by the relay. A broker that is down loses
+    nothing: the sweep (``do_send_due``, which tries during the relay's back-off too) sends
+    them once their lease is over."""
+    relay.after_commit(
+        [relay.Message(SEND_TASK, (delivery_id,), WEBHOOKS_QUEUE) for delivery_id in ids],
+        sweeping=sweeping,
+    )
 
 
 def install() -> None:

@@ -34,7 +34,7 @@ def queued_event_ids(broker, queue: str = QUEUE) -> list[str]:
     ids = []
     for raw in broker.lrange(key_prefix() + queue, 0, -1):
         message = json.loads(raw)
-        if message["headers"]["task"] == relay.HANDLE_EVENT_TASK:
+        if message["headers"]["task"] == outbox.HANDLE_EVENT_TASK:
             args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
             ids.append(args[0])
     return ids

@@ -5,8 +5,11 @@ internal-note filters, and no deliveries to private addresses unless allow-liste
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
+import json
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +18,7 @@ from sqlalchemy import func, select
 
 from autocrm.audit.models import AdminAuditEntry
 from autocrm.columns import utcnow
+from autocrm.events import relay
 from autocrm.notifications.models import EmailMessage
 from autocrm.people.models import Role, User
 from autocrm.tickets import conversation
@@ -22,6 +26,8 @@ from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Priority
 from autocrm.webhooks import deliveries
 from autocrm.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookSubscription
+from celeryconfig import WEBHOOKS_QUEUE
+from tests.conftest import key_prefix
 from tests.factories import ApiClient, assert_error, drain
 from tests.integration.test_automation import use_workflow
 
@@ -153,6 +159,42 @@ def test_a_500_is_retried_with_backoff_by_the_sweep(receiver, admin_api, factory
     # The next failure waits about twice as long.
     assert deliveries.nominal_delay(2) == timedelta(minutes=1)
     assert deliveries.retries_exhausted(40) and not deliveries.retries_exhausted(10)
+
+
+def queued_delivery_ids(broker: Any) -> list[int]:
+    """Delivery ids of the send tasks waiting in the test broker's webhooks queue, once this
+    process's relay has sent what was handed to it before the call."""
+    assert relay.flush()
+    ids = []
+    for raw in broker.lrange(key_prefix() + WEBHOOKS_QUEUE, 0, -1):
+        message = json.loads(raw)
+        if message["headers"]["task"] == deliveries.SEND_TASK:
+            args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+            ids.append(args[0])
+    return ids
+
+
+def test_the_sweep_hands_due_deliveries_to_the_broker_during_the_relays_back_off(
+    receiver, admin_api, factory, db_session, broker, monkeypatch
+):
+    """After a failed publish the relay leaves after-commit hand-offs to the sweeps for a
+    while; the sweep's own hand-off is still tried (and its success ends the back-off), or a
+    broker back within the back-off would cost each delivery a lease."""
+    hook = subscribe(admin_api, receiver.url)
+    assert relay.flush()
+    broker.delete(key_prefix() + WEBHOOKS_QUEUE)  # what earlier tests left (no worker here)
+    factory.ticket(factory.customer())
+    drain(db_session)
+    [delivery] = pending(db_session, hook["id"])
+    assert queued_delivery_ids(broker) == [delivery.id]  # after commit, by the relay
+    broker.delete(key_prefix() + WEBHOOKS_QUEUE)
+
+    monkeypatch.setattr(relay, "_backoff_until", time.monotonic() + 60)  # a publish just failed
+    deliveries._send_tasks([delivery.id])  # an after-commit hand-off: left to the sweep
+    lease_over = utcnow() + deliveries.LEASE + timedelta(seconds=1)
+    assert deliveries.do_send_due(now=lease_over) == [delivery.id]
+    assert queued_delivery_ids(broker) == [delivery.id]  # the sweep's, once
+    assert relay._backoff_until == 0.0
 
 
 def test_a_tickets_deliveries_go_in_order(receiver, admin_api, factory, db_session):
