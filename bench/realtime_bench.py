@@ -237,6 +237,7 @@ class Fanout:
     last_arrival: list[float] = field(default_factory=list)  # per message: the slowest receiver
     missing: int = 0
     extra: list[str] = field(default_factory=list)
+    server_cpu: float = 0.0  # CPU seconds of the server process over the measurement
 
     def add_arrivals(self, arrivals: list[tuple[int, float]], expected: int) -> None:
         """``(seq, latency)`` of every delivery; warm-up messages (seq < 0) are not counted."""
@@ -451,17 +452,86 @@ def _paced(messages: int, interval: float, send: Callable[[int], None]) -> None:
 def bench_socketio(
     url: str, ids: dict[str, Any], args: argparse.Namespace, server_pid: int
 ) -> Fanout:
+    """The whole path: an agent's ``send_message`` (handler, SQL commit, renders) to the
+    ``message`` event on every receiver."""
     import socketio
 
     result = Fanout("Socket.IO send_message -> 'message' event")
-    # Receivers: the requester (the customer) and the team's agents, round-robin; the sender
-    # is agent 0 on a connection of its own in this process, joined to no room.
+    sender = socketio.Client(reconnection=False)
+    acks: list[float] = []
+    ack_errors: Counter[str] = Counter()
+
+    def send(seq: int) -> None:
+        t0 = time.perf_counter()
+
+        def on_ack(reply: Any) -> None:
+            if isinstance(reply, dict) and reply.get("ok"):
+                if seq >= 0:
+                    acks.append(time.perf_counter() - t0)
+            else:
+                ack_errors[str(reply)[:120]] += 1
+
+        sender.emit("send_message", {"ticket_id": ids["ticket"], "body": _body(seq, t0)},
+                    callback=on_ack)  # fmt: skip
+
+    try:
+        _fan_out(url, ids, args, server_pid, result, lambda: sender.connect(
+            url, auth={"token": ids["agent_tokens"][0]}, transports=["websocket"]
+        ), send, "the sender (this process)")  # fmt: skip
+    finally:
+        with contextlib.suppress(Exception):
+            sender.disconnect()
+    result.extra.insert(0, f"send_message ack (commit + emit): {stats(acks)}")
+    if ack_errors:
+        result.extra.append(f"send_message errors: {dict(ack_errors)}")
+    per_message = result.server_cpu / (args.messages + 10) * 1000
+    result.extra.append(
+        f"server CPU per message: {per_message:.1f} ms (handler, SQL, renders and every write; "
+        "the queue emit below is the fan-out alone)"
+    )
+    return result
+
+
+def bench_queue_emit(
+    url: str, redis_url: str, ids: dict[str, Any], args: argparse.Namespace, server_pid: int
+) -> Fanout:
+    """The fan-out alone: a ``message`` event emitted to the ticket room through the Socket.IO
+    Redis message queue, as a Celery worker emits (a write-only manager), with no handler and
+    no SQL: the server's listener, Socket.IO's encoding and the websocket writes. The figure
+    to hold next to raw Redis."""
+    import socketio
+
+    from autocrm.realtime.rooms import ticket_room
+
+    result = Fanout("Socket.IO queue emit -> 'message' event (fan-out only)")
+    manager = socketio.RedisManager(
+        redis_url, channel=f"{KEY_PREFIX}autocrm-socketio", write_only=True
+    )
+    template = {"id": 0, "ticket_id": ids["ticket"], "author_id": 0, "internal": False,
+                "created_at": "2026-01-01T00:00:00.000000"}  # fmt: skip
+
+    def send(seq: int) -> None:
+        data = {**template, "body": _body(seq, time.perf_counter())}
+        manager.emit("message", data, room=ticket_room(ids["ticket"]))
+
+    _fan_out(url, ids, args, server_pid, result, lambda: None, send, "the emitter (this process)")
+    per_message = result.server_cpu / (args.messages + 10) * 1000
+    result.extra.append(f"server CPU per message: {per_message:.1f} ms (the fan-out alone)")
+    return result
+
+
+def _fan_out(
+    url: str, ids: dict[str, Any], args: argparse.Namespace, server_pid: int, result: Fanout,
+    connect_sender: Callable[[], None], send: Callable[[int], None], sender: str,
+) -> None:  # fmt: skip
+    """``--receivers`` clients in the ticket room, spread over the client processes: the
+    requester (the customer) and the team's agents, round-robin; ``send`` paced as
+    ``_paced`` does, from this process; arrivals and CPU into ``result``."""
     tokens = [ids["customer_token"], *ids["agent_tokens"]]
     receivers = [tokens[i % len(tokens)] for i in range(args.receivers)]
     shares = _shares(receivers, args.client_processes)
     began = time.monotonic()
     clients = ClientProcesses(_sio_receivers, [(url, s, ids["ticket"]) for s in shares])
-    sender = socketio.Client(reconnection=False)
     try:
         clients.wait_ready(120)
         print(
@@ -469,23 +539,7 @@ def bench_socketio(
             f"ticket {ids['ticket']} in {time.monotonic() - began:.1f}s",
             flush=True,
         )
-        sender.connect(url, auth={"token": ids["agent_tokens"][0]}, transports=["websocket"])
-        acks: list[float] = []
-        ack_errors: Counter[str] = Counter()
-
-        def send(seq: int) -> None:
-            t0 = time.perf_counter()
-
-            def on_ack(reply: Any) -> None:
-                if isinstance(reply, dict) and reply.get("ok"):
-                    if seq >= 0:
-                        acks.append(time.perf_counter() - t0)
-                else:
-                    ack_errors[str(reply)[:120]] += 1
-
-            payload = {"ticket_id": ids["ticket"], "body": _body(seq, t0)}
-            sender.emit("send_message", payload, callback=on_ack)
-
+        connect_sender()
         window = CpuWindow(server_pid, "the Socket.IO server")
         clients.go()
         window.start()
@@ -494,20 +548,10 @@ def bench_socketio(
         arrivals, clients_cpu = clients.collect([len(s) * total for s in shares], 15)
         window.stop()
     finally:
-        with contextlib.suppress(Exception):
-            sender.disconnect()
         clients.stop()
     result.add_arrivals(arrivals, args.messages * args.receivers)
-    result.extra.append(f"send_message ack (commit + emit): {stats(acks)}")
-    if ack_errors:
-        result.extra.append(f"send_message errors: {dict(ack_errors)}")
-    result.extra.append(window.line(clients_cpu, len(shares), "the sender (this process)"))
-    per_message = window.server / (args.messages + 10) * 1000
-    result.extra.append(
-        f"server CPU per message: {per_message:.1f} ms (handler, SQL, renders and every write; "
-        "compare --receivers 1 for what the fan-out itself costs)"
-    )
-    return result
+    result.extra.append(window.line(clients_cpu, len(shares), sender))
+    result.server_cpu = window.server
 
 
 # -- 2. raw Redis PUBLISH -> SUBSCRIBE ---------------------------------------------------------
@@ -992,6 +1036,8 @@ def bench_mode(
                 flush=True,
             )
             sio = bench_socketio(server.url, ids, args, server.pid)
+            print("  the fan-out alone: emits through the message queue ...", flush=True)
+            queued = bench_queue_emit(server.url, redis_url, ids, args, server.pid)
             print(
                 f"  raw Redis: {args.receivers} subscriber threads in the same "
                 f"{args.client_processes} processes ...",
@@ -999,11 +1045,15 @@ def bench_mode(
             )
             raw = bench_redis(redis_url, args, redis_client.info("server")["process_id"])
             print()
-            print_fanout([sio, raw])
+            print_fanout([sio, queued, raw])
             sio_sorted, raw_sorted = sorted(sio.latencies), sorted(raw.latencies)
+            queued_sorted = sorted(queued.latencies)
             p50 = percentile(sio_sorted, 50) / percentile(raw_sorted, 50)
             p99 = percentile(sio_sorted, 99) / percentile(raw_sorted, 99)
+            q50 = percentile(queued_sorted, 50) / percentile(raw_sorted, 50)
+            q99 = percentile(queued_sorted, 99) / percentile(raw_sorted, 99)
             print(f"Socket.IO / raw Redis:   p50 {p50:.1f}x   p99 {p99:.1f}x")
+            print(f"fan-out only / raw Redis: p50 {q50:.1f}x   p99 {q99:.1f}x")
             print(
                 "(Socket.IO path: client -> server handler -> SQL commit -> PUBLISH on the "
                 f"message queue -> the server's listener -> {args.receivers} websocket writes "
@@ -1017,6 +1067,11 @@ def bench_mode(
                 f"{percentile(raw_sorted, 50) * 1000:.2f}/{percentile(raw_sorted, 99) * 1000:.2f}"
             )
             figures["ratio p50/p99"] = f"{p50:.1f}x/{p99:.1f}x"
+            figures["fan-out only p50/p99 ms"] = (
+                f"{percentile(queued_sorted, 50) * 1000:.1f}/"
+                f"{percentile(queued_sorted, 99) * 1000:.1f}"
+            )
+            figures["fan-out ratio p50/p99"] = f"{q50:.1f}x/{q99:.1f}x"
 
         if not args.skip_capacity and time.monotonic() < args.deadline:
             steps = [int(s) for s in args.steps.split(",")]
