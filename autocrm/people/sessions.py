@@ -16,8 +16,9 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, with_expression
 
+from autocrm import policies
 from autocrm.audit import services as audit
 from autocrm.columns import utcnow
 from autocrm.errors import NotAuthenticated, NotFound
@@ -81,9 +82,9 @@ def user_for_session(user_id: Any, fingerprint: Any, key: Any) -> User:
 
 
 def _logged_in(user_id: Any, fingerprint: Any, key: Any) -> tuple[User, UserSession]:
-    # One statement for what every page asks of its login: the session row, its user and the
-    # user's teams (which the policies read). The user is kept, not read again: the session's
-    # identity map holds it only weakly.
+    # One statement for what every page asks of its login: the session row, its user, the
+    # user's teams (policies) and whether they lead one (the navigation). The user is kept,
+    # not read again: the session's identity map holds it only weakly.
     found = None
     if isinstance(key, str) and isinstance(user_id, int):
         stmt = (
@@ -94,7 +95,10 @@ def _logged_in(user_id: Any, fingerprint: Any, key: Any) -> tuple[User, UserSess
                 UserSession.key_hash == _hash(key),
                 UserSession.created_at >= _oldest_live(),
             )
-            .options(joinedload(User.memberships))
+            .options(
+                joinedload(User.memberships),
+                with_expression(User.leads_a_team, policies.leads_a_team()),
+            )
         )
         found = db.session.execute(stmt).unique().first()
     if found is None:
