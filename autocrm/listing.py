@@ -135,7 +135,8 @@ def fetch_page(stmt: Select[T], limit: int, cursor_after: Callable[[Any], str]) 
     columns: the rows, read by column name."""
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     result = db.session.execute(stmt.limit(limit + 1))
-    rows: list[Any] = list(result.scalars() if len(stmt.column_descriptions) == 1 else result)
+    entities = len(stmt.column_descriptions) == 1  # unique(): a joined collection repeats them
+    rows: list[Any] = list(result.unique().scalars() if entities else result)
     next_cursor = cursor_after(rows[limit - 1]) if len(rows) > limit else None
     return Page(items=rows[:limit], next_cursor=next_cursor)
 

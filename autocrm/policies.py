@@ -340,6 +340,12 @@ def visible_report_teams(actor: User) -> ColumnElement[bool]:
     return false()
 
 
+def leads_a_team() -> ColumnElement[bool]:
+    """Whether the user of a query of users leads a team (then, as staff, they see its report:
+    ``visible_report_teams``); read with a web login (``User.leads_a_team``)."""
+    return select(Team.id).where(Team.lead_id == User.id).exists()
+
+
 def can_view_team_report(actor: User, team: Team) -> bool:
     return is_admin(actor) or (is_staff(actor) and team.lead_id == actor.id)
 

@@ -88,8 +88,8 @@ def measure(name: str, send: Callable[[], Any], verbose: bool) -> tuple[float, f
     counts = []
     for n in range(REPEATS + 1):
         db.session.remove()  # a new request starts from an empty session
-        for name in list(g):  # and an empty ``g`` (the bench's app context outlives requests)
-            g.pop(name)
+        for key in list(g):  # and an empty ``g`` (the bench's app context outlives requests)
+            g.pop(key)
         with recorded() as seen:
             began = time.perf_counter()
             response = send()

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Enum, ForeignKey, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from autocrm.columns import JSONType, UTCDateTime, utcnow
 from autocrm.extensions import Model
@@ -66,6 +66,11 @@ class User(Model):
     memberships: Mapped[list[TeamMembership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
+
+    # Not a column: whether the user leads a team, read with a web session's login
+    # (``autocrm.people.sessions``) for the staff navigation's Reports link; None when not read
+    # (another login, or the user reloaded after a commit), and then asked of the database.
+    leads_a_team: Mapped[bool | None] = query_expression()
 
     # Not a column: the scope of the personal API token this request came with (see
     # ``autocrm.people.tokens`` and ``autocrm.policies``); None for a password login or a web

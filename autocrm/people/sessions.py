@@ -16,7 +16,9 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import delete, select
+from sqlalchemy.orm import joinedload, with_expression
 
+from autocrm import policies
 from autocrm.audit import services as audit
 from autocrm.columns import utcnow
 from autocrm.errors import NotAuthenticated, NotFound
@@ -68,22 +70,9 @@ def do_start_session(
     return key
 
 
-def current_session(user_id: Any, key: Any) -> UserSession | None:
-    """The live session a cookie names, or None."""
-    if not isinstance(key, str) or not isinstance(user_id, int):
-        return None
-    return db.session.scalar(
-        select(UserSession).where(
-            UserSession.key_hash == _hash(key),
-            UserSession.user_id == user_id,
-            UserSession.created_at >= _oldest_live(),
-        )
-    )
-
-
 def live_session(user_id: Any, fingerprint: Any, key: Any) -> UserSession:
     """The session a cookie names, if it logs its user in: a live session row, an active
-    user, and the password it was issued under (see ``users.user_for_session``)."""
+    user, and the password it was issued under (see ``users.session_user_checked``)."""
     return _logged_in(user_id, fingerprint, key)[1]
 
 
@@ -93,12 +82,29 @@ def user_for_session(user_id: Any, fingerprint: Any, key: Any) -> User:
 
 
 def _logged_in(user_id: Any, fingerprint: Any, key: Any) -> tuple[User, UserSession]:
-    # The user is kept, not read again: the session's identity map holds it only weakly.
-    user = users.user_for_session(user_id, fingerprint)
-    entry = current_session(user_id, key)
-    if entry is None:
+    # One statement for what every page asks of its login: the session row, its user, the
+    # user's teams (policies) and whether they lead one (the navigation). The user is kept,
+    # not read again: the session's identity map holds it only weakly.
+    found = None
+    if isinstance(key, str) and isinstance(user_id, int):
+        stmt = (
+            select(User, UserSession)
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(
+                User.id == user_id,
+                UserSession.key_hash == _hash(key),
+                UserSession.created_at >= _oldest_live(),
+            )
+            .options(
+                joinedload(User.memberships),
+                with_expression(User.leads_a_team, policies.leads_a_team()),
+            )
+        )
+        found = db.session.execute(stmt).unique().first()
+    if found is None:
         raise NotAuthenticated("Not logged in.")
-    return user, entry
+    user, entry = found
+    return users.session_user_checked(user, fingerprint), entry
 
 
 @rolls_back_on_error

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import joinedload
 
 from autocrm.audit import services as audit
 from autocrm.columns import utcnow
@@ -134,7 +135,13 @@ def user_for_personal_token(token: str) -> User:
     """The user a personal token logs in, carrying the token's scope (``User.token_scope``,
     which the policies read), and the token's use recorded; NotAuthenticated for an unknown,
     expired or revoked token, or a deactivated user."""
-    entry = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token)))
+    # The token, its user and the user's teams (which the policies read) in one statement.
+    stmt = (
+        select(ApiToken)
+        .where(ApiToken.token_hash == _hash(token))
+        .options(joinedload(ApiToken.user).joinedload(User.memberships))
+    )
+    entry = db.session.scalars(stmt).unique().first()
     now = utcnow()
     if entry is None or (entry.expires_at is not None and entry.expires_at <= now):
         raise NotAuthenticated(INVALID)

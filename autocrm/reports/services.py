@@ -155,6 +155,8 @@ def can_view_reports(actor: User) -> bool:
     """Whether ``actor`` sees any team report (the Reports link in the staff navigation)."""
     if policies.is_admin(actor):
         return True
+    if policies.is_staff(actor) and actor.leads_a_team is not None:
+        return actor.leads_a_team  # read with the web login (``policies.leads_a_team``)
     stmt = select(Team.id).where(policies.visible_report_teams(actor)).limit(1)
     return db.session.scalar(stmt) is not None
 

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, case, exists, func, or_, select, update
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from autocrm import aftercommit, policies
@@ -61,8 +62,16 @@ TAG_RULE = f"letters, digits, - and _ (at most {MAX_TAG_LENGTH})"
 # -- reading -----------------------------------------------------------------------------------
 
 
+def with_tags() -> Any:
+    """Loader option: the tickets' tags in the tickets' statement (a join), not a second one.
+    With a LIMIT, SQLAlchemy pages the tickets in a subquery, planned as it was alone, and
+    joins the tags to its rows only. Not for a locking read: PostgreSQL locks no row on the
+    nullable side of an outer join."""
+    return joinedload(Ticket.tag_rows)
+
+
 def access_ticket_by_id(actor: User, ticket_id: int) -> Ticket:
-    ticket = db.session.get(Ticket, ticket_id)
+    ticket = db.session.get(Ticket, ticket_id, options=[with_tags()])
     if ticket is None or not policies.can_view_ticket(actor, ticket):
         raise NotFound(f"Ticket {ticket_id} not found.")
     return ticket
@@ -171,8 +180,7 @@ def list_tickets(
         )
     if field_ordering.is_field_sort(page.sort):  # tickets, paged with empty values last
         return field_ordering.keyset_page(actor, stmt, page)
-    if columns:
-        stmt = stmt.with_only_columns(*columns)
+    stmt = stmt.with_only_columns(*columns) if columns else stmt.options(with_tags())
     return keyset_page(stmt, page, SORTS, Ticket.id)
 
 
@@ -264,8 +272,9 @@ def other_tickets_of_requester(actor: User, ticket: Ticket) -> list[Ticket]:
         )
         .order_by(done_last, Ticket.updated_at.desc(), Ticket.id.desc())
         .limit(REQUESTER_TICKETS)
+        .options(with_tags())
     )
-    return list(db.session.scalars(stmt))
+    return list(db.session.scalars(stmt).unique())
 
 
 def allowed_transitions(actor: User, ticket: Ticket) -> list[TransitionSpec]:

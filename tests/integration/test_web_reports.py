@@ -26,6 +26,7 @@ from sqlalchemy import select
 from autocrm.automation import sweep
 from autocrm.demo import history, seed
 from autocrm.engine.versions import engine_for
+from autocrm.people import teams
 from autocrm.people.models import Team, User
 from autocrm.reports import services as reports
 from autocrm.tickets.models import Ticket
@@ -379,6 +380,17 @@ def test_agents_who_lead_nothing_and_customers_get_the_forbidden_page(client, wo
     if who == "ann":
         home = page_text(client.get("/agent/"))
         assert 'href="/reports/teams"' not in home  # no Reports link for her
+
+
+def test_the_reports_link_follows_the_team_lead_at_the_next_page(client, world):
+    # Whether the agent leads a team is read with their login, once per request: a lead
+    # named or taken away by an admin shows on the agent's very next page.
+    web_login(client, world.ann)
+    assert 'href="/reports/teams"' not in page_text(client.get("/agent/"))
+    teams.do_update_team(world.admin, world.alpha.id, {"lead_id": world.ann.id})
+    assert 'href="/reports/teams"' in page_text(client.get("/agent/"))
+    teams.do_update_team(world.admin, world.alpha.id, {"lead_id": None})
+    assert 'href="/reports/teams"' not in page_text(client.get("/agent/"))
 
 
 def test_anonymous_visitors_are_sent_to_log_in(client: FlaskClient, world: World):
