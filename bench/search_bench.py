@@ -7,8 +7,9 @@ seeds people through the services (report_bench's ``seed`` plus ``--customers`` 
 then bulk-loads tickets with generated text (words drawn from a Zipf-like vocabulary) and 0-4
 messages each, a fifth of them internal notes. The rows go in with plain INSERTs, so the
 search triggers of migration 0023_ticket_search index them as the app's writes would. It then
-times ``tickets.list_tickets`` (a 50-row page, as the queue asks) for an admin and for a
-customer: the unfiltered list, then searches for a rare, a medium and a common word, two
+times ``tickets.list_tickets`` (a 50-row page, as the queue asks) for an admin, for a
+customer and for a customer who manages an organization of ``--org-members`` customers (so sees
+their tickets too): the unfiltered list, then searches for a rare, a medium and a common word, two
 words, a requester's email and a ticket number; p50/p99 of ``--runs`` calls each and the
 ratio of each p50 to the unfiltered list's.
 
@@ -44,7 +45,7 @@ from report_bench import History, fresh_sqlite_database, seed
 
 from autocrm.extensions import db
 from autocrm.listing import PageRequest
-from autocrm.people import users
+from autocrm.people import organizations, users
 from autocrm.people.models import Role, User
 from autocrm.tickets import services as tickets
 from autocrm.tickets.models import Message, Ticket
@@ -180,7 +181,9 @@ def timed(actor: User, q: str | None, runs: int) -> tuple[list[float], int]:
     return sorted(times), found
 
 
-def measure(admin: User, customer: User, words: Text, number: int, runs: int) -> None:
+def measure(
+    admin: User, customer: User, manager: User, words: Text, number: int, runs: int
+) -> None:
     queries: list[tuple[str, str | None]] = [
         ("unfiltered list (baseline)", None),
         ("rare word (rank 5000)", words.words[4999]),
@@ -190,7 +193,14 @@ def measure(admin: User, customer: User, words: Text, number: int, runs: int) ->
         ("requester email", customer.email),
         ("ticket number", f"#{number}"),
     ]
-    for who, actor in (("admin", admin), ("customer", customer)):
+    members = db.session.scalar(
+        select(func.count(User.id)).where(User.organization_id == manager.organization_id)
+    )
+    for who, actor in (
+        ("admin", admin),
+        ("customer", customer),
+        (f"organization manager ({members} members)", manager),
+    ):
         print(f"  as {who}:")
         print(f"    {'query':<28} {'p50 ms':>8} {'p99 ms':>8} {'x list':>7} {'rows':>5}")
         base = 0.0
@@ -212,6 +222,12 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, default=10_000)
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument(
+        "--org-members",
+        type=int,
+        default=10,
+        help="customers 1..N form an organization managed by customer1 (it sees their tickets)",
+    )
     parser.add_argument(
         "--bulk-index",
         action="store_true",
@@ -253,8 +269,9 @@ def main() -> int:
                 admin, customer, number, total = loaded()
             else:
                 admin, customer, number, total = seed_and_load(args, words)
+            manager = organization_manager(admin, args.org_members)
             print(f"search at {total:,} tickets ({args.runs} runs each, 50-row pages):")
-            measure(admin, customer, words, number, args.runs)
+            measure(admin, customer, manager, words, number, args.runs)
             db.session.remove()
             db.engine.dispose()
             app.extensions["celery"].close()
@@ -292,6 +309,20 @@ def loaded() -> tuple[User, User, int, int]:
     seed_id, count = db.session.execute(select(func.min(Ticket.id), func.count(Ticket.id))).one()
     total = count - 1
     return admin, customer, seed_id + 1 + total // 2, total
+
+
+def organization_manager(admin: User, members: int) -> User:
+    """customer1, manager of an organization of customers 1..``members`` (made through the
+    services the first time; a ``--reuse`` run finds it made)."""
+    manager = db.session.scalars(select(User).where(User.email == "customer1@example.com")).one()
+    if manager.organization_id is None:
+        organization = organizations.do_create_organization(admin, name="Bench organization")
+        for i in range(1, members + 1):
+            email = f"customer{i}@example.com"
+            member = db.session.scalars(select(User).where(User.email == email)).one()
+            organizations.do_add_member(admin, organization.id, member.id, manager=i == 1)
+    db.session.commit()
+    return manager
 
 
 if __name__ == "__main__":

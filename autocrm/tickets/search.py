@@ -246,10 +246,21 @@ def _scores(q: str, ticket_ids: list[int], staff: bool) -> dict[int, float]:
         score = cast(func.ts_rank(tsv, _pg_query(q)), Double)
         stmt: Any = select(_docs.c.ticket_id, score).where(_docs.c.ticket_id.in_(ticket_ids))
     else:
+        # One pass over the matches between the lowest and the highest id, scoring only
+        # ``ticket_ids`` ("+rowid": a filter, not FTS5 look-ups). ``rowid IN`` made FTS5 look
+        # up each id on its own, and bm25 counts the documents holding each phrase again at
+        # every look-up (a pass over the whole word's list): 1.8 s for an organization
+        # manager's ~330 common-word matches at 20k tickets, 8 ms this way.
         stmt = text(
             "SELECT rowid, -bm25(ticket_search_fts, 10.0, 5.0, 2.0, 1.0, 1.0) "
-            "FROM ticket_search_fts WHERE ticket_search_fts MATCH :match AND rowid IN :ids"
-        ).bindparams(bindparam("ids", ticket_ids, expanding=True), match=_fts_match(q, staff))
+            "FROM ticket_search_fts WHERE ticket_search_fts MATCH :match "
+            "AND rowid BETWEEN :first AND :last AND +rowid IN :ids"
+        ).bindparams(
+            bindparam("ids", ticket_ids, expanding=True),
+            match=_fts_match(q, staff),
+            first=min(ticket_ids),
+            last=max(ticket_ids),
+        )
     return {int(row[0]): float(row[1]) for row in db.session.execute(stmt)}
 
 

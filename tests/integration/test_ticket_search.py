@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from autocrm.people import organizations
 from autocrm.people.models import User
 from autocrm.tickets import conversation
 from autocrm.tickets import search as ticket_search
@@ -103,6 +104,27 @@ def test_best_match_first_and_pages_keep_that_order(client, admin, ann):
     # A cursor of the plain list is not one of a search.
     plain = ok(api.get("/api/tickets?limit=1"))
     assert_error(api.get(f"/api/tickets?q=refund&cursor={plain['next_cursor']}"), 422)
+
+
+def test_an_organization_manager_finds_colleagues_tickets_best_first_and_no_others(
+    client, admin, ann, bob, factory
+):
+    """A manager's matches are spread among other people's (ids not in a row), and ranked
+    among themselves only: an outsider's better matches neither show nor disturb the order."""
+    organization = organizations.do_create_organization(admin, name="Acme")
+    colleague = factory.customer(name="Colleague")
+    organizations.do_add_member(admin, organization.id, ann.id, manager=True)
+    organizations.do_add_member(admin, organization.id, colleague.id)
+    outsider_best = open_ticket(admin, bob, "Refund refund", "Refund, refund, refund.")
+    weak = open_ticket(admin, colleague, "Invoice", "A question about a refund for an order.")
+    open_ticket(admin, bob, "Refund refused", "My refund was refused, I want a refund.")
+    strong = open_ticket(admin, colleague, "Refund refused", "Refund refused, I want a refund.")
+    open_ticket(admin, bob, "Order", "Refund please, the refund is late.")
+    middle = open_ticket(admin, ann, "Order", "Refund please, the refund is late.")
+    open_ticket(admin, colleague, "Unrelated", "Nothing here.")
+
+    assert ids(search(ApiClient(client, ann), "refund")) == [strong.id, middle.id, weak.id]
+    assert ids(search(ApiClient(client, admin), "refund"))[0] == outsider_best.id
 
 
 def all_pages(api: ApiClient, q: str, limit: int) -> list[list[int]]:
