@@ -195,6 +195,11 @@ class Settings:
         redis_url = self.resolved_redis_url()
         return {
             "SECRET_KEY": self.secret_key or _persistent_secret_key(self.instance_path),
+            # The cookie goes back only when a request changed the session. Refreshed on every
+            # response, a read answered after a form's POST (a page's background fetch) sent
+            # back the session as it was before the POST and erased the message it flashed.
+            # Nothing is lost: a session's lifetime counts from login on the server anyway.
+            "SESSION_REFRESH_EACH_REQUEST": False,
             "SQLALCHEMY_DATABASE_URI": self.resolved_database_url(),
             # No pool_pre_ping (a round trip per checkout): a connection idle in the pool for
             # a while is pinged instead (autocrm.database.ping_when_idle); none lives past an

@@ -155,3 +155,26 @@ def test_the_api_ends_a_users_sessions_for_an_admin_only(client, browser, factor
     assert response.status_code == 200 and response.json == {"ended": 1}
     assert not opens_portal(customer_browser)
     assert_error(ApiClient(client, admin).delete("/api/users/2147483647/sessions"), 404)
+
+
+def test_a_read_answered_after_a_form_post_does_not_erase_its_message(browser, factory):
+    """A page's background fetch (the unread count every page asks for) sent with the cookie
+    of before a form's POST, and answered after it, must not send that old session back: the
+    browser would keep it, and the message the POST flashed would never show."""
+    admin, agent = factory.admin(), factory.agent()
+    page = browser()
+    web_login(page, admin)
+    token = csrf_token(page, f"/admin/users/{agent.id}")  # the page the admin is on
+    fetch = copy_of_cookie(page, browser())  # the fetch, in flight with the old cookie
+
+    posted = page.post(
+        f"/admin/users/{agent.id}/status", data={"action": "deactivate", "csrf_token": token}
+    )
+    assert posted.status_code == 302
+    assert "session=" in posted.headers.get("Set-Cookie", "")  # the flashed message
+    late = fetch.get("/notifications/unread", headers={"Accept": "application/json"})
+    assert late.status_code == 200
+    assert "Set-Cookie" not in late.headers
+
+    shown = page.get(posted.headers["Location"])
+    assert "is deactivated" in shown.get_data(as_text=True)
