@@ -23,7 +23,6 @@ import fcntl
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -93,51 +92,17 @@ def _flock(fd: int, deadline: float) -> bool:
             time.sleep(_POLL_S)
 
 
-class _TurnLock:
-    """A lock handed to its waiters in the order they came (``threading.Lock`` is not: a
-    releasing thread, or one that just arrived, may take it again ahead of threads that have
-    waited longest, which is what made the slowest writers' waits seconds long)."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._waiting: deque[threading.Lock] = deque()
-        self._held = False
-
-    def acquire(self, timeout: float) -> bool:
-        with self._guard:
-            if not self._held:
-                self._held = True
-                return True
-            turn = threading.Lock()
-            turn.acquire()
-            self._waiting.append(turn)
-        if turn.acquire(timeout=timeout):
-            return True  # release() handed the lock over
-        with self._guard:
-            if turn in self._waiting:
-                self._waiting.remove(turn)
-                return False
-        return True  # handed over as the wait ran out: ours after all
-
-    def release(self) -> None:
-        with self._guard:
-            if self._waiting:
-                self._waiting.popleft().release()  # still held: by the next in line
-            else:
-                self._held = False
-
-
 class WriterQueue:
     """Whose turn it is to write to one database file.
 
-    In this process, one thread at a time, in the order they came (``_TurnLock``). Between
+    In this process, one thread at a time (a lock: the others sleep until it is free). Between
     processes, turns through two flock()ed files beside the database: a process waits for the
     gate while holding the turnstile, so the process that just wrote cannot take the gate
     again ahead of it; two busy processes alternate instead of one starving the other."""
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.lock = _TurnLock()
+        self.lock = threading.Lock()
         self._fds: tuple[int, int] | None = None
         self._pid = 0
 
@@ -155,7 +120,7 @@ class WriterQueue:
 
     def acquire(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
-        if not self.lock.acquire(timeout):
+        if not self.lock.acquire(timeout=timeout):
             return False
         files = self._files()
         if files is None:
