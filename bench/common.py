@@ -321,6 +321,25 @@ def cpu_seconds(pid: int) -> float:
 # -- databases and services --------------------------------------------------------------------
 
 
+def scratch_database_and_redis(
+    stack: contextlib.ExitStack, args: argparse.Namespace, name: str
+) -> tuple[str, str]:
+    """For a bench that builds the app in its own process: a database (``--pg``: a fresh
+    PostgreSQL one, dropped after; else SQLite in a temp dir) and a Redis (``--redis-url``, else
+    an embedded one), both cleaned up by ``stack``."""
+    import tempfile
+
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{name}-")))
+    redis_url = args.redis_url
+    if not redis_url:
+        process, redis_url = embedded_redis.start(tmp)
+        stack.callback(process.wait, 10)
+        stack.callback(process.terminate)
+    if args.pg:
+        return stack.enter_context(fresh_pg_database(args.pg_admin_url, name)), redis_url
+    return f"sqlite:///{tmp / f'{name}.db'}", redis_url
+
+
 @contextlib.contextmanager
 def fresh_pg_database(
     admin_url: str, prefix: str = "autocrm_bench", keep: bool = False

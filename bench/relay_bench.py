@@ -25,15 +25,13 @@ import argparse
 import contextlib
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from common import DEFAULT_PG_ADMIN_URL, enter_app, fresh_pg_database, in_process_app
+from common import DEFAULT_PG_ADMIN_URL, enter_app, in_process_app, scratch_database_and_redis
 
-from autocrm import aftercommit, embedded_redis
+from autocrm import aftercommit
 from autocrm.events import outbox, relay
 from autocrm.extensions import db
 from autocrm.people import users
@@ -115,16 +113,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=60, help="per request kind and mode")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acr-")))
-        redis_url = args.redis_url
-        if not redis_url:
-            process, redis_url = embedded_redis.start(tmp)
-            stack.callback(process.wait, 10)
-            stack.callback(process.terminate)
-        if args.pg:
-            url = stack.enter_context(fresh_pg_database(args.pg_admin_url, "acrelay"))
-        else:
-            url = f"sqlite:///{tmp / 'relay.db'}"
+        url, redis_url = scratch_database_and_redis(stack, args, "acrelay")
         bench(url, redis_url, args.requests, stack)
     sys.exit(0)
 

@@ -32,17 +32,14 @@ import contextlib
 import re
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
-from common import DEFAULT_PG_ADMIN_URL, enter_app, fresh_pg_database, in_process_app
+from common import DEFAULT_PG_ADMIN_URL, enter_app, in_process_app, scratch_database_and_redis
 from flask import g
 from sqlalchemy import event, select
 
-from autocrm import embedded_redis
 from autocrm.demo.logins import DEMO_LOGINS
 from autocrm.demo.seed import seed_demo
 from autocrm.extensions import db
@@ -206,16 +203,7 @@ def main() -> None:
     parser.add_argument("-v", "--verbose", action="store_true", help="list the statements")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="acs-")))
-        redis_url = args.redis_url
-        if not redis_url:
-            process, redis_url = embedded_redis.start(tmp)
-            stack.callback(process.wait, 10)
-            stack.callback(process.terminate)
-        if args.pg:
-            url = stack.enter_context(fresh_pg_database(args.pg_admin_url, "acstatements"))
-        else:
-            url = f"sqlite:///{tmp / 'statements.db'}"
+        url, redis_url = scratch_database_and_redis(stack, args, "acstatements")
         bench(url, redis_url, args.verbose, stack)
     sys.exit(0)
 
