@@ -321,12 +321,20 @@ def cpu_seconds(pid: int) -> float:
 # -- databases and services --------------------------------------------------------------------
 
 
+def add_scratch_options(parser: argparse.ArgumentParser) -> None:
+    """``--pg``, ``--pg-admin-url`` and ``--redis-url``, as ``scratch_database_and_redis``
+    reads them."""
+    parser.add_argument("--pg", action="store_true", help="a fresh PostgreSQL database")
+    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
+    parser.add_argument("--redis-url", help="default: an embedded redis-server")
+
+
 def scratch_database_and_redis(
     stack: contextlib.ExitStack, args: argparse.Namespace, name: str
 ) -> tuple[str, str]:
     """For a bench that builds the app in its own process: a database (``--pg``: a fresh
     PostgreSQL one, dropped after; else SQLite in a temp dir) and a Redis (``--redis-url``, else
-    an embedded one), both cleaned up by ``stack``."""
+    an embedded one), both cleaned up by ``stack``; the options from ``add_scratch_options``."""
     import tempfile
 
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{name}-")))

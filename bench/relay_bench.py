@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from common import DEFAULT_PG_ADMIN_URL, enter_app, in_process_app, scratch_database_and_redis
+from common import add_scratch_options, enter_app, in_process_app, scratch_database_and_redis
 
 from autocrm import aftercommit
 from autocrm.events import outbox, relay
@@ -107,9 +107,7 @@ def bench(url: str, redis_url: str, requests: int, stack: contextlib.ExitStack) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pg", action="store_true", help="a fresh PostgreSQL database")
-    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
-    parser.add_argument("--redis-url", help="default: an embedded redis-server")
+    add_scratch_options(parser)
     parser.add_argument("--requests", type=int, default=60, help="per request kind and mode")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:

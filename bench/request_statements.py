@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from common import DEFAULT_PG_ADMIN_URL, enter_app, in_process_app, scratch_database_and_redis
+from common import add_scratch_options, enter_app, in_process_app, scratch_database_and_redis
 from flask import g
 from sqlalchemy import event, select
 
@@ -197,9 +197,7 @@ def bench(url: str, redis_url: str, verbose: bool, stack: contextlib.ExitStack) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--pg", action="store_true", help="a fresh PostgreSQL database")
-    parser.add_argument("--pg-admin-url", default=DEFAULT_PG_ADMIN_URL)
-    parser.add_argument("--redis-url", help="default: an embedded redis-server")
+    add_scratch_options(parser)
     parser.add_argument("-v", "--verbose", action="store_true", help="list the statements")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
